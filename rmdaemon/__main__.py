@@ -1,0 +1,3 @@
+from rmdaemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The narrow interface every backend implements, free of any backend's own types.
+
+Local (Maildir), SMTP/IMAP, Exchange (EWS) and Graph backends all sit behind this, so the jobs
+never know which one they talk to, and ``tests/contract`` runs the same tests against each.
+
+Idempotency is part of the contract: ``send`` never delivers the same ``Outgoing.key`` twice and
+``publish`` never books the same (uid, sequence) twice, even when called again after a crash
+between the backend doing the work and the store recording it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+
+class Backend(Protocol):
+    name: str
+
+    def send(self, message: Outgoing) -> None:
+        """Deliver one email unless its key was already delivered. Raises BackendError."""
+
+    def publish(self, meeting: Meeting) -> None:
+        """Book, update (same uid, higher sequence) or cancel (``meeting.cancelled``) a series,
+        inviting every attendee. Idempotent on (uid, sequence)."""
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        """Cancel one occurrence of a booked series (``start`` aware, as planned)."""
+
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
+        """Busy times by lower-cased address, or None when this backend cannot see calendars."""
+
+    def fetch_new(self) -> list[Incoming]:
+        """Messages in the inbox not yet marked processed, oldest first."""
+
+    def mark_processed(self, ref: str) -> None:
+        """Move a fetched message out of the way; idempotent (marking twice is harmless)."""
+
+    def check_online(self) -> list[str]:
+        """One cheap real request; returns problems (empty when fine) instead of raising."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,154 @@
+"""The records the rest of the code passes around.
+
+Frozen dataclasses, no behaviour beyond small derived values: the roster produces ``Pair``s,
+planning turns a pair into a ``SeriesPlan``, jobs wrap that into a ``Meeting`` for a backend to
+book, and every message leaves as an ``Outgoing`` and arrives as an ``Incoming``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CADENCES = ("weekly", "biweekly", "monthly")
+PAIR_STATUSES = ("active", "paused", "ended")
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    start: time
+    end: time
+    days: tuple[int, ...]  # 0 = Monday, as datetime.weekday()
+
+    def __str__(self) -> str:
+        days = ",".join(WEEKDAYS[d] for d in self.days)
+        return f"{self.start:%H:%M}-{self.end:%H:%M} {days}"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    timezone: str  # IANA name, validated by the roster
+    working_hours: WorkingHours
+
+    @property
+    def address(self) -> str:
+        """The comparable form of the email: replies are matched case-insensitively."""
+        return self.email.casefold()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A weekday and a local start time, in the zone of the person it belongs to."""
+
+    weekday: int
+    start: time
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.start:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Pair:
+    pair_id: str
+    mentor: Person
+    mentee: Person
+    goal: str
+    track: str
+    cadence: str
+    duration_minutes: int
+    preferred_slot: Slot | None  # in the mentee's zone
+    status: str
+    row: int = 0  # roster row (1 = header), for messages
+
+    @property
+    def people(self) -> tuple[Person, Person]:
+        return (self.mentor, self.mentee)
+
+    def member(self, address: str) -> Person | None:
+        """The participant with this address, or None: only the pair may log or command for it."""
+        wanted = address.casefold()
+        return next((p for p in self.people if p.address == wanted), None)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """When a pair meets: the first start and the recurrence, as booked.
+
+    ``first_start`` is aware and expressed in ``tzid`` (the mentee's zone), so the wall-clock time
+    stays fixed across DST changes; ``rrule`` is the RFC 5545 RRULE value that produces every
+    occurrence from it (``UNTIL`` in UTC when present).
+    """
+
+    pair_id: str
+    tzid: str
+    first_start: datetime
+    duration_minutes: int
+    cadence: str
+    rrule: str
+    count: int | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A series as a backend books it. Same ``uid`` for its whole life; ``sequence`` rises on change."""
+
+    uid: str
+    sequence: int
+    organizer_email: str
+    organizer_name: str
+    attendees: tuple[Person, ...]
+    summary: str
+    description: str
+    plan: SeriesPlan
+    exdates: tuple[datetime, ...] = ()  # aware, skipped occurrences
+    moved: tuple[tuple[datetime, datetime], ...] = ()  # (planned start, new start), both aware
+    categories: tuple[str, ...] = ("Reverse mentoring",)
+    cancelled: bool = False
+    # The covering note of the invitation email (mail backends) or the item body (calendar
+    # backends), rendered by the jobs from templates so backends never touch Jinja.
+    subject: str = ""
+    body_text: str = ""
+    body_html: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One email, ready to go. ``key`` is its idempotency key: a backend never sends a key twice."""
+
+    key: str
+    to: tuple[str, ...]
+    raw: bytes  # RFC 5322 bytes, CRLF line ends
+    kind: str = ""
+    pair_id: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message as the backend fetched it. ``ref`` is how the backend finds it again to mark it."""
+
+    ref: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class BusyTime:
+    start: datetime  # aware
+    end: datetime
+
+
+@dataclass
+class JobResult:
+    """What a job did, for the run summary and ``status``."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, what: str, line: str = "", n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+        if line:
+            self.lines.append(line)
