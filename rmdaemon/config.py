@@ -1,0 +1,681 @@
+"""config.toml → frozen, typed Settings. One option table drives parsing, validation and docs.
+
+``OPTIONS`` lists every key once: section, key, converter, default, help. ``load_settings`` walks
+the TOML against it, collects *every* problem (unknown keys with a did-you-mean, wrong types,
+secrets, cross-key rules) with its line, and only then builds the frozen dataclasses, so the rest
+of the code never touches a raw dict. ``reference_markdown`` renders the same table as
+docs/config-reference.md (``python -m rmdaemon.config --reference``).
+
+Extending it:
+- a new ``[schedule]`` key becomes a job interval in ``ScheduleSettings.jobs`` by itself;
+- a backend kind gets options with section ``backend.<kind>``, a frozen dataclass whose fields
+  are those keys, a field on ``BackendSettings`` and a line in ``_build_backend``. Its required
+  keys are only demanded when ``kind`` names it, and the kind is "available" as soon as its
+  section has options.
+
+The small value parsers (times, days, hours ranges, slots, emails, zones) live here too because
+the roster reads the same kinds of values and must judge them the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from rmdaemon.errors import UserError
+from rmdaemon.model import CADENCES, WEEKDAYS, Slot, WorkingHours
+
+CONFIG_ENV = "RMDAEMON_CONFIG"
+DEFAULT_CONFIG = "rmdaemon.toml"
+BACKEND_KINDS = ("local", "exchange", "smtp", "graph")
+
+
+@dataclass(frozen=True)
+class ProgramSettings:
+    name: str
+    timezone: str  # IANA
+    cadence: str  # weekly | biweekly | monthly
+    duration_minutes: int
+    sessions: int | None  # exactly one of sessions / end_date is set
+    end_date: date | None
+    start_date: date
+    working_hours: WorkingHours
+    require_opt_in: bool
+    agenda_lead_hours: float
+    organizer: str  # the programme mailbox address
+    organizer_name: str
+    champion: str
+    max_pairs_per_mentor: int
+
+
+@dataclass(frozen=True)
+class LocalBackendSettings:
+    outbox: Path  # Maildir
+    inbox: Path  # Maildir
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    kind: str  # local | exchange | smtp | graph
+    local: LocalBackendSettings
+    # other kinds add their own frozen sub-settings here, e.g. exchange: ExchangeSettings | None
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    tick_seconds: int  # how often the loop wakes to see what is due
+    jobs: dict[str, int] = field(default_factory=dict)  # job name → minutes between runs
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    program: ProgramSettings
+    roster_path: Path
+    templates_dir: Path | None  # None → the shipped templates/
+    storage_path: Path
+    backend: BackendSettings
+    schedule: ScheduleSettings
+
+
+# --- value parsers shared with the roster ---------------------------------------------------
+
+
+class Invalid(ValueError):
+    """A value we refuse. ``template`` holds ``{value}``; each file format quotes values its own way."""
+
+    def __init__(self, template: str, value: object = None) -> None:
+        super().__init__(template)
+        self.template = template
+        self.value = value
+
+    def render(self, quote: Callable[[object], str]) -> str:
+        return self.template.replace("{value}", quote(self.value))
+
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_HOURS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})(?:\s+(.+?))?\s*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+_DAY_NAMES = {name.casefold(): i for i, name in enumerate(WEEKDAYS)} | {
+    name.casefold(): i
+    for i, name in enumerate(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
+}
+WORKDAYS = (0, 1, 2, 3, 4)
+
+
+def parse_time(text: str) -> time:
+    """``"09:00"`` → time; 24-hour clock, because "9pm" vs "21:00" is a classic roster mistake."""
+    match = _TIME.match(text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise Invalid("expected a 24-hour time like 09:00, got {value}", text)
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_day(text: str) -> int:
+    """``"Tue"`` or ``"tuesday"`` → 1 (datetime.weekday())."""
+    day = _DAY_NAMES.get(text.strip().casefold())
+    if day is None:
+        raise Invalid("expected a day like Mon, Tue, ... Sun, got {value}", text)
+    return day
+
+
+def parse_days(items: Iterable[str]) -> tuple[int, ...]:
+    """Day names or ranges (``"Mon-Thu"``) → sorted weekday numbers; an empty list is refused."""
+    items = list(items)
+    days: set[int] = set()
+    for item in items:
+        first, _, last = item.partition("-")
+        start = parse_day(first)
+        stop = parse_day(last) if last else start
+        if stop < start:
+            raise Invalid("day range {value} runs backwards; write it Mon-Fri style", item)
+        days.update(range(start, stop + 1))
+    if not days:
+        raise Invalid("expected at least one working day, got {value}", list(items))
+    return tuple(sorted(days))
+
+
+def working_hours(start: str, end: str, days: tuple[int, ...]) -> WorkingHours:
+    """Build WorkingHours, refusing an empty or overnight window (planning assumes one day)."""
+    hours = WorkingHours(parse_time(start), parse_time(end), days)
+    if hours.end <= hours.start:
+        raise Invalid(f"working hours must end after they start, got {{value}}", f"{start}-{end}")
+    return hours
+
+
+def parse_hours_range(text: str, default_days: tuple[int, ...]) -> WorkingHours:
+    """``"08:00-18:00"`` or ``"08:00-18:00 Mon-Thu"`` (comma-separated days or ranges)."""
+    match = _HOURS.match(text)
+    if not match:
+        raise Invalid("expected working hours like 08:00-18:00 (optionally followed by days like Mon-Thu), got {value}", text)
+    days = parse_days(d for d in re.split(r"[,\s]+", match[3]) if d) if match[3] else default_days
+    return working_hours(match[1], match[2], days)
+
+
+def parse_slot(text: str) -> Slot:
+    """``"Tue 15:00"`` → Slot."""
+    day, _, clock = text.strip().partition(" ")
+    if not clock.strip():
+        raise Invalid("expected a day and a time like Tue 15:00, got {value}", text)
+    return Slot(parse_day(day), parse_time(clock))
+
+
+def check_email(text: str) -> str:
+    """A bare address: one @, a dot in the domain, no spaces, nothing parseaddr would rewrite."""
+    name, address = parseaddr(text)
+    if name or address != text or not _EMAIL.match(text):
+        raise Invalid("{value} is not an email address", text)
+    return text
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name that zoneinfo (or tzdata) knows; suggests the nearest name if not."""
+    try:
+        ZoneInfo(name)
+        return name
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    hint = did_you_mean(name, sorted(available_timezones()))
+    raise Invalid("{value} is not an IANA time zone" + (hint or "; use a name like Europe/London"), name)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the nearest choice, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- converters: raw TOML value (+ the config's directory) → typed value -------------------
+
+
+@dataclass(frozen=True)
+class Converter:
+    expects: str  # for the reference doc, e.g. "integer ≥ 1"
+    parse: Callable[[Any, Path], Any]
+
+
+def _text(value: Any, base: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("expected a non-empty string, got {value}", value)
+    return value.strip()
+
+
+def _integer(low: int, high: int | None = None) -> Converter:
+    span = f"between {low} and {high}" if high is not None else f"≥ {low}"
+
+    def parse(value: Any, base: Path) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok or value < low or (high is not None and value > high):
+            unquote = "; write it without quotes" if isinstance(value, str) and value.strip().isdigit() else ""
+            raise Invalid(f"expected a whole number {span}, got {{value}}{unquote}", value)
+        return value
+
+    return Converter(f"integer {span}", parse)
+
+
+def _number(low: float) -> Converter:
+    def parse(value: Any, base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise Invalid(f"expected a number ≥ {low:g}, got {{value}}", value)
+        return float(value)
+
+    return Converter(f"number ≥ {low:g}", parse)
+
+
+def _boolean(value: Any, base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("expected true or false (no quotes), got {value}", value)
+    return value
+
+
+def _choice(*choices: str) -> Converter:
+    def parse(value: Any, base: Path) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise Invalid(f"expected {'|'.join(choices)}, got {{value}}", value)
+        return value
+
+    return Converter(" \\| ".join(f"`{c}`" for c in choices), parse)
+
+
+def _timezone(value: Any, base: Path) -> str:
+    return check_timezone(_text(value, base))
+
+
+def _email(value: Any, base: Path) -> str:
+    if not isinstance(value, str):
+        raise Invalid("expected an email address in quotes, got {value}", value)
+    try:
+        return check_email(value.strip())
+    except Invalid as exc:
+        raise Invalid(exc.template + '; write a plain address like "mentoring@example.com"', value) from None
+
+
+def _date(value: Any, base: Path) -> date:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise Invalid("expected a date like 2027-01-04, got {value}", value)
+
+
+def _path(value: Any, base: Path) -> Path:
+    """Relative paths are relative to the config file, so the daemon's cwd never matters."""
+    return base / Path(_text(value, base)).expanduser()
+
+
+def _hours(value: Any, base: Path) -> WorkingHours:
+    if isinstance(value, str):
+        return parse_hours_range(value, WORKDAYS)
+    if not isinstance(value, dict) or not {"start", "end"} <= value.keys():
+        raise Invalid('expected { start = "09:00", end = "17:00", days = ["Mon", ...] }, got {value}', value)
+    extra = sorted(value.keys() - {"start", "end", "days"})
+    if extra:
+        raise Invalid(f"unknown key {extra[0]!r} in working_hours; use start, end and days", value)
+    days = value.get("days", list(WEEKDAYS[:5]))
+    if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+        raise Invalid('expected days = ["Mon", "Tue", ...], got {value}', days)
+    if not all(isinstance(value[k], str) for k in ("start", "end")):
+        raise Invalid('expected start and end as quoted times like "09:00", got {value}', value)
+    return working_hours(value["start"], value["end"], parse_days(days))
+
+
+TEXT = Converter("string", _text)
+BOOL = Converter("`true` \\| `false`", _boolean)
+TIMEZONE = Converter("IANA time zone", _timezone)
+EMAIL = Converter("email address", _email)
+DATE = Converter("date (`YYYY-MM-DD`)", _date)
+PATH = Converter("path (relative to the config file)", _path)
+HOURS = Converter("inline table `{ start, end, days }`", _hours)
+MINUTES = _integer(1, 24 * 60)
+
+
+# --- the option table ---------------------------------------------------------------------
+
+REQUIRED: Any = object()  # default marker: the key must be set
+
+
+@dataclass(frozen=True)
+class SameAs:
+    """Default that copies another key of the same section (organizer_name ← name)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    key: str
+    convert: Converter
+    default: Any  # raw TOML value (converted like user input), None, REQUIRED or SameAs
+    help: str
+    example: str = ""  # TOML value text, shown when the key is missing
+
+
+SECTIONS: dict[str, str] = {
+    "program": "The programme: who runs it, when sessions happen, and the defaults for every pair.",
+    "roster": "Where the pairing roster (CSV) lives.",
+    "templates": "Optional override of the shipped Jinja2 templates.",
+    "storage": "The state file (TinyDB JSON) the daemon keeps.",
+    "backend": "Which mail/calendar system to talk to.",
+    "backend.local": "The embedded local backend: Maildir folders on disk.",
+    "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
+}
+
+WORKWEEK_DEFAULT = {"start": "09:00", "end": "17:00", "days": list(WEEKDAYS[:5])}
+WORKWEEK = '{ start = "09:00", end = "17:00", days = ["Mon", "Tue", "Wed", "Thu", "Fri"] }'
+
+OPTIONS: tuple[Option, ...] = (
+    Option("program", "name", TEXT, REQUIRED, "Programme name, used in subjects and invitations.", '"Reverse Mentoring Pilot"'),
+    Option("program", "timezone", TIMEZONE, REQUIRED, "Default IANA time zone for people without one in the roster.", '"Europe/London"'),
+    Option("program", "cadence", _choice(*CADENCES), REQUIRED, "Default meeting rhythm for every pair.", '"biweekly"'),
+    Option("program", "duration_minutes", _integer(10, 240), REQUIRED, "Default session length in minutes.", "45"),
+    Option("program", "sessions", _integer(1, 100), None, "Number of sessions per pair (set this or end_date).", "6"),
+    Option("program", "end_date", DATE, None, "Last day of the programme (set this or sessions).", "2027-06-30"),
+    Option("program", "start_date", DATE, REQUIRED, "No session is booked before this day.", "2027-01-04"),
+    Option("program", "working_hours", HOURS, WORKWEEK_DEFAULT, "Default working hours, in each person's own zone.", WORKWEEK),
+    Option("program", "require_opt_in", BOOL, True, "Book only after both people said yes to the consent email.", "true"),
+    Option("program", "agenda_lead_hours", _number(0), 24, "How many hours before a session its agenda is sent.", "24"),
+    Option("program", "organizer", EMAIL, REQUIRED, "The programme mailbox: sender of all mail, organizer of all meetings.", '"mentoring@example.com"'),
+    Option("program", "organizer_name", TEXT, SameAs("name"), "Display name of the organizer mailbox.", '"Mentoring Team"'),
+    Option("program", "champion", EMAIL, REQUIRED, "Who receives the programme health digests.", '"champion@example.com"'),
+    Option("program", "max_pairs_per_mentor", _integer(1), 1, "How many active pairs one mentor may have.", "1"),
+    Option("roster", "path", PATH, REQUIRED, "The roster CSV.", '"examples/roster.csv"'),
+    Option("templates", "dir", PATH, None, "A folder of templates that override the shipped ones, file by file.", '"templates"'),
+    Option("storage", "path", PATH, "var/state.json", "The state file; one daemon per file.", '"var/state.json"'),
+    Option("backend", "kind", _choice(*BACKEND_KINDS), "local", "Which backend to use; its settings go in [backend.<kind>].", '"local"'),
+    Option("backend.local", "outbox", PATH, "var/outbox", "Maildir that outgoing mail is written to.", '"var/outbox"'),
+    Option("backend.local", "inbox", PATH, "var/inbox", "Maildir that replies are read from.", '"var/inbox"'),
+    Option("schedule", "tick_seconds", _integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),
+    Option("schedule", "consent", MINUTES, 15, "Minutes between consent runs (invite, remind, record answers).", "15"),
+    Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
+    Option("schedule", "agendas", MINUTES, 15, "Minutes between agenda runs.", "15"),
+    Option("schedule", "inbox", MINUTES, 5, "Minutes between reading the inbox.", "5"),
+)
+
+
+def options_by_section() -> dict[str, dict[str, Option]]:
+    grouped: dict[str, dict[str, Option]] = {}
+    for option in OPTIONS:
+        grouped.setdefault(option.section, {})[option.key] = option
+    return grouped
+
+
+def _table_names() -> set[str]:
+    """Every dotted name that is a TOML table: the sections and their parents."""
+    names: set[str] = set()
+    for section in SECTIONS:
+        parts = section.split(".")
+        names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return names
+
+
+def available_backends() -> tuple[str, ...]:
+    return tuple(k for k in BACKEND_KINDS if f"backend.{k}" in SECTIONS)
+
+
+# --- finding and reading the file ---------------------------------------------------------
+
+
+def find_config(arg: str | None) -> Path:
+    """``--config``, else ``$RMDAEMON_CONFIG``, else ``./rmdaemon.toml``; it must exist."""
+    if arg:
+        path, source = Path(arg), "given with --config"
+    elif os.environ.get(CONFIG_ENV):
+        path, source = Path(os.environ[CONFIG_ENV]), f"from ${CONFIG_ENV}"
+    else:
+        path, source = Path(DEFAULT_CONFIG), "the default"
+    path = path.expanduser()
+    if not path.is_file():
+        state = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise UserError(
+            f"config file {path} ({source}) {state}",
+            [f"{path}: to start, copy the example: cp config.example.toml {DEFAULT_CONFIG} "
+             f"(then edit it), or point --config or ${CONFIG_ENV} at your config"],
+        )
+    return path
+
+
+def _read_text(path: Path) -> str:
+    name = display_path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {name}", [f"{name}: {exc.strerror}; check the path and its permissions"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(f"{name} is not UTF-8", [f"{name}: line {line}: byte {exc.start} is not UTF-8; save the file as UTF-8"]) from None
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        name = display_path(path)
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        reason = re.sub(r"\s*\(at line.*\)$", "", str(exc)) or "invalid TOML"
+        where = f"line {found[1]}, column {found[2]}: " if found else ""
+        raise UserError(f"{name} is not valid TOML", [f"{name}: {where}TOML syntax error: {reason}; fix the syntax there"]) from None
+
+
+# --- collecting problems ------------------------------------------------------------------
+
+
+def _line_of(lines: list[str], section: str, key: str | None) -> int | None:
+    """Best-effort line number of ``key`` under ``[section]`` (or of the header itself)."""
+    header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, section.split("."))) + r"\s*\]") if section else None
+    key_line = re.compile(r'^\s*"?' + re.escape(key or "") + r'"?\s*=') if key else None
+    inside = header is None
+    for number, line in enumerate(lines, start=1):
+        if header is not None and header.match(line):
+            if key_line is None:
+                return number
+            inside = True
+        elif re.match(r"^\s*\[", line):
+            inside = False
+        elif inside and key_line is not None and key_line.match(line):
+            return number
+    if key:  # dotted keys or inline tables: any line that assigns the key
+        anywhere = re.compile(r'(^|[\s{,.])"?' + re.escape(key) + r'"?\s*=')
+        return next((n for n, line in enumerate(lines, start=1) if anywhere.search(line)), None)
+    return None
+
+
+@dataclass
+class _Report:
+    """Problems found so far, each with its best-effort line; raised all at once."""
+
+    path: Path
+    lines: list[str]
+    found: list[tuple[int | None, str]] = field(default_factory=list)
+
+    def add(self, section: str, key: str | None, message: str, *, locate: bool = True) -> None:
+        where = f"[{section}] {key}" if section and key else f"[{section}]" if section else str(key)
+        line = _line_of(self.lines, section, key) if locate else None
+        self.found.append((line, f"{where}: {message}"))
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        name = display_path(self.path)
+        ordered = sorted(self.found, key=lambda item: item[0] or sys.maxsize)
+        problems = [f"{name}: line {line}: {text}" if line else f"{name}: {text}" for line, text in ordered]
+        plural = "" if len(problems) == 1 else "s"
+        raise UserError(f"{name} has {len(problems)} problem{plural}", problems)
+
+
+_SECRET_KEY = re.compile(r"pass(word|wd|phrase)|secret|token|api_?key|credential", re.IGNORECASE)
+
+
+def _find_secrets(table: Mapping[str, Any], section: str, report: _Report) -> None:
+    """A key like ``password`` holding a value: secrets belong in the environment or a file."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _find_secrets(value, f"{section}.{key}" if section else key, report)
+        elif _is_secret(key, value):
+            report.add(section, key, f"secrets never go in the config file; put it in an environment variable "
+                                     f'and name that instead: {key}_env = "RMDAEMON_{key.upper()}" (or {key}_file = "/path/to/file")')
+
+
+def _is_secret(key: str, value: Any) -> bool:
+    named = bool(_SECRET_KEY.search(key)) and not key.endswith(("_env", "_file"))
+    return named and isinstance(value, str) and bool(value.strip())
+
+
+def _collect(table: Mapping[str, Any], section: str, report: _Report, into: dict[tuple[str, str], Any]) -> None:
+    """Walk one table: known keys go ``into``, sub-tables recurse, anything else is a problem."""
+    options, tables = options_by_section(), _table_names()
+    for key, value in table.items():
+        name = f"{section}.{key}" if section else key
+        if _is_secret(key, value):
+            continue  # reported by _find_secrets
+        if name in tables:
+            if isinstance(value, dict):
+                _collect(value, name, report, into)
+            else:
+                report.add(section, key, f"expected a table [{name}], got {_toml_quote(value)}")
+        elif key in options.get(section, {}):
+            into[(section, key)] = value
+        else:
+            _unknown(section, key, value, report)
+            into[("", key)] = value  # a stray key; its "missing" twin is not reported again
+
+
+def _unknown(section: str, key: str, value: Any, report: _Report) -> None:
+    name = f"{section}.{key}" if section else key
+    if section == "backend" and key in BACKEND_KINDS:
+        usable = ", ".join(f"[backend.{k}]" for k in available_backends())
+        report.add(name, None, f"backend kind {key!r} is not available in this version; remove this table (available: {usable})")
+    elif not section:
+        homes = [s for s, keys in options_by_section().items() if key in keys]
+        hint = f"; move it under [{homes[0]}]" if homes else did_you_mean(f"[{key}]", [f"[{s}]" for s in SECTIONS]) or f"; known sections: {', '.join(SECTIONS)}"
+        what = "unknown section" if isinstance(value, dict) else "key outside any section"
+        report.add(key if isinstance(value, dict) else "", None if isinstance(value, dict) else key, what + hint)
+    else:
+        known = [*options_by_section().get(section, {}), *(t.rsplit(".", 1)[1] for t in SECTIONS if t.startswith(section + "."))]
+        hint = did_you_mean(key, known) or f"; known keys: {', '.join(known)}"
+        report.add(section, key, f"unknown key{hint}")
+
+
+# --- converting and cross-checking ---------------------------------------------------------
+
+
+def _section_active(section: str, raw: Mapping[tuple[str, str], Any]) -> bool:
+    """``[backend.<kind>]`` only matters when ``kind`` names it; every other section always does."""
+    if not section.startswith("backend."):
+        return True
+    return section.split(".", 1)[1] == raw.get(("backend", "kind"), "local")
+
+
+def _convert(raw: Mapping[tuple[str, str], Any], base: Path, report: _Report) -> dict[str, dict[str, Any]]:
+    """Every option → its typed value (defaults converted like input); problems into ``report``."""
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for option in OPTIONS:
+        given = (option.section, option.key) in raw
+        value = raw[(option.section, option.key)] if given else option.default
+        if value is REQUIRED:
+            if _section_active(option.section, raw) and ("", option.key) not in raw:
+                report.add(option.section, option.key, f"missing; add {option.key} = {option.example}", locate=False)
+            continue
+        if value is None or isinstance(value, SameAs):
+            values[option.section][option.key] = value
+            continue
+        try:
+            values[option.section][option.key] = option.convert.parse(value, base)
+        except Invalid as exc:
+            report.add(option.section, option.key, exc.render(_toml_quote))
+    for section in values.values():
+        for key, value in section.items():
+            if isinstance(value, SameAs):
+                section[key] = section.get(value.key)
+    return values
+
+
+def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str, Any]], report: _Report) -> None:
+    """Rules that span keys; judged on what the user wrote, so one typo is not reported twice."""
+    has_sessions, has_end = ("program", "sessions") in raw, ("program", "end_date") in raw
+    if has_sessions and has_end:
+        report.add("program", "end_date", "set either sessions or end_date, not both; remove one of them")
+    elif not has_sessions and not has_end:
+        report.add("program", None, "set how long the programme runs: sessions = 6 or end_date = 2027-06-30")
+    start, end = values["program"].get("start_date"), values["program"].get("end_date")
+    if start and end and end < start:
+        report.add("program", "end_date", f"end_date {end} is before start_date {start}; move one of them")
+    kind = values["backend"].get("kind")
+    if kind and kind not in available_backends():
+        usable = " or ".join(f'"{k}"' for k in available_backends())
+        report.add("backend", "kind", f"backend kind {kind!r} is not available in this version; use kind = {usable}")
+
+
+def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
+    return BackendSettings(kind=values["backend"]["kind"], local=LocalBackendSettings(**values["backend.local"]))
+
+
+def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
+    schedule = dict(values["schedule"])
+    tick = schedule.pop("tick_seconds")
+    return Settings(
+        config_path=path,
+        program=ProgramSettings(**values["program"]),
+        roster_path=values["roster"]["path"],
+        templates_dir=values["templates"]["dir"],
+        storage_path=values["storage"]["path"],
+        backend=_build_backend(values),
+        schedule=ScheduleSettings(tick_seconds=tick, jobs=schedule),
+    )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read, validate and freeze the config; every problem is reported in one UserError."""
+    text = _read_text(path)
+    table = _parse_toml(path, text)
+    report = _Report(path, text.splitlines())
+    raw: dict[tuple[str, str], Any] = {}
+    _find_secrets(table, "", report)
+    _collect(table, "", report, raw)
+    values = _convert(raw, path.resolve().parent, report)
+    _check_rules(raw, values, report)
+    report.raise_if_any()
+    return _build(path.resolve(), values)
+
+
+def _toml_quote(value: Any) -> str:
+    """Show a value the way it is written in TOML, so the user recognises it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_quote(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+# --- the reference ------------------------------------------------------------------------
+
+
+def _default_text(option: Option) -> str:
+    if option.default is REQUIRED:
+        return "**required**"
+    if option.default is None:
+        return "not set"
+    if isinstance(option.default, SameAs):
+        return f"same as `{option.default.key}`"
+    return f"`{_toml_quote(option.default)}`"
+
+
+def reference_markdown() -> str:
+    """docs/config-reference.md, rendered from OPTIONS so it cannot drift from the code."""
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `rmdaemon/config.py` by `python -m rmdaemon.config --reference`; do not edit by hand.",
+        "",
+        "Relative paths are relative to the config file. Secrets never go in the file: a key such as",
+        "`password` holding a value is refused; name an environment variable (`password_env`) or a file",
+        "(`password_file`) instead. Unknown sections and keys are errors. `rmdaemon check` reports every",
+        "problem at once, with its line.",
+    ]
+    grouped = options_by_section()
+    for section, about in SECTIONS.items():
+        out += ["", f"## [{section}]", "", about, "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        for option in grouped.get(section, {}).values():
+            out.append(f"| `{option.key}` | {option.convert.expects} | {_default_text(option)} | {option.help} |")
+    out += ["", "`[program]` needs exactly one of `sessions` and `end_date`; `end_date` may not be before `start_date`.",
+            f"`[backend] kind` accepts {', '.join(BACKEND_KINDS)}; available in this version: {', '.join(available_backends())}."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["--reference"]:
+        print("usage: python -m rmdaemon.config --reference", file=sys.stderr)
+        return 2
+    sys.stdout.write(reference_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
