@@ -227,7 +227,7 @@ def _integer(low: int, high: int | None = None) -> Converter:
         if not ok or value < low or (high is not None and value > high):
             unquote = "; write it without quotes" if isinstance(value, str) and value.strip().isdigit() else ""
             raise Invalid(f"expected a whole number {span}, got {{value}}{unquote}", value)
-        return value
+        return int(value)
 
     return Converter(f"integer {span}", parse)
 
@@ -547,7 +547,7 @@ def _section_active(section: str, raw: Mapping[tuple[str, str], Any]) -> bool:
     """``[backend.<kind>]`` only matters when ``kind`` names it; every other section always does."""
     if not section.startswith("backend."):
         return True
-    return section.split(".", 1)[1] == raw.get(("backend", "kind"), "local")
+    return bool(section.split(".", 1)[1] == raw.get(("backend", "kind"), "local"))
 
 
 def _convert(raw: Mapping[tuple[str, str], Any], base: Path, report: _Report) -> dict[str, dict[str, Any]]:
