@@ -150,7 +150,7 @@ def working_hours(start: str, end: str, days: tuple[int, ...]) -> WorkingHours:
     """Build WorkingHours, refusing an empty or overnight window (planning assumes one day)."""
     hours = WorkingHours(parse_time(start), parse_time(end), days)
     if hours.end <= hours.start:
-        raise Invalid(f"working hours must end after they start, got {{value}}", f"{start}-{end}")
+        raise Invalid("working hours must end after they start, got {value}", f"{start}-{end}")
     return hours
 
 
@@ -521,7 +521,8 @@ def _collect(table: Mapping[str, Any], section: str, report: _Report, into: dict
             into[(section, key)] = value
         else:
             _unknown(section, key, value, report)
-            into[("", key)] = value  # a stray key; its "missing" twin is not reported again
+            if not section:
+                into[("", key)] = value  # a stray key; its "missing" twin is not reported again
 
 
 def _unknown(section: str, key: str, value: Any, report: _Report) -> None:
@@ -529,11 +530,13 @@ def _unknown(section: str, key: str, value: Any, report: _Report) -> None:
     if section == "backend" and key in BACKEND_KINDS:
         usable = ", ".join(f"[backend.{k}]" for k in available_backends())
         report.add(name, None, f"backend kind {key!r} is not available in this version; remove this table (available: {usable})")
+    elif not section and isinstance(value, dict):
+        hint = did_you_mean(f"[{key}]", [f"[{s}]" for s in SECTIONS]) or f"; known sections: {', '.join(SECTIONS)}"
+        report.add(key, None, f"unknown section{hint}")
     elif not section:
         homes = [s for s, keys in options_by_section().items() if key in keys]
-        hint = f"; move it under [{homes[0]}]" if homes else did_you_mean(f"[{key}]", [f"[{s}]" for s in SECTIONS]) or f"; known sections: {', '.join(SECTIONS)}"
-        what = "unknown section" if isinstance(value, dict) else "key outside any section"
-        report.add(key if isinstance(value, dict) else "", None if isinstance(value, dict) else key, what + hint)
+        hint = f"; move it under [{homes[0]}]" if homes else f"; keys belong in a section: {', '.join(SECTIONS)}"
+        report.add("", key, f"key outside any section{hint}")
     else:
         known = [*options_by_section().get(section, {}), *(t.rsplit(".", 1)[1] for t in SECTIONS if t.startswith(section + "."))]
         hint = did_you_mean(key, known) or f"; known keys: {', '.join(known)}"

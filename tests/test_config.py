@@ -198,6 +198,13 @@ def test_key_outside_any_section_says_where_it_belongs(tmp_path: Path) -> None:
     assert problem == "config.toml: line 1: champion: key outside any section; move it under [program]"
 
 
+def test_key_in_the_wrong_section_is_reported_once_not_as_missing_too(tmp_path: Path) -> None:
+    text = edit('name = "Pilot"\n', "").replace('path = "roster.csv"', 'path = "roster.csv"\nname = "Pilot"')
+    found = problems(write(tmp_path, text))
+    assert found == ["config.toml: line 13: [roster] name: unknown key; known keys: path",
+                     'config.toml: [program] name: missing; add name = "Reverse Mentoring Pilot"']
+
+
 def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
     problem = only_problem(write(tmp_path, edit("duration_minutes = 45", 'duration_minutes = "45"')))
     assert problem == ('config.toml: line 5: [program] duration_minutes: expected a whole number between 10 and 240, '
