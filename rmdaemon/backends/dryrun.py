@@ -1,0 +1,50 @@
+"""``run --dry-run``: reads what the real backend has, records what would change, changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email import message_from_bytes, policy
+
+from rmdaemon.backends.base import Backend
+from rmdaemon.compose import local_time
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+
+class DryRunBackend:
+    name = "dry-run"
+
+    def __init__(self, real: Backend) -> None:
+        self.real = real
+        self.lines: list[str] = []
+
+    def send(self, message: Outgoing) -> None:
+        subject = message_from_bytes(message.raw, policy=policy.default).get("Subject", "")
+        self.lines.append(f"would send {message.kind} to {', '.join(message.to)}: {subject}")
+
+    def publish(self, meeting: Meeting) -> None:
+        verb = "cancel" if meeting.cancelled else ("book" if meeting.sequence == 0 else "update")
+        first = local_time(meeting.plan.first_start, meeting.plan.tzid)
+        people = " and ".join(p.email for p in meeting.attendees)
+        self.lines.append(f"would {verb} series {meeting.uid} (sequence {meeting.sequence}) for {people}: "
+                          f"from {first}, {meeting.plan.rrule}")
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        self.lines.append(f"would cancel the session of {local_time(start, meeting.plan.tzid)} in {meeting.uid}")
+
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
+        return self.real.free_busy(people, start, end)
+
+    def fetch_new(self) -> list[Incoming]:
+        return self.real.fetch_new()
+
+    def mark_processed(self, ref: str) -> None:
+        self.lines.append(f"would mark inbox message {ref} processed")
+
+    def check_online(self) -> list[str]:
+        return self.real.check_online()
+
+    def report(self) -> list[str]:
+        return self.lines or ["nothing would be sent or booked"]
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,114 @@
+"""The embedded backend: mail goes out as files into a Maildir, replies come from a Maildir.
+
+Nothing else to install, and every message is a real RFC 5322 file a person or a test can open.
+A message's file name derives from its idempotency key, so a send repeated after a crash finds
+the earlier file and writes nothing (the rename into ``new/`` is atomic: a file is there whole
+or not at all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+from pathlib import Path
+
+from rmdaemon.backends import imip
+from rmdaemon.clock import Clock
+from rmdaemon.errors import BackendError
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+SUBDIRS = ("tmp", "new", "cur")
+
+
+def ensure_maildir(path: Path) -> None:
+    for sub in SUBDIRS:
+        (path / sub).mkdir(parents=True, exist_ok=True)
+
+
+def file_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, outbox: Path, inbox: Path, clock: Clock) -> None:
+        self.outbox, self.inbox, self.clock = outbox, inbox, clock
+        self._delivered: set[str] | None = None
+
+    # -- sending -------------------------------------------------------------------------
+    def _delivered_names(self) -> set[str]:
+        """Names already in the outbox, read once: checking per send would be quadratic."""
+        if self._delivered is None:
+            ensure_maildir(self.outbox)
+            names = set(os.listdir(self.outbox / "new"))
+            names.update(n.partition(":")[0] for n in os.listdir(self.outbox / "cur"))
+            self._delivered = names
+        return self._delivered
+
+    def was_sent(self, key: str) -> bool:
+        return file_name(key) in self._delivered_names()
+
+    def send(self, message: Outgoing) -> None:
+        name = file_name(message.key)
+        if name in self._delivered_names():
+            return
+        tmp = self.outbox / "tmp" / name
+        try:
+            with open(tmp, "wb") as f:
+                f.write(message.raw)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.outbox / "new" / name)
+            _fsync_dir(self.outbox / "new")
+        except OSError as e:
+            raise BackendError(f"cannot write to outbox {self.outbox}: {e.strerror}") from e
+        self._delivered_names().add(name)
+
+    def publish(self, meeting: Meeting) -> None:
+        for message in imip.series_messages(meeting, self.clock()):
+            self.send(message)
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        for message in imip.occurrence_messages(meeting, start, self.clock()):
+            self.send(message)
+
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
+        return None  # a Maildir cannot see anyone's calendar
+
+    # -- receiving -----------------------------------------------------------------------
+    def fetch_new(self) -> list[Incoming]:
+        ensure_maildir(self.inbox)
+        new = self.inbox / "new"
+        entries = [e for e in os.scandir(new) if e.is_file() and not e.name.startswith(".")]
+        entries.sort(key=lambda e: (e.stat().st_mtime_ns, e.name))
+        return [Incoming(ref=e.name, raw=Path(e.path).read_bytes()) for e in entries]
+
+    def mark_processed(self, ref: str) -> None:
+        src = self.inbox / "new" / ref
+        if src.exists():
+            os.replace(src, self.inbox / "cur" / f"{ref.partition(':')[0]}:2,S")
+
+    def check_online(self) -> list[str]:
+        problems = []
+        for box in (self.outbox, self.inbox):
+            try:
+                ensure_maildir(box)
+            except OSError as e:
+                problems.append(f"{box}: cannot create the Maildir ({e.strerror}); check [backend.local] and permissions")
+                continue
+            if not os.access(box / "new", os.W_OK):
+                problems.append(f"{box}/new: not writable; fix its permissions")
+        return problems
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,201 @@
+"""Templates → RFC 5322 bytes. Pure: no clock, no I/O beyond reading the template files.
+
+Every email is ``multipart/alternative`` (text + autoescaped HTML, so a reply quoted into a later
+agenda cannot inject markup). Message-IDs and MIME boundaries derive from the message's
+idempotency key, so rebuilding the same message gives the same identity.
+An invitation follows the iMIP shape in INTEROP.md: the ``text/calendar; method=…`` part inside
+the alternative (first child of ``multipart/mixed``) and the same bytes again as an attachment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from rmdaemon.errors import UserError
+from rmdaemon.model import Person
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation")
+TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
+STARTERS_FILE = "starters.toml"
+
+
+@dataclass(frozen=True)
+class Starter:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Templates:
+    env: jinja2.Environment
+    starters: dict[str, tuple[Starter, ...]]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def _search_path(override: Path | None) -> list[str]:
+    """An override directory shadows the shipped templates file by file."""
+    dirs = [override] if override else []
+    return [str(d) for d in [*dirs, SHIPPED_TEMPLATES]]
+
+
+def load_templates(override: Path | None = None) -> Templates:
+    problems = check_templates(override)
+    if problems:
+        raise UserError(f"templates have {len(problems)} problem(s)", problems)
+    return _load(override)
+
+
+def _load(override: Path | None) -> Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_search_path(override)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)))
+
+
+def _find(override: Path | None, name: str) -> Path:
+    for d in _search_path(override):
+        if (Path(d) / name).is_file():
+            return Path(d) / name
+    raise UserError(f"template {name} not found in {', '.join(_search_path(override))}; restore it from the shipped templates/")
+
+
+def _read_starters(path: Path) -> dict[str, tuple[Starter, ...]]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"])) for s in items) for track, items in data.items()}
+
+
+def check_templates(override: Path | None = None) -> list[str]:
+    """Every template problem at once: missing files, Jinja syntax errors with file and line."""
+    problems: list[str] = []
+    if override is not None and not override.is_dir():
+        return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_search_path(override)))
+    for name in TEMPLATE_FILES:
+        try:
+            env.get_template(name)
+        except jinja2.TemplateNotFound:
+            problems.append(f"template {name}: not found in {', '.join(_search_path(override))}; copy it from {SHIPPED_TEMPLATES}")
+        except jinja2.TemplateSyntaxError as e:
+            problems.append(f"{e.filename}: line {e.lineno}: template syntax error: {e.message}; fix the Jinja2 tag on that line")
+    try:
+        starters_path = _find(override, STARTERS_FILE)
+        if not _read_starters(starters_path).get("general"):
+            problems.append(f"{starters_path}: needs a [[general]] list of starters, used by tracks without their own")
+    except UserError as e:
+        problems.append(str(e))
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        problems.append(f"{STARTERS_FILE}: {e}; each entry needs id and text")
+    return problems
+
+
+def render(templates: Templates, name: str, context: dict) -> Rendered:
+    """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body."""
+    text = templates.env.get_template(f"{name}.txt").render(context)
+    head, _, body = text.partition("\n\n")
+    if not head.startswith("Subject:"):
+        raise UserError(f"template {name}.txt must start with a 'Subject: ...' line followed by a blank line")
+    html = templates.env.get_template(f"{name}.html").render(context)
+    return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
+
+
+def render_text(templates: Templates, name: str, context: dict) -> str:
+    return templates.env.get_template(name).render(context).strip()
+
+
+def pick_starter(templates: Templates, track: str, used: list[str]) -> Starter:
+    """The first starter of the track this pair has not had; after the last one, start over."""
+    starters = templates.starters.get(track.casefold()) or templates.starters["general"]
+    fresh = [s for s in starters if s.id not in used]
+    return fresh[0] if fresh else starters[len(used) % len(starters)]
+
+
+def digest(*parts: object, length: int = 16) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
+
+
+def session_token(series_uid: str, start: datetime) -> str:
+    """``RM-`` + 6 characters that name one session; stable, and hard to guess without the uid."""
+    raw = hashlib.sha256(f"{series_uid}|{start.astimezone(ZoneInfo('UTC')).isoformat()}".encode()).digest()
+    return "RM-" + base64.b32encode(raw).decode()[:6]
+
+
+def kickoff_token(pair_id: str) -> str:
+    """The token of a pair's kickoff thread, where consent and goal replies arrive."""
+    raw = hashlib.sha256(f"kickoff|{pair_id}".encode()).digest()
+    return "RM-" + base64.b32encode(raw).decode()[:6]
+
+
+def message_id(kind: str, key: str, domain: str, token: str = "") -> str:
+    label = f"{kind}.{token}" if token else kind
+    return f"<rm.{label}.{digest(key)}@{domain}>"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
+
+
+def local_time(moment: datetime, zone: str) -> str:
+    """How a person reads a session time in their own zone: ``Tue 12 Jan 2027, 15:00 GMT``."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    key: str
+    sender: str
+    sender_name: str
+    to: Person
+    date: datetime
+    message_id: str
+    in_reply_to: str = ""
+    auto: bool = True  # Auto-Submitted: auto-generated — so vacation responders stay quiet
+
+
+def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | None = None) -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = formataddr((env.sender_name, env.sender))
+    msg["To"] = formataddr((env.to.name, env.to.email))
+    msg["Subject"] = content.subject
+    msg["Date"] = format_datetime(env.date)
+    msg["Message-ID"] = env.message_id
+    if env.in_reply_to:
+        msg["In-Reply-To"] = env.in_reply_to
+        msg["References"] = env.in_reply_to
+    if env.auto:
+        msg["Auto-Submitted"] = "auto-generated"
+    msg["X-RM-Key"] = env.key
+    msg.set_content(content.text)
+    msg.add_alternative(content.html, subtype="html")
+    if calendar is not None:
+        method, ics = calendar
+        msg.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",
+                            params={"method": method, "charset": "UTF-8"})
+        msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    _stable_boundaries(msg, env.key)
+    return msg.as_bytes()
+
+
+def _stable_boundaries(msg: EmailMessage, key: str) -> None:
+    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"rm-{digest(key, n, length=24)}")

@@ -1,0 +1,40 @@
+"""The local Maildir backend passes the backend contract."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from contract import BackendContract
+from rmdaemon.backends.local import LocalBackend
+from rmdaemon.clock import fixed_clock
+
+NOW = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+
+
+class LocalHarness:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.backend = self.reopen()
+
+    def reopen(self) -> LocalBackend:
+        return LocalBackend(self.root / "outbox", self.root / "inbox", fixed_clock(NOW))
+
+    def deliver(self, raw: bytes) -> None:
+        (self.root / "inbox" / "new").mkdir(parents=True, exist_ok=True)
+        n = len(list((self.root / "inbox" / "new").iterdir()))
+        (self.root / "inbox" / "new" / f"drop-{n}.eml").write_bytes(raw)
+
+    def received(self, address: str) -> list[bytes]:
+        files = sorted((self.root / "outbox" / "new").glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        raws = [p.read_bytes() for p in files]
+        return [r for r in raws if address in str(message_from_bytes(r, policy=policy.default)["To"])]
+
+
+class TestLocalBackend(BackendContract):
+    @pytest.fixture
+    def harness(self, tmp_path):
+        return LocalHarness(tmp_path)
