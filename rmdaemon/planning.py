@@ -30,24 +30,8 @@ from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot
 
 GRID_MINUTES = 15
 RFC_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 UTC = timezone.utc
 Intervals = list[tuple[datetime, datetime]]  # sorted by start, UTC
-
-
-def parse_slot(text: str) -> Slot:
-    """``"Tue 15:00"`` → ``Slot(1, time(15, 0))``; weekday names may be abbreviated or full."""
-    parts = text.split()
-    if len(parts) == 2:
-        day = parts[0].casefold()
-        index = next((i for i, full in enumerate(FULL_DAYS) if day in (full, full[:3])), None)
-        try:
-            start = datetime.strptime(parts[1], "%H:%M").time()
-        except ValueError:
-            start = None
-        if index is not None and start is not None:
-            return Slot(index, start)
-    raise ValueError(f"slot {text!r}: expected a weekday and a 24-hour time, e.g. 'Tue 15:00'")
 
 
 def plan_series(pair: Pair, *, start_date: date, sessions: int | None, end_date: date | None,
