@@ -46,5 +46,8 @@ class DryRunBackend:
     def report(self) -> list[str]:
         return self.lines or ["nothing would be sent or booked"]
 
+    def count(self) -> int:
+        return len(self.lines)
+
     def close(self) -> None:
         pass

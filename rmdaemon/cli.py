@@ -1,0 +1,181 @@
+"""Command line: parse arguments, call one function, present errors. Nothing else lives here.
+
+``main`` is the one place a UserError becomes a message and exit code 2; anything else is a bug
+and gets its traceback with a request to report it (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rmdaemon import __version__
+from rmdaemon.clock import fixed_clock, parse_now, system_clock
+from rmdaemon.errors import UserError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; route it through UserError's wording
+        raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rmdaemon", description="Runs a reverse-mentoring programme over mail and calendar.")
+    p.add_argument("--config", help="config file (default: $RMDAEMON_CONFIG, then ./rmdaemon.toml)")
+    p.add_argument("--version", action="version", version=f"rmdaemon {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    c = sub.add_parser("check", help="validate config, roster and templates")
+    c.add_argument("--online", action="store_true", help="also make one authenticated request to the backend")
+    r = sub.add_parser("run", help="run the daemon (forever, or --once)")
+    r.add_argument("--once", action="store_true", help="run every job once and exit")
+    r.add_argument("--dry-run", action="store_true", help="print what would be booked and sent; change nothing")
+    r.add_argument("--now", help="pin the clock (ISO 8601 with offset); implies --once")
+    s = sub.add_parser("status", help="each pair's state, next session, sessions held")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--now", help="the moment to report for (default: now)")
+    v = sub.add_parser("preview", help="print the next agenda email of a pair as it would be sent")
+    v.add_argument("pair_id")
+    v.add_argument("--now")
+    e = sub.add_parser("export", help="write a pair's series as an .ics file")
+    e.add_argument("pair_id")
+    e.add_argument("--ics", action="store_true", required=True, help="iCalendar format (the only one)")
+    e.add_argument("--out", help="file to write (default: standard output)")
+    u = sub.add_parser("purge", help="delete everything stored about a pair (notes, logs, sessions)")
+    u.add_argument("--pair", required=True, dest="pair_id")
+    pr = sub.add_parser("parse-reply", help="parse one reply email offline and print what was understood")
+    pr.add_argument("file")
+    pr.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"rmdaemon: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 — a bug, not a user mistake: show it whole
+        logging.getLogger("rmdaemon").exception("unexpected failure; please report this with the traceback")
+        return EXIT_FAILURE
+
+
+def _settings(args: argparse.Namespace):
+    from rmdaemon.config import find_config, load_settings
+
+    return load_settings(find_config(args.config))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from rmdaemon.checks import check_all
+
+    problems, summary = check_all(args.config, online=args.online)
+    if problems:
+        print(f"{len(problems)} problem(s):")
+        print("\n".join(f"  - {p}" for p in problems))
+        return EXIT_USAGE
+    print(summary)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rmdaemon import daemon
+
+    settings = _settings(args)
+    clock = fixed_clock(parse_now(args.now)) if args.now else system_clock
+    if args.once or args.now or args.dry_run:
+        results = daemon.run_once(settings, clock, dry_run=args.dry_run)
+        print(_summary(results, clock()))
+        return EXIT_OK
+    daemon.run_forever(settings, clock)
+    return EXIT_OK
+
+
+def _summary(results: list, now) -> str:
+    lines = [f"rmdaemon run at {now.isoformat()}"]
+    for r in results:
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(r.counts.items())) or "nothing to do"
+        lines.append(f"{r.name}: {counts}")
+        lines += [f"  {line}" for line in r.lines]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rmdaemon import daemon, roster, status
+    from rmdaemon.store import Store
+
+    settings = _settings(args)
+    now = parse_now(args.now) if args.now else system_clock()
+    pairs = roster.load_roster(settings.roster_path, settings.program)
+    with Store.open(settings.storage_path, writer=False) as store:
+        rows = status.pair_rows(store, pairs, now)
+        extra = status.summary(store, [name for name, _ in daemon.JOBS])
+    if args.json:
+        print(json.dumps({"now": now.isoformat(), "pairs": rows, **extra}, indent=2))
+    else:
+        print(status.render_table(rows))
+        print(f"\nquarantined messages: {extra['quarantined']}")
+        for name, job in extra["jobs"].items():
+            error = f"; last error {job['last_error']} at {job['error_at']}" if job.get("failures") else ""
+            print(f"job {name}: last ok {job.get('last_ok', 'never')}{error}")
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from rmdaemon.preview import preview
+
+    settings = _settings(args)
+    now = parse_now(args.now) if args.now else system_clock()
+    sys.stdout.write(preview(settings, args.pair_id, now))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rmdaemon.preview import export_ics
+
+    data = export_ics(_settings(args), args.pair_id, system_clock())
+    if args.out:
+        Path(args.out).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from rmdaemon.purge import purge
+
+    print(purge(_settings(args), args.pair_id))
+    return EXIT_OK
+
+
+def cmd_parse_reply(args: argparse.Namespace) -> int:
+    from rmdaemon.replies import parse_reply, to_contract_json
+
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as e:
+        raise UserError(f"{args.file}: cannot read ({e.strerror}); give the path of a saved .eml file") from None
+    data = to_contract_json(parse_reply(raw))
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "check": cmd_check, "run": cmd_run, "status": cmd_status, "preview": cmd_preview,
+    "export": cmd_export, "purge": cmd_purge, "parse-reply": cmd_parse_reply,
+}

@@ -1,0 +1,166 @@
+"""The loop: read the roster, run each job that is due, record how it went; forever or once.
+
+``schedule`` is only a ticker here (it runs on naive local time, forgets everything on restart
+and stops rescheduling a job that raises): what is due lives in the store as aware UTC times,
+and every job is wrapped so one failure is recorded and retried with back-off, never fatal.
+Signals only set an event the loop waits on, so the job in hand always finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import schedule
+
+from rmdaemon import compose, roster
+from rmdaemon.backends.base import Backend
+from rmdaemon.backends.dryrun import DryRunBackend
+from rmdaemon.backends.factory import open_backend
+from rmdaemon.clock import Clock
+from rmdaemon.config import Settings
+from rmdaemon.errors import UserError
+from rmdaemon.jobs import agendas, booking, consent, inbox
+from rmdaemon.jobs.common import Context
+from rmdaemon.model import JobResult
+from rmdaemon.store import Store
+
+log = logging.getLogger("rmdaemon")
+
+# Order matters within a tick: replies first (consents, commands), then kickoffs, calendars, agendas.
+JOBS: tuple[tuple[str, Callable[[Context], JobResult]], ...] = (
+    ("inbox", inbox.run), ("consent", consent.run), ("booking", booking.run), ("agendas", agendas.run),
+)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def job_state(store: Store, name: str) -> dict:
+    return dict(store.meta(f"job:{name}", {}) or {})
+
+
+def is_due(store: Store, settings: Settings, name: str, now: datetime) -> bool:
+    due = job_state(store, name).get("next_due")
+    return due is None or datetime.fromisoformat(due) <= now
+
+
+def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> JobResult:
+    """Run one job; record success or the error with back-off. Never raises for the job's failure."""
+    state = job_state(ctx.store, name)
+    interval = timedelta(minutes=ctx.settings.schedule.jobs.get(name, 5))
+    try:
+        result = job(ctx)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 — isolation is the point: record, back off, carry on
+        log.exception("job %s failed", name)
+        failures = state.get("failures", 0) + 1
+        backoff = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+        state.update(last_error=f"{type(e).__name__}: {e}", error_at=ctx.now.isoformat(), failures=failures,
+                     next_due=(ctx.now + backoff).isoformat())
+        _save_job_state(ctx.store, name, state)
+        return JobResult(name, {"errors": 1}, [f"job {name} failed: {type(e).__name__}: {e} (retry in {backoff})"])
+    state.update(last_ok=ctx.now.isoformat(), failures=0, next_due=(ctx.now + interval).isoformat())
+    _save_job_state(ctx.store, name, state)
+    return result
+
+
+def _save_job_state(store: Store, name: str, state: dict) -> None:
+    with store.batch():
+        store.set_meta(f"job:{name}", state)
+
+
+def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, only_due: bool) -> list[JobResult]:
+    """One pass over the jobs. The roster and templates are re-read every tick: admins edit them live."""
+    pairs = roster.load_roster(settings.roster_path, settings.program)
+    templates = compose.load_templates(settings.templates_dir)
+    ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
+    return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, settings, name, now)]
+
+
+def run_once(settings: Settings, clock: Clock, *, dry_run: bool = False) -> list[JobResult]:
+    """Every job once (they are idempotent, so 'due' is decided by the stored state inside them)."""
+    if dry_run:
+        return _dry_run(settings, clock)
+    with Store.open(settings.storage_path) as store, _backend(settings, clock) as backend:
+        return tick(store, backend, settings, clock(), only_due=False)
+
+
+def _dry_run(settings: Settings, clock: Clock) -> list[JobResult]:
+    """Run against a throw-away copy of the state and a backend that only records: nothing changes."""
+    with tempfile.TemporaryDirectory(prefix="rmdaemon-dry-") as tmp:
+        copy = Path(tmp) / settings.storage_path.name
+        if settings.storage_path.exists():
+            shutil.copyfile(settings.storage_path, copy)
+        scratch = replace(settings, storage_path=copy)
+        with Store.open(copy) as store, _backend(settings, clock) as real:
+            dry = DryRunBackend(real)
+            results = tick(store, dry, scratch, clock(), only_due=False)
+        results.append(JobResult("dry-run (nothing above was sent or written)", {"actions": dry.count()}, dry.report()))
+        return results
+
+
+@contextmanager
+def _backend(settings: Settings, clock: Clock) -> Iterator[Backend]:
+    backend = open_backend(settings, clock)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def run_forever(settings: Settings, clock: Clock, *, stop: threading.Event | None = None) -> None:
+    """Until SIGTERM/SIGINT: wake every ``tick_seconds``, run what is due, ping systemd."""
+    stop = stop or threading.Event()
+    _install_signals(stop)
+    with Store.open(settings.storage_path) as store, _backend(settings, clock) as backend:
+        scheduler = schedule.Scheduler()  # our own instance: no module-level default scheduler
+        scheduler.every(settings.schedule.tick_seconds).seconds.do(_loop_tick, store, backend, settings, clock)
+        sd_notify("READY=1")
+        log.info("rmdaemon running: %s, state %s", settings.config_path, settings.storage_path)
+        _loop_tick(store, backend, settings, clock)
+        while not stop.is_set():
+            scheduler.run_pending()
+            sd_notify("WATCHDOG=1")
+            stop.wait(max(0.0, min(scheduler.idle_seconds or 1.0, settings.schedule.tick_seconds)))
+        sd_notify("STOPPING=1")
+        log.info("rmdaemon stopped")
+
+
+def _loop_tick(store: Store, backend: Backend, settings: Settings, clock: Clock) -> None:
+    try:
+        for result in tick(store, backend, settings, clock(), only_due=True):
+            for line in result.lines:
+                log.info("%s: %s", result.name, line)
+    except UserError as e:  # a broken roster edit must not kill the daemon: say so, retry next tick
+        log.error("%s", e)
+
+
+def _install_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def sd_notify(state: str) -> None:
+    """systemd Type=notify readiness and watchdog; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), address)
+        except OSError as e:
+            log.debug("sd_notify failed: %s", e)

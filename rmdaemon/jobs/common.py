@@ -1,0 +1,92 @@
+"""What every job shares: its inputs, the record-before-send protocol, and bulk saving.
+
+A job is a function of (stored state, roster, now). It writes the store in at most a few
+``store.batch()`` blocks, never once per pair: TinyDB rewrites a whole table per operation, so
+per-pair writes would make a tick quadratic in the number of pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rmdaemon.backends.base import Backend
+from rmdaemon.compose import Templates
+from rmdaemon.config import Settings
+from rmdaemon.errors import BackendError
+from rmdaemon.model import JobResult, Outgoing, Pair
+from rmdaemon.store import Store
+
+log = logging.getLogger("rmdaemon.jobs")
+
+PAIRS, OUTBOX, SESSIONS, LOGS, INBOX, COMMANDS = "pairs", "outbox", "sessions", "logs", "inbox", "commands"
+
+
+@dataclass
+class Context:
+    store: Store
+    backend: Backend
+    settings: Settings
+    pairs: list[Pair]  # the roster as read this tick
+    templates: Templates
+    now: datetime  # aware UTC
+
+    def roster(self) -> dict[str, Pair]:
+        return {p.pair_id: p for p in self.pairs}
+
+
+def index(store: Store, table: str, key: str) -> dict[Any, dict]:
+    """A whole table as a dict by ``key``: one read, then O(1) lookups for the rest of the job."""
+    return {doc[key]: dict(doc) for doc in store.table(table).all()}
+
+
+def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
+    """Upsert many docs by ``key`` with one table rewrite for updates and one for inserts."""
+    tbl = store.table(table)
+    existing = {doc[key]: doc.doc_id for doc in tbl.all()}
+    changed = {d[key]: d for d in docs}
+    updates = {k: d for k, d in changed.items() if k in existing}
+    if updates:
+        tbl.update(lambda doc: doc.update(updates[doc[key]]), doc_ids=[existing[k] for k in updates])
+    inserts = [d for k, d in changed.items() if k not in existing]
+    if inserts:
+        tbl.insert_multiple(inserts)
+
+
+def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
+            record: Callable[[], None] | None = None) -> set[str]:
+    """Send ``messages`` exactly once each, also across crashes.
+
+    1. one batch records every key as ``pending`` (before anything leaves);
+    2. each message goes to the backend, which skips keys it already delivered;
+    3. one batch records the delivered keys as ``sent``.
+    A crash between 1 and 3 leaves ``pending`` keys that the next tick re-offers to the backend,
+    which finds them delivered and does not send again. Keys already ``sent`` are skipped here.
+    ``record`` runs inside the first batch: the job's own state changes land atomically with
+    the intent to send. Returns the keys sent (or found sent) in this call.
+    """
+    done = index(ctx.store, OUTBOX, "key")
+    todo = [m for m in messages if done.get(m.key, {}).get("status") != "sent"]
+    stamp = ctx.now.isoformat()
+    with ctx.store.batch():
+        if record is not None:
+            record()
+        save(ctx.store, OUTBOX, "key", (
+            {"key": m.key, "status": "pending", "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
+            for m in todo if m.key not in done))
+    sent: set[str] = set()
+    for message in todo:
+        try:
+            ctx.backend.send(message)
+        except BackendError as e:
+            log.warning("pair %s: %s to %s not sent: %s", message.pair_id, message.kind, ", ".join(message.to), e)
+            result.add("send errors", f"{message.pair_id}: {message.kind} not sent: {e}")
+            continue
+        sent.add(message.key)
+        result.add(f"{message.kind} sent")
+    with ctx.store.batch():
+        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
+    return sent

@@ -1,0 +1,63 @@
+"""Kickoff: ask both people of each new pair to opt in. Participation is voluntary, so nothing
+is booked for a pair until both said yes (when ``require_opt_in``); without opt-in the kickoff
+is a welcome and the pair is active at once."""
+
+from __future__ import annotations
+
+from rmdaemon import compose
+from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, save
+from rmdaemon.jobs.series import cadence_text, sessions_text
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
+
+AWAITING, ACTIVE, PAUSED, ENDED, DECLINED = "awaiting_consent", "active", "paused", "ended", "declined"
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("consent")
+    state = index(ctx.store, PAIRS, "pair_id")
+    new = [p for p in ctx.pairs if p.status == "active" and p.pair_id not in state]
+    messages = [kickoff_message(ctx, pair, person) for pair in new for person in pair.people]
+
+    def record() -> None:
+        opt_in = ctx.settings.program.require_opt_in
+        save(ctx.store, PAIRS, "pair_id", (new_pair_doc(p, ctx, opt_in) for p in new))
+        save(ctx.store, SESSIONS, "token", (
+            {"token": compose.kickoff_token(p.pair_id), "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
+
+    deliver(ctx, messages, result, record=record)
+    for pair in new:
+        result.add("pairs started", f"{pair.pair_id}: kickoff sent to {pair.mentor.name} and {pair.mentee.name}")
+    return result
+
+
+def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:
+    return {
+        "pair_id": pair.pair_id,
+        "state": AWAITING if opt_in else ACTIVE,
+        "consent": {} if opt_in else {p.address: "yes" for p in pair.people},
+        "goal": None,  # a refined goal replaces the roster's once someone sends "Goal: ..."
+        "started": ctx.now.isoformat(),
+        "series": None,
+        "starters_used": [],
+        "responses": {},
+        "errors": [],
+    }
+
+
+def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
+    program = ctx.settings.program
+    other = pair.mentee if person is pair.mentor else pair.mentor
+    token = compose.kickoff_token(pair.pair_id)
+    key = f"kickoff:{pair.pair_id}:{person.address}"
+    context = {
+        "program": program, "pair": pair, "person": person, "other": other, "token": token,
+        "role": "mentor" if person is pair.mentor else "mentee", "goal": pair.goal,
+        "require_opt_in": program.require_opt_in,
+        "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
+    }
+    envelope = compose.Envelope(
+        key=key, sender=program.organizer, sender_name=program.organizer_name, to=person, date=ctx.now,
+        message_id=compose.message_id("kickoff", key, compose.domain_of(program.organizer), token))
+    raw = compose.build_email(envelope, compose.render(ctx.templates, "kickoff", context))
+    return Outgoing(key=key, to=(person.email,), raw=raw, kind="kickoff", pair_id=pair.pair_id)
+

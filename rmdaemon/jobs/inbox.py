@@ -1,0 +1,180 @@
+"""Every inbox message ends exactly once as a session log, a command, a consent, an iTIP response
+or a quarantined item (raw bytes kept, with the reason).
+
+Outcomes of a whole fetch land in one batch keyed by Message-ID; only then are the messages
+marked processed in the backend. A crash before the batch reprocesses them; a crash after it
+finds them recorded and only marks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+
+from rmdaemon import itip
+from rmdaemon.jobs import pairstate
+from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS, Context, index, log, save
+from rmdaemon.model import Incoming, JobResult, Pair
+from rmdaemon.replies import ParsedReply, parse_reply
+
+
+@dataclass
+class Outcome:
+    kind: str  # log | command | consent | itip | quarantine
+    pair_id: str = ""
+    reason: str = ""
+    docs: dict[str, list[dict]] = field(default_factory=dict)  # table → docs to insert
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("inbox")
+    done = index(ctx.store, INBOX, "message_key")
+    state = index(ctx.store, PAIRS, "pair_id")
+    fresh: list[tuple[Incoming, str]] = []
+    for message in ctx.backend.fetch_new():
+        key = message_key(message.raw)
+        if key in done:
+            ctx.backend.mark_processed(message.ref)  # recorded before a crash: only the mark was missing
+            continue
+        fresh.append((message, key))
+        done[key] = {}
+    if not fresh:
+        return result
+    router = Router(ctx, state)
+    outcomes = [(m, key, router.route(m)) for m, key in fresh]
+    for message, key, outcome in outcomes:
+        if outcome.kind == "quarantine":
+            quarantine_file(ctx, key, message.raw)
+    with ctx.store.batch():
+        _record(ctx, router, outcomes)
+    for message, key, outcome in outcomes:
+        ctx.backend.mark_processed(message.ref)
+        result.add(outcome.kind, f"{outcome.pair_id or '-'}: {outcome.kind}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    return result
+
+
+def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Outcome]]) -> None:
+    stamp = ctx.now.isoformat()
+    save(ctx.store, INBOX, "message_key", ({
+        "message_key": key, "ref": m.ref, "outcome": o.kind, "pair_id": o.pair_id, "reason": o.reason,
+        "at": stamp, "quarantine": quarantine_name(key) if o.kind == "quarantine" else None,
+    } for m, key, o in outcomes))
+    for table in (LOGS, COMMANDS):
+        docs = [d for _, _, o in outcomes for d in o.docs.get(table, [])]
+        if docs:
+            ctx.store.table(table).insert_multiple(docs)
+    save(ctx.store, PAIRS, "pair_id", router.changed.values())
+
+
+def message_key(raw: bytes) -> str:
+    """The Message-ID (so a message delivered twice counts once), else a hash of the bytes."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.replace(b"\r\n", b"\n").replace(b"\n ", b" ").replace(b"\n\t", b" ").split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"message-id" and value.strip():
+            return value.strip().decode("ascii", "replace")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def quarantine_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
+
+
+def quarantine_dir(ctx: Context) -> Path:
+    return ctx.settings.storage_path.parent / "quarantine"
+
+
+def quarantine_file(ctx: Context, key: str, raw: bytes) -> None:
+    """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file."""
+    folder = quarantine_dir(ctx)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / quarantine_name(key)
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+
+
+class Router:
+    """Decides what one message is; collects pair state changes across the whole fetch."""
+
+    def __init__(self, ctx: Context, state: dict[str, dict]) -> None:
+        self.ctx, self.state = ctx, state
+        self.roster = ctx.roster()
+        self.sessions = index(ctx.store, SESSIONS, "token")
+        self.latest: dict[str, dict] = {}
+        for s in self.sessions.values():
+            if s["kind"] == "session" and s["start"] > self.latest.get(s["pair_id"], {}).get("start", ""):
+                self.latest[s["pair_id"]] = s
+        self.by_uid = {d["series"]["uid"]: pid for pid, d in state.items() if d.get("series")}
+        self.changed: dict[str, dict] = {}
+
+    def route(self, message: Incoming) -> Outcome:
+        try:
+            parsed = parse_reply(message.raw)
+        except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
+            log.exception("reply parser failed on %s", message.ref)
+            return Outcome("quarantine", reason=f"could not be parsed ({type(e).__name__})")
+        responses = itip.read_responses(message.raw)
+        if responses:
+            return self._itip(parsed, responses)
+        if parsed.auto_submitted:
+            return Outcome("quarantine", reason="automatic reply (out of office, bounce or auto-generated)")
+        pair, session = self._find_pair(parsed)
+        if pair is None:
+            return Outcome("quarantine", reason=session.get("reason", "no session token and sender not in any pair"))
+        sender = pair.member(parsed.from_addr or "")
+        if sender is None:
+            return Outcome("quarantine", pair.pair_id, f"sender {parsed.from_addr or 'unknown'} is not part of pair {pair.pair_id}")
+        doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
+        update = pairstate.apply_reply(self.ctx, pair, doc, session, sender, parsed, self.latest.get(pair.pair_id))
+        if update.doc is not None:
+            self.changed[pair.pair_id] = update.doc
+            self.state[pair.pair_id] = update.doc
+        return Outcome(update.kind, pair.pair_id, update.reason, update.docs)
+
+    def _find_pair(self, parsed: ParsedReply) -> tuple[Pair | None, dict]:
+        token = (parsed.session_token or "").upper()
+        session = self.sessions.get(token)
+        if session is not None:
+            pair = self.roster.get(session["pair_id"])
+            if pair is None or session["pair_id"] not in self.state:
+                return None, {"reason": f"pair {session['pair_id']} is no longer in the roster"}
+            return pair, session
+        sender = (parsed.from_addr or "").casefold()
+        mine = [p for p in self.ctx.pairs if p.member(sender) and p.pair_id in self.state]
+        if len(mine) == 1:
+            return mine[0], {}
+        if token:
+            return None, {"reason": f"unknown session token {token}"}
+        if len(mine) > 1:
+            return None, {"reason": f"no session token and {sender} is in {len(mine)} pairs"}
+        return None, {"reason": "no session token and sender not in any pair"}
+
+    def _itip(self, parsed: ParsedReply, responses: list) -> Outcome:
+        """An RSVP: remember each attendee's answer per series (and per occurrence)."""
+        pair_id = next((self.by_uid[r.uid] for r in responses if r.uid in self.by_uid), "")
+        pair = self.roster.get(pair_id)
+        if pair is None:
+            return Outcome("quarantine", pair_id, "calendar reply for a series we do not know")
+        doc = dict(self.changed.get(pair_id) or self.state[pair_id])
+        answers = dict(doc.get("responses") or {})
+        strangers = []
+        for r in responses:
+            who = pair.member(r.attendee) or pair.member(parsed.from_addr or "")
+            if who is None:
+                strangers.append(r.attendee)
+                continue
+            slot = r.recurrence_id.astimezone(timezone.utc).isoformat() if r.recurrence_id else "series"
+            answers.setdefault(who.address, {})[slot] = r.partstat
+        if strangers and len(strangers) == len(responses):
+            return Outcome("quarantine", pair_id, f"calendar reply from {', '.join(strangers)}, who was not invited")
+        doc["responses"] = answers
+        self.changed[pair_id] = self.state[pair_id] = doc
+        return Outcome("itip", pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in responses))
+

@@ -1,0 +1,64 @@
+"""``preview`` and ``export``: what a pair will receive, built by the very code that sends it,
+from a read-only view of the store (safe while the daemon runs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email import message_from_bytes, policy
+
+from rmdaemon import compose, itip, roster
+from rmdaemon.config import Settings
+from rmdaemon.errors import UserError
+from rmdaemon.jobs.agendas import agenda_message, session_record
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context
+from rmdaemon.jobs.series import meeting_for, upcoming
+from rmdaemon.model import Pair
+from rmdaemon.store import Store
+
+
+def _pair_and_state(settings: Settings, store: Store, pair_id: str) -> tuple[Pair, dict]:
+    pairs = {p.pair_id: p for p in roster.load_roster(settings.roster_path, settings.program)}
+    if pair_id not in pairs:
+        raise UserError(f"{settings.roster_path}: no pair {pair_id!r}; known pairs: {', '.join(sorted(pairs)) or 'none'}")
+    docs = [d for d in store.table(PAIRS).all() if d["pair_id"] == pair_id]
+    if not docs or not docs[0].get("series"):
+        state = docs[0]["state"] if docs else "not started"
+        raise UserError(f"pair {pair_id} has no booked series yet (state: {state}); run 'rmdaemon run --once' first")
+    return pairs[pair_id], dict(docs[0])
+
+
+def _context(settings: Settings, store: Store, pair: Pair, now: datetime) -> Context:
+    templates = compose.load_templates(settings.templates_dir)
+    return Context(store=store, backend=None, settings=settings, pairs=[pair], templates=templates, now=now)  # type: ignore[arg-type]
+
+
+def preview(settings: Settings, pair_id: str, now: datetime) -> str:
+    """The next agenda email of the pair, headers and text part, exactly as it would be sent."""
+    with Store.open(settings.storage_path, writer=False) as store:
+        pair, doc = _pair_and_state(settings, store, pair_id)
+        start = upcoming(doc["series"], pair_id, now)
+        if start is None:
+            raise UserError(f"pair {pair_id} has no session after {now.isoformat()}")
+        ctx = _context(settings, store, pair, now)
+        sessions = {d["token"]: d for d in store.table(SESSIONS).all()}
+        session = session_record(ctx, pair, doc, start, sessions)
+        logs = sorted((d for d in store.table(LOGS).all() if d["pair_id"] == pair_id and d["fields"].get("next_steps")),
+                      key=lambda d: d["received"])
+        steps = logs[-1]["fields"]["next_steps"] if logs else []
+        outs = [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
+    return "\n".join(_readable(o.raw) for o in outs)
+
+
+def _readable(raw: bytes) -> str:
+    msg = message_from_bytes(raw, policy=policy.default)
+    head = "".join(f"{k}: {v}\n" for k, v in msg.items())
+    body = msg.get_body(("plain",))
+    return head + "\n" + (body.get_content() if body else "") + "\n"
+
+
+def export_ics(settings: Settings, pair_id: str, now: datetime) -> bytes:
+    """The pair's current series as a REQUEST .ics (for clients that want a file to import)."""
+    with Store.open(settings.storage_path, writer=False) as store:
+        pair, doc = _pair_and_state(settings, store, pair_id)
+        meeting = meeting_for(_context(settings, store, pair, now), pair, doc)
+    return itip.build_cancel(meeting, now) if meeting.cancelled else itip.build_request(meeting, now)
