@@ -1,0 +1,105 @@
+"""A real programme in a temp directory, driven through the real CLI entry point.
+
+Tests play the people: they read their mail from the outbox Maildir and drop replies into the
+inbox Maildir as RFC 5322 bytes, like a mail client would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from rmdaemon.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Programme:
+    root: Path
+
+    @classmethod
+    def create(cls, root: Path, roster: str | None = None, **program: str) -> "Programme":
+        (root / "examples").mkdir(parents=True, exist_ok=True)
+        text = (REPO / "config.example.toml").read_text()
+        for key, value in program.items():
+            text = _set_key(text, key, value)
+        (root / "rmdaemon.toml").write_text(text)
+        if roster is None:
+            shutil.copyfile(REPO / "examples" / "roster.csv", root / "examples" / "roster.csv")
+        else:
+            (root / "examples" / "roster.csv").write_text(roster)
+        return cls(root)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "rmdaemon.toml"
+
+    @property
+    def roster(self) -> Path:
+        return self.root / "examples" / "roster.csv"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "var" / "state.json"
+
+    def cli(self, *args: str) -> int:
+        return main(["--config", str(self.config), *args])
+
+    def run(self, now: datetime, *args: str) -> int:
+        return self.cli("run", "--now", now.isoformat(), *args)
+
+    def outbox_files(self) -> list[Path]:
+        return sorted((self.root / "var" / "outbox" / "new").glob("*.eml"))
+
+    def outbox(self, kind: str = "", to: str = "") -> list[EmailMessage]:
+        found = []
+        for path in self.outbox_files():
+            msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if msg["Message-ID"].startswith(f"<rm.{kind}") and to in str(msg["To"]):
+                found.append(msg)
+        return found
+
+    def drop(self, raw: bytes, name: str) -> Path:
+        target = self.root / "var" / "inbox" / "new" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(raw)
+        return target
+
+    def reply(self, to: EmailMessage, text: str, when: datetime, sender: str | None = None,
+              message_id: str | None = None) -> Path:
+        answer = EmailMessage()
+        answer["From"] = sender or to["To"]
+        answer["To"] = to["From"]
+        answer["Subject"] = f"Re: {to['Subject']}"
+        answer["Date"] = format_datetime(when)
+        answer["Message-ID"] = message_id or make_msgid(domain="client.example")
+        answer["In-Reply-To"] = to["Message-ID"]
+        quoted = "\n".join(f"> {line}" for line in to.get_body(("plain",)).get_content().splitlines())
+        answer.set_content(f"{text}\n\nOn {to['Date']}, {to['From']} wrote:\n{quoted}\n")
+        return self.drop(answer.as_bytes(), answer["Message-ID"].strip("<>") + ".eml")
+
+
+def sent_keys(prog: Programme) -> list[str]:
+    """The idempotency key of every message in the outbox, duplicates included."""
+    return sorted(message_from_bytes(p.read_bytes(), policy=policy.default)["X-RM-Key"].strip() for p in prog.outbox_files())
+
+
+def _set_key(text: str, key: str, value: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.split("=")[0].strip() == key:
+            lines[i] = f"{key} = {value}"
+            return "\n".join(lines) + "\n"
+    raise KeyError(key)
+
+
+def calendar_parts(msg: EmailMessage) -> list[tuple[str, bytes]]:
+    """(method parameter, bytes) of every text/calendar part."""
+    return [(part.get_param("method"), part.get_payload(decode=True))
+            for part in msg.walk() if part.get_content_type() == "text/calendar"]
