@@ -103,11 +103,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _summary(results: list, now) -> str:
+    """Only what happened: a quiet tick says so in one line."""
     lines = [f"rmdaemon run at {now.isoformat()}"]
     for r in results:
-        counts = ", ".join(f"{n} {what}" for what, n in sorted(r.counts.items())) or "nothing to do"
-        lines.append(f"{r.name}: {counts}")
-        lines += [f"  {line}" for line in r.lines]
+        if r.counts or r.lines:
+            counts = ", ".join(f"{n} {what}" for what, n in sorted(r.counts.items()))
+            lines.append(f"{r.name}: {counts}")
+            lines += [f"  {line}" for line in r.lines]
+    if len(lines) == 1:
+        lines[0] += ": nothing to do"
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ It plays the people too: it reads their mail from ``var/outbox`` and drops their
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import sys
 from datetime import datetime, timedelta, timezone
@@ -23,11 +25,15 @@ START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 SILENT = {"sanjay.rao@example.com"}  # one person who has not answered yet, to show 'awaiting consent'
 
 
-def run(now: datetime, *extra: str) -> None:
-    print(f"\n$ rmdaemon --config {CONFIG} run --now {now.isoformat()} {' '.join(extra)}".rstrip())
-    code = cli(["--config", str(CONFIG), "run", "--now", now.isoformat(), *extra])
+def run(now: datetime) -> None:
+    """One run; its summary is shown only when it did something, to keep the story short."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli(["--config", str(CONFIG), "run", "--now", now.isoformat()])
     if code:
         sys.exit(code)
+    if not out.getvalue().rstrip().endswith("nothing to do"):
+        print(f"\n$ rmdaemon --config {CONFIG} run --now {now.isoformat()}\n{out.getvalue()}", end="")
 
 
 def outbox_mail(kind: str) -> list[EmailMessage]:
