@@ -1,0 +1,123 @@
+"""The command line as users meet it: check's report, exit codes, the long-running daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from programme import REPO, Programme
+
+
+@pytest.fixture
+def prog(tmp_path) -> Programme:
+    return Programme.create(tmp_path)
+
+
+def rmdaemon(*args: str, cwd: Path | None = None, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("RMDAEMON_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-m", "rmdaemon", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_check_clean_example_exits_0(prog, capsys):
+    assert prog.cli("check") == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_lists_every_problem_with_file_row_and_fix(prog, capsys):
+    rows = prog.roster.read_text().splitlines()
+    rows[1] = rows[1].replace("richard.hale@example.com", "bob@")
+    rows[2] = rows[2].replace("Asia/Kolkata", "Asia/Kolkatta", 1)
+    rows.append(rows[3])  # duplicate pair_id P03
+    prog.roster.write_text("\n".join(rows) + "\n")
+    templates = prog.root / "my-templates"
+    templates.mkdir()
+    (templates / "agenda.txt").write_text("Subject: {{ program.name }}\n\nbody {% if %}\n")
+    text = prog.config.read_text().replace('# dir = "my-templates"', 'dir = "my-templates"')
+    prog.config.write_text(text)
+    assert prog.cli("check") == 2
+    out = capsys.readouterr().out
+    assert "roster.csv: row 2, column mentee_email: 'bob@' is not an email address" in out
+    assert "row 3, column mentor_timezone" in out and "Asia/Kolkata" in out  # did-you-mean
+    assert "pair_id" in out and "P03" in out
+    assert "agenda.txt: line 3: template syntax error" in out
+
+
+def test_check_config_typo_suggests_the_key_and_exits_2(prog, capsys):
+    prog.config.write_text(prog.config.read_text().replace("cadence = ", "cadense = "))
+    assert prog.cli("check") == 2
+    out = capsys.readouterr().out
+    assert "cadense" in out and "cadence" in out
+
+
+def test_missing_config_names_the_path_and_the_fix(tmp_path, capsys):
+    assert Programme(tmp_path).cli("status") == 2
+    err = capsys.readouterr().err
+    assert "rmdaemon.toml" in err and "config.example.toml" in err and "Traceback" not in err
+
+
+def test_bad_now_is_a_usage_error(prog, capsys):
+    assert prog.cli("run", "--now", "tomorrow") == 2
+    assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_parse_reply_prints_contract_json(tmp_path):
+    eml = tmp_path / "reply.eml"
+    eml.write_bytes(b"From: Alex <alex@example.com>\r\nTo: mentoring@example.com\r\n"
+                    b"Subject: Re: Pilot: session 1 [RM-7F3K2Q]\r\nMessage-ID: <a1@example.com>\r\n"
+                    b"In-Reply-To: <rm.agenda.RM-7F3K2Q.x@example.com>\r\n\r\n"
+                    b"Topics: TikTok, search\r\nRating: 4\r\n\r\nOn Mon, Programme wrote:\r\n> agenda\r\n")
+    proc = rmdaemon("parse-reply", str(eml), "--json")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    data = json.loads(out)
+    assert list(data) == ["message_id", "in_reply_to", "from", "subject", "session_token", "body", "fields",
+                          "command", "warnings"]
+    assert data["session_token"] == "RM-7F3K2Q" and data["from"] == "alex@example.com"
+    assert data["fields"]["rating"] == 4 and "agenda" not in data["body"]
+
+
+def test_parse_reply_unreadable_file_exits_non_zero(tmp_path):
+    proc = rmdaemon("parse-reply", str(tmp_path / "missing.eml"), "--json")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "missing.eml" in err and "Traceback" not in err
+
+
+def wait_for(predicate, timeout: float = 20.0) -> bool:
+    """Poll for something the daemon does (not a sleep standing in for behaviour)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_daemon_runs_forever_refuses_a_second_instance_and_stops_cleanly_on_sigterm(prog):
+    daemon = rmdaemon("--config", str(prog.config), "run")
+    try:
+        assert wait_for(lambda: len(prog.outbox_files()) == 14), "kickoffs were not sent by the running daemon"
+        second = rmdaemon("--config", str(prog.config), "run", "--once")
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 2
+        assert "another rmdaemon" in err and f"pid {daemon.pid}" in err
+        status = rmdaemon("--config", str(prog.config), "status", "--json")  # readers are welcome
+        out, _ = status.communicate(timeout=30)
+        assert status.returncode == 0 and json.loads(out)["jobs"]["consent"]["last_ok"]
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    third = rmdaemon("--config", str(prog.config), "run", "--once")  # the lock went with the process
+    third.communicate(timeout=30)
+    assert third.returncode == 0
+    assert len(prog.outbox_files()) == 14
