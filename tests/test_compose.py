@@ -1,0 +1,68 @@
+"""Templates → mail: escaping, starters rotation, stable identity, the iMIP shape."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from email import message_from_bytes, policy
+
+from rmdaemon import compose
+from rmdaemon.compose import Envelope, Rendered, build_email, load_templates, pick_starter
+from rmdaemon.model import Pair, Person, WorkingHours
+
+ALEX = Person("Alex Young", "alex@example.com", "Europe/London", WorkingHours(time(9), time(17), (0, 1, 2, 3, 4)))
+NOW = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
+
+
+def test_starters_never_repeat_until_the_track_is_exhausted():
+    templates = load_templates()
+    used: list[str] = []
+    track = templates.starters["technology"]
+    for _ in track:
+        used.append(pick_starter(templates, "Technology", used).id)
+    assert sorted(used) == sorted(s.id for s in track)
+    assert pick_starter(templates, "technology", used).id in used  # then starts over
+    assert pick_starter(templates, "no such track", []).id == templates.starters["general"][0].id
+
+
+def test_reply_text_quoted_into_an_agenda_cannot_inject_markup():
+    templates = load_templates()
+    pair = Pair("P1", ALEX, ALEX, "goal <b>bold</b>", "technology", "weekly", 45, None, "active")
+    ctx = {"program": type("P", (), {"name": "Pilot", "organizer_name": "Team", "sessions": 6})(),
+           "pair": pair, "person": ALEX, "other": ALEX, "token": "RM-AAAAAA", "number": 1, "total": 6,
+           "when_local": "Mon", "when_other": "Mon", "goal": pair.goal, "starter": "Hi",
+           "next_steps": ["<script>alert(1)</script>"]}
+    out = compose.render(templates, "agenda", ctx)
+    assert "<script>" not in out.html and "&lt;script&gt;" in out.html
+    assert "<script>alert(1)</script>" in out.text  # plain text stays as written
+
+
+def test_same_key_builds_the_same_bytes_and_message_id():
+    env = Envelope(key="agenda:RM-AAAAAA:alex@example.com", sender="m@example.com", sender_name="M", to=ALEX,
+                   date=NOW, message_id=compose.message_id("agenda", "k", "example.com", "RM-AAAAAA"))
+    content = Rendered("Subject", "text\n", "<p>html</p>")
+    first, second = build_email(env, content), build_email(env, content)
+    assert first == second
+    msg = message_from_bytes(first, policy=policy.default)
+    assert msg["Message-ID"] == "<rm.agenda.RM-AAAAAA." + compose.digest("k") + "@example.com>"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Auto-Submitted"] == "auto-generated"
+
+
+def test_invitation_has_the_imip_shape_every_client_reads():
+    env = Envelope(key="itip:x", sender="m@example.com", sender_name="M", to=ALEX, date=NOW, message_id="<x@example.com>")
+    raw = build_email(env, Rendered("Invite", "text\n", "<p>x</p>"), calendar=("REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"))
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative, attachment = msg.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    cal = alternative.get_payload()[-1]
+    assert cal.get_content_type() == "text/calendar" and cal.get_param("method") == "REQUEST"
+    assert cal["Content-Transfer-Encoding"] == "base64"
+    assert attachment.get_content_type() == "application/ics" and attachment.get_filename() == "invite.ics"
+    assert attachment.get_payload(decode=True) == cal.get_payload(decode=True)
+
+
+def test_tokens_are_stable_and_distinct_per_session():
+    a = compose.session_token("uid-1", NOW)
+    assert a == compose.session_token("uid-1", NOW.astimezone()) and a.startswith("RM-") and len(a) == 9
+    assert a != compose.session_token("uid-2", NOW)
