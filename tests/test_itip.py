@@ -1,0 +1,588 @@
+"""iTIP in and out, checked by parsers that are not ours.
+
+Outbound invitations are read back by icalendar, by recurring_ical_events and by ICAL.js (the
+engine inside Thunderbird, run with node). ICAL.js has no zone database of its own, so it is the
+reader that proves our VTIMEZONE: the Python readers resolve "Europe/London" through zoneinfo
+whatever we wrote. Inbound parsing runs on our own fixtures (one client quirk per file) and on
+the shared corpus of real calendar files when it is present.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import datetime, time, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import recurring_ical_events
+from icalendar import Calendar, Event
+
+from rmdaemon.itip import (
+    PARTSTATS,
+    ItipResponse,
+    build_cancel,
+    build_request,
+    read_calendar_responses,
+    read_responses,
+    vtimezone,
+)
+from rmdaemon.model import Meeting, Person, SeriesPlan, WorkingHours
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures" / "itip"
+JS_DIR = HERE / "js"
+CORPORA = Path(__file__).parents[2] / "shared" / "corpora"
+STAMP = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
+OFFICE_HOURS = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def local(tzid: str, text: str) -> datetime:
+    """``local("Europe/London", "2026-03-17 10:00")`` → aware datetime in that zone."""
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tzid))
+
+
+def utc(text: str) -> datetime:
+    """``utc("2026-03-17T10:00")`` → aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def make_meeting(
+    tzid: str,
+    first: str,
+    rrule: str,
+    *,
+    exdates: tuple[str, ...] = (),
+    moved: tuple[tuple[str, str], ...] = (),
+    description: str = "Goal: see our product through the eyes of a new graduate.",
+    sequence: int = 0,
+    duration: int = 45,
+) -> Meeting:
+    """A pair's series as jobs hand it over; times are local wall-clock strings in ``tzid``."""
+    plan = SeriesPlan("pair-1", tzid, local(tzid, first), duration, "weekly", rrule)
+    return Meeting(
+        uid="rm-pair-1-7c3e@rmdaemon.example.com",
+        sequence=sequence,
+        organizer_email="programme@example.com",
+        organizer_name="Mentoring Programme",
+        attendees=(
+            Person("Ana Junior", "ana.junior@example.com", tzid, OFFICE_HOURS),
+            Person("Bob Senior, VP", "Bob.Senior@example.com", "America/New_York", OFFICE_HOURS),
+        ),
+        summary="Reverse mentoring: Ana / Bob",
+        description=description,
+        plan=plan,
+        exdates=tuple(local(tzid, d) for d in exdates),
+        moved=tuple((local(tzid, a), local(tzid, b)) for a, b in moved),
+    )
+
+
+def wall_clock_series(tzid: str, first: str, step: timedelta, count: int) -> list[datetime]:
+    """Expected UTC starts of a series that keeps its local time, computed without any RRULE."""
+    start = datetime.fromisoformat(first)
+    zone = ZoneInfo(tzid)
+    return [(start + step * k).replace(tzinfo=zone).astimezone(timezone.utc) for k in range(count)]
+
+
+def ical_js(ics: bytes) -> list[dict[str, datetime]]:
+    """Occurrences as ICAL.js (Thunderbird) expands them: recurrence_id, start, end in UTC."""
+    node = shutil.which("node")
+    if node is None or not (JS_DIR / "node_modules" / "ical.js").is_dir():
+        pytest.fail("ICAL.js is not installed: run `npm ci --prefix tests/js --no-audit --no-fund`")
+    done = subprocess.run(
+        [node, str(JS_DIR / "expand.mjs")], input=ics, capture_output=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return [
+        {key: datetime.fromisoformat(value) for key, value in occurrence.items()}
+        for occurrence in json.loads(done.stdout)
+    ]
+
+
+def ical_js_starts(ics: bytes) -> list[datetime]:
+    return [occurrence["start"] for occurrence in ical_js(ics)]
+
+
+def recurring_starts(ics: bytes) -> list[datetime]:
+    """Occurrences as recurring_ical_events (icalendar + dateutil) expands them, in UTC."""
+    cal = Calendar.from_ical(ics)
+    events = recurring_ical_events.of(cal).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    return sorted(event.decoded("DTSTART").astimezone(timezone.utc) for event in events)
+
+
+def vevents(ics: bytes) -> list[Event]:
+    return Calendar.from_ical(ics).walk("VEVENT")
+
+
+def master_of(ics: bytes) -> Event:
+    (master,) = [e for e in vevents(ics) if "RECURRENCE-ID" not in e]
+    return master
+
+
+def unfolded_lines(ics: bytes) -> list[str]:
+    return ics.decode().replace("\r\n ", "").split("\r\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Occurrences as other clients compute them
+
+SERIES = {
+    "london_weekly_count_across_march_dst": (
+        make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;BYDAY=TU;COUNT=4"),
+        [utc("2026-03-17T10:00"), utc("2026-03-24T10:00"), utc("2026-03-31T09:00"),
+         utc("2026-04-07T09:00")],
+    ),
+    "new_york_biweekly_until_across_november_dst": (
+        make_meeting(
+            "America/New_York",
+            "2026-10-13 09:30",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20261124T235959Z",
+        ),
+        [utc("2026-10-13T13:30"), utc("2026-10-27T13:30"), utc("2026-11-10T14:30"),
+         utc("2026-11-24T14:30")],
+    ),
+    "kolkata_monthly_second_wednesday_no_dst": (
+        make_meeting("Asia/Kolkata", "2026-01-14 15:00", "FREQ=MONTHLY;BYDAY=2WE;COUNT=4"),
+        [utc("2026-01-14T09:30"), utc("2026-02-11T09:30"), utc("2026-03-11T09:30"),
+         utc("2026-04-08T09:30")],
+    ),
+    "london_monthly_first_thursday_across_october_dst": (
+        make_meeting("Europe/London", "2026-09-03 14:00", "FREQ=MONTHLY;BYDAY=1TH;COUNT=3"),
+        [utc("2026-09-03T13:00"), utc("2026-10-01T13:00"), utc("2026-11-05T14:00")],
+    ),
+    # Sixteen months and three DST changes: where a multi-value RDATE VTIMEZONE goes wrong.
+    "london_biweekly_until_over_sixteen_months": (
+        make_meeting(
+            "Europe/London",
+            "2026-03-03 10:00",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20270630T225959Z",
+        ),
+        wall_clock_series("Europe/London", "2026-03-03 10:00", timedelta(weeks=2), 35),
+    ),
+    "new_york_weekly_count_over_two_years": (
+        make_meeting("America/New_York", "2026-09-01 16:00", "FREQ=WEEKLY;BYDAY=TU;COUNT=104"),
+        wall_clock_series("America/New_York", "2026-09-01 16:00", timedelta(weeks=1), 104),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_thunderbird_sees_every_occurrence_at_the_planned_instant(name: str) -> None:
+    meeting, expected = SERIES[name]
+    assert ical_js_starts(build_request(meeting, STAMP)) == expected
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_recurring_ical_events_sees_every_occurrence_at_the_planned_instant(name: str) -> None:
+    meeting, expected = SERIES[name]
+    assert recurring_starts(build_request(meeting, STAMP)) == expected
+
+
+DST_ZOO = [
+    "Europe/Dublin",  # negative DST in tzdata: winter is the "daylight" period
+    "Australia/Lord_Howe",  # 30-minute DST
+    "Pacific/Auckland",  # southern hemisphere
+    "America/Santiago",  # rules changed in the span
+    "Asia/Tehran",  # DST abolished in 2022
+    "Africa/Casablanca",  # DST suspended every Ramadan: no yearly rule
+    "Asia/Gaza",  # a different rule nearly every year
+    "Pacific/Apia",  # +13/+14, DST abolished in 2021
+]
+
+
+@pytest.mark.parametrize("tzid", DST_ZOO)
+def test_thunderbird_keeps_the_local_time_in_zones_with_odd_rules(tzid: str) -> None:
+    meeting = make_meeting(tzid, "2021-01-05 10:00", "FREQ=WEEKLY;COUNT=156")
+    expected = wall_clock_series(tzid, "2021-01-05 10:00", timedelta(weeks=1), 156)
+    assert ical_js_starts(build_request(meeting, STAMP)) == expected
+
+
+def test_skipped_and_moved_occurrences_show_in_both_readers() -> None:
+    meeting = make_meeting(
+        "Europe/London",
+        "2026-03-17 10:00",
+        "FREQ=WEEKLY;BYDAY=TU;COUNT=5",
+        exdates=("2026-03-24 10:00",),
+        moved=(("2026-03-31 10:00", "2026-04-01 15:30"),),
+    )
+    ics = build_request(meeting, STAMP)
+    expected = [utc("2026-03-17T10:00"), utc("2026-04-01T14:30"), utc("2026-04-07T09:00"),
+                utc("2026-04-14T09:00")]
+    assert ical_js_starts(ics) == expected
+    assert recurring_starts(ics) == expected
+    moved = next(o for o in ical_js(ics) if o["start"] == utc("2026-04-01T14:30"))
+    assert moved["recurrence_id"] == utc("2026-03-31T09:00")
+    assert moved["end"] == utc("2026-04-01T15:15")
+
+
+def test_a_skipped_occurrence_that_was_also_moved_stays_skipped() -> None:
+    meeting = make_meeting(
+        "Europe/London",
+        "2026-03-17 10:00",
+        "FREQ=WEEKLY;BYDAY=TU;COUNT=3",
+        exdates=("2026-03-24 10:00",),
+        moved=(("2026-03-24 10:00", "2026-03-25 10:00"),),
+    )
+    ics = build_request(meeting, STAMP)
+    assert len(vevents(ics)) == 1
+    assert ical_js_starts(ics) == [utc("2026-03-17T10:00"), utc("2026-03-31T09:00")]
+
+
+@pytest.mark.parametrize(
+    ("rrule", "until_line", "last"),
+    [
+        ("FREQ=WEEKLY;UNTIL=20260331T100000", "UNTIL=20260331T090000Z", "2026-03-31T09:00"),
+        ("FREQ=WEEKLY;UNTIL=20260331", "UNTIL=20260331T225959Z", "2026-03-31T09:00"),
+        ("RRULE:FREQ=WEEKLY;UNTIL=20260331T090000Z", "UNTIL=20260331T090000Z", "2026-03-31T09:00"),
+    ],
+)
+def test_until_is_written_in_utc_and_keeps_the_last_day(
+    rrule: str, until_line: str, last: str
+) -> None:
+    """Outlook ends a series on the wrong day (or refuses it) when UNTIL is not UTC."""
+    ics = build_request(make_meeting("Europe/London", "2026-03-17 10:00", rrule), STAMP)
+    lines = unfolded_lines(ics)
+    event_lines = lines[lines.index("BEGIN:VEVENT"):]
+    (rrule_line,) = [line for line in event_lines if line.startswith("RRULE:")]
+    assert until_line in rrule_line
+    assert ical_js_starts(ics)[-1] == utc(last)
+
+
+# --------------------------------------------------------------------------------------------
+# VTIMEZONE
+
+
+def test_zone_without_dst_gets_a_single_standard() -> None:
+    tz = vtimezone("Asia/Kolkata", local("Asia/Kolkata", "2026-01-14 15:00"),
+                   local("Asia/Kolkata", "2026-12-30 15:45"))
+    (standard,) = tz.subcomponents
+    assert standard.name == "STANDARD"
+    ist = timedelta(hours=5, minutes=30)
+    assert standard["TZOFFSETFROM"].td == standard["TZOFFSETTO"].td == ist
+
+
+def test_dst_zone_is_written_as_yearly_rules_like_outlook_and_google() -> None:
+    tz = vtimezone("Europe/London", utc("2026-03-03T10:00"), utc("2027-06-29T09:45"))
+    text = tz.to_ical().decode()
+    assert "RDATE" not in text
+    rules = {sub.name: sub["RRULE"] for sub in tz.subcomponents}
+    assert rules["DAYLIGHT"]["BYMONTH"] == [3] and rules["DAYLIGHT"]["BYDAY"] == ["-1SU"]
+    assert rules["STANDARD"]["BYMONTH"] == [10] and rules["STANDARD"]["BYDAY"] == ["-1SU"]
+    assert "DTSTART:20250330T010000" in text  # onset in local time before the change (GMT)
+
+
+@pytest.mark.parametrize("tzid", ["Europe/London", "America/New_York", *DST_ZOO])
+def test_vtimezone_offsets_match_zoneinfo_across_the_span(tzid: str) -> None:
+    """Read back by icalendar from the component alone (not by name), every five hours.
+
+    Five is coprime with 24, so the samples walk through every hour of the day.
+    """
+    start, end = utc("2021-01-05T00:00"), utc("2023-12-20T00:00")
+    component = Calendar.from_ical(vtimezone(tzid, start, end).to_ical())
+    ours, truth = component.to_tz(lookup_tzid=False), ZoneInfo(tzid)
+    samples = int((end - start) / timedelta(hours=5))
+    wrong = [
+        moment
+        for moment in (start + timedelta(hours=5 * k) for k in range(samples))
+        if moment.astimezone(ours).utcoffset() != moment.astimezone(truth).utcoffset()
+    ]
+    assert wrong == []
+
+
+# --------------------------------------------------------------------------------------------
+# Shape of what we send
+
+
+def test_request_carries_every_property_the_issue_lists() -> None:
+    meeting = make_meeting(
+        "Europe/London",
+        "2026-03-03 10:00",
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20270630T225959Z",
+        exdates=("2026-03-17 10:00",),
+        sequence=3,
+    )
+    ics = build_request(meeting, STAMP)
+    cal = Calendar.from_ical(ics)
+    assert (str(cal["METHOD"]), str(cal["VERSION"])) == ("REQUEST", "2.0")
+    assert str(cal["PRODID"]).startswith("-//rmdaemon//")
+    assert [str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
+    event = master_of(ics)
+    assert str(event["UID"]) == meeting.uid
+    assert int(event["SEQUENCE"]) == 3
+    assert event["DTSTART"].params["TZID"] == event["DTEND"].params["TZID"] == "Europe/London"
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == timedelta(minutes=45)
+    assert str(event["SUMMARY"]) == "Reverse mentoring: Ana / Bob"
+    assert str(event["DESCRIPTION"]) == meeting.description
+    assert (str(event["TRANSP"]), str(event["CLASS"]), str(event["STATUS"])) == (
+        "OPAQUE", "PRIVATE", "CONFIRMED")
+    assert event.categories == ["Reverse mentoring"]
+    assert str(event["X-MICROSOFT-CDO-BUSYSTATUS"]) == "BUSY"
+    assert str(event["X-MICROSOFT-CDO-INTENDEDSTATUS"]) == "BUSY"
+    lines = unfolded_lines(ics)
+    assert "DTSTAMP:20260201T120000Z" in lines
+    assert "EXDATE;TZID=Europe/London:20260317T100000" in lines
+    assert "RRULE:FREQ=WEEKLY;UNTIL=20270630T225959Z;INTERVAL=2;BYDAY=TU" in lines
+
+
+def test_organizer_is_a_bare_mailto_and_every_attendee_is_asked_to_answer() -> None:
+    event = master_of(build_request(make_meeting(
+        "Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=2"), STAMP))
+    organizer = event["ORGANIZER"]
+    assert str(organizer) == "mailto:programme@example.com"
+    assert organizer.params["CN"] == "Mentoring Programme"
+    assert "SENT-BY" not in organizer.params
+    attendees = {str(a): dict(a.params) for a in event["ATTENDEE"]}
+    assert attendees == {
+        "mailto:ana.junior@example.com": {
+            "CN": "Ana Junior", "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION",
+            "RSVP": "TRUE", "CUTYPE": "INDIVIDUAL"},
+        "mailto:Bob.Senior@example.com": {
+            "CN": "Bob Senior, VP", "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION",
+            "RSVP": "TRUE", "CUTYPE": "INDIVIDUAL"},
+    }
+
+
+def test_every_event_we_send_has_a_fifteen_minute_display_reminder() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=3",
+                           moved=(("2026-03-24 10:00", "2026-03-25 11:00"),))
+    for event in vevents(build_request(meeting, STAMP)):
+        (alarm,) = event.walk("VALARM")
+        assert str(alarm["ACTION"]) == "DISPLAY"
+        assert alarm.decoded("TRIGGER") == timedelta(minutes=-15)
+        assert str(alarm["DESCRIPTION"]) == "Reverse mentoring: Ana / Bob"
+
+
+def test_moved_occurrence_is_an_override_of_the_same_series() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=3",
+                           moved=(("2026-03-31 10:00", "2026-04-01 15:30"),), sequence=2)
+    ics = build_request(meeting, STAMP)
+    (override,) = [e for e in vevents(ics) if "RECURRENCE-ID" in e]
+    assert str(override["UID"]) == meeting.uid and int(override["SEQUENCE"]) == 2
+    assert "RRULE" not in override
+    lines = unfolded_lines(ics)
+    assert "RECURRENCE-ID;TZID=Europe/London:20260331T100000" in lines
+    assert "DTSTART;TZID=Europe/London:20260401T153000" in lines
+
+
+def test_bytes_are_crlf_folded_and_no_property_is_empty() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=3",
+                           description="  ", moved=(("2026-03-24 10:00", "2026-03-25 11:00"),))
+    for ics in (build_request(meeting, STAMP), build_cancel(meeting, STAMP),
+                build_cancel(meeting, STAMP, local("Europe/London", "2026-03-24 10:00"))):
+        assert ics.endswith(b"\r\n") and b"\n" not in ics.replace(b"\r\n", b"")
+        assert max(len(line) for line in ics.split(b"\r\n")) <= 75
+        empty = [line for line in unfolded_lines(ics) if re.fullmatch(r"[A-Z-]+(;[^:]*)?:", line)]
+        assert empty == []
+        assert all("DESCRIPTION" not in event for event in vevents(ics))
+
+
+def test_cancelling_the_series_keeps_the_uid_and_marks_it_cancelled() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=6", sequence=4)
+    ics = build_cancel(meeting, utc("2026-04-02T08:00"))
+    cal = Calendar.from_ical(ics)
+    assert str(cal["METHOD"]) == "CANCEL"
+    (event,) = cal.walk("VEVENT")
+    assert str(event["UID"]) == meeting.uid
+    assert int(event["SEQUENCE"]) == 4
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert "RECURRENCE-ID" not in event and "RRULE" in event
+    assert event.decoded("DTSTAMP") == utc("2026-04-02T08:00")
+    assert [str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
+
+
+def test_cancelling_one_occurrence_names_it_by_recurrence_id() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=6", sequence=5)
+    ics = build_cancel(meeting, STAMP, local("Europe/London", "2026-03-31 10:00"))
+    (event,) = vevents(ics)
+    assert str(event["UID"]) == meeting.uid and int(event["SEQUENCE"]) == 5
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert "RRULE" not in event
+    assert event.decoded("RECURRENCE-ID").astimezone(timezone.utc) == utc("2026-03-31T09:00")
+    assert "RECURRENCE-ID;TZID=Europe/London:20260331T100000" in unfolded_lines(ics)
+
+
+def test_cancelling_a_moved_occurrence_by_either_time_keeps_its_original_id() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=6",
+                           moved=(("2026-03-31 10:00", "2026-04-02 16:00"),))
+    for given in ("2026-03-31 10:00", "2026-04-02 16:00"):
+        ics = build_cancel(meeting, STAMP, local("Europe/London", given))
+        lines = unfolded_lines(ics)
+        assert "RECURRENCE-ID;TZID=Europe/London:20260331T100000" in lines
+        assert "DTSTART;TZID=Europe/London:20260402T160000" in lines
+
+
+def test_mistakes_of_the_caller_are_refused_not_sent() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=6")
+    with pytest.raises(ValueError, match="not an occurrence"):
+        build_cancel(meeting, STAMP, local("Europe/London", "2026-03-18 10:00"))
+    with pytest.raises(ValueError, match="no time zone"):
+        build_request(meeting, datetime(2026, 2, 1, 12))
+    with pytest.raises(ValueError, match="build_cancel"):
+        build_request(replace(meeting, cancelled=True), STAMP)
+
+
+# --------------------------------------------------------------------------------------------
+# Inbound: our fixtures, one client quirk per file
+
+UID_7 = "rm-pair-7-3f9c2a@rmdaemon.example.com"
+EXCHANGE_DECLINE = ItipResponse(
+    uid=UID_7,
+    attendee="joerg.mueller@example.de",
+    partstat="DECLINED",
+    recurrence_id=utc("2026-07-07T08:00"),  # 10:00 in Berlin summer time
+    sequence=None,
+    comment="Diese Woche bin ich auf Dienstreise, nächste Woche gerne.",
+    method="REPLY",
+)
+INBOUND = {
+    "exchange_reply_declined_occurrence_windows_tzid_no_organizer_dtstamp_sequence.ics":
+        [EXCHANGE_DECLINE],
+    "exchange_reply_windows_tzid_without_vtimezone.ics": [EXCHANGE_DECLINE],
+    "exchange_reply_accepted_customized_time_zone_name.ics": [ItipResponse(
+        "rm-pair-12-a81d@rmdaemon.example.com", "dana.whitfield@example.com", "ACCEPTED",
+        utc("2026-11-03T14:30"), 3, "", "REPLY")],
+    "google_reply_calendar_part_and_ics_attachment_same_answer.eml": [ItipResponse(
+        "rm-pair-3-c0ffee@rmdaemon.example.com", "bob.senior@example.com", "ACCEPTED",
+        None, 1, "See you Tuesday!", "REPLY")],
+    "thunderbird_accept_single_occurrence_without_master.eml": [ItipResponse(
+        "rm-pair-21-5eed@rmdaemon.example.com", "priya.raman@example.in", "ACCEPTED",
+        utc("2026-02-11T09:30"), 0, "", "REPLY")],
+    "apple_reply_tentative_octet_stream_ics_attachment.eml": [ItipResponse(
+        "rm-pair-30-b0b0@rmdaemon.example.com", "carla.gomez@example.es", "TENTATIVE",
+        None, 4, "", "REPLY")],
+    "not_icalendar_garbage.ics": [],
+}
+
+
+@pytest.mark.parametrize("name", INBOUND)
+def test_reply_fixture_is_understood(name: str) -> None:
+    raw = (FIXTURES / name).read_bytes()
+    read = read_responses if name.endswith(".eml") else read_calendar_responses
+    assert read(raw) == INBOUND[name]
+
+
+def test_every_fixture_is_tested() -> None:
+    assert sorted(p.name for p in FIXTURES.iterdir()) == sorted(INBOUND)
+
+
+def test_google_answer_is_found_in_either_part_alone() -> None:
+    """Some clients keep only the text/calendar part, others only the attachment."""
+    name = "google_reply_calendar_part_and_ics_attachment_same_answer.eml"
+    raw = (FIXTURES / name).read_bytes()
+    without_attachment = email.message_from_bytes(raw, policy=policy.default)
+    removed = without_attachment.get_payload().pop()
+    assert removed.get_content_type() == "application/ics"
+    without_inline = email.message_from_bytes(raw, policy=policy.default)
+    removed = without_inline.get_payload()[0].get_payload().pop()
+    assert removed.get_content_type() == "text/calendar"
+    for message in (without_attachment, without_inline):
+        assert read_responses(message.as_bytes()) == INBOUND[name]
+
+
+def test_exchange_reply_inside_an_email_with_windows_1252_bytes() -> None:
+    ics = (FIXTURES / "exchange_reply_windows_tzid_without_vtimezone.ics").read_bytes()
+    ics = ics.decode().encode("cp1252")
+    message = EmailMessage()
+    message["Subject"] = "Abgelehnt: Reverse mentoring"
+    message.set_content("Abgelehnt.")
+    message.add_attachment(ics, maintype="text", subtype="calendar",
+                           params={"method": "REPLY"})
+    assert read_responses(message.as_bytes()) == [EXCHANGE_DECLINE]
+
+
+def test_a_mail_without_a_calendar_has_no_answers() -> None:
+    raw = b"From: a@example.com\r\nSubject: Accepted: Reverse mentoring\r\n\r\nSure!\r\n"
+    assert read_responses(raw) == []
+    assert read_responses(b"\x00\xff not a message at all") == []
+
+
+def test_a_bounce_of_our_invitation_is_not_an_answer() -> None:
+    """The DSN carries our REQUEST as message/rfc822; reading it would reset real answers."""
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=2")
+    invitation = EmailMessage()
+    invitation["To"] = "ana.junior@example.com"
+    invitation.set_content("You are invited.")
+    invitation.add_attachment(build_request(meeting, STAMP), maintype="text",
+                              subtype="calendar", params={"method": "REQUEST"})
+    bounce = EmailMessage()
+    bounce["From"] = "MAILER-DAEMON@example.com"
+    bounce["Subject"] = "Undelivered Mail Returned to Sender"
+    bounce.set_content("Your message could not be delivered.")
+    bounce.add_attachment(invitation)
+    assert read_responses(invitation.as_bytes()) != []
+    assert read_responses(bounce.as_bytes()) == []
+
+
+def test_our_own_request_read_back_lists_the_invited_as_not_yet_answered() -> None:
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=2",
+                           sequence=1)
+    read = read_calendar_responses(build_request(meeting, STAMP))
+    assert {(r.attendee, r.partstat, r.method, r.sequence) for r in read} == {
+        ("ana.junior@example.com", "NEEDS-ACTION", "REQUEST", 1),
+        ("bob.senior@example.com", "NEEDS-ACTION", "REQUEST", 1),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Inbound: real files from other projects' suites (../shared/corpora beside the checkout)
+
+
+def corpus_rows() -> list[tuple[Path, dict[str, str]]]:
+    root = CORPORA / "ics"
+    if not root.is_dir():
+        pytest.skip(f"shared corpora not found at {CORPORA} (CI has them beside the checkout)")
+    rows = []
+    for index in sorted(root.glob("*/ics_index.tsv")):
+        with index.open(encoding="utf-8", errors="replace", newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+                rows.append((index.parent / row["file"], row))
+    return rows
+
+
+def test_corpus_replies_with_an_event_yield_an_answer() -> None:
+    replies = [(path, row) for path, row in corpus_rows()
+               if row["METHOD"].upper() == "REPLY" and int(row["n_VEVENT"] or 0) > 0]
+    assert replies, "the corpus index lists no REPLY with a VEVENT"
+    for path, _ in replies:
+        read = read_calendar_responses(path.read_bytes())
+        assert read, path
+        assert all(r.partstat in PARTSTATS and r.uid and "@" in r.attendee for r in read), path
+
+
+def test_corpus_freebusy_replies_are_not_taken_for_answers() -> None:
+    """A VFREEBUSY REPLY says when someone is busy, not whether they come."""
+    freebusy = [path for path, row in corpus_rows()
+                if row["METHOD"].upper() == "REPLY" and int(row["n_VEVENT"] or 0) == 0]
+    for path in freebusy:
+        assert read_calendar_responses(path.read_bytes()) == [], path
+
+
+def test_corpus_exchange_reply_keeps_the_note_and_ignores_the_unanswered_attendee() -> None:
+    path = CORPORA / "ics" / "jazzband-icalevents" / "test_data" / "multi_attendee_response.ics"
+    if not path.is_file():
+        pytest.skip(f"shared corpora not found at {CORPORA}")
+    (answer,) = read_calendar_responses(path.read_bytes())
+    assert (answer.attendee, answer.partstat, answer.comment) == (
+        "calendar@gmail.com", "DECLINED", "test-message-from-the-calendar")
+
+
+@pytest.mark.filterwarnings("ignore::icalendar.GloballyUniqueTZIDGuessed")
+def test_no_corpus_file_makes_the_readers_raise() -> None:
+    rows = corpus_rows()
+    emails = sorted(p for p in (CORPORA / "eml").rglob("*") if p.suffix in {".eml", ""}
+                    and p.is_file())
+    for path, _ in rows:
+        read_calendar_responses(path.read_bytes())
+    for path in emails:
+        read_responses(path.read_bytes())
