@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# ICAL.js (Mozilla's calendar engine, what Thunderbird uses) checks our invitations in the tests.
+JS_STAMP := tests/js/node_modules/.installed
 
 .PHONY: demo test venv clean
 
@@ -10,15 +12,18 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	npm ci --prefix tests/js --no-audit --no-fund
 	touch $(STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch $(JS_STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m rmdaemon.demo
 
-test: $(STAMP)
+test: $(STAMP) $(JS_STAMP)
 	$(BIN)/python -m pytest
 
 clean:

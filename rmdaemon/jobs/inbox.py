@@ -120,7 +120,8 @@ class Router:
         except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
             log.exception("reply parser failed on %s", message.ref)
             return Outcome("quarantine", reason=f"could not be parsed ({type(e).__name__})")
-        responses = itip.read_responses(message.raw)
+        # Only answers count: a forwarded REQUEST or a PUBLISH must not overwrite real RSVPs.
+        responses = [r for r in itip.read_responses(message.raw) if r.method == "REPLY"]
         if responses:
             return self._itip(parsed, responses)
         if parsed.auto_submitted:
