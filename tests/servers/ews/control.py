@@ -9,7 +9,6 @@ from datetime import datetime
 from lxml import etree
 
 from tests.servers.ews import meetings, mime
-from tests.servers.ews.paths import values
 from tests.servers.ews.recurrence import occurrences
 from tests.servers.ews.shape import put
 from tests.servers.ews.soap import sub, t
@@ -84,9 +83,16 @@ class Control:
 
     @staticmethod
     def extended(item: Item, name: str) -> list[str]:
-        """The value(s) of a PublicStrings extended property by name, as stored."""
-        path = etree.Element(t("ExtendedFieldURI"), DistinguishedPropertySetId="PublicStrings", PropertyName=name, PropertyType="String")
-        return values(item.fields, path)
+        """The value(s) of a named extended property (any property set), as stored."""
+        for prop in item.fields.iterfind(t("ExtendedProperty")):
+            uri = prop.find(t("ExtendedFieldURI"))
+            if uri is not None and uri.get("PropertyName") == name:
+                return [v.text or "" for v in prop.iter(t("Value"))]
+        return []
+
+    @staticmethod
+    def categories(item: Item) -> list[str]:
+        return [s.text or "" for s in item.fields.iterfind(f"{t('Categories')}/{t('String')}")]
 
     @staticmethod
     def mark_read(item: Item) -> None:

@@ -1,7 +1,8 @@
 """Evaluate a FindItem ``m:Restriction`` against a rendered item, with Exchange's comparisons.
 
 Strings compare case-insensitively; values that parse as date-times or numbers compare as such;
-a path with no value makes every comparison false (``Exists`` tests for it).
+a path with no value makes every comparison false except IsNotEqualTo, which on a multi-valued
+property means "no value equals" (how "items without category X" is asked).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def matches(node: etree._Element, item: etree._Element) -> bool:
         if constant is None:
             raise EwsError("ErrorUnsupportedQueryFilter", "comparing two properties is not supported here")
         wanted = constant.get("Value", "")
+        if kind == "IsNotEqualTo":  # true when no value equals, also when the property is missing
+            return not any(operator.eq(*_comparable(v, wanted)) for v in found)
         return any(COMPARE[kind](*_comparable(v, wanted)) for v in found)
     raise EwsError("ErrorUnsupportedQueryFilter", f"{kind} is not supported by this test server")
 
