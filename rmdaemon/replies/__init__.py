@@ -1,0 +1,133 @@
+"""Raw reply bytes → what the sender wrote, the session-log fields, and any command.
+
+This is the ``parse-reply`` contract of SPEC.md and the one code path the daemon's inbox uses.
+It is pure (bytes in, a frozen record out) and total: any bytes give a ``ParsedReply``; what
+could not be read is said in ``warnings``, never raised.
+
+The steps live in small modules: ``mime`` (headers, charsets, the best body), ``htmltext``
+(HTML → text that keeps quote structure), ``visible`` (quoted history, signatures, footers),
+``fields`` (attended/topics/learned/next steps/rating), ``commands`` (SKIP, PAUSE, ..., consent
+and sharing answers), ``headers`` (sender, session token, auto-replies) and ``lexicon`` (the
+words of every language, as data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import Message
+
+from rmdaemon.replies import commands, fields, headers, mime, visible
+
+MAX_TEXT_CHARS = 500_000  # longer bodies are cut for parsing (the raw message is kept elsewhere)
+_MAX_RAW_FOR_TOKEN = 200_000
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """One reply as the session log needs it. Unknown values are None (or empty)."""
+
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    from_addr: str | None
+    subject: str
+    session_token: str | None
+    body: str
+    fields: dict[str, object] = field(default_factory=fields.empty_fields, hash=False)
+    command: str | None = None
+    command_arg: str | None = None  # RESCHEDULE's "Thu 14:00", PAUSE's "until March"
+    warnings: list[str] = field(default_factory=list, hash=False)
+    auto_submitted: bool = False  # an auto-reply or bounce: never log or answer it
+    share_notes: bool | None = None  # SHARE NOTES → True, PRIVATE → False
+    consent: str | None = None  # "yes"/"no" for answers to the opt-in question
+
+
+def parse_reply(raw: bytes) -> ParsedReply:
+    """Parse one raw RFC 5322 message. Never raises: unreadable input yields warnings."""
+    if not isinstance(raw, bytes):
+        raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+    try:
+        return _parse(raw)
+    except Exception as exc:  # noqa: BLE001 - the contract: any bytes give JSON with warnings
+        return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(raw)), "",
+                           warnings=[f"unparseable: {type(exc).__name__}: {exc}"[:300]])
+
+
+def _parse(raw: bytes) -> ParsedReply:
+    msg = mime.parse_message(raw)
+    subject = mime.header(msg, "Subject")
+    from_addr = headers.sender(msg)
+    ids = _ids(msg)
+    body = mime.best_body(msg)
+    warnings = _defects(msg) + body.warnings
+    machine = headers.automatic(msg, subject, from_addr)
+    machine += [w for w in body.warnings if w.startswith("bounce:") and w not in machine]
+    seen = visible.extract(body.text[:MAX_TEXT_CHARS])
+    warnings += _body_warnings(body.text, seen) + [w for w in machine if w not in warnings]
+    token = headers.session_token(subject, ids[1] or "", " ".join(ids[2]), body.text,
+                                  _raw_text(raw))
+    command = None if machine else commands.find_command(seen.text)
+    return ParsedReply(
+        message_id=ids[0], in_reply_to=ids[1], references=ids[2], from_addr=from_addr,
+        subject=subject, session_token=token, body=seen.text,
+        fields=fields.extract(seen.text, seen.answers),
+        command=command.name if command else None, command_arg=command.arg if command else None,
+        warnings=warnings, auto_submitted=bool(machine),
+        share_notes=commands.find_share(seen.text),
+        consent=None if machine else commands.find_consent(seen.text),
+    )
+
+
+def _ids(msg: Message) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(Message-ID, In-Reply-To, References); an id without angle brackets is kept as written."""
+    raw_id = mime.header(msg, "Message-ID")
+    message_id = (mime.message_ids(raw_id) or (raw_id,))[0] or None
+    in_reply_to = (mime.message_ids(mime.header(msg, "In-Reply-To")) or (None,))[0]
+    return message_id, in_reply_to, mime.message_ids(mime.header(msg, "References"))
+
+
+def _defects(msg: Message) -> list[str]:
+    names = sorted({type(d).__name__ for part in msg.walk() for d in getattr(part, "defects", [])})
+    return [f"mime: malformed message ({', '.join(names[:5])})"] if names else []
+
+
+def _body_warnings(text: str, seen: visible.Visible) -> list[str]:
+    found = []
+    if len(text) > MAX_TEXT_CHARS:
+        found.append(f"body: longer than {MAX_TEXT_CHARS} characters, the rest was not read")
+    if not text.strip():
+        found.append("body: no readable text")
+    elif not seen.text:
+        found.append("body: nothing new above the quoted text")
+    if seen.forwarded:
+        found.append("forward: a forwarded message was left out of the body")
+    return found
+
+
+def _raw_text(raw: bytes) -> str:
+    return raw[:_MAX_RAW_FOR_TOKEN].decode("latin-1")
+
+
+def to_contract_json(parsed: ParsedReply) -> dict[str, object]:
+    """The SPEC's ``parse-reply --json`` object: exactly its keys, in its order."""
+    f = parsed.fields
+    return {
+        "message_id": parsed.message_id,
+        "in_reply_to": parsed.in_reply_to,
+        "from": parsed.from_addr,
+        "subject": parsed.subject,
+        "session_token": parsed.session_token,
+        "body": parsed.body,
+        "fields": {
+            "attended": f.get("attended"),
+            "topics": list(f.get("topics") or []),
+            "learned": f.get("learned"),
+            "next_steps": list(f.get("next_steps") or []),
+            "rating": f.get("rating"),
+        },
+        "command": parsed.command,
+        "warnings": list(parsed.warnings),
+    }
+
+
+__all__ = ["ParsedReply", "parse_reply", "to_contract_json"]

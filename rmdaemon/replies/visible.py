@@ -1,0 +1,370 @@
+"""What the sender wrote: a reply's text without quoted history, signature and legal footer.
+
+Works line by line in one pass (no regex ever sees more than a few lines), so its cost is linear
+in the size of the message. History starts at the first of: a line the HTML converter marked as
+a cut, an "original/forwarded message" separator, an Outlook ``From: … Sent: …`` block, or an
+"On <date>, <name> wrote:" header that is *not* followed by ``>``-quoted lines. A header that is
+followed by quoted lines only introduces a quote: the quote is dropped and unquoted text after
+it is kept, because people answer inline ("> Topics?" / "pricing, hiring"). The signature and
+footers are then taken off the end of what is left.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rmdaemon.replies import lexicon as lx
+
+CUT_MARK = "\x1e"  # a line the HTML converter writes where client markup says history begins
+_MAX_LINE_FOR_PATTERNS = 400
+_SIGNATURE_MAX_LINES = 8
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES_RE = re.compile(r"[\u00a0\u2007\u202f\t]")
+_ADDRESS_AT_END_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:：]$")
+_FROM_WITH_ADDRESS_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>|\[mailto:")
+_DATED_LABEL_RE = re.compile(r"^[^:：]{1,30}[:：].*(?:\d{1,2}:\d\d|\b(?:19|20)\d\d\b)")
+_RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
+
+
+@dataclass(frozen=True)
+class Visible:
+    """The new text of a reply and what was learnt while finding it."""
+
+    text: str
+    answers: tuple[tuple[str, str], ...] = ()  # (quoted prompt, the answer written under it)
+    quoted: bool = False  # history was found and left out
+    forwarded: bool = False  # a forwarded message was found and left out
+    removed: tuple[str, ...] = ()  # what else was left out: "signature", "disclaimer"
+
+
+@dataclass
+class _Scan:
+    kept: list[str] = field(default_factory=list)
+    answers: list[list[str]] = field(default_factory=list)  # [prompt, line, line, ...]
+    quoted: bool = False
+    forwarded: bool = False
+    prompt: str = ""
+    after_quote: bool = False
+
+
+def extract(text: str) -> Visible:
+    """The sender's own text of ``text`` (a decoded, plain-text message body)."""
+    lines = normalise(text).split("\n")
+    scan = _scan(lines)
+    kept, removed = strip_tail(scan.kept)
+    body = tidy(kept)
+    answers = tuple(
+        (a[0], tidy(a[1:])) for a in scan.answers if a[0] and tidy(a[1:]) and tidy(a[1:]) in body
+    )
+    return Visible(body, answers, scan.quoted, scan.forwarded, tuple(removed))
+
+
+def normalise(text: str) -> str:
+    """One newline convention, no invisible characters, ordinary spaces."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    return _SPACES_RE.sub(" ", text)
+
+
+def is_quoted(line: str) -> bool:
+    return line.lstrip(" ").startswith(">")
+
+
+def unquote(line: str) -> str:
+    """The text of a quoted line without its ``>`` markers."""
+    s = line.lstrip(" ")
+    while s.startswith(">"):
+        s = s[1:].lstrip(" ")
+    return s
+
+
+def _scan(lines: list[str]) -> _Scan:
+    """Walk the lines once, keeping the sender's, stopping where history begins."""
+    scan = _Scan()
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        stripped = line.strip()
+        if is_quoted(line):
+            scan.quoted = scan.after_quote = True
+            if unquote(line).strip():
+                scan.prompt = unquote(line).strip()
+            i += 1
+            continue
+        if not stripped:
+            scan.kept.append("")
+            if scan.answers and not scan.after_quote:
+                scan.answers[-1].append("")
+            i += 1
+            continue
+        if _continues_quote(lines, i):
+            i += 1
+            continue
+        cut = _history_starts(lines, i)
+        if cut:
+            scan.quoted = True
+            scan.forwarded = scan.forwarded or cut == "forward"
+            _drop_header_leftovers(scan.kept)
+            break
+        span = attribution_span(lines, i)
+        if span:
+            j = _next_nonblank(lines, i + span)
+            if j < n and is_quoted(lines[j]):
+                scan.quoted = True
+                i += span
+                continue
+            scan.quoted = True
+            break
+        _keep(scan, line)
+        i += 1
+    return scan
+
+
+def _continues_quote(lines: list[str], i: int) -> bool:
+    """A quoted line that a client re-wrapped without its ``>``: lower-case text glued to a
+    long quoted line."""
+    if i == 0 or not is_quoted(lines[i - 1]) or len(lines[i - 1]) < 55:
+        return False
+    first = lines[i].lstrip()[:1]
+    return first.islower()
+
+
+def _drop_header_leftovers(kept: list[str]) -> None:
+    """Lines just above a history cut that belong to it: rules and dated labels
+    ("====", "Message du : 12/12/2016 13:20")."""
+    while kept and (not kept[-1].strip() or _RULE_RE.match(kept[-1])
+                    or _DATED_LABEL_RE.match(kept[-1].strip())):
+        kept.pop()
+
+
+def _keep(scan: _Scan, line: str) -> None:
+    """Keep one line of new text; after a quote it also starts or extends an inline answer."""
+    line = line.rstrip()
+    if scan.after_quote:
+        scan.answers.append([scan.prompt])
+        scan.after_quote = False
+    if scan.answers:
+        scan.answers[-1].append(line)
+    scan.kept.append(line)
+
+
+def _next_nonblank(lines: list[str], i: int) -> int:
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    return i
+
+
+def _history_starts(lines: list[str], i: int) -> str:
+    """'forward', 'history' or '' for the line at ``i``: does all that follows belong to others?"""
+    line = lines[i]
+    stripped = line.strip()
+    if stripped == CUT_MARK:
+        return "history"
+    if len(stripped) > _MAX_LINE_FOR_PATTERNS:
+        return ""
+    if lx.FORWARD_INTRO_RE.match(stripped):
+        return "forward"
+    if lx.SEPARATOR_RE.match(stripped):
+        return "forward" if _is_forward_words(stripped) else "history"
+    if lx.UNDERSCORE_RULE_RE.match(stripped):
+        j = _next_nonblank(lines, i + 1)
+        return "history" if j < len(lines) and header_block_at(lines, j) else ""
+    if header_block_at(lines, i):
+        return "history"
+    if lx.FROM_LINE_RE.match(stripped) and _FROM_WITH_ADDRESS_RE.search(stripped):
+        return "history"  # a lone "From: Name <address>" opens a quoted message too
+    return ""
+
+
+def _is_forward_words(line: str) -> bool:
+    low = line.casefold()
+    return any(w in low for w in ("forward", "weitergeleitet", "transf", "transmis", "reenviado",
+                                  "encaminhad", "doorgestuurd", "inoltrat", "videresendt",
+                                  "vidarebefordrat", "przekazan", "転送", "转发"))
+
+
+def header_block_at(lines: list[str], i: int) -> bool:
+    """Does an Outlook-style block of pseudo-headers (From/Sent/To/Subject) start at ``i``?"""
+    first = lines[i].strip()
+    if ":" not in first[:40] and "：" not in first[:40]:
+        return False
+    if lx.FLAT_HEADER_RE.match(first):
+        return True
+    if not lx.HEADER_LINE_RE.match(first):
+        return False
+    has_from = bool(lx.FROM_LINE_RE.match(first))
+    count, seen, j = 1, 0, i + 1
+    while j < len(lines) and seen < 8:
+        s = lines[j].strip()
+        j += 1
+        if not s:
+            continue
+        seen += 1
+        if lx.HEADER_LINE_RE.match(s):
+            count += 1
+            has_from = has_from or bool(lx.FROM_LINE_RE.match(s))
+        elif count >= 2 and has_from:
+            break
+    return has_from and count >= 2
+
+
+def attribution_span(lines: list[str], i: int) -> int:
+    """How many lines (1–3) an "On <date>, <name> wrote:" header at ``i`` takes; 0 if none.
+
+    Clients wrap long headers, so a header may continue on the next lines; the words
+    "On"/"Am"/"Le"... must then open it, which keeps "On the other hand, …" safe.
+    """
+    first = lines[i].strip()
+    if len(first) > _MAX_LINE_FOR_PATTERNS:
+        return 0
+    joined = first
+    for span in range(1, 4):
+        if span > 1:
+            if i + span - 1 >= len(lines) or not lines[i + span - 1].strip():
+                return 0
+            if not (lx.WROTE_HEAD_RE.match(first) or _has_date(first)):
+                return 0
+            joined = f"{joined} {unquote(lines[i + span - 1]).strip()}"
+            if len(joined) > _MAX_LINE_FOR_PATTERNS:
+                return 0
+        if is_attribution(joined, _followed_by_quote(lines, i + span)):
+            return span
+    return 0
+
+
+def _followed_by_quote(lines: list[str], i: int) -> bool:
+    j = _next_nonblank(lines, i)
+    return j < len(lines) and is_quoted(lines[j])
+
+
+def _has_date(text: str) -> bool:
+    return bool(re.search(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年", text))
+
+
+def is_attribution(text: str, before_quote: bool) -> bool:
+    """Is ``text`` (one header, possibly joined from wrapped lines) a reply attribution?
+
+    Before ``>``-quoted lines any "… wrote:" will do. Before unquoted text (which is then cut
+    away) the header must also carry a date or an address, so a sentence like "On Monday Sam
+    wrote:" in someone's notes stays.
+    """
+    text = text.strip().strip("*_-=").strip()
+    if not text or len(text) > _MAX_LINE_FOR_PATTERNS:
+        return False
+    if lx.WROTE_OTHER_RE.match(text):
+        return True
+    specific = _has_date(text) or "@" in text
+    colon = text.endswith((":", "："))
+    if lx.WROTE_TAIL_RE.search(text[-160:]):
+        return before_quote or (specific and (colon or bool(lx.WROTE_HEAD_RE.match(text))))
+    if not (colon and specific):
+        return False
+    return bool(lx.WROTE_ANY_RE.search(text) or _ADDRESS_AT_END_RE.search(text))
+
+
+# --- signatures and footers ---------------------------------------------------------------------
+
+
+def strip_tail(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Take footers, a ``-- `` signature, "Sent from my …" and a sign-off block off the text."""
+    removed: list[str] = []
+    lines, dropped = _drop_disclaimers(lines)
+    if dropped:
+        removed.append("disclaimer")
+    for cut in (_sig_delimiter, _sent_from, _list_footer, _sign_off, _dash_name):
+        at = cut(lines)
+        content_cut = cut in (_sign_off, _dash_name)  # "Thanks!" alone is still the message
+        if at is not None and (not content_cut or any(s.strip() for s in lines[:at])):
+            lines = lines[:at]
+            if "signature" not in removed:
+                removed.append("signature")
+    return lines, removed
+
+
+def _sig_delimiter(lines: list[str]) -> int | None:
+    return next((k for k, s in enumerate(lines) if lx.SIG_DELIMITER_RE.match(s)), None)
+
+
+def _sent_from(lines: list[str]) -> int | None:
+    for k, s in enumerate(lines):
+        t = re.sub(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+", "", s).strip()
+        if lx.SENT_FROM_RE.match(t) and "," not in t and len(t.split()) <= 7:
+            return k
+    return None
+
+
+def _list_footer(lines: list[str]) -> int | None:
+    """A rule line followed by a short block to the end: a mailing-list or company footer."""
+    nonblank = [k for k, s in enumerate(lines) if s.strip()]
+    for pos in range(max(0, len(nonblank) - _SIGNATURE_MAX_LINES - 1), len(nonblank)):
+        k = nonblank[pos]
+        if _RULE_RE.match(lines[k]) and len(lines[k].strip()) >= 10:
+            return k
+    return None
+
+
+def _dash_name(lines: list[str]) -> int | None:
+    """ "-Abhishek Kona" as the last line, after a blank line."""
+    nonblank = [k for k, s in enumerate(lines) if s.strip()]
+    if len(nonblank) >= 2 and lx.DASH_NAME_RE.match(lines[nonblank[-1]].strip()):
+        k = nonblank[-1]
+        return k if not lines[k - 1].strip() else None
+    return None
+
+
+def _sign_off(lines: list[str]) -> int | None:
+    """Where a closing like "Best regards,\\nAlex\\nHead of Sales" begins, if the text ends with one."""
+    nonblank = [k for k, s in enumerate(lines) if s.strip()]
+    for pos in range(len(nonblank) - 1, max(-1, len(nonblank) - _SIGNATURE_MAX_LINES - 2), -1):
+        k = nonblank[pos]
+        s = lines[k].strip()
+        if len(s) <= 60 and lx.SIGN_OFF_RE.match(s):
+            tail = [lines[m].strip() for m in nonblank[pos + 1:]]
+            if all(_signature_like(t) for t in tail):
+                return k
+            return None
+    return None
+
+
+def _signature_like(line: str) -> bool:
+    """A name, title, phone or link line; not notes (no list items, no long sentences)."""
+    if re.match(r"^[-–—_*=]{2,}$", line):
+        return True
+    return len(line) <= 80 and not line.startswith(("- ", "* ", "•"))
+
+
+def _drop_disclaimers(lines: list[str]) -> tuple[list[str], bool]:
+    """Drop paragraphs that are legal footers or "external sender" banners.
+
+    A footer at the end takes everything after it along (more footer); a banner at the start
+    goes alone.
+    """
+    paragraphs: list[list[str]] = [[]]
+    for s in lines:
+        if s.strip():
+            paragraphs[-1].append(s)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    out: list[str] = []
+    dropped = False
+    for p, para in enumerate(paragraphs):
+        if para and lx.DISCLAIMER_RE.search(" ".join(para)[:2000]):
+            dropped = True
+            if p > 0 and any(x.strip() for x in out):
+                break
+            continue
+        out.extend([*para, ""])
+    return out, dropped
+
+
+def tidy(lines: list[str]) -> str:
+    """Lines joined with single blank lines between paragraphs, no trailing space, no edges."""
+    out: list[str] = []
+    for s in lines:
+        s = s.rstrip()
+        if not s and (not out or not out[-1]):
+            continue
+        out.append(s)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
