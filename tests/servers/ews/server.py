@@ -61,7 +61,7 @@ class EwsServer:
         sock.close()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="ews-server", daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="ews-server", daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
