@@ -79,6 +79,26 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class NudgeSettings:
+    log_window_hours: float  # after a session, how long a log may take before it counts as missed
+    at_risk_after: int  # missed sessions in a row → at risk (the pair is nudged)
+    fizzling_after: int  # missed sessions in a row → fizzling (the champion is told)
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    weekday: int  # 0 = Monday
+    time: time  # in the programme time zone
+    admins: tuple[str, ...]  # besides the champion, who may command by email
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    min_group_size: int  # aggregates over fewer people are suppressed
+    retention_days: int  # notes and raw replies are deleted this long after a pair ends
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     program: ProgramSettings
@@ -87,6 +107,9 @@ class Settings:
     storage_path: Path
     backend: BackendSettings
     schedule: ScheduleSettings
+    nudges: NudgeSettings
+    digest: DigestSettings
+    privacy: PrivacySettings
 
 
 # --- value parsers shared with the roster ---------------------------------------------------
@@ -301,7 +324,24 @@ def _hours(value: Any, base: Path) -> WorkingHours:
     return working_hours(value["start"], value["end"], parse_days(days))
 
 
+def _weekday(value: Any, base: Path) -> int:
+    return parse_day(_text(value, base))
+
+
+def _clock(value: Any, base: Path) -> time:
+    return parse_time(_text(value, base))
+
+
+def _emails(value: Any, base: Path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise Invalid('expected a list of addresses like ["admin@example.com"], got {value}', value)
+    return tuple(_email(v, base) for v in value)
+
+
 TEXT = Converter("string", _text)
+WEEKDAY = Converter("day (`Mon` … `Sun`)", _weekday)
+CLOCK = Converter("time (`HH:MM`)", _clock)
+EMAILS = Converter("list of email addresses", _emails)
 BOOL = Converter("`true` \\| `false`", _boolean)
 TIMEZONE = Converter("IANA time zone", _timezone)
 EMAIL = Converter("email address", _email)
@@ -341,6 +381,9 @@ SECTIONS: dict[str, str] = {
     "backend": "Which mail/calendar system to talk to.",
     "backend.local": "The embedded local backend: Maildir folders on disk.",
     "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
+    "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
+    "digest": "The champion's weekly digest, and who may command the programme by email.",
+    "privacy": "What the champion and reports may see, and how long personal data is kept.",
 }
 
 WORKWEEK_DEFAULT = {"start": "09:00", "end": "17:00", "days": list(WEEKDAYS[:5])}
@@ -372,6 +415,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
     Option("schedule", "agendas", MINUTES, 15, "Minutes between agenda runs.", "15"),
     Option("schedule", "inbox", MINUTES, 5, "Minutes between reading the inbox.", "5"),
+    Option("nudges", "log_window_hours", _number(1), 48, "Hours after a session within which a log must arrive, or the session counts as missed.", "48"),
+    Option("nudges", "at_risk_after", _integer(1, 20), 1, "Missed sessions in a row that make a pair at risk (the pair gets a friendly nudge).", "1"),
+    Option("nudges", "fizzling_after", _integer(1, 20), 2, "Missed sessions in a row that make a pair fizzling (the champion is told).", "2"),
+    Option("digest", "weekday", WEEKDAY, "Mon", "Day of the week the champion's digest is sent.", '"Mon"'),
+    Option("digest", "time", CLOCK, "09:00", "Time of day (programme time zone) the digest is sent.", '"09:00"'),
+    Option("digest", "admins", EMAILS, [], "Addresses besides the champion that may send commands (NUDGE P01, PAUSE P01, ASK-MENTOR P01).", '["hr-admin@example.com"]'),
+    Option("privacy", "min_group_size", _integer(1, 100), 5, "Aggregates over fewer people than this are suppressed in digests and reports.", "5"),
+    Option("privacy", "retention_days", _integer(1), 365, "Days after a pair ends that its notes and raw replies are kept.", "365"),
 )
 
 
@@ -608,6 +659,9 @@ def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
         storage_path=values["storage"]["path"],
         backend=_build_backend(values),
         schedule=ScheduleSettings(tick_seconds=tick, jobs=schedule),
+        nudges=NudgeSettings(**values["nudges"]),
+        digest=DigestSettings(**values["digest"]),
+        privacy=PrivacySettings(**values["privacy"]),
     )
 
 
