@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from exchangelib import Attendee, CalendarItem, EWSDateTime, EWSTimeZone, Mailbox, Message, Q
+from exchangelib import Attendee, Body, CalendarItem, EWSDateTime, EWSTimeZone, HTMLBody, Mailbox, Message, Q
 from exchangelib import errors as ews_errors
 from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE
@@ -32,7 +32,7 @@ from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 PROPERTY_SET = "6f0b1f8e-3c56-4a3e-9d3a-7a2c5e1b9d40"  # rmdaemon's own named-property namespace
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
-LOOKUP_CHUNK = 50  # uids per FindItem restriction
+LOOKUP_CHUNK = 100  # uids per FindItem restriction (one OR of IsEqualTo)
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
 
 
@@ -177,7 +177,7 @@ class ExchangeBackend:
             account=self.account,
             folder=self.account.calendar,
             subject=meeting.summary,
-            body=meeting.description,
+            body=_body(meeting),
             start=start,
             end=start + timedelta(minutes=plan.duration_minutes),
             required_attendees=[
@@ -373,6 +373,13 @@ _ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_
 def _ews(moment: datetime, zone: str) -> EWSDateTime:
     """An aware datetime as exchangelib's own type, in ``zone`` (it rejects plain datetimes)."""
     return EWSDateTime.from_datetime(_plain(moment)).astimezone(EWSTimeZone(zone))
+
+
+def _body(meeting: Meeting) -> HTMLBody | Body:
+    """The item body a person sees when opening the meeting: the rendered note, else the description."""
+    if meeting.body_html:
+        return HTMLBody(meeting.body_html)
+    return Body(meeting.body_text or meeting.description)
 
 
 def _plain(moment: datetime) -> datetime:

@@ -251,6 +251,8 @@ def delete_item(ctx: Context) -> etree._Element:
     def one(node: etree._Element) -> list[etree._Element]:
         item, occurrence = resolve(ctx, node)
         if item.kind == "CalendarItem" and cancellations != "SendToNone" and meetings.attendees(item):
+            if occurrence is None:  # cancelling the whole meeting is a new version of it
+                put(item.fields, "AppointmentSequenceNumber", str(meetings.sequence(item) + 1))
             meetings.send_cancellations(ctx.store, item, occurrence, save_copy=cancellations.endswith("SaveCopy"))
         if occurrence is not None:
             item.deleted_occurrences.add(occurrence.index)
