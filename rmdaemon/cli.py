@@ -123,7 +123,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     now = parse_now(args.now) if args.now else system_clock()
     pairs = roster.load_roster(settings.roster_path, settings.program)
     with Store.open(settings.storage_path, writer=False) as store:
-        rows = status.pair_rows(store, pairs, now)
+        rows = status.pair_rows(store, pairs, settings, now)
         extra = status.summary(store, [name for name, _ in daemon.JOBS])
     if args.json:
         print(json.dumps({"now": now.isoformat(), "pairs": rows, **extra}, indent=2))
