@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import goal_of, upcoming
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
@@ -92,11 +92,6 @@ def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: P
 
 
 def agenda_message(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
-    program = ctx.settings.program
-    key = f"agenda:{session['token']}:{person.address}"
-    envelope = compose.Envelope(
-        key=key, sender=program.organizer, sender_name=program.organizer_name, to=person, date=ctx.now,
-        message_id=compose.message_id("agenda", key, compose.domain_of(program.organizer), session["token"]))
-    content = compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, person, steps))
-    raw = compose.build_email(envelope, content)
-    return Outgoing(key=key, to=(person.email,), raw=raw, kind="agenda", pair_id=pair.pair_id)
+    return templated(ctx, "agenda", key=f"agenda:{session['token']}:{person.address}", to=person,
+                     context=agenda_context(ctx, pair, doc, session, person, steps), kind="agenda",
+                     pair_id=pair.pair_id, token=session["token"])

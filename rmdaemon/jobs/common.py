@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rmdaemon import compose
 from rmdaemon.backends.base import Backend
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
 from rmdaemon.errors import BackendError
-from rmdaemon.model import JobResult, Outgoing, Pair
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
 from rmdaemon.store import Store
 
 log = logging.getLogger("rmdaemon.jobs")
 
 PAIRS, OUTBOX, SESSIONS, LOGS, INBOX, COMMANDS = "pairs", "outbox", "sessions", "logs", "inbox", "commands"
+SURVEYS, FLAGS, REQUESTS = "surveys", "flags", "requests"
 
 
 @dataclass
@@ -36,6 +38,17 @@ class Context:
 
     def roster(self) -> dict[str, Pair]:
         return {p.pair_id: p for p in self.pairs}
+
+
+def templated(ctx: Context, template: str, *, key: str, to: Person, context: dict, kind: str,
+              pair_id: str = "", token: str = "") -> Outgoing:
+    """One email from a template pair (``template``.txt/.html) to one person, from the programme mailbox."""
+    program = ctx.settings.program
+    envelope = compose.Envelope(
+        key=key, sender=program.organizer, sender_name=program.organizer_name, to=to, date=ctx.now,
+        message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token))
+    content = compose.render(ctx.templates, template, {"program": program, "token": token, **context})
+    return Outgoing(key=key, to=(to.email,), raw=compose.build_email(envelope, content), kind=kind, pair_id=pair_id)
 
 
 def index(store: Store, table: str, key: str) -> dict[Any, dict]:

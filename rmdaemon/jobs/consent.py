@@ -5,7 +5,7 @@ is a welcome and the pair is active at once."""
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, save
+from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, save, templated
 from rmdaemon.jobs.series import cadence_text, sessions_text
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
@@ -47,17 +47,10 @@ def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:
 def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
     program = ctx.settings.program
     other = pair.mentee if person is pair.mentor else pair.mentor
-    token = compose.kickoff_token(pair.pair_id)
-    key = f"kickoff:{pair.pair_id}:{person.address}"
     context = {
-        "program": program, "pair": pair, "person": person, "other": other, "token": token,
-        "role": "mentor" if person is pair.mentor else "mentee", "goal": pair.goal,
-        "require_opt_in": program.require_opt_in,
+        "pair": pair, "person": person, "other": other, "role": "mentor" if person is pair.mentor else "mentee",
+        "goal": pair.goal, "require_opt_in": program.require_opt_in,
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
-    envelope = compose.Envelope(
-        key=key, sender=program.organizer, sender_name=program.organizer_name, to=person, date=ctx.now,
-        message_id=compose.message_id("kickoff", key, compose.domain_of(program.organizer), token))
-    raw = compose.build_email(envelope, compose.render(ctx.templates, "kickoff", context))
-    return Outgoing(key=key, to=(person.email,), raw=raw, kind="kickoff", pair_id=pair.pair_id)
-
+    return templated(ctx, "kickoff", key=f"kickoff:{pair.pair_id}:{person.address}", to=person, context=context,
+                     kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
