@@ -175,8 +175,11 @@ def find_share(body: str) -> bool | None:
 
 
 def _consent_then_share(words: str, phrases: tuple[str, ...]) -> bool:
-    """ "YES, share notes" / "yes - private": a consent answer followed by a sharing choice."""
+    """ "YES, share notes" / "yes please, and keep it private": a consent answer, then a choice."""
     first, _, rest = words.partition(" ")
-    return first in ("yes", "ja", "oui", "sí", "si", "sim", "no", "nein", "non", "nee", "não") and (
-        rest in phrases or rest.removeprefix("and ") in phrases
-    )
+    if first not in ("yes", "ja", "oui", "sí", "si", "sim", "no", "nein", "non", "nee", "não"):
+        return False
+    kept = rest.split()
+    while kept and kept[0] in ("please", "and", "but", "bitte", "und", "et", "y", "en", "e"):
+        kept.pop(0)
+    return " ".join(kept) in phrases

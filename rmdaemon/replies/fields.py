@@ -20,7 +20,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "stattgefunden", "getroffen", "anwesend", "présent", "présence", "participé",
         "participation", "séance tenue", "asistió", "asistencia", "asistimos", "nos reunimos",
         "aanwezig", "aanwezigheid", "deelgenomen", "compareceu", "presença", "presente",
-        "participou", "reunião realizada",
+        "participou", "reunião realizada", "参加", "出席",
     ),
     "topics": (
         "topics", "topic", "discussed", "what we discussed", "what did you talk about",
@@ -28,7 +28,8 @@ LABELS: dict[str, tuple[str, ...]] = {
         "besprochen", "gesprächsthemen", "worüber habt ihr gesprochen", "sujets", "sujet",
         "thèmes", "thème", "discuté", "sujets abordés", "de quoi avez-vous parlé", "temas",
         "tema", "temas tratados", "de qué hablaron", "onderwerpen", "besproken", "thema's",
-        "tópicos", "tópico", "assuntos", "assuntos discutidos", "sobre o que conversaram",
+        "tópicos", "tópico", "assuntos", "assuntos discutidos", "sobre o que conversaram", "話題",
+        "トピック", "テーマ",
     ),
     "learned": (
         "learned", "learnt", "what i learned", "what i learnt", "what did you learn",
@@ -38,7 +39,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "enseignements", "leçons", "aprendido", "lo que aprendí", "aprendí", "qué aprendiste",
         "aprendizajes", "lecciones", "geleerd", "wat ik geleerd heb", "wat heb je geleerd",
         "inzichten", "lessen", "aprendi", "o que aprendi", "aprendizado", "aprendizados",
-        "aprendizagens", "lições", "o que você aprendeu",
+        "aprendizagens", "lições", "o que você aprendeu", "学んだこと", "学び",
     ),
     "next_steps": (
         "next steps", "next step", "action items", "action points", "actions", "follow-ups",
@@ -47,7 +48,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "prochaines étapes", "prochaine étape", "prochaines actions", "à faire", "próximos pasos",
         "proximos pasos", "siguientes pasos", "acciones", "tareas", "volgende stappen",
         "volgende stap", "actiepunten", "acties", "próximos passos", "proximos passos",
-        "próximas etapas", "ações", "tarefas",
+        "próximas etapas", "ações", "tarefas", "次のステップ", "次回までに",
     ),
     "goal": ("goal", "our goal", "pair goal", "ziel", "unser ziel", "objectif", "objetivo",
              "doel", "obiettivo"),
@@ -55,7 +56,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "rating", "rate", "score", "stars", "how would you rate it", "how would you rate",
         "how was it", "bewertung", "note", "sterne", "évaluation", "notation", "valoración",
         "puntuación", "calificación", "nota", "beoordeling", "cijfer", "avaliação",
-        "classificação",
+        "classificação", "評価",
     ),
 }
 _LABEL_TO_FIELD = {w: f for f, words in LABELS.items() for w in words}
@@ -67,6 +68,15 @@ LABEL_RE = re.compile(
     r"(?P<value>.*?)|)\s*$",
     re.IGNORECASE,
 )
+# "Rating 4", "Bewertung ★★★★" — a rating label needs no colon before a bare rating.
+LOOSE_RATING_RE = re.compile(
+    r"^[\s*_]*(?:rating|rate|score|bewertung|note|évaluation|valoración|puntuación|calificación"
+    r"|nota|beoordeling|cijfer|avaliação)[\s*_]+(?P<value>\d(?:[.,]\d)?(?:\s*(?:/|out of|of|von|sur|de"
+    r"|van|em)\s*(?:5|10))?|[★☆⭐]{1,5}|\*{1,5})\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
+_SPLIT_HINT_RE = re.compile(r"[;,、，；]| - ")
+_SPLIT_RE = re.compile(r"\s*[;,、，；]\s*|\s+[-–•]\s+")
 ITEM_RE = re.compile(r"^\s*(?:[-*•·–—+]|\d{1,2}[.)]|[a-z][.)])\s+(?P<item>.+?)\s*$", re.IGNORECASE)
 _YES = frozenset("yes y yep yeah yup true ja jep jawohl oui ouais sí si sim claro 1 ✓ ✔ ✅ x done "
                  "attended met happened".split())
@@ -131,6 +141,12 @@ def _sections(lines: list[str]) -> list[_Section]:
     current: tuple[str, str, str] | None = None
     under: list[str] = []
     for line in lines:
+        loose = LOOSE_RATING_RE.match(line) if len(line) < 80 else None
+        if loose:
+            if current:
+                found.append(_Section(*current, tuple(under)))
+            current, under = ("rating", "rating", loose.group("value")), []
+            continue
         match = LABEL_RE.match(line) if len(line) < 300 else None
         if match and _is_label(match):
             if current:
@@ -160,36 +176,52 @@ def _apply(fields: dict[str, object], section: _Section) -> None:
             fields[name] = _paragraph(section) or None
     elif name == "rating":
         if fields[name] is None:
-            value = section.inline or _paragraph(section)
+            value = _value(section.inline) or _paragraph(section)
             if section.label not in _AMBIGUOUS_RATING_LABELS or _RATING_ONLY_RE.match(value):
                 fields[name] = parse_rating(value)
     elif name == "attended" and fields[name] is None:
-        fields[name] = parse_yes_no(section.inline or _paragraph(section))
+        fields[name] = parse_yes_no(_value(section.inline) or _paragraph(section))
 
 
 def _items(section: _Section) -> list[str]:
-    """Bullets/numbers under a heading, else comma/semicolon parts of the inline value."""
-    items: list[str] = []
-    if section.inline.strip():
-        items.extend(_split_inline(section.inline))
+    """Comma/semicolon parts of the inline value, then the bullets or lines under the label.
+
+    After an inline value only bullet lines continue the list, so "Topics: a, b" followed by
+    "Rating 3" does not make "Rating 3" a topic.
+    """
+    inline = _value(section.inline)
+    items = _split_inline(inline) if inline else []
     for line in section.lines:
         if not line.strip():
             if items:
                 break
             continue
         item = ITEM_RE.match(line)
-        items.append(_clean(item.group("item") if item else line))
+        if item:
+            items.append(_clean(item.group("item")))
+        elif inline:
+            break
+        else:
+            items.extend(_split_inline(line))
     return [i for i in items if i]
 
 
+def _value(text: str) -> str:
+    """An inline value, or "" when it is the agenda's placeholder ("...", "1-5")."""
+    text = text.strip()
+    return "" if not text.strip(".…_ ") or _RANGE_RE.match(text) else text
+
+
 def _split_inline(value: str) -> list[str]:
-    parts = re.split(r"\s*[;,]\s*|\s+[-–•]\s+", value) if ";" in value or "," in value or " - " in value else [value]
-    return [_clean(p) for p in parts if _clean(p)]
+    """ "a, b; c" → three items; a dash between words splits too ("a - b")."""
+    parts = _SPLIT_RE.split(value) if _SPLIT_HINT_RE.search(value) else [value]
+    return [c for c in (_clean(p) for p in parts) if c]
 
 
 def _paragraph(section: _Section) -> str:
     """The inline value and the lines under it until the first blank line after some text."""
-    out = [section.inline.strip()] if section.inline.strip() else []
+    inline = _value(section.inline)
+    out = [inline] if inline else []
     for line in section.lines:
         if not line.strip():
             if out:

@@ -60,5 +60,5 @@ def automatic(msg: Message, subject: str, from_addr: str | None) -> list[str]:
     if from_addr and from_addr.startswith(_BOUNCE_SENDERS):
         found.append(f"bounce: sent by {from_addr}")
     if lx.AUTO_SUBJECT_RE.match(subject):
-        found.append(f"auto-submitted: subject looks automatic: {subject[:80]}")
+        found.append("auto-submitted: the subject says it is an automatic reply or a bounce")
     return found

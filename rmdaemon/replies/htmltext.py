@@ -136,12 +136,15 @@ def _render_element(el: etree._Element, tag: str, marks: str, out: _Out, level: 
         out.depth += 1
     if tag == "pre":
         out.pre += 1
+    lines_before = len(out.lines)
     _open(el, tag, out)
     out.text(el.text or "")
     for child in el:
         _render(child, out, level + 1)
         out.text(child.tail or "")
     _close(el, tag, out)
+    if tag == "p" and len(out.lines) == lines_before and not "".join(out.buf).strip():
+        out.blank()  # Outlook writes blank lines as empty paragraphs (<p>&nbsp;</p>)
     if tag == "pre":
         out.pre -= 1
     if tag in _BLOCK or quote:
@@ -174,8 +177,8 @@ def _close(el: etree._Element, tag: str, out: _Out) -> None:
         out.lists.pop()
     elif tag == "p" and "msonormal" not in (el.get("class") or "").lower():
         out.blank()
-    elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-        out.blank()
+    elif tag in ("h1", "h2", "h3", "h4", "h5", "h6", "table"):
+        out.blank()  # a table is its own block (Exchange puts "external sender" banners in one)
 
 
 def _marks(el: etree._Element) -> str:

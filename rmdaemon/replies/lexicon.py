@@ -178,7 +178,7 @@ SIGN_OFFS = (
 )
 SIGN_OFF_RE = re.compile(
     r"^[\s>]*(?i:" + "|".join(re.escape(s) for s in sorted(SIGN_OFFS, key=len, reverse=True))
-    + r")(?!\w)\s*[,.!;:\-–—]*\s*(?:[A-ZÀ-Þ][\w.\-']{0,20}(?:\s[A-ZÀ-Þ][\w.\-']{0,20})?\s*[.!]?)?\s*$",
+    + r")(?!\w)\s*[,.!;:\-–—。！、]*\s*(?:[A-ZÀ-Þ][\w.\-']{0,20}(?:\s[A-ZÀ-Þ][\w.\-']{0,20})?\s*[.!]?)?\s*$",
 )
 # "-Abhishek Kona": a dash glued to a name, alone on the last line.
 DASH_NAME_RE = re.compile(r"^-[A-ZÀ-Þ][\w.'\-]{0,25}(?: [A-ZÀ-Þ][\w.'\-]{0,25}){0,2}\s*$")

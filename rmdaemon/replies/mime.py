@@ -172,10 +172,10 @@ def _collect(part: Message, texts: list[str], body: Body, depth: int) -> None:
         body.warn("mime: nesting too deep, the rest was ignored")
         return
     ctype = _content_type(part)
-    if part.is_multipart():
-        _collect_multipart(part, ctype, texts, body, depth)
-    elif ctype.startswith("message/"):
+    if ctype.startswith("message/") and depth > 0:  # the parser nests it like a multipart
         body.warn(f"mime: attached {ctype} ignored (a forwarded message is not the reply)")
+    elif part.is_multipart():
+        _collect_multipart(part, ctype, texts, body, depth)
     elif _is_attachment(part, ctype):
         _warn_attachment(part, ctype, body)
     elif ctype in ("text/plain", "text/html") or ctype == "text/enriched":

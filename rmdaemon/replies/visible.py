@@ -54,9 +54,8 @@ def extract(text: str) -> Visible:
     scan = _scan(lines)
     kept, removed = strip_tail(scan.kept)
     body = tidy(kept)
-    answers = tuple(
-        (a[0], tidy(a[1:])) for a in scan.answers if a[0] and tidy(a[1:]) and tidy(a[1:]) in body
-    )
+    answers = tuple((a[0], text) for a in scan.answers
+                    if a[0] and (text := tidy(strip_tail(a[1:])[0])) and text in body)
     return Visible(body, answers, scan.quoted, scan.forwarded, tuple(removed))
 
 
