@@ -66,10 +66,30 @@ class LocalBackendSettings:
 
 
 @dataclass(frozen=True)
+class ExchangeBackendSettings:
+    """``[backend.exchange]``; the backend adds the mailbox and zone from ``[program]``."""
+
+    service_endpoint: str
+    auth: str
+    username: str
+    password_env: str
+    password_file: Path | None
+    client_secret_env: str
+    tenant_id: str
+    client_id: str
+    access: str
+    version: str
+    max_connections: int
+    retry_budget_seconds: int
+    state_path: Path | None
+    processed_category: str
+
+
+@dataclass(frozen=True)
 class BackendSettings:
     kind: str  # local | exchange | smtp | graph
     local: LocalBackendSettings
-    # other kinds add their own frozen sub-settings here, e.g. exchange: ExchangeSettings | None
+    exchange: ExchangeBackendSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -338,7 +358,22 @@ def _emails(value: Any, base: Path) -> tuple[str, ...]:
     return tuple(_email(v, base) for v in value)
 
 
+def _optional_text(value: Any, base: Path) -> str:
+    if not isinstance(value, str):
+        raise Invalid("expected a string in quotes, got {value}", value)
+    return value.strip()
+
+
+def _url(value: Any, base: Path) -> str:
+    text = _text(value, base)
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise Invalid("expected a URL like https://mail.example.com/EWS/Exchange.asmx, got {value}", value)
+    return text
+
+
 TEXT = Converter("string", _text)
+OPTIONAL_TEXT = Converter("string", _optional_text)
+URL = Converter("URL", _url)
 WEEKDAY = Converter("day (`Mon` … `Sun`)", _weekday)
 CLOCK = Converter("time (`HH:MM`)", _clock)
 EMAILS = Converter("list of email addresses", _emails)
@@ -380,6 +415,7 @@ SECTIONS: dict[str, str] = {
     "storage": "The state file (TinyDB JSON) the daemon keeps.",
     "backend": "Which mail/calendar system to talk to.",
     "backend.local": "The embedded local backend: Maildir folders on disk.",
+    "backend.exchange": "Exchange Server (on-premises) through EWS; see docs/exchange.md.",
     "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
     "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
     "digest": "The champion's weekly digest, and who may command the programme by email.",
@@ -410,6 +446,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", "kind", _choice(*BACKEND_KINDS), "local", "Which backend to use; its settings go in [backend.<kind>].", '"local"'),
     Option("backend.local", "outbox", PATH, "var/outbox", "Maildir that outgoing mail is written to.", '"var/outbox"'),
     Option("backend.local", "inbox", PATH, "var/inbox", "Maildir that replies are read from.", '"var/inbox"'),
+    Option("backend.exchange", "service_endpoint", URL, REQUIRED, "The EWS URL; set explicitly so no autodiscover requests are sent.", '"https://mail.example.com/EWS/Exchange.asmx"'),
+    Option("backend.exchange", "auth", _choice("basic", "ntlm", "oauth2"), "ntlm", "How to authenticate (oauth2 = client credentials).", '"ntlm"'),
+    Option("backend.exchange", "username", OPTIONAL_TEXT, "", "Service account for basic/ntlm: a UPN, or DOMAIN\\user.", '"svc-mentoring@corp.example.com"'),
+    Option("backend.exchange", "password_env", OPTIONAL_TEXT, "", "Environment variable holding the password (basic/ntlm).", '"RMDAEMON_EWS_PASSWORD"'),
+    Option("backend.exchange", "password_file", PATH, None, "Or a file holding the password (e.g. a systemd credential).", '"/run/credentials/rmdaemon.service/ews"'),
+    Option("backend.exchange", "client_secret_env", OPTIONAL_TEXT, "", "Environment variable holding the client secret (oauth2).", '"RMDAEMON_EWS_SECRET"'),
+    Option("backend.exchange", "tenant_id", OPTIONAL_TEXT, "", "Azure AD tenant id (oauth2).", '"00000000-0000-0000-0000-000000000000"'),
+    Option("backend.exchange", "client_id", OPTIONAL_TEXT, "", "App registration id (oauth2).", '"00000000-0000-0000-0000-000000000000"'),
+    Option("backend.exchange", "access", _choice("delegate", "impersonation"), "delegate", "delegate: the account has Full Access to the programme mailbox; impersonation: ApplicationImpersonation role.", '"delegate"'),
+    Option("backend.exchange", "version", _choice("Exchange2013", "Exchange2013_SP1", "Exchange2016", "Exchange2019"), "Exchange2016", "Server version, set so exchangelib does not probe.", '"Exchange2016"'),
+    Option("backend.exchange", "max_connections", _integer(1, 64), 4, "Concurrent HTTP connections to the server.", "4"),
+    Option("backend.exchange", "retry_budget_seconds", _integer(0, 3600), 300, "Longest back-off waited for within a tick; longer ones retry next tick.", "300"),
+    Option("backend.exchange", "state_path", PATH, None, "Small JSON file for the inbox watermark (default: beside the state file).", '"var/exchange-state.json"'),
+    Option("backend.exchange", "processed_category", TEXT, "rmdaemon: processed", "Category put on inbox items once handled.", '"rmdaemon: processed"'),
     Option("schedule", "tick_seconds", _integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),
     Option("schedule", "consent", MINUTES, 15, "Minutes between consent runs (invite, remind, record answers).", "15"),
     Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
@@ -645,7 +695,9 @@ def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str,
 
 
 def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
-    return BackendSettings(kind=values["backend"]["kind"], local=LocalBackendSettings(**values["backend.local"]))
+    kind = values["backend"]["kind"]
+    exchange = ExchangeBackendSettings(**values["backend.exchange"]) if kind == "exchange" else None
+    return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), exchange=exchange)
 
 
 def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
