@@ -97,6 +97,24 @@ def test_signature_sent_from_and_footer_are_not_notes() -> None:
     assert parsed.body == "Learned: a lot"
 
 
+def test_a_closing_word_above_answers_does_not_hide_them() -> None:
+    parsed = parse_reply(reply("Great session.\nThanks\nTopics: search\nRating: 4\n"))
+    assert parsed.fields["topics"] == ["search"] and parsed.fields["rating"] == 4
+
+
+def test_banners_go_but_the_same_words_in_notes_stay() -> None:
+    banner = "CAUTION: This email originated from outside of the organization. Do not click links.\n\n"
+    assert parse_reply(reply(banner + "Topics: search\n")).body == "Topics: search"
+    notes = "Caution: this approach is risky for us.\nDisclaimer: I am no expert.\n"
+    assert parse_reply(reply(notes)).body == notes.strip()
+
+
+def test_legal_footer_and_everything_under_it_go() -> None:
+    text = ("Topics: search\n\nThis e-mail is confidential and intended solely for the addressee."
+            "\n\nACME Ltd, registered in England\n")
+    assert parse_reply(reply(text)).body == "Topics: search"
+
+
 def test_a_list_item_is_not_mistaken_for_a_signature() -> None:
     parsed = parse_reply(reply("Next steps:\n- Alex books the room\n- Sam sends the deck\n"))
     assert parsed.fields["next_steps"] == ["Alex books the room", "Sam sends the deck"]

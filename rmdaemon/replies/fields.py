@@ -161,6 +161,14 @@ def _sections(lines: list[str]) -> list[_Section]:
     return found
 
 
+def looks_like_field(line: str) -> bool:
+    """Is this line a labelled answer ("Rating: 4")? Such a line is never part of a signature."""
+    if len(line) >= 300:
+        return False
+    match = LABEL_RE.match(line)
+    return bool(LOOSE_RATING_RE.match(line) or (match and match.group("sep")))
+
+
 def _is_label(match: re.Match[str]) -> bool:
     """A label must end in a separator or stand alone (a heading); "Rate limits were …" is text."""
     return bool(match.group("sep")) or not (match.group("value") or "").strip()

@@ -58,7 +58,8 @@ _SEPARATOR_WORDS = (
     "oryginalna wiadomość", "původní zpráva", "pôvodná správa", "исходное сообщение",
     "оригинальное сообщение", "eredeti üzenet", "orijinal ileti", "originalna poruka",
     "mesaj original", "原始邮件", "元のメッセージ", "原文", "wiadomość przesłana dalej",
-    "メッセージを転送", "doorgestuurd bericht", "weitergeleitete e-mail",
+    "メッセージを転送", "doorgestuurd bericht", "weitergeleitete e-mail", "mail original",
+    "ursprüngliche e-mail", "message d’origine",
     # forwarded message (Gmail, Thunderbird, Yahoo)
     "forwarded message", "forwarded e-mail", "weitergeleitete nachricht", "message transféré",
     "message transmis", "mensaje reenviado", "mensagem encaminhada", "mensagem reencaminhada",
@@ -123,7 +124,7 @@ HEADER_LINE_RE = re.compile(
 )
 # A flattened Outlook header on one line ("From: A Sent: B To: C Subject: D").
 FLAT_HEADER_RE = re.compile(
-    r"^[\s>*]*(?:from|von|de|van)\s*\**[:：].{1,200}?\s\**(?:sent|gesendet|envoyé|enviado|"
+    r"(?:^|(?<=\s))[\s>*]*(?:from|von|de|van)\s*\**[:：].{1,200}?\s\**(?:sent|gesendet|envoyé|enviado|"
     r"verzonden|date|datum|fecha|data)\s*\**[:：]",
     re.IGNORECASE,
 )
@@ -189,14 +190,21 @@ DISCLAIMER_RE = re.compile(
     r"attachments)[\w ,]{0,40})? (?:is|are|may be|contains?|may contain) (?:strictly )?"
     r"(?:confidential|privileged|intended)|intended (?:solely|only) for the (?:use|person|"
     r"addressee|individual)|if you (?:are not|have received this)[\w ,]{0,30}(?:intended "
-    r"recipient|in error)|disclaimer\s*:|this email originated from outside|do not click links or "
-    r"open attachments|external email\s*[:\-]|caution\s*:\s*(?:this|external)|\[external\]"
+    r"recipient|in error)|^disclaimer\s*:"
     r"|diese (?:e-?mail|nachricht)[\w ,]{0,60}vertrauliche|wenn sie nicht der (?:richtige|"
     r"beabsichtigte) adressat|ce (?:message|courriel|mail)[\w ,'’]{0,80}confidenti|si vous n'?êtes "
     r"pas (?:le )?destinataire|este (?:mensaje|correo)[\w ,]{0,80}confidencial|si (?:usted )?no es "
     r"(?:el )?destinatario|dit (?:bericht|e-?mailbericht)[\w ,]{0,80}vertrouwelijk|indien u niet de "
     r"(?:beoogde )?geadresseerde|esta mensagem[\w ,]{0,80}confidencia|se (?:você )?não (?:for|é) o "
     r"destinat[aá]rio|questo messaggio[\w ,]{0,80}riservat|この(?:メール|電子メール).{0,40}機密)",
+    re.IGNORECASE,
+)
+
+# "This email originated from outside the organisation" banners that mail servers put on top.
+BANNER_RE = re.compile(
+    r"this e-?mail originated from outside|do not click links or open attachments|^external "
+    r"(?:e-?mail|sender)\s*[:\-]|^caution\s*:\s*(?:this e-?mail|external)|^\[external\]"
+    r"|diese e-?mail stammt von (?:einem )?externen|ce (?:message|courriel) provient de l'extérieur",
     re.IGNORECASE,
 )
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from rmdaemon.replies import lexicon as lx
+from rmdaemon.replies.fields import looks_like_field
 
 CUT_MARK = "\x1e"  # a line the HTML converter writes where client markup says history begins
 _MAX_LINE_FOR_PATTERNS = 400
@@ -99,6 +100,11 @@ def _scan(lines: list[str]) -> _Scan:
         if _continues_quote(lines, i):
             i += 1
             continue
+        flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
+        if flat and flat.start() > 0 and line[:flat.start()].strip():
+            _keep(scan, line[:flat.start()])  # "Thanks From: … Sent: …" flattened on one line
+            scan.quoted = True
+            break
         cut = _history_starts(lines, i)
         if cut:
             scan.quoted = True
@@ -329,7 +335,7 @@ def _signature_like(line: str) -> bool:
     """A name, title, phone or link line; not notes (no list items, no long sentences)."""
     if re.match(r"^[-–—_*=]{2,}$", line):
         return True
-    return len(line) <= 80 and not line.startswith(("- ", "* ", "•"))
+    return len(line) <= 80 and not line.startswith(("- ", "* ", "•")) and not looks_like_field(line)
 
 
 def _drop_disclaimers(lines: list[str]) -> tuple[list[str], bool]:
@@ -346,10 +352,12 @@ def _drop_disclaimers(lines: list[str]) -> tuple[list[str], bool]:
             paragraphs.append([])
     out: list[str] = []
     dropped = False
-    for p, para in enumerate(paragraphs):
-        if para and lx.DISCLAIMER_RE.search(" ".join(para)[:2000]):
+    for para in paragraphs:
+        text = " ".join(para)[:2000]
+        after_text = any(x.strip() for x in out)
+        if para and (lx.BANNER_RE.search(text) or (after_text and lx.DISCLAIMER_RE.search(text))):
             dropped = True
-            if p > 0 and any(x.strip() for x in out):
+            if after_text and not lx.BANNER_RE.search(text):
                 break
             continue
         out.extend([*para, ""])
