@@ -57,6 +57,8 @@ class ProgramSettings:
     organizer_name: str
     champion: str
     max_pairs_per_mentor: int
+    # Inclusive (first, last) days on which no session is booked, e.g. public holidays.
+    blackout_dates: tuple[tuple[date, date], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,23 @@ def working_hours(start: str, end: str, days: tuple[int, ...]) -> WorkingHours:
     if hours.end <= hours.start:
         raise Invalid("working hours must end after they start, got {value}", f"{start}-{end}")
     return hours
+
+
+def parse_date_range(text: str) -> tuple[date, date]:
+    """``"2027-02-01..2027-02-14"`` or a single ``"2027-04-05"`` → inclusive (first, last)."""
+    first, dots, last = text.strip().partition("..")
+    try:
+        span = (date.fromisoformat(first.strip()), date.fromisoformat(last.strip() if dots else first.strip()))
+    except ValueError:
+        raise Invalid("expected a date like 2027-04-05 or a range like 2027-02-01..2027-02-14, got {value}", text) from None
+    if span[1] < span[0]:
+        raise Invalid("date range {value} ends before it starts; write it first..last", text)
+    return span
+
+
+def parse_date_ranges(text: str) -> tuple[tuple[date, date], ...]:
+    """``"2027-02-01..2027-02-14;2027-04-05"``: days and ranges separated by semicolons."""
+    return tuple(parse_date_range(part) for part in text.split(";") if part.strip())
 
 
 def parse_hours_range(text: str, default_days: tuple[int, ...]) -> WorkingHours:
@@ -371,6 +390,27 @@ def _url(value: Any, base: Path) -> str:
     return text
 
 
+def _blackout_span(value: Any, base: Path) -> tuple[date, date]:
+    if isinstance(value, dict):
+        if set(value) != {"start", "end"}:
+            raise Invalid("expected a range like { start = 2027-12-24, end = 2027-12-31 }, got {value}", value)
+        span = (_date(value["start"], base), _date(value["end"], base))
+        if span[1] < span[0]:
+            raise Invalid("blackout range {value} ends before it starts; swap start and end", value)
+        return span
+    if isinstance(value, str):
+        return parse_date_range(value)
+    day = _date(value, base)
+    return (day, day)
+
+
+def _blackouts(value: Any, base: Path) -> tuple[tuple[date, date], ...]:
+    """Days (``2027-04-05``) and ranges (``{ start = ..., end = ... }`` or ``"first..last"``), sorted."""
+    if not isinstance(value, list):
+        raise Invalid("expected a list like [2027-04-05, { start = 2027-12-24, end = 2027-12-31 }], got {value}", value)
+    return tuple(sorted(_blackout_span(v, base) for v in value))
+
+
 TEXT = Converter("string", _text)
 OPTIONAL_TEXT = Converter("string", _optional_text)
 URL = Converter("URL", _url)
@@ -383,6 +423,7 @@ EMAIL = Converter("email address", _email)
 DATE = Converter("date (`YYYY-MM-DD`)", _date)
 PATH = Converter("path (relative to the config file)", _path)
 HOURS = Converter("inline table `{ start, end, days }`", _hours)
+BLACKOUTS = Converter("list of dates and `{ start, end }` ranges", _blackouts)
 MINUTES = _integer(1, 24 * 60)
 
 
@@ -440,6 +481,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("program", "organizer_name", TEXT, SameAs("name"), "Display name of the organizer mailbox.", '"Mentoring Team"'),
     Option("program", "champion", EMAIL, REQUIRED, "Who receives the programme health digests.", '"champion@example.com"'),
     Option("program", "max_pairs_per_mentor", _integer(1), 1, "How many active pairs one mentor may have.", "1"),
+    Option("program", "blackout_dates", BLACKOUTS, [], "Days without sessions (holidays, shutdowns), in each person's own zone: the session is skipped and one is added at the end of a series with a set number of sessions.", "[2027-04-05, { start = 2027-12-24, end = 2027-12-31 }]"),
     Option("roster", "path", PATH, REQUIRED, "The roster CSV.", '"examples/roster.csv"'),
     Option("templates", "dir", PATH, None, "A folder of templates that override the shipped ones, file by file.", '"templates"'),
     Option("storage", "path", PATH, "var/state.json", "The state file; one daemon per file.", '"var/state.json"'),

@@ -8,7 +8,7 @@ book, and every message leaves as an ``Outgoing`` and arrives as an ``Incoming``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CADENCES = ("weekly", "biweekly", "monthly")
@@ -32,6 +32,8 @@ class Person:
     email: str
     timezone: str  # IANA name, validated by the roster
     working_hours: WorkingHours
+    # Inclusive (first, last) days, in the person's own zone, on which no session is booked.
+    out_of_office: tuple[tuple[date, date], ...] = ()
 
     @property
     def address(self) -> str:

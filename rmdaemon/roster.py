@@ -22,6 +22,7 @@ from rmdaemon.config import (
     check_timezone,
     did_you_mean,
     display_path,
+    parse_date_ranges,
     parse_hours_range,
     parse_slot,
 )
@@ -32,6 +33,7 @@ REQUIRED_COLUMNS = ("pair_id", "mentor_name", "mentor_email", "mentee_name", "me
 OPTIONAL_COLUMNS = (
     "mentor_timezone", "mentee_timezone", "mentor_working_hours", "mentee_working_hours",
     "track", "cadence", "duration_minutes", "preferred_slot", "status",
+    "mentor_out_of_office", "mentee_out_of_office",
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_TRACK = "general"
@@ -183,9 +185,10 @@ def _person(row: _Row, role: str, program: ProgramSettings) -> Person | None:
     zone = row.parse(f"{role}_timezone", check_timezone, program.timezone)
     hours = row.parse(f"{role}_working_hours", lambda v: parse_hours_range(v, program.working_hours.days),
                       program.working_hours)
-    if not (name and email and zone and hours):
+    away = row.parse(f"{role}_out_of_office", parse_date_ranges, ())
+    if not (name and email and zone and hours) or away is None:
         return None
-    return Person(name=name, email=email, timezone=zone, working_hours=hours)
+    return Person(name=name, email=email, timezone=zone, working_hours=hours, out_of_office=away)
 
 
 def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
