@@ -26,9 +26,11 @@ from rmdaemon.errors import UserError
 from rmdaemon.model import Person
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation")
+EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
+                   "certificate")
 TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
 STARTERS_FILE = "starters.toml"
+SURVEYS_FILE = "surveys.toml"
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,22 @@ class Starter:
 
 
 @dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    kind: str  # scale (1-5) | text
+    roles: tuple[str, ...]
+    milestones: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Templates:
     env: jinja2.Environment
     starters: dict[str, tuple[Starter, ...]]
+    questions: tuple[Question, ...] = ()
+
+    def survey(self, milestone: str, role: str) -> list[Question]:
+        return [q for q in self.questions if milestone in q.milestones and role in q.roles]
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,8 @@ def _load(override: Path | None) -> Templates:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)))
+    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)),
+                     questions=_read_questions(_find(override, SURVEYS_FILE)))
 
 
 def _find(override: Path | None, name: str) -> Path:
@@ -83,6 +99,16 @@ def _find(override: Path | None, name: str) -> Path:
 def _read_starters(path: Path) -> dict[str, tuple[Starter, ...]]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"])) for s in items) for track, items in data.items()}
+
+
+def _read_questions(path: Path) -> tuple[Question, ...]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    questions = tuple(Question(str(q["id"]), str(q["text"]), str(q["kind"]), tuple(q["roles"]), tuple(q["milestones"]))
+                      for q in data.get("question", []))
+    for q in questions:
+        if q.kind not in ("scale", "text"):
+            raise ValueError(f"question {q.id}: kind must be scale or text, not {q.kind!r}")
+    return questions
 
 
 def check_templates(override: Path | None = None) -> list[str]:
@@ -106,6 +132,12 @@ def check_templates(override: Path | None = None) -> list[str]:
         problems.append(str(e))
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         problems.append(f"{STARTERS_FILE}: {e}; each entry needs id and text")
+    try:
+        _read_questions(_find(override, SURVEYS_FILE))
+    except UserError as e:
+        problems.append(str(e))
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+        problems.append(f"{SURVEYS_FILE}: {e}; each [[question]] needs id, text, kind, roles and milestones")
     return problems
 
 
@@ -134,16 +166,23 @@ def digest(*parts: object, length: int = 16) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
 
 
+def _token(text: str) -> str:
+    return "RM-" + base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:6]
+
+
 def session_token(series_uid: str, start: datetime) -> str:
     """``RM-`` + 6 characters that name one session; stable, and hard to guess without the uid."""
-    raw = hashlib.sha256(f"{series_uid}|{start.astimezone(ZoneInfo('UTC')).isoformat()}".encode()).digest()
-    return "RM-" + base64.b32encode(raw).decode()[:6]
+    return _token(f"{series_uid}|{start.astimezone(ZoneInfo('UTC')).isoformat()}")
+
+
+def thread_token(*parts: str) -> str:
+    """The token of a thread that is not a session: a kickoff, a survey, a check-in."""
+    return _token("|".join(parts))
 
 
 def kickoff_token(pair_id: str) -> str:
     """The token of a pair's kickoff thread, where consent and goal replies arrive."""
-    raw = hashlib.sha256(f"kickoff|{pair_id}".encode()).digest()
-    return "RM-" + base64.b32encode(raw).decode()[:6]
+    return thread_token("kickoff", pair_id)
 
 
 def message_id(kind: str, key: str, domain: str, token: str = "") -> str:

@@ -122,8 +122,8 @@ def _past(series: dict, pair_id: str, now: datetime) -> int:
 
 def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | None:
     series = doc.get("series")
-    if not series or series.get("cancelled"):
-        return None
+    if not series or series.get("cancelled") or doc.get("completed"):
+        return None  # a completed programme's series has simply run out: nothing to cancel
     used = doc.get("sessions_used", 0) + _past(series, pair_id, ctx.now)
     if series.get("published") is None:  # never reached a calendar: forget it quietly
         result.add("series dropped", f"{pair_id}: unbooked series dropped")

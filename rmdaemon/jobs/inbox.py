@@ -15,8 +15,8 @@ from datetime import timezone
 from pathlib import Path
 
 from rmdaemon import itip
-from rmdaemon.jobs import pairstate
-from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS, Context, index, log, save
+from rmdaemon.jobs import answers, pairstate
+from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, Context, index, log, save
 from rmdaemon.model import Incoming, JobResult, Pair
 from rmdaemon.replies import ParsedReply, parse_reply
 
@@ -44,7 +44,7 @@ def run(ctx: Context) -> JobResult:
     if not fresh:
         return result
     router = Router(ctx, state)
-    outcomes = [(m, key, router.route(m)) for m, key in fresh]
+    outcomes = [(m, key, router.route(m, key)) for m, key in fresh]
     for message, key, outcome in outcomes:
         if outcome.kind == "quarantine":
             quarantine_file(ctx, key, message.raw)
@@ -62,7 +62,7 @@ def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Ou
         "message_key": key, "ref": m.ref, "outcome": o.kind, "pair_id": o.pair_id, "reason": o.reason,
         "at": stamp, "quarantine": quarantine_name(key) if o.kind == "quarantine" else None,
     } for m, key, o in outcomes))
-    for table in (LOGS, COMMANDS):
+    for table in (LOGS, COMMANDS, SURVEYS, FLAGS, REQUESTS):
         docs = [d for _, _, o in outcomes for d in o.docs.get(table, [])]
         if docs:
             ctx.store.table(table).insert_multiple(docs)
@@ -114,7 +114,7 @@ class Router:
         self.by_uid = {d["series"]["uid"]: pid for pid, d in state.items() if d.get("series")}
         self.changed: dict[str, dict] = {}
 
-    def route(self, message: Incoming) -> Outcome:
+    def route(self, message: Incoming, key: str) -> Outcome:
         try:
             parsed = parse_reply(message.raw)
         except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
@@ -126,18 +126,39 @@ class Router:
             return self._itip(parsed, responses)
         if parsed.auto_submitted:
             return Outcome("quarantine", reason="automatic reply (out of office, bounce or auto-generated)")
+        admin = answers.champion_commands(self.ctx, self.state, (parsed.from_addr or "").casefold(), parsed, key)
+        if admin is not None:
+            return self._apply(admin, "")
         pair, session = self._find_pair(parsed)
         if pair is None:
             return Outcome("quarantine", reason=session.get("reason", "no session token and sender not in any pair"))
         sender = pair.member(parsed.from_addr or "")
         if sender is None:
             return Outcome("quarantine", pair.pair_id, f"sender {parsed.from_addr or 'unknown'} is not part of pair {pair.pair_id}")
+        special = self._answer(pair, session, sender, parsed, key)
+        if special is not None:
+            return self._apply(special, pair.pair_id)
         doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
         update = pairstate.apply_reply(self.ctx, pair, doc, session, sender, parsed, self.latest.get(pair.pair_id))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc
         return Outcome(update.kind, pair.pair_id, update.reason, update.docs)
+
+    def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
+        kind = session.get("kind")
+        if kind == "survey":
+            return answers.survey(self.ctx, pair, session, sender, parsed, key)
+        if kind == "checkin":
+            return answers.checkin_reply(self.ctx, pair, session, sender, parsed, key)
+        if self.state[pair.pair_id]["state"] != "active":
+            return None
+        return answers.help_request(self.ctx, pair, sender, parsed, key)
+
+    def _apply(self, answer: answers.Answer, pair_id: str) -> Outcome:
+        for pid, doc in answer.pair_docs.items():
+            self.changed[pid] = self.state[pid] = doc
+        return Outcome(answer.kind, pair_id, answer.reason, answer.docs)
 
     def _find_pair(self, parsed: ParsedReply) -> tuple[Pair | None, dict]:
         token = (parsed.session_token or "").upper()

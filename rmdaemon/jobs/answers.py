@@ -1,0 +1,72 @@
+"""Replies to our own questions rather than to an agenda: survey answers, the mentor's private
+check-in (OK, or FLAG for the champion), a mentor's HELP, and the champion's commands.
+
+Pure like ``pairstate``: each returns an ``Answer`` (outcome kind, reason, rows to insert, pair
+docs to change); the inbox job writes them in its one batch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rmdaemon.jobs import champion
+from rmdaemon.jobs.common import COMMANDS, FLAGS, REQUESTS, SURVEYS, Context
+from rmdaemon.jobs.surveys import parse_answers
+from rmdaemon.model import Pair, Person
+from rmdaemon.replies import ParsedReply
+
+FLAG_RE = re.compile(r"^\s*FLAG\b\s*[:\-–]?\s*(?P<text>.*)$", re.IGNORECASE | re.MULTILINE)
+HELP_RE = re.compile(r"^\s*HELP\s*[.!]*\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class Answer:
+    kind: str
+    reason: str = ""
+    docs: dict[str, list[dict]] = field(default_factory=dict)
+    pair_docs: dict[str, dict] = field(default_factory=dict)
+
+
+def survey(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
+    if sender.address != session.get("person"):
+        return Answer("quarantine", f"survey answer from {sender.email}, but the survey was sent to {session.get('person')}")
+    questions = ctx.templates.survey(session["milestone"], session["role"])
+    answers = parse_answers(parsed.body, questions)
+    row = {"pair_id": pair.pair_id, "token": session["token"], "milestone": session["milestone"],
+           "from": sender.address, "role": session["role"], "answers": answers, "received": ctx.now.isoformat(),
+           "message_id": key}
+    reason = f"{len(answers)} of {len(questions)} answers"
+    return Answer("survey", reason, {SURVEYS: [row]})
+
+
+def checkin_reply(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
+    """Only the mentor's answer counts, and only the FLAG line travels (to the champion alone)."""
+    if sender.address != session.get("person"):
+        return Answer("quarantine", "a reply to the mentor's private check-in from someone else")
+    flag = FLAG_RE.search(parsed.body)
+    if flag is None:
+        return Answer("checkin", "the mentor says all is well")
+    text = flag["text"].strip() or parsed.body.strip()
+    row = {"id": key, "pair_id": pair.pair_id, "from": sender.address, "text": text, "at": ctx.now.isoformat()}
+    return Answer("checkin", "the mentor flagged something for the champion", {FLAGS: [row]})
+
+
+def help_request(ctx: Context, pair: Pair, sender: Person, parsed: ParsedReply, key: str) -> Answer | None:
+    """A mentor's HELP line asks for the private check-in; from the mentee it is an ordinary word."""
+    if sender is not pair.mentor or not HELP_RE.search(parsed.body):
+        return None
+    command = {"pair_id": pair.pair_id, "command": "help", "arg": None, "from": sender.address,
+               "at": ctx.now.isoformat(), "message_id": parsed.message_id, "token": None}
+    request = {"id": key, "kind": "checkin", "pair_id": pair.pair_id, "by": sender.address, "reason": "help"}
+    return Answer("command", "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
+
+
+def champion_commands(ctx: Context, state: dict[str, dict], sender: str, parsed: ParsedReply, key: str) -> Answer | None:
+    settings = ctx.settings
+    if not champion.is_admin(sender, settings.program.champion, settings.digest.admins):
+        return None
+    if not champion.COMMAND_RE.search(parsed.body):
+        return None
+    out = champion.apply_commands(parsed.body, state, key, sender)
+    return Answer("champion", "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)

@@ -1,0 +1,66 @@
+"""The admin acts from the inbox: the champion (or a configured admin) replies with lines such as
+``NUDGE P012``, ``PAUSE P012``, ``ASK-MENTOR P012``; each is carried out and confirmed by email.
+
+Inbox side only (pure: returns new pair docs and request rows); the outreach job sends the
+confirmations, nudges and check-ins the requests ask for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rmdaemon.jobs.consent import ACTIVE, PAUSED
+
+COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class ChampionOutcome:
+    lines: list[str] = field(default_factory=list)  # what was done, for the confirmation email
+    docs: dict[str, dict] = field(default_factory=dict)  # pair_id → new pair doc
+    requests: list[dict] = field(default_factory=list)
+
+
+def is_admin(address: str, champion: str, admins: tuple[str, ...]) -> bool:
+    wanted = address.casefold()
+    return wanted == champion.casefold() or wanted in {a.casefold() for a in admins}
+
+
+def apply_commands(body: str, state: dict[str, dict], request_id: str, sender: str) -> ChampionOutcome:
+    """Every command line in ``body``; unknown pairs and impossible commands are said, not ignored."""
+    out = ChampionOutcome()
+    for n, match in enumerate(COMMAND_RE.finditer(body)):
+        command, pair_id = match[1].upper(), match[2]
+        doc = out.docs.get(pair_id) or state.get(pair_id)
+        rid = f"{request_id}:{n}"
+        if doc is None:
+            out.lines.append(f"{command} {pair_id}: no such pair has started; nothing done")
+        elif command == "PAUSE":
+            out.lines.append(_pause(out, doc, pair_id))
+        elif command == "RESUME":
+            out.lines.append(_resume(out, doc, pair_id))
+        elif command == "NUDGE":
+            out.requests.append({"id": rid, "kind": "nudge", "pair_id": pair_id, "by": sender})
+            out.lines.append(f"NUDGE {pair_id}: a reminder goes to both people")
+        else:
+            out.requests.append({"id": rid, "kind": "checkin", "pair_id": pair_id, "by": sender, "reason": "champion"})
+            out.lines.append(f"ASK-MENTOR {pair_id}: the mentor gets a private check-in")
+    if out.lines:
+        out.requests.append({"id": f"{request_id}:confirm", "kind": "confirm", "pair_id": "", "to": sender,
+                             "lines": out.lines})
+    return out
+
+
+def _pause(out: ChampionOutcome, doc: dict, pair_id: str) -> str:
+    if doc["state"] != ACTIVE:
+        return f"PAUSE {pair_id}: the pair is {doc['state']}; nothing done"
+    out.docs[pair_id] = dict(doc, state=PAUSED, paused_by="champion")
+    return f"PAUSE {pair_id}: paused; their calendars are freed"
+
+
+def _resume(out: ChampionOutcome, doc: dict, pair_id: str) -> str:
+    if doc["state"] != PAUSED:
+        return f"RESUME {pair_id}: the pair is {doc['state']}; nothing done"
+    out.docs[pair_id] = dict(doc, state=ACTIVE, paused_by=None)
+    return f"RESUME {pair_id}: resumed; the remaining sessions are booked again"

@@ -1,0 +1,64 @@
+"""Fizzle detection: a friendly nudge to an at-risk pair, the champion told about a fizzling one.
+
+Each missed session triggers at most one nudge and one alert (their keys name the session), so
+the daemon never nags; a log resets the run and the pair recovers by itself.
+"""
+
+from __future__ import annotations
+
+from rmdaemon import compose, health
+from rmdaemon.jobs.common import LOGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.series import goal_of, upcoming
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("nudges")
+    state = index(ctx.store, PAIRS, "pair_id")
+    records = health.gather(ctx.store.table(SESSIONS).all(), ctx.store.table(LOGS).all())
+    requested = {r["pair_id"]: r for r in ctx.store.table(REQUESTS).all() if r["kind"] == "nudge" and not r.get("done")}
+    messages: list[Outgoing] = []
+    for pair in ctx.pairs:
+        doc = state.get(pair.pair_id)
+        if not doc:
+            continue
+        h = health.pair_health(pair, doc, records.get(pair.pair_id), ctx.now, ctx.settings.nudges)
+        if h.state in ("at risk", "fizzling"):
+            reason = h.missed[-1]
+            messages += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
+        if h.state == "fizzling":
+            messages.append(alert(ctx, pair, h))
+        if pair.pair_id in requested and doc["state"] == "active":
+            rid = requested[pair.pair_id]["id"]
+            messages += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{rid}") for person in pair.people]
+    sent = deliver(ctx, messages, result)
+    done = [dict(r, done=ctx.now.isoformat()) for r in requested.values()
+            if any(k.startswith(f"nudge:{r['pair_id']}:request:{r['id']}:") for k in sent)
+            or state.get(r["pair_id"], {}).get("state") != "active"]
+    if done:
+        with ctx.store.batch():
+            save(ctx.store, REQUESTS, "id", done)
+    result.lines += [f"{m.pair_id}: {m.kind} to {m.to[0]}" for m in messages if m.key in sent]
+    return result
+
+
+def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reason: str) -> Outgoing:
+    other = pair.mentee if person is pair.mentor else pair.mentor
+    nxt = upcoming(doc.get("series"), pair.pair_id, ctx.now)
+    context = {"pair": pair, "person": person, "other": other, "missed": max(missed, 1), "goal": goal_of(pair, doc),
+               "next_local": compose.local_time(nxt, person.timezone) if nxt else None}
+    return templated(ctx, "nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
+                     kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+
+
+def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:
+    """Counts only, never notes: the champion learns that a pair struggles, not what they said."""
+    champion = champion_person(ctx)
+    context = {"pair": pair, "state": h.state, "missed": h.missed_in_a_row, "held": h.held}
+    return templated(ctx, "alert", key=f"alert:{pair.pair_id}:{h.missed[-1]}", to=champion, context=context,
+                     kind="alert", pair_id=pair.pair_id)
+
+
+def champion_person(ctx: Context) -> Person:
+    program = ctx.settings.program
+    return Person("Programme champion", program.champion, program.timezone, program.working_hours)

@@ -1,0 +1,74 @@
+"""The confidential channel and the champion's confirmations.
+
+The power gap runs one way, so the junior mentor alone gets a private check-in at the midpoint
+and whenever they reply HELP (or the champion asks: ASK-MENTOR). What a mentor marks with FLAG
+goes to the champion and nowhere else. Requests come from the inbox job as rows in the
+``requests`` table; this job turns each into exactly one email and marks it done.
+"""
+
+from __future__ import annotations
+
+from rmdaemon import compose
+from rmdaemon.jobs.common import FLAGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.nudges import champion_person
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
+
+
+def checkin_token(pair_id: str, reason: str) -> str:
+    return compose.thread_token("checkin", pair_id, reason)
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("outreach")
+    roster = ctx.roster()
+    state = index(ctx.store, PAIRS, "pair_id")
+    pending = [r for r in ctx.store.table(REQUESTS).all() if r["kind"] in ("checkin", "confirm") and not r.get("done")]
+    flags = [f for f in ctx.store.table(FLAGS).all() if not f.get("forwarded")]
+    messages: dict[str, Outgoing] = {}
+    sessions: list[dict] = []
+    for request in pending:
+        pair = roster.get(request["pair_id"])
+        if request["kind"] == "confirm":
+            messages[request["id"]] = confirm(ctx, request)
+        elif pair is not None and request["pair_id"] in state:
+            out, session = checkin(ctx, pair, request["id"])
+            messages[request["id"]], sessions = out, [*sessions, session]
+    for flag in flags:
+        pair = roster.get(flag["pair_id"])
+        if pair is not None:
+            messages[flag["id"]] = forward_flag(ctx, pair, flag)
+
+    def record() -> None:
+        save(ctx.store, SESSIONS, "token", sessions)
+
+    sent = deliver(ctx, list(messages.values()), result, record=record)
+    done_ids = {rid for rid, m in messages.items() if m.key in sent}
+    with ctx.store.batch():
+        save(ctx.store, REQUESTS, "id", (dict(r, done=ctx.now.isoformat()) for r in pending
+                                          if r["id"] in done_ids or r["pair_id"] and r["pair_id"] not in roster))
+        save(ctx.store, FLAGS, "id", (dict(f, forwarded=ctx.now.isoformat()) for f in flags if f["id"] in done_ids))
+    result.lines += [f"{m.pair_id or '-'}: {m.kind} to {m.to[0]}" for m in messages.values() if m.key in sent]
+    return result
+
+
+def checkin(ctx: Context, pair: Pair, reason: str) -> tuple[Outgoing, dict]:
+    """To the mentor only: never addressed or copied to the mentee."""
+    token = checkin_token(pair.pair_id, reason)
+    session = {"token": token, "pair_id": pair.pair_id, "kind": "checkin", "start": None,
+               "person": pair.mentor.address, "milestone": reason}
+    out = templated(ctx, "checkin", key=f"checkin:{pair.pair_id}:{reason}", to=pair.mentor,
+                    context={"pair": pair, "person": pair.mentor, "other": pair.mentee},
+                    kind="checkin", pair_id=pair.pair_id, token=token)
+    return out, session
+
+
+def forward_flag(ctx: Context, pair: Pair, flag: dict) -> Outgoing:
+    return templated(ctx, "flag", key=f"flag:{flag['id']}", to=champion_person(ctx),
+                     context={"pair": pair, "text": flag["text"]}, kind="flag", pair_id=pair.pair_id)
+
+
+def confirm(ctx: Context, request: dict) -> Outgoing:
+    program = ctx.settings.program
+    to = Person("Programme admin", request["to"], program.timezone, program.working_hours)
+    return templated(ctx, "confirm", key=f"confirm:{request['id']}", to=to, context={"lines": request["lines"]},
+                     kind="confirm")

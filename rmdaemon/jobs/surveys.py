@@ -1,0 +1,146 @@
+"""Milestones: a short survey after the first session, at the midpoint and at the end; the
+mentor's private check-in at the midpoint; and at the end a thank-you with a certificate-style
+summary for the mentor (recognition is part of the mentor's benefit) and the pair ``ended``.
+
+Measurable outcomes are the article's answer to "nobody measures": the same scale questions at
+the first and the last milestone give a before/after for the report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+
+from rmdaemon import compose
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.consent import ACTIVE, ENDED
+from rmdaemon.jobs.nudges import champion_person
+from rmdaemon.jobs.outreach import checkin
+from rmdaemon.jobs.series import goal_of, plan_from_doc
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
+from rmdaemon import planning
+
+MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
+ANSWER_RE = re.compile(r"^\s*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):\-–]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+SCALE_RE = re.compile(r"(?<!\d)([1-5])(?:\s*(?:/|out of)\s*5)?(?!\d)")
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("surveys")
+    state = index(ctx.store, PAIRS, "pair_id")
+    by_pair: dict[str, list[dict]] = {}
+    for s in ctx.store.table(SESSIONS).all():
+        if s["kind"] == "session":
+            by_pair.setdefault(s["pair_id"], []).append(s)
+    topics = _shared_topics(ctx, state)
+    messages: list[Outgoing] = []
+    sessions: list[dict] = []
+    updates: list[dict] = []
+    for pair in ctx.pairs:
+        doc = state.get(pair.pair_id)
+        if not doc or doc["state"] != ACTIVE or pair.status != "active":
+            continue
+        done = set(doc.get("milestones", []))
+        for milestone in reached(ctx, pair, doc, by_pair.get(pair.pair_id, [])):
+            if milestone in done:
+                continue
+            out, rows = milestone_mail(ctx, pair, doc, milestone, len(by_pair.get(pair.pair_id, [])), topics)
+            messages += out
+            sessions += rows
+            done.add(milestone)
+            result.add(f"{milestone} milestones", f"{pair.pair_id}: {milestone} milestone")
+        if done != set(doc.get("milestones", [])):
+            ended = "end" in done
+            updates.append({"pair_id": pair.pair_id, "milestones": sorted(done),
+                             **({"state": ENDED, "completed": ctx.now.isoformat()} if ended else {})})
+
+    def record() -> None:
+        save(ctx.store, SESSIONS, "token", sessions)
+        save(ctx.store, PAIRS, "pair_id", updates)
+
+    deliver(ctx, messages, result, record=record)
+    return result
+
+
+def total_sessions(ctx: Context, doc: dict) -> int:
+    if ctx.settings.program.sessions:
+        return ctx.settings.program.sessions
+    series = doc.get("series")
+    if not series:
+        return 0
+    plan = plan_from_doc(doc["pair_id"], series["plan"])
+    exdates = [datetime.fromisoformat(x) for x in series.get("exdates", [])]
+    return doc.get("sessions_used", 0) + len(planning.occurrences(plan, exdates))
+
+
+def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[str]:
+    """Milestones whose session has ended by now, in order."""
+    total = total_sessions(ctx, doc)
+    ended = {s["number"] for s in sessions
+             if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
+    marks = [("first", 1), ("midpoint", math.ceil(total / 2) if total >= 3 else 0), ("end", total)]
+    return [name for name, number in marks if number and number in ended]
+
+
+def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,
+                   topics: dict[str, list[str]]) -> tuple[list[Outgoing], list[dict]]:
+    out, rows = [], []
+    for person in pair.people:
+        role = "mentor" if person is pair.mentor else "mentee"
+        token = compose.thread_token("survey", pair.pair_id, milestone, person.address)
+        rows.append({"token": token, "pair_id": pair.pair_id, "kind": "survey", "start": None,
+                     "milestone": milestone, "person": person.address, "role": role})
+        other = pair.mentee if person is pair.mentor else pair.mentor
+        intro = {"first": "You have had your first session.", "midpoint": "You are halfway through.",
+                 "end": "Your last session is done. Thank you for taking part!"}[milestone]
+        context = {"pair": pair, "person": person, "other": other, "questions": ctx.templates.survey(milestone, role),
+                   "milestone_text": MILESTONE_TEXT[milestone], "intro": intro,
+                   "min_group": ctx.settings.privacy.min_group_size}
+        out.append(templated(ctx, "survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
+                             context=context, kind="survey", pair_id=pair.pair_id, token=token))
+    if milestone == "midpoint":
+        message, session = checkin(ctx, pair, "midpoint")
+        out.append(message)
+        rows.append(session)
+    if milestone == "end":
+        out += certificates(ctx, pair, doc, held, topics.get(pair.pair_id, []))
+    return out, rows
+
+
+def certificates(ctx: Context, pair: Pair, doc: dict, held: int, topics: list[str]) -> list[Outgoing]:
+    """The mentor's letter, and a copy for the champion: visibility is part of the mentor's reward."""
+    context = {"pair": pair, "person": pair.mentor, "other": pair.mentee, "held": held, "goal": goal_of(pair, doc),
+               "topics": topics, "champion": ctx.settings.program.champion}
+    copy: Person = champion_person(ctx)
+    return [templated(ctx, "certificate", key=f"certificate:{pair.pair_id}:{p.address}", to=p, context=context,
+                      kind="certificate", pair_id=pair.pair_id) for p in (pair.mentor, copy)]
+
+
+def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]:
+    """Topics per pair, only for pairs where both people said SHARE NOTES."""
+    shared = {pid for pid, d in state.items() if len(d.get("share_notes") or {}) == 2 and all(d["share_notes"].values())}
+    topics: dict[str, list[str]] = {}
+    for log in ctx.store.table(LOGS).all():
+        if log["pair_id"] in shared:
+            for topic in (log.get("fields") or {}).get("topics") or []:
+                if topic not in topics.setdefault(log["pair_id"], []):
+                    topics[log["pair_id"]].append(topic)
+    return topics
+
+
+def parse_answers(body: str, questions: list) -> dict[str, object]:
+    """Numbered lines ("1. 4", "2) the async stand-up") → {question id: 1-5 or text}."""
+    answers: dict[str, object] = {}
+    for match in ANSWER_RE.finditer(body):
+        n, text = int(match[1]), match[2]
+        if not 1 <= n <= len(questions):
+            continue
+        question = questions[n - 1]
+        if question.kind == "scale":
+            scale = SCALE_RE.search(text)
+            if scale:
+                answers[question.id] = int(scale[1])
+        else:
+            answers[question.id] = text
+    return answers
