@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import Message
 
-from rmdaemon.replies import commands, fields, headers, mime, visible
+from rmdaemon.replies import commands, headers, mime, visible
+from rmdaemon.replies import fields as session_fields
 
 MAX_TEXT_CHARS = 500_000  # longer bodies are cut for parsing (the raw message is kept elsewhere)
 _MAX_RAW_FOR_TOKEN = 200_000
@@ -33,7 +34,7 @@ class ParsedReply:
     subject: str
     session_token: str | None
     body: str
-    fields: dict[str, object] = field(default_factory=fields.empty_fields, hash=False)
+    fields: dict[str, object] = field(default_factory=session_fields.empty_fields, hash=False)
     command: str | None = None
     command_arg: str | None = None  # RESCHEDULE's "Thu 14:00", PAUSE's "until March"
     warnings: list[str] = field(default_factory=list, hash=False)
@@ -70,7 +71,7 @@ def _parse(raw: bytes) -> ParsedReply:
     return ParsedReply(
         message_id=ids[0], in_reply_to=ids[1], references=ids[2], from_addr=from_addr,
         subject=subject, session_token=token, body=seen.text,
-        fields=fields.extract(seen.text, seen.answers),
+        fields=session_fields.extract(seen.text, seen.answers),
         command=command.name if command else None, command_arg=command.arg if command else None,
         warnings=warnings, auto_submitted=bool(machine),
         share_notes=commands.find_share(seen.text),

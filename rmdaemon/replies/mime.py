@@ -21,13 +21,13 @@ from rmdaemon.replies import htmltext
 
 _MAX_DEPTH = 12
 _MAX_PARTS = 200
-_LATIN = {"ascii", "latin_1", "cp1252", "iso8859_15"}
+_LATIN = {"ascii", "latin_1", "cp1252"}
 _STATEFUL_7BIT = ("iso2022", "utf_7", "hz")
 _FORBIDDEN_CODECS = {"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode"}
 # WHATWG-style supersets: the label people write → the codec that decodes what they meant.
 _ALIASES = {
     "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",
-    "us-ascii": "cp1252", "ascii": "cp1252", "ansi_x3.4-1968": "cp1252", "iso-8859-15": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252", "ansi_x3.4-1968": "cp1252",
     "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "ks_c_5601": "cp949", "gb2312": "gb18030",
     "gbk": "gb18030", "x-gbk": "gb18030", "shift_jis": "cp932", "shift-jis": "cp932",
     "sjis": "cp932", "x-sjis": "cp932", "windows-31j": "cp932", "big5": "big5hkscs",
@@ -142,7 +142,7 @@ def _decode_guess(data: bytes, label: str | None, codec: str | None) -> tuple[st
         warning = None if codec else (
             f"charset: unknown {label!r}, decoded as windows-1252" if label else None
         )
-        return data.decode(codec if codec == "iso8859_15" else "cp1252", "replace"), warning
+        return data.decode("cp1252", "replace"), warning
     return text, (f"charset: declared {label} but the text is UTF-8" if label else None)
 
 

@@ -36,7 +36,6 @@ class Visible:
     answers: tuple[tuple[str, str], ...] = ()  # (quoted prompt, the answer written under it)
     quoted: bool = False  # history was found and left out
     forwarded: bool = False  # a forwarded message was found and left out
-    removed: tuple[str, ...] = ()  # what else was left out: "signature", "disclaimer"
 
 
 @dataclass
@@ -53,11 +52,10 @@ def extract(text: str) -> Visible:
     """The sender's own text of ``text`` (a decoded, plain-text message body)."""
     lines = normalise(text).split("\n")
     scan = _scan(lines)
-    kept, removed = strip_tail(scan.kept)
-    body = tidy(kept)
+    body = tidy(strip_tail(scan.kept))
     answers = tuple((a[0], text) for a in scan.answers
-                    if a[0] and (text := tidy(strip_tail(a[1:])[0])) and text in body)
-    return Visible(body, answers, scan.quoted, scan.forwarded, tuple(removed))
+                    if a[0] and (text := tidy(strip_tail(a[1:]))) and text in body)
+    return Visible(body, answers, scan.quoted, scan.forwarded)
 
 
 def normalise(text: str) -> str:
@@ -270,20 +268,15 @@ def is_attribution(text: str, before_quote: bool) -> bool:
 # --- signatures and footers ---------------------------------------------------------------------
 
 
-def strip_tail(lines: list[str]) -> tuple[list[str], list[str]]:
+def strip_tail(lines: list[str]) -> list[str]:
     """Take footers, a ``-- `` signature, "Sent from my …" and a sign-off block off the text."""
-    removed: list[str] = []
-    lines, dropped = _drop_disclaimers(lines)
-    if dropped:
-        removed.append("disclaimer")
+    lines = _drop_disclaimers(lines)
     for cut in (_sig_delimiter, _sent_from, _list_footer, _sign_off, _dash_name):
         at = cut(lines)
         content_cut = cut in (_sign_off, _dash_name)  # "Thanks!" alone is still the message
         if at is not None and (not content_cut or any(s.strip() for s in lines[:at])):
             lines = lines[:at]
-            if "signature" not in removed:
-                removed.append("signature")
-    return lines, removed
+    return lines
 
 
 def _sig_delimiter(lines: list[str]) -> int | None:
@@ -338,7 +331,7 @@ def _signature_like(line: str) -> bool:
     return len(line) <= 80 and not line.startswith(("- ", "* ", "•")) and not looks_like_field(line)
 
 
-def _drop_disclaimers(lines: list[str]) -> tuple[list[str], bool]:
+def _drop_disclaimers(lines: list[str]) -> list[str]:
     """Drop paragraphs that are legal footers or "external sender" banners.
 
     A footer at the end takes everything after it along (more footer); a banner at the start
@@ -351,17 +344,15 @@ def _drop_disclaimers(lines: list[str]) -> tuple[list[str], bool]:
         elif paragraphs[-1]:
             paragraphs.append([])
     out: list[str] = []
-    dropped = False
     for para in paragraphs:
         text = " ".join(para)[:2000]
         after_text = any(x.strip() for x in out)
         if para and (lx.BANNER_RE.search(text) or (after_text and lx.DISCLAIMER_RE.search(text))):
-            dropped = True
             if after_text and not lx.BANNER_RE.search(text):
                 break
             continue
         out.extend([*para, ""])
-    return out, dropped
+    return out
 
 
 def tidy(lines: list[str]) -> str:
