@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rmdaemon.replies import ParsedReply, parse_reply, to_contract_json
 from rmdaemon.replies.commands import command_in_line
 from rmdaemon.replies.fields import parse_rating
-from rmdaemon.replies.mime import decode_bytes
+from rmdaemon.replies.mime import decode_bytes, unflow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replies"
 CONTRACT_KEYS = ["message_id", "in_reply_to", "from", "subject", "session_token", "body", "fields",
@@ -220,6 +220,12 @@ def test_charsets_fall_back_instead_of_failing() -> None:
     text, warning = decode_bytes(b"caf\xc3\xa9", "us-ascii")
     assert text == "café" and warning
     assert decode_bytes(b"caf\xe9", "no-such-charset")[0] == "café"
+
+
+def test_format_flowed_lines_are_rejoined_per_quote_depth() -> None:
+    text = "a wrapped \nline\n> quoted \n> more\n-- \nsig"
+    assert unflow(text) == "a wrapped line\n> quoted more\n-- \nsig"
+    assert unflow("glued \ntogether", delsp=True) == "gluedtogether"
 
 
 # --- never raise, stay fast ------------------------------------------------------------------------

@@ -271,8 +271,44 @@ def _text_of(part: Message, ctype: str, body: Body) -> str:
     if warning:
         body.warn(warning)
     if ctype == "text/html":
-        text = htmltext.to_text(text)
+        return htmltext.to_text(text)
+    if _param(part, "format").lower() == "flowed":
+        return unflow(text, delsp=_param(part, "delsp").lower() == "yes")
     return text
+
+
+def _param(part: Message, name: str) -> str:
+    try:
+        value = part.get_param(name)
+    except Exception:  # noqa: BLE001 - a malformed parameter is as good as none
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """Undo RFC 3676 ``format=flowed``: rejoin lines a client wrapped (they end in a space)."""
+    out: list[str] = []
+    carry: tuple[int, str] | None = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content  # space-stuffing
+        if carry and carry[0] == depth:
+            content = carry[1] + content
+        elif carry:
+            out.append(_flowed_line(*carry))
+        carry = None
+        if content.endswith(" ") and content != "-- ":
+            carry = (depth, content[:-1] if delsp else content)
+        else:
+            out.append(_flowed_line(depth, content))
+    if carry:
+        out.append(_flowed_line(*carry))
+    return "\n".join(out)
+
+
+def _flowed_line(depth: int, content: str) -> str:
+    return ("> " * depth + content) if depth else content
 
 
 def _charset(part: Message) -> str | None:
