@@ -30,7 +30,7 @@ from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs import agendas, booking, consent, inbox, nudges, outreach, surveys
+from rmdaemon.jobs import agendas, booking, consent, inbox, nudges, outreach, retention, surveys
 from rmdaemon.jobs.common import Context
 from rmdaemon.model import JobResult
 from rmdaemon.store import Store
@@ -40,7 +40,7 @@ log = logging.getLogger("rmdaemon")
 # Order matters within a tick: replies first (consents, commands), then kickoffs, calendars, agendas.
 JOBS: tuple[tuple[str, Callable[[Context], JobResult]], ...] = (
     ("inbox", inbox.run), ("consent", consent.run), ("booking", booking.run), ("agendas", agendas.run),
-    ("nudges", nudges.run), ("surveys", surveys.run), ("outreach", outreach.run),
+    ("nudges", nudges.run), ("surveys", surveys.run), ("outreach", outreach.run), ("retention", retention.run),
 )
 MAX_BACKOFF = timedelta(hours=1)
 

@@ -7,29 +7,28 @@ from tinydb import Query
 
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
+from rmdaemon.jobs.inbox import quarantine_dir
+from rmdaemon.jobs.retention import delete_quarantined
+from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SESSIONS, SURVEYS
 from rmdaemon.store import Store
 
 
 def purge(settings: Settings, pair_id: str) -> str:
     q = Query()
-    quarantine = settings.storage_path.parent / "quarantine"
     counts: dict[str, int] = {}
     with Store.open(settings.storage_path) as store, store.batch():
         for doc in store.table(PAIRS).search(q.pair_id == pair_id):
             series = doc.get("series") or {}
-            if series.get("published") is not None and not series.get("cancelled"):
+            if series.get("published") is not None and not series.get("cancelled") and not doc.get("completed"):
                 raise UserError(f"pair {pair_id} still has a booked series; set its status to ended in "
                                 f"{settings.roster_path} and run 'rmdaemon run --once' first, so the calendars are cleared")
         # The outbox keeps its keys (no private content): they stop a restarted pair's mail going out twice.
-        for table in (LOGS, COMMANDS, SESSIONS, PAIRS):
+        for table in (LOGS, COMMANDS, SESSIONS, SURVEYS, FLAGS, PAIRS):
             counts[table] = len(store.table(table).remove(q.pair_id == pair_id))
-        kept = store.table(INBOX).search(q.pair_id == pair_id)
-        for doc in kept:
-            if doc.get("quarantine"):
-                (quarantine / doc["quarantine"]).unlink(missing_ok=True)
+        delete_quarantined(store, quarantine_dir(settings), {pair_id})
         store.table(INBOX).update({"reason": "purged", "quarantine": None, "pair_id": ""}, q.pair_id == pair_id)
     if not any(counts.values()):
         return f"nothing stored for pair {pair_id}"
-    return (f"purged pair {pair_id}: {counts[LOGS]} logs, {counts[COMMANDS]} commands, {counts[SESSIONS]} sessions; "
+    return (f"purged pair {pair_id}: {counts[LOGS]} session logs, {counts[SURVEYS]} survey answers, {counts[FLAGS]} "
+            f"flags, {counts[COMMANDS]} commands, {counts[SESSIONS]} sessions and its quarantined mail; "
             "remove the row from the roster too, or it starts again as a new pair")

@@ -17,6 +17,7 @@ from pathlib import Path
 from rmdaemon import itip
 from rmdaemon.jobs import answers, pairstate
 from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, Context, index, log, save
+from rmdaemon.config import Settings
 from rmdaemon.model import Incoming, JobResult, Pair
 from rmdaemon.replies import ParsedReply, parse_reply
 
@@ -83,13 +84,14 @@ def quarantine_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
 
 
-def quarantine_dir(ctx: Context) -> Path:
-    return ctx.settings.storage_path.parent / "quarantine"
+def quarantine_dir(settings: Settings) -> Path:
+    """Raw bytes of quarantined messages live beside the state file, named in the inbox table."""
+    return settings.storage_path.parent / "quarantine"
 
 
 def quarantine_file(ctx: Context, key: str, raw: bytes) -> None:
     """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file."""
-    folder = quarantine_dir(ctx)
+    folder = quarantine_dir(ctx.settings)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / quarantine_name(key)
     tmp = target.with_suffix(".tmp")
