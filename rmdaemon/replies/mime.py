@@ -16,6 +16,7 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
+from urllib.parse import unquote, unquote_to_bytes
 
 from rmdaemon.replies import htmltext
 
@@ -36,6 +37,7 @@ _ALIASES = {
 }
 _META_CHARSET_RE = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?([\w.:\-]{1,40})", re.I)
 _MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
+_NAME_PARAM_RE = re.compile(r"""(?:^|;)\s*(?:file)?name(\*)?(?:\*0\*?)?\s*=\s*("[^"]*"|[^;]*)""", re.I)
 
 
 @dataclass
@@ -138,11 +140,14 @@ def _decode_guess(data: bytes, label: str | None, codec: str | None) -> tuple[st
     """No usable label, or a Latin one: UTF-8 if the bytes are UTF-8, else Windows-1252."""
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        warning = None if codec else (
-            f"charset: unknown {label!r}, decoded as windows-1252" if label else None
-        )
-        return data.decode("cp1252", "replace"), warning
+    except UnicodeDecodeError as error:
+        text = data.decode("utf-8", "replace")
+        cut_utf8 = error.reason == "unexpected end of data" and not data[:error.start].isascii()
+        if not cut_utf8:  # UTF-8 text whose last character was cut off stays UTF-8
+            warning = None if codec else (
+                f"charset: unknown {label!r}, decoded as windows-1252" if label else None
+            )
+            return data.decode("cp1252", "replace"), warning
     return text, (f"charset: declared {label} but the text is UTF-8" if label else None)
 
 
@@ -233,13 +238,20 @@ def _is_attachment(part: Message, ctype: str) -> bool:
 
 
 def _filename(part: Message) -> str:
-    try:
-        name = part.get_filename() or part.get_param("name") or ""
-    except Exception:  # noqa: BLE001 - RFC 2231 names can be malformed
-        return ""
-    if isinstance(name, tuple):
-        name = name[2] if len(name) > 2 else ""
-    return decode_header_value(str(name)) if name else ""
+    """The attachment's name, from the raw headers so that 8-bit and RFC 2231 names survive."""
+    for name in ("Content-Disposition", "Content-Type"):
+        found = _NAME_PARAM_RE.search(header(part, name))
+        if found:
+            return _rfc2231(found.group(2).strip().strip('"')) if found.group(1) else found.group(2).strip().strip('"')
+    return ""
+
+
+def _rfc2231(value: str) -> str:
+    """``utf-8''%D0%9A.txt`` → its text."""
+    charset, _, rest = value.partition("''")
+    if not rest:
+        return unquote(value)
+    return decode_bytes(unquote_to_bytes(rest), charset or None)[0]
 
 
 def _warn_attachment(part: Message, ctype: str, body: Body) -> None:
