@@ -182,6 +182,11 @@ def test_commands_only_when_the_line_says_nothing_else(line: str, command: str |
     assert (found.name if found else None, found.arg if found else None) == (command, arg)
 
 
+def test_a_command_after_a_greeting_on_the_same_line() -> None:
+    assert parse_reply(reply("Hi Sam, skip please\n")).command == "skip"
+    assert parse_reply(reply("Hi Sam, skipping the intro was smart\n")).command is None
+
+
 def test_a_command_below_notes_is_not_a_command() -> None:
     assert parse_reply(reply("Topics: search\n\nSKIP\n")).command is None
 

@@ -56,6 +56,9 @@ SHARE_WORDS = {
             "ne pas partager", "privado", "no compartir", "niet delen", "não compartilhar",
             "vertraulich", "confidential"),
 }
+_GREETING_PREFIX_RE = re.compile(
+    r"^(?:hi|hello|hey|dear|hallo|liebe[rs]?|bonjour|salut|hola|hoi|beste|olá|oi|ciao|hej)\b"
+    r"[^,!.:\n]{0,30}[,!:]\s+(?=\S)", re.IGNORECASE)
 _WORD_RE = re.compile(r"[\w'’]+", re.UNICODE)
 _CLAUSE_END_RE = re.compile(r"[,.;!?:(\n]|\s[-–—]\s")
 _MAX_WORDS = 12
@@ -68,11 +71,13 @@ class Command:
 
 
 def top_lines(body: str) -> list[str]:
-    """The first non-blank line, and the one after it when the first is only a greeting."""
+    """The first non-blank line (without a leading "Hi Sam,"), and the next one when the first
+    is only a greeting."""
     lines = [s.strip() for s in body.split("\n") if s.strip()]
+    first = _GREETING_PREFIX_RE.sub("", lines[0]) if lines else ""
     if lines and lx.GREETING_RE.match(lines[0]) and len(lines) > 1:
-        return [lines[0], lines[1]]
-    return lines[:1]
+        return [first, lines[1]]
+    return [first] if first else []
 
 
 def find_command(body: str) -> Command | None:
