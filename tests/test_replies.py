@@ -91,6 +91,12 @@ def test_a_sentence_starting_with_on_is_not_a_quote_header() -> None:
     assert parse_reply(reply(text)).body == text.strip()
 
 
+def test_outlook_header_block_is_history_but_a_line_above_it_is_not() -> None:
+    text = ("Next session: Tue 10:00\n-----Original Message-----\nFrom: P\nSent: Monday, 3 March 2025"
+            "\nTo: Alex\nSubject: agenda\n\nRating: 1-5\n")
+    assert parse_reply(reply(text)).body == "Next session: Tue 10:00"
+
+
 def test_signature_sent_from_and_footer_are_not_notes() -> None:
     parsed = parse_reply(reply("Learned: a lot\n\nBest regards,\nAlex Morgan\nCFO\n\n"
                                "Sent from my iPhone\n"))

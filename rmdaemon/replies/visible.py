@@ -24,7 +24,7 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 _SPACES_RE = re.compile(r"[\u00a0\u2007\u202f\t]")
 _ADDRESS_AT_END_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:：]$")
 _FROM_WITH_ADDRESS_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>|\[mailto:")
-_DATED_LABEL_RE = re.compile(r"^[^:：]{1,30}[:：].*(?:\d{1,2}:\d\d|\b(?:19|20)\d\d\b)")
+_DATED_LABEL_RE = re.compile(r"^[^:：]{1,30}[:：].*(?:\b(?:19|20)\d\d\b|\b\d{1,2}[./]\d{1,2}[./]\d{2}\b)")
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
 
 
@@ -79,48 +79,54 @@ def unquote(line: str) -> str:
 def _scan(lines: list[str]) -> _Scan:
     """Walk the lines once, keeping the sender's, stopping where history begins."""
     scan = _Scan()
-    i, n = 0, len(lines)
-    while i < n:
-        line = lines[i]
-        stripped = line.strip()
-        if is_quoted(line):
-            scan.quoted = scan.after_quote = True
-            if unquote(line).strip():
-                scan.prompt = unquote(line).strip()
-            i += 1
-            continue
-        if not stripped:
-            scan.kept.append("")
-            if scan.answers and not scan.after_quote:
-                scan.answers[-1].append("")
-            i += 1
-            continue
-        if _continues_quote(lines, i):
-            i += 1
-            continue
-        flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
-        if flat and flat.start() > 0 and line[:flat.start()].strip():
-            _keep(scan, line[:flat.start()])  # "Thanks From: … Sent: …" flattened on one line
-            scan.quoted = True
-            break
-        cut = _history_starts(lines, i)
-        if cut:
-            scan.quoted = True
-            scan.forwarded = scan.forwarded or cut == "forward"
-            _drop_header_leftovers(scan.kept)
-            break
-        span = attribution_span(lines, i)
-        if span:
-            j = _next_nonblank(lines, i + span)
-            if j < n and is_quoted(lines[j]):
-                scan.quoted = True
-                i += span
-                continue
-            scan.quoted = True
-            break
-        _keep(scan, line)
-        i += 1
+    i: int | None = 0
+    while i is not None and i < len(lines):
+        i = _step(scan, lines, i)
     return scan
+
+
+def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
+    """Take line ``i``; the index of the next line to look at, or None where history begins."""
+    line = lines[i]
+    if is_quoted(line):
+        scan.quoted = scan.after_quote = True
+        scan.prompt = unquote(line).strip() or scan.prompt
+        return i + 1
+    if not line.strip():
+        scan.kept.append("")
+        if scan.answers and not scan.after_quote:
+            scan.answers[-1].append("")
+        return i + 1
+    if _continues_quote(lines, i):
+        return i + 1
+    if _flattened_header(scan, line) or _history(scan, lines, i):
+        return None
+    span = attribution_span(lines, i)
+    if span:
+        scan.quoted = True
+        j = _next_nonblank(lines, i + span)
+        return i + span if j < len(lines) and is_quoted(lines[j]) else None
+    _keep(scan, line)
+    return i + 1
+
+
+def _flattened_header(scan: _Scan, line: str) -> bool:
+    """ "Thanks From: … Sent: …": a header flattened onto the end of the sender's line."""
+    flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
+    if not (flat and flat.start() > 0 and line[:flat.start()].strip()):
+        return False
+    _keep(scan, line[:flat.start()])
+    scan.quoted = True
+    return True
+
+
+def _history(scan: _Scan, lines: list[str], i: int) -> bool:
+    cut = _history_starts(lines, i)
+    if cut:
+        scan.quoted = True
+        scan.forwarded = scan.forwarded or cut == "forward"
+        _drop_header_leftovers(scan.kept)
+    return bool(cut)
 
 
 def _continues_quote(lines: list[str], i: int) -> bool:
@@ -133,10 +139,11 @@ def _continues_quote(lines: list[str], i: int) -> bool:
 
 
 def _drop_header_leftovers(kept: list[str]) -> None:
-    """Lines just above a history cut that belong to it: rules and dated labels
-    ("====", "Message du : 12/12/2016 13:20")."""
-    while kept and (not kept[-1].strip() or _RULE_RE.match(kept[-1])
-                    or _DATED_LABEL_RE.match(kept[-1].strip())):
+    """Lines just above a history cut that belong to it: a dated label glued to it
+    ("Message du : 12/12/2016 13:20") and rule lines ("====")."""
+    if kept and _DATED_LABEL_RE.match(kept[-1].strip()) and not looks_like_field(kept[-1]):
+        kept.pop()
+    while kept and (not kept[-1].strip() or _RULE_RE.match(kept[-1])):
         kept.pop()
 
 
