@@ -88,10 +88,37 @@ class ExchangeBackendSettings:
 
 
 @dataclass(frozen=True)
+class SmtpBackendSettings:
+    """``[backend.smtp]``: one ordinary mailbox, mail out over SMTP, replies in over IMAP."""
+
+    smtp_host: str
+    smtp_port: int
+    smtp_tls: str  # starttls | implicit | none
+    imap_host: str
+    imap_port: int
+    imap_tls: str  # implicit | starttls | none
+    username: str  # "" → [program] organizer
+    password_env: str
+    password_file: Path | None
+    imap_username: str  # "" → username
+    imap_password_env: str  # "" and no file → the shared password
+    imap_password_file: Path | None
+    folder: str
+    processed_keyword: str
+    processed_folder: str  # "" → keyword only
+    sent_copy: str  # server | bcc | none
+    sent_folder: str  # "" → the folder the server marks \Sent
+    ca_file: Path | None
+    timeout_seconds: int
+    state_path: Path | None
+
+
+@dataclass(frozen=True)
 class BackendSettings:
     kind: str  # local | exchange | smtp | graph
     local: LocalBackendSettings
     exchange: ExchangeBackendSettings | None = None
+    smtp: SmtpBackendSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -427,6 +454,17 @@ BLACKOUTS = Converter("list of dates and `{ start, end }` ranges", _blackouts)
 MINUTES = _integer(1, 24 * 60)
 
 
+def _imap_keyword(value: Any, base: Path) -> str:
+    """An IMAP keyword is an atom: no spaces, brackets, quotes or a leading backslash (RFC 3501)."""
+    text = _text(value, base)
+    if not re.fullmatch(r"[^\\\s(){}%*\"\]]+", text):
+        raise Invalid("expected an IMAP keyword like \"$RmdaemonProcessed\" (no spaces, brackets or backslash), got {value}", value)
+    return text
+
+
+IMAP_KEYWORD = Converter("IMAP keyword", _imap_keyword)
+
+
 # --- the option table ---------------------------------------------------------------------
 
 REQUIRED: Any = object()  # default marker: the key must be set
@@ -457,6 +495,7 @@ SECTIONS: dict[str, str] = {
     "backend": "Which mail/calendar system to talk to.",
     "backend.local": "The embedded local backend: Maildir folders on disk.",
     "backend.exchange": "Exchange Server (on-premises) through EWS; see docs/exchange.md.",
+    "backend.smtp": "An ordinary mailbox: invitations and mail out over SMTP, replies in over IMAP; see docs/smtp.md.",
     "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
     "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
     "digest": "The champion's weekly digest, and who may command the programme by email.",
@@ -502,6 +541,26 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend.exchange", "retry_budget_seconds", _integer(0, 3600), 300, "Longest back-off waited for within a tick; longer ones retry next tick.", "300"),
     Option("backend.exchange", "state_path", PATH, None, "Small JSON file for the inbox watermark (default: beside the state file).", '"var/exchange-state.json"'),
     Option("backend.exchange", "processed_category", TEXT, "rmdaemon: processed", "Category put on inbox items once handled.", '"rmdaemon: processed"'),
+    Option("backend.smtp", "smtp_host", TEXT, REQUIRED, "SMTP submission server.", '"smtp.gmail.com"'),
+    Option("backend.smtp", "smtp_port", _integer(1, 65535), 587, "SMTP port: 587 with starttls, 465 with implicit.", "587"),
+    Option("backend.smtp", "smtp_tls", _choice("starttls", "implicit", "none"), "starttls", "How SMTP is encrypted; none only for a relay on the same host.", '"starttls"'),
+    Option("backend.smtp", "imap_host", TEXT, REQUIRED, "IMAP server of the programme mailbox.", '"imap.gmail.com"'),
+    Option("backend.smtp", "imap_port", _integer(1, 65535), 993, "IMAP port: 993 with implicit, 143 with starttls.", "993"),
+    Option("backend.smtp", "imap_tls", _choice("implicit", "starttls", "none"), "implicit", "How IMAP is encrypted.", '"implicit"'),
+    Option("backend.smtp", "username", OPTIONAL_TEXT, "", "Login for SMTP and IMAP (default: [program] organizer).", '"mentoring@example.com"'),
+    Option("backend.smtp", "password_env", OPTIONAL_TEXT, "", "Environment variable holding the password (an app password); SMTP logs in only when a password is set.", '"RMDAEMON_MAIL_PASSWORD"'),
+    Option("backend.smtp", "password_file", PATH, None, "Or a file holding the password (e.g. a systemd credential).", '"/run/credentials/rmdaemon.service/mail"'),
+    Option("backend.smtp", "imap_username", OPTIONAL_TEXT, "", "IMAP login when it differs from username.", '"mentoring@example.com"'),
+    Option("backend.smtp", "imap_password_env", OPTIONAL_TEXT, "", "Environment variable with the IMAP password when it differs.", '"RMDAEMON_IMAP_PASSWORD"'),
+    Option("backend.smtp", "imap_password_file", PATH, None, "Or a file with the IMAP password when it differs.", '"/run/credentials/rmdaemon.service/imap"'),
+    Option("backend.smtp", "folder", TEXT, "INBOX", "IMAP folder replies are read from.", '"INBOX"'),
+    Option("backend.smtp", "processed_keyword", IMAP_KEYWORD, "$RmdaemonProcessed", "IMAP keyword set on every message once handled (nothing is ever deleted).", '"$RmdaemonProcessed"'),
+    Option("backend.smtp", "processed_folder", OPTIONAL_TEXT, "", "Also move handled messages to this folder (must exist); empty: leave them in place.", '"Processed"'),
+    Option("backend.smtp", "sent_copy", _choice("server", "bcc", "none"), "server", "Where a copy of each sent message is looked for after a crash, so none is sent twice: server = the server files one in the Sent folder (Gmail, Microsoft 365); bcc = rmdaemon sends one to the mailbox itself; none = no check.", '"server"'),
+    Option("backend.smtp", "sent_folder", OPTIONAL_TEXT, "", "Where the server files sent mail (default: the folder it flags as Sent, RFC 6154).", '"Sent"'),
+    Option("backend.smtp", "ca_file", PATH, None, "PEM file of the CA(s) to trust instead of the system's, for private CAs.", '"/etc/ssl/private-ca.pem"'),
+    Option("backend.smtp", "timeout_seconds", _integer(1, 600), 30, "Network timeout for each SMTP and IMAP operation.", "30"),
+    Option("backend.smtp", "state_path", PATH, None, "Journal of sent keys and the inbox watermark (default: smtp-state.jsonl beside the state file).", '"var/smtp-state.jsonl"'),
     Option("schedule", "tick_seconds", _integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),
     Option("schedule", "consent", MINUTES, 15, "Minutes between consent runs (invite, remind, record answers).", "15"),
     Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
@@ -743,7 +802,9 @@ def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str,
 def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
     kind = values["backend"]["kind"]
     exchange = ExchangeBackendSettings(**values["backend.exchange"]) if kind == "exchange" else None
-    return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), exchange=exchange)
+    smtp = SmtpBackendSettings(**values["backend.smtp"]) if kind == "smtp" else None
+    return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), exchange=exchange,
+                           smtp=smtp)
 
 
 def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
