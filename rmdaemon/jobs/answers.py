@@ -62,6 +62,11 @@ def help_request(ctx: Context, pair: Pair, sender: Person, parsed: ParsedReply, 
     return Answer("command", "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
 
 
+def only_help(body: str) -> bool:
+    """A reply that says nothing but HELP is a request, not a session note."""
+    return bool(HELP_RE.fullmatch(body.strip()))
+
+
 def champion_commands(ctx: Context, state: dict[str, dict], sender: str, parsed: ParsedReply, key: str) -> Answer | None:
     settings = ctx.settings
     if not champion.is_admin(sender, settings.program.champion, settings.digest.admins):

@@ -30,8 +30,9 @@ def is_admin(address: str, champion: str, admins: tuple[str, ...]) -> bool:
 def apply_commands(body: str, state: dict[str, dict], request_id: str, sender: str) -> ChampionOutcome:
     """Every command line in ``body``; unknown pairs and impossible commands are said, not ignored."""
     out = ChampionOutcome()
+    ids = {pid.casefold(): pid for pid in state}  # pair ids are unique regardless of case
     for n, match in enumerate(COMMAND_RE.finditer(body)):
-        command, pair_id = match[1].upper(), match[2]
+        command, pair_id = match[1].upper(), ids.get(match[2].casefold(), match[2])
         doc = out.docs.get(pair_id) or state.get(pair_id)
         rid = f"{request_id}:{n}"
         if doc is None:

@@ -141,11 +141,19 @@ class Router:
         if special is not None:
             return self._apply(special, pair.pair_id)
         doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
+        help_ = answers.help_request(self.ctx, pair, sender, parsed, key) if doc["state"] == "active" else None
+        if help_ is not None and answers.only_help(parsed.body):
+            return self._apply(help_, pair.pair_id)
         update = pairstate.apply_reply(self.ctx, pair, doc, session, sender, parsed, self.latest.get(pair.pair_id))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc
-        return Outcome(update.kind, pair.pair_id, update.reason, update.docs)
+        outcome = Outcome(update.kind, pair.pair_id, update.reason, update.docs)
+        if help_ is not None and outcome.kind != "quarantine":  # a HELP line rides along with a log or command
+            for table, rows in help_.docs.items():
+                outcome.docs[table] = [*outcome.docs.get(table, []), *rows]
+            outcome.reason = "; ".join(filter(None, [outcome.reason, help_.reason]))
+        return outcome
 
     def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
         kind = session.get("kind")
@@ -153,9 +161,7 @@ class Router:
             return answers.survey(self.ctx, pair, session, sender, parsed, key)
         if kind == "checkin":
             return answers.checkin_reply(self.ctx, pair, session, sender, parsed, key)
-        if self.state[pair.pair_id]["state"] != "active":
-            return None
-        return answers.help_request(self.ctx, pair, sender, parsed, key)
+        return None
 
     def _apply(self, answer: answers.Answer, pair_id: str) -> Outcome:
         for pid, doc in answer.pair_docs.items():
