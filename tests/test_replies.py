@@ -248,6 +248,7 @@ def assert_contract(parsed: ParsedReply) -> None:
     assert list(doc) == CONTRACT_KEYS and list(doc["fields"]) == FIELD_KEYS
     assert doc["command"] in (None, "skip", "pause", "resume", "stop", "reschedule")
     assert doc["fields"]["rating"] in (None, 1, 2, 3, 4, 5)
+    assert not any(w.startswith("unparseable") for w in doc["warnings"]), doc["warnings"]
     json.dumps(doc)
 
 
@@ -283,6 +284,18 @@ def mutated_fixture(draw: st.DrawFn) -> bytes:
 @given(mutated_fixture())
 def test_mutated_real_replies_never_raise(raw: bytes) -> None:
     assert_contract(parse_reply(raw))
+
+
+WORDS = ["Topics:", "Rating:", "★", "4/5", "SKIP", "On Mon, X <a@b.example> wrote:", "> ", "From: x",
+         "Sent: y", "-- ", "Sent from my iPhone", "Best regards,", "Next steps -", "\n", "- ", "1.",
+         "=?utf-8?B?", "<div class=\"gmail_quote\">", "Topicſ:", "İ", "ß", "\u200b", "\x00", ":", "RM-"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=30)), max_size=60),
+       st.sampled_from(["text/plain; charset=utf-8", "text/html; charset=utf-8"]))
+def test_arbitrary_text_in_every_part_of_the_parser_never_raises(parts: list[str], ctype: str) -> None:
+    assert_contract(parse_reply(reply("".join(parts), ctype=ctype)))
 
 
 def test_hostile_shapes_stay_fast() -> None:

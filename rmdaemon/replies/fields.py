@@ -59,7 +59,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "classificação", "評価",
     ),
 }
-_LABEL_TO_FIELD = {w: f for f, words in LABELS.items() for w in words}
+_LABEL_TO_FIELD = {w.casefold(): f for f, words in LABELS.items() for w in words}
 _ALT = "|".join(re.escape(w) for w in sorted(_LABEL_TO_FIELD, key=len, reverse=True))
 # "Topics: …", "**Next steps** -", "1. Rating (1-5): 4", "Sujets : …", "Next steps?"
 LABEL_RE = re.compile(
@@ -141,24 +141,29 @@ def _sections(lines: list[str]) -> list[_Section]:
     current: tuple[str, str, str] | None = None
     under: list[str] = []
     for line in lines:
-        loose = LOOSE_RATING_RE.match(line) if len(line) < 80 else None
-        if loose:
+        start = _label_of(line)
+        if start:
             if current:
                 found.append(_Section(*current, tuple(under)))
-            current, under = ("rating", "rating", loose.group("value")), []
-            continue
-        match = LABEL_RE.match(line) if len(line) < 300 else None
-        if match and _is_label(match):
-            if current:
-                found.append(_Section(*current, tuple(under)))
-            label = match.group("label").lower()
-            current = (_LABEL_TO_FIELD[label], label, match.group("value") or "")
-            under = []
+            current, under = start, []
         elif current:
             under.append(line)
     if current:
         found.append(_Section(*current, tuple(under)))
     return found
+
+
+def _label_of(line: str) -> tuple[str, str, str] | None:
+    """(field, label, inline value) when ``line`` opens a field, else None."""
+    loose = LOOSE_RATING_RE.match(line) if len(line) < 80 else None
+    if loose:
+        return "rating", "rating", loose.group("value")
+    match = LABEL_RE.match(line) if len(line) < 300 else None
+    if not (match and _is_label(match)):
+        return None
+    label = match.group("label").casefold()
+    name = _LABEL_TO_FIELD.get(label)  # None for case-folding oddities such as "Topicſ"
+    return (name, label, match.group("value") or "") if name else None
 
 
 def looks_like_field(line: str) -> bool:
