@@ -20,6 +20,10 @@ def open_backend(settings: Settings, clock: Clock) -> Backend:
         return LocalBackend(settings.backend.local.outbox, settings.backend.local.inbox, clock)
     if kind == "exchange":
         return _exchange(settings)
+    if kind == "smtp":
+        from rmdaemon.backends.smtp import open_smtp  # IMAPClient only when it is used
+
+        return open_smtp(settings, clock)
     raise UserError(f"{settings.config_path}: [backend] kind = {kind!r} is not available in this version; use 'local'")
 
 
