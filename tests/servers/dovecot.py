@@ -63,6 +63,7 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0  # and no anvil auth penalty (below): wrong-password tests stay fast
 default_internal_user = {internal}
 default_login_user = {login}
 passdb {{
@@ -99,6 +100,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 

@@ -122,12 +122,14 @@ class MailWorld:
         values.update(overrides)
         return SmtpBackendSettings(**values)  # type: ignore[arg-type]
 
-    def backend(self, **overrides: object) -> SmtpBackend:
+    def backend(self, smtp_password: str = SMTP_PASSWORD, imap_password: str | None = None,
+                **overrides: object) -> SmtpBackend:
+        """A backend as ``open_smtp`` builds it, with the secrets given here instead of the environment."""
         cfg = self.settings(**overrides)
-        smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, cfg.username,
-                        str(overrides.get("smtp_password", SMTP_PASSWORD)), cfg.ca_file, cfg.timeout_seconds)
+        smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, cfg.username, smtp_password,
+                        cfg.ca_file, cfg.timeout_seconds, "username", "$RM_TEST_SMTP_PASSWORD")
         imap = Endpoint("IMAP", cfg.imap_host, cfg.imap_port, cfg.imap_tls, cfg.imap_username,
-                        str(overrides.get("imap_password", self.box.password)), cfg.ca_file, cfg.timeout_seconds,
+                        imap_password or self.box.password, cfg.ca_file, cfg.timeout_seconds,
                         "imap_username", "$RM_TEST_IMAP_PASSWORD")
         assert cfg.state_path is not None
         return SmtpBackend(cfg, sender=ORGANIZER, smtp=smtp, imap=imap, journal_path=cfg.state_path,

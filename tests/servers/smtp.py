@@ -72,6 +72,13 @@ class Handler:
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
+class _Controller(Controller):
+    def factory(self):  # noqa: ANN201
+        with warnings.catch_warnings():  # "AUTH without requiring TLS": with implicit TLS it is all TLS
+            warnings.simplefilter("ignore", UserWarning)
+            return super().factory()
+
+
 class SmtpServer:
     """``tls`` is ``"starttls"`` (submission, port 587 style) or ``"implicit"`` (465 style)."""
 
@@ -95,11 +102,9 @@ class SmtpServer:
             options = {"ssl_context": self.context, "auth_require_tls": False}  # it sees only STARTTLS as TLS
         else:
             options = {"tls_context": self.context, "require_starttls": True, "auth_require_tls": True}
-        self._controller = Controller(self.handler, hostname=HOST, port=self.port, server_hostname="localhost",
-                                      authenticator=self.handler.authenticate, auth_required=True, **options)
-        with warnings.catch_warnings():  # "AUTH without requiring TLS": it is TLS, implicit
-            warnings.simplefilter("ignore", UserWarning)
-            self._controller.start()
+        self._controller = _Controller(self.handler, hostname=HOST, port=self.port, server_hostname="localhost",
+                                       authenticator=self.handler.authenticate, auth_required=True, **options)
+        self._controller.start()
 
     def stop(self) -> None:
         if self._controller is not None:
