@@ -77,6 +77,8 @@ class People:
             self.reply(msg, now, "STOP")
         else:
             text = f"Attended: yes\nTopics: topic {number} of {pid}\nLearned: {SECRET} {pid} {number}\nRating: 4"
+            if "Progress: 1-5" in msg.get_body(("plain",)).get_content():
+                text += f"\nProgress: {2 if number == 3 else 4}"
             if pid == "F1" and number == 4:
                 text += "\n\nHELP"
             self.reply(msg, now, text)
@@ -168,6 +170,16 @@ def test_healthy_pairs_get_three_surveys_each_and_mentors_a_certificate(simulate
         answers = [s for s in store.table("surveys").all() if s["pair_id"] == "H2" and s["milestone"] == "end"]
     assert {a["role"] for a in answers} == {"mentor", "mentee"}
     assert all(a["answers"]["confidence"] == 4 for a in answers)
+
+
+def test_goal_progress_is_asked_at_the_midpoint_and_the_end_and_logged(simulated):
+    prog, _, _, _ = simulated
+    with Store.open(prog.state, writer=False) as store:
+        progress = {(log["pair_id"], log["fields"].get("progress")) for log in store.table("logs").all()
+                    if log["fields"].get("progress")}
+    assert {("H5", 2), ("H5", 4)} <= progress
+    asked = [m for m in prog.outbox("agenda.", to=PEOPLE["H5"][0]) if "Progress: 1-5" in m.get_body(("plain",)).get_content()]
+    assert len(asked) == 2
 
 
 def test_confidential_channel_reaches_mentor_and_champion_only(simulated):

@@ -74,13 +74,23 @@ def total_sessions(ctx: Context, doc: dict) -> int:
     return doc.get("sessions_used", 0) + len(planning.occurrences(plan, exdates))
 
 
+def milestone_sessions(total: int) -> dict[str, int]:
+    """The session number after which each milestone falls (no midpoint in a very short series)."""
+    marks = {"first": 1, "midpoint": math.ceil(total / 2) if total >= 3 else 0, "end": total}
+    return {name: number for name, number in marks.items() if number}
+
+
+def progress_sessions(total: int) -> set[int]:
+    """Sessions whose agenda asks "how far are you towards your goal?": the midpoint and the last."""
+    marks = milestone_sessions(total)
+    return {marks[m] for m in ("midpoint", "end") if m in marks}
+
+
 def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[str]:
     """Milestones whose session has ended by now, in order."""
-    total = total_sessions(ctx, doc)
     ended = {s["number"] for s in sessions
              if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
-    marks = [("first", 1), ("midpoint", math.ceil(total / 2) if total >= 3 else 0), ("end", total)]
-    return [name for name, number in marks if number and number in ended]
+    return [name for name, number in milestone_sessions(total_sessions(ctx, doc)).items() if number in ended]
 
 
 def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,

@@ -50,6 +50,9 @@ LABELS: dict[str, tuple[str, ...]] = {
         "volgende stap", "actiepunten", "acties", "próximos passos", "proximos passos",
         "próximas etapas", "ações", "tarefas", "次のステップ", "次回までに",
     ),
+    "progress": ("progress", "goal progress", "progress towards goal", "progress towards the goal",
+                 "progress towards our goal", "progress towards your goal", "how far towards the goal",
+                 "fortschritt", "zielfortschritt", "progrès", "progreso", "voortgang", "progresso"),
     "goal": ("goal", "our goal", "pair goal", "ziel", "unser ziel", "objectif", "objetivo",
              "doel", "obiettivo"),
     "rating": (
@@ -115,9 +118,11 @@ class _Section:
 
 
 def empty_fields() -> dict[str, object]:
-    """The contract's five fields, plus ``goal`` (a kickoff reply's "Goal: …" line)."""
+    """The contract's five fields, plus ``goal`` (a kickoff reply's "Goal: …" line) and
+    ``progress`` (1-5 towards the goal, asked at the midpoint and the end); the extras stay out of
+    the contract JSON."""
     return {"attended": None, "topics": [], "learned": None, "next_steps": [], "rating": None,
-            "goal": None}
+            "goal": None, "progress": None}
 
 
 def extract(body: str, answers: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
@@ -187,6 +192,9 @@ def _apply(fields: dict[str, object], section: _Section) -> None:
     elif name in ("learned", "goal"):
         if fields[name] is None:
             fields[name] = _paragraph(section) or None
+    elif name == "progress":  # "how far towards <goal>?" at the midpoint and the end: 1-5 like a rating
+        if fields[name] is None:
+            fields[name] = parse_rating(_value(section.inline) or _paragraph(section))
     elif name == "rating":
         if fields[name] is None:
             value = _value(section.inline) or _paragraph(section)
