@@ -17,7 +17,6 @@ Held / missed come from ``health.pair_health`` (the one definition), asked once 
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from rmdaemon import health, planning
 from rmdaemon.config import NudgeSettings, Settings
 from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
 from rmdaemon.jobs.series import exdates, pair_from_doc, plan_from_doc
+from rmdaemon.jobs.surveys import milestone_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
@@ -408,12 +408,6 @@ class Milestone:
     start: datetime
 
 
-def milestone_numbers(total: int) -> dict[str, int]:
-    """Which session is the first, the midpoint and the end (no midpoint in a two-session run).
-    The surveys job marks milestones by the same numbers."""
-    return {"first": 1, "midpoint": math.ceil(total / 2) if total >= 3 else 0, "end": total}
-
-
 def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: Period) -> tuple[Milestone, ...]:
     """Live pairs whose midpoint or last session starts inside ``window`` (the next period)."""
     found = []
@@ -424,8 +418,9 @@ def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: 
         starts = planning.occurrences(plan_from_doc(m.pair_id, series["plan"]), exdates(series))
         used = m.doc.get("sessions_used", 0)
         total = settings.program.sessions or used + len(starts)
+        marks = milestone_sessions(total)  # the surveys job's own rule, so the dates agree
         for name in ("midpoint", "end"):
-            number = milestone_numbers(total)[name]
+            number = marks.get(name, 0)
             if 0 < number - used <= len(starts) and starts[number - used - 1] in window:
                 found.append(Milestone(m.pair_id, name, number, total, starts[number - used - 1]))
     return tuple(sorted(found, key=lambda x: (x.start, x.pair_id)))
@@ -554,9 +549,12 @@ def shared_notes(snap: Snapshot, pairs: Sequence[Pair], since: datetime | None =
 
 
 def _log_note(log: dict) -> Note:
+    """The text the person wrote, whole; the parsed fields only when there is no text (they come from it)."""
+    body = (log.get("body") or "").strip()
     fields = log.get("fields") or {}
-    lines = [("topics", ", ".join(fields.get("topics") or [])), ("learned", fields.get("learned") or ""),
-             ("next steps", "; ".join(fields.get("next_steps") or [])), ("notes", (log.get("body") or "").strip())]
+    lines = [("notes", body)] if body else [
+        ("topics", ", ".join(fields.get("topics") or [])), ("learned", fields.get("learned") or ""),
+        ("next steps", "; ".join(fields.get("next_steps") or []))]
     return Note(log["pair_id"], log["session_start"], log.get("role", ""), "session",
                 tuple((label, text) for label, text in lines if text))
 
