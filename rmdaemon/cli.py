@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("pair_id")
     e.add_argument("--ics", action="store_true", required=True, help="iCalendar format (the only one)")
     e.add_argument("--out", help="file to write (default: standard output)")
+    rp = sub.add_parser("report", help="programme outcomes: summary and per-pair table (md, csv, or html with charts)")
+    rp.add_argument("--format", choices=("md", "html", "csv"), default="md", help="default: md")
+    rp.add_argument("--out", help="file to write (default: standard output)")
+    rp.add_argument("--since", help="first day of the period, YYYY-MM-DD (default: the programme's start)")
+    rp.add_argument("--until", help="first day after the period, YYYY-MM-DD (default: now)")
+    rp.add_argument("--now", help="the moment to report for (default: now)")
     u = sub.add_parser("purge", help="delete everything stored about a pair (notes, logs, sessions)")
     u.add_argument("--pair", required=True, dest="pair_id")
     pr = sub.add_parser("parse-reply", help="parse one reply email offline and print what was understood")
@@ -156,6 +162,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from rmdaemon import report
+
+    now = parse_now(args.now) if args.now else system_clock()
+    text = report.build(_settings(args), args.format, now, since=args.since, until=args.until)
+    if args.out:
+        report.write(text, args.out)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     from rmdaemon.purge import purge
 
@@ -181,5 +199,5 @@ def cmd_parse_reply(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "check": cmd_check, "run": cmd_run, "status": cmd_status, "preview": cmd_preview,
-    "export": cmd_export, "purge": cmd_purge, "parse-reply": cmd_parse_reply,
+    "export": cmd_export, "report": cmd_report, "purge": cmd_purge, "parse-reply": cmd_parse_reply,
 }

@@ -1,0 +1,69 @@
+"""``rmdaemon report``: the programme's outcomes as Markdown, CSV or one self-contained HTML file.
+
+The figures come from ``rmdaemon.metrics`` (which also feeds the champion's digest, and owns the
+privacy rules); this package only reads the inputs once (``data.gather``) and lays them out.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rmdaemon import compose
+from rmdaemon.config import Settings
+from rmdaemon.errors import UserError
+from rmdaemon.report import csvfile, html, markdown
+from rmdaemon.report.data import ReportData, gather
+
+FORMATS = ("md", "html", "csv")
+
+
+def parse_day(text: str, flag: str, zone: str) -> datetime:
+    """``2027-03-01`` → the start of that day in the programme's time zone."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is not a date; use YYYY-MM-DD, e.g. {flag} 2027-03-01") from None
+    return datetime.combine(day, time(0), ZoneInfo(zone))
+
+
+def period(since: str | None, until: str | None, zone: str, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """``--since`` is the first day in, ``--until`` the first day out; both in the programme's zone."""
+    start = parse_day(since, "--since", zone) if since else None
+    end = parse_day(until, "--until", zone) if until else None
+    if start is not None and start >= (end or now):
+        bound = f"--until {until}" if until else f"today ({now.astimezone(ZoneInfo(zone)):%Y-%m-%d})"
+        raise UserError(f"--since {since} is not before {bound}; the period runs from --since up to, "
+                        "not including, --until")
+    return start, end
+
+
+def render(report: ReportData, fmt: str, settings: Settings) -> str:
+    if fmt == "md":
+        return markdown.render(report)
+    if fmt == "csv":
+        return csvfile.render(report)
+    return html.render(report, compose.load_templates(settings.templates_dir).env)
+
+
+def build(settings: Settings, fmt: str, now: datetime, since: str | None = None, until: str | None = None) -> str:
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r} is not a report format; use one of {', '.join(FORMATS)}")
+    start, end = period(since, until, settings.program.timezone, now)
+    return render(gather(settings, now, start, end), fmt, settings)
+
+
+def write(text: str, out: str) -> None:
+    """Write the whole report or nothing: a temp file beside the target, then a rename."""
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as e:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UserError(f"--out {out}: cannot write the report ({e.strerror}); "
+                        "check that the folder exists and is writable") from None

@@ -1,0 +1,32 @@
+"""The report as one self-contained HTML file: inline CSS and SVG charts, no script, no link to
+anything outside it, so it opens offline and can be mailed as an attachment. The page is the
+Jinja2 template ``report.html`` (autoescaped; overridable in ``[templates] dir``)."""
+
+from __future__ import annotations
+
+import jinja2
+
+from rmdaemon.metrics import percent
+from rmdaemon.report import charts
+from rmdaemon.report import data as fmt
+from rmdaemon.report.data import ReportData
+
+TEMPLATE = "report.html"
+
+
+def render(report: ReportData, env: jinja2.Environment) -> str:
+    s = report.summary
+    context = {
+        "report": report, "s": s, "fmt": fmt, "percent": percent,
+        "charts": charts.all_charts(s.by_bucket, s.rating_distribution, report.pairs, s.surveys),
+        "figures": [("this period", s.this_period), ("overall", s.overall)],
+        "notes_by_pair": _by_pair(report),
+    }
+    return env.get_template(TEMPLATE).render(context)
+
+
+def _by_pair(report: ReportData) -> list[tuple[str, str, list]]:
+    grouped: dict[str, list] = {}
+    for note in report.notes:
+        grouped.setdefault(note.pair_id, []).append(note)
+    return [(pair_id, report.people.get(pair_id, ""), notes) for pair_id, notes in grouped.items()]
