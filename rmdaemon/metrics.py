@@ -21,10 +21,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from rmdaemon import health, planning
+from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
 from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
 from rmdaemon.jobs.series import exdates, pair_from_doc, plan_from_doc
@@ -37,14 +37,6 @@ MILESTONES = ("first", "midpoint", "end")
 STATE_ORDER = ("new", "awaiting consent", "active", "at risk", "fizzling", "paused", "ended", "declined")
 HELD, MISSED, OPEN, UPCOMING = "held", "missed", "open", "upcoming"
 SCALE = range(1, 6)
-
-
-class QuestionLike(Protocol):
-    """A survey question as ``compose`` loads it from surveys.toml (only these fields are read)."""
-
-    id: str
-    text: str
-    kind: str  # scale | text
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -306,7 +298,7 @@ def buckets(snap: Snapshot, outcomes: dict[str, str], period: Period, zone: Zone
     if not started:
         return ()
     starts = sorted(datetime.fromisoformat(s["start"]) for s in started)
-    per = {label: Counter() for label in _labels(starts[0], starts[-1], zone, by)}
+    per: dict[str, Counter[str]] = {label: Counter() for label in _labels(starts[0], starts[-1], zone, by)}
     for s in started:
         per[bucket_label(datetime.fromisoformat(s["start"]), zone, by)][outcomes[s["token"]]] += 1
     rated: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -350,7 +342,7 @@ class SurveyScore:
 
 
 def survey_scores(surveys: Iterable[dict], period: Period, floor: int,
-                  questions: Sequence[QuestionLike] = ()) -> tuple[SurveyScore, ...]:
+                  questions: Sequence[Question] = ()) -> tuple[SurveyScore, ...]:
     """Per scale question and milestone; without the question list, any numeric answer is a scale."""
     answers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for row in surveys:
@@ -450,7 +442,7 @@ class ProgrammeSummary:
 def programme_summary(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, now: datetime,
                       since: datetime | None = None, until: datetime | None = None, *, by: str = "month",
                       horizon: timedelta | None = None,
-                      questions: Sequence[QuestionLike] = ()) -> ProgrammeSummary:
+                      questions: Sequence[Question] = ()) -> ProgrammeSummary:
     """Aggregates only: safe for the champion. ``by`` is "month" or "week" (the digest's trend);
     ``horizon`` is how far ahead milestones are listed (default: the period's length, else 7 days)."""
     period = Period(since, until or now)

@@ -10,6 +10,7 @@ import pytest
 
 from programme import Programme
 from rmdaemon import metrics
+from rmdaemon.compose import Question
 from rmdaemon.config import PrivacySettings, Settings, load_settings
 from rmdaemon.model import Pair, Person, WorkingHours
 
@@ -199,8 +200,8 @@ def test_survey_scores_per_question_and_milestone_before_and_after(settings):
 
 
 def test_survey_questions_from_the_file_give_order_and_text():
-    question = type("Q", (), {"id": "value", "text": "How valuable?", "kind": "scale"})
-    text = type("Q", (), {"id": "learned", "text": "What?", "kind": "text"})
+    question = Question("value", "How valuable?", "scale", ("mentor",), ("first",))
+    text = Question("learned", "What?", "text", ("mentor",), ("first",))
     found = metrics.survey_scores([], metrics.Period(None, NOW), 5, [text, question])
     assert [(s.question, s.text) for s in found] == [("value", "How valuable?")]
 

@@ -40,19 +40,21 @@ def period(since: str | None, until: str | None, zone: str, now: datetime) -> tu
     return start, end
 
 
-def render(report: ReportData, fmt: str, settings: Settings) -> str:
+def render(report: ReportData, fmt: str, templates: compose.Templates) -> str:
     if fmt == "md":
         return markdown.render(report)
     if fmt == "csv":
         return csvfile.render(report)
-    return html.render(report, compose.load_templates(settings.templates_dir).env)
+    return html.render(report, templates.env)
 
 
 def build(settings: Settings, fmt: str, now: datetime, since: str | None = None, until: str | None = None) -> str:
+    """The whole report as text. Templates give report.html and the survey questions' order and wording."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not a report format; use one of {', '.join(FORMATS)}")
     start, end = period(since, until, settings.program.timezone, now)
-    return render(gather(settings, now, start, end), fmt, settings)
+    templates = compose.load_templates(settings.templates_dir)
+    return render(gather(settings, now, start, end, templates.questions), fmt, templates)
 
 
 def write(text: str, out: str) -> None:

@@ -3,6 +3,7 @@ pairs agreed to share; plus the few number formats all of them use."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,11 +28,10 @@ class ReportData:
         return period_text(self.summary.period, self.summary.now, ZoneInfo(self.timezone))
 
 
-def gather(settings: Settings, now: datetime, since: datetime | None, until: datetime | None) -> ReportData:
-    """Read the roster, the survey questions and a read-only view of the store (safe while the daemon runs)."""
+def gather(settings: Settings, now: datetime, since: datetime | None, until: datetime | None,
+           questions: Sequence[compose.Question] = ()) -> ReportData:
+    """Read the roster and a read-only view of the store (safe while the daemon runs)."""
     pairs = roster.load_roster(settings.roster_path, settings.program)
-    templates = compose.load_templates(settings.templates_dir)
-    questions = getattr(templates, "questions", ())  # surveys.toml, as compose loads it for the surveys job
     with Store.open(settings.storage_path, writer=False) as store:
         snap = metrics.snapshot(store)
     rows = metrics.pair_table(snap, pairs, settings, now, since, until)

@@ -67,7 +67,7 @@ def _surveys(report: ReportData) -> list[str]:
 
 
 def _tracks(report: ReportData) -> list[str]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for t in report.summary.tracks:
         if t.suppressed or t.sessions is None:
             rows.append((t.track, t.pairs, f"suppressed (fewer than {report.summary.min_group_size})", "", ""))
