@@ -315,8 +315,8 @@ def test_all_problems_are_reported_at_once_in_file_order(tmp_path: Path) -> None
     text = edit('cadence = "biweekly"', 'cadence = "wekly"')
     text = edit('organizer = "mentoring@example.com"', 'organizer = "mentoring at example.com"', text)
     text = edit("[roster]", "colour = 3\n\n[roster]", text)
-    text = edit('kind = "local"', 'kind = "smtp"', text)
+    text = edit('kind = "local"', 'kind = "imap"', text)
     found = problems(write(tmp_path, text))
     assert len(found) == 4, found
     assert [p.split(":")[1] for p in found] == [" line 4", " line 9", " line 12", " line 18"]
-    assert "cadence" in found[0] and "organizer" in found[1] and "colour" in found[2] and "'smtp'" in found[3]
+    assert "cadence" in found[0] and "organizer" in found[1] and "colour" in found[2] and '"imap"' in found[3]
