@@ -282,7 +282,7 @@ def test_secret_in_the_file_is_refused_with_the_env_alternative(tmp_path: Path) 
 def test_backend_kind_not_in_this_version(tmp_path: Path) -> None:
     problem = only_problem(write(tmp_path, edit('kind = "local"', 'kind = "graph"')))
     assert problem == ("config.toml: line 16: [backend] kind: backend kind 'graph' is not available in this version; "
-                       'use kind = "local" or "exchange"')
+                       'use kind = "local" or "exchange" or "smtp"')
 
 
 def test_exchange_kind_needs_its_endpoint(tmp_path: Path) -> None:
@@ -295,7 +295,7 @@ def test_backend_table_for_a_kind_not_in_this_version(tmp_path: Path) -> None:
     text = VALID + '\n[backend.graph]\ntenant = "contoso"\n'
     problem = only_problem(write(tmp_path, text))
     assert problem == ("config.toml: line 18: [backend.graph]: backend kind 'graph' is not available in this version; "
-                       "remove this table (available: [backend.local], [backend.exchange])")
+                       "remove this table (available: [backend.local], [backend.exchange], [backend.smtp])")
 
 
 def test_misspelt_backend_kind(tmp_path: Path) -> None:
