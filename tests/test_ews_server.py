@@ -136,6 +136,25 @@ def test_deleting_an_occurrence_sends_a_cancellation_and_frees_the_time(ews: Ews
     assert [e.start for e in views[0].calendar_events] == [START, START + timedelta(days=28)]
 
 
+def test_moving_an_occurrence_makes_an_exception_and_a_new_pattern_drops_it(ews: EwsServer) -> None:
+    acct = account(ews)
+    (created,) = acct.bulk_create(folder=acct.calendar, items=[series(acct, "mv", "sam@corp.example")], send_meeting_invitations="SendToAllAndSaveCopy")
+    third = acct.calendar.get(id=created.id).occurrence(3)
+    third.start, third.end = START + timedelta(days=29, hours=-1), START + timedelta(days=29, minutes=-15)  # Tue 15:00 → Wed 14:00
+    third.save(update_fields=["start", "end"], send_meeting_invitations="SendToAllAndSaveCopy")
+    master = acct.calendar.get(id=created.id)
+    (moved,) = master.modified_occurrences
+    assert (moved.original_start, moved.start) == (START + timedelta(days=28), START + timedelta(days=29, hours=-1))
+    sam = account(ews, "sam@corp.example", user=("sam", "pw"))
+    update = list(sam.inbox.all().order_by("datetime_received").only("mime_content"))[-1]
+    assert b"RECURRENCE-ID:20270202T140000Z" in update.mime_content and b"DTSTART:20270203T130000Z" in update.mime_content
+    views = list(acct.protocol.get_free_busy_info([("sam@corp.example", "Required", False)], START - timedelta(days=1), START + timedelta(days=41)))
+    assert START + timedelta(days=29, hours=-1) in [e.start for e in views[0].calendar_events]
+    master.recurrence = Recurrence(pattern=WeeklyPattern(interval=1, weekdays=["Tuesday"]), boundary=NumberedPattern(start=START.date(), number=6))
+    master.save(update_fields=["recurrence"], send_meeting_invitations="SendToAllAndSaveCopy")
+    assert acct.calendar.get(id=created.id).modified_occurrences is None
+
+
 def test_attendee_accept_reaches_the_organiser_as_a_reply(ews: EwsServer) -> None:
     acct = account(ews)
     acct.bulk_create(folder=acct.calendar, items=[series(acct, "r", "alex@corp.example")], send_meeting_invitations="SendToAllAndSaveCopy")

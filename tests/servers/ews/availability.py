@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from tests.servers.ews.context import Context
-from tests.servers.ews.recurrence import occurrences, parse_time, zone
+from tests.servers.ews.recurrence import item_occurrences, parse_time, zone
 from tests.servers.ews.soap import EwsError, SoapFault, m, response_message, sub, t
 from tests.servers.ews.store import Busy, Store
 from tests.servers.ews.timezones import WEEKDAYS, changes
@@ -64,7 +64,7 @@ def busy_blocks(store: Store, address: str, start: datetime, end: datetime) -> l
         status = item.text("LegacyFreeBusyStatus", "Busy")
         if status == "Free":
             continue
-        for occ in occurrences(item.fields):
+        for occ in item_occurrences(item):
             if occ.index not in item.deleted_occurrences and occ.start < end and occ.end > start:
                 blocks.append(Busy(occ.start, occ.end, status))
     return sorted(blocks, key=lambda b: b.start)

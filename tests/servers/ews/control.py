@@ -9,7 +9,7 @@ from datetime import datetime
 from lxml import etree
 
 from tests.servers.ews import meetings, mime
-from tests.servers.ews.recurrence import occurrences
+from tests.servers.ews.recurrence import item_occurrences
 from tests.servers.ews.shape import put
 from tests.servers.ews.soap import sub, t
 from tests.servers.ews.store import Account, Busy, Hours, Item, Sent, Store
@@ -78,8 +78,8 @@ class Control:
             return [s for s in self.store.outbound if sender is None or s.sender == sender.casefold()]
 
     def live_starts(self, item: Item) -> list[datetime]:
-        """Starts of the occurrences still on the calendar (deleted ones left out)."""
-        return [o.start for o in occurrences(item.fields) if o.index not in item.deleted_occurrences]
+        """Starts of the occurrences still on the calendar (deleted ones left out, moved ones at their new time)."""
+        return sorted(o.start for o in item_occurrences(item) if o.index not in item.deleted_occurrences)
 
     @staticmethod
     def extended(item: Item, name: str) -> list[str]:

@@ -12,7 +12,7 @@ from lxml import etree
 from tests.servers.ews import meetings, mime
 from tests.servers.ews.context import Context
 from tests.servers.ews.paths import find_field, remove_field
-from tests.servers.ews.recurrence import Occurrence, occurrences
+from tests.servers.ews.recurrence import Occurrence, item_occurrences, occurrences, parse_time
 from tests.servers.ews.shape import put, render
 from tests.servers.ews.soap import EwsError, local, m, response_message, sub, t
 from tests.servers.ews.store import Item, Sent
@@ -20,6 +20,8 @@ from tests.servers.ews.store import Item, Sent
 SENDS = ("SendOnly", "SendAndSaveCopy")
 INVITES = ("SendOnlyToAll", "SendToAllAndSaveCopy", "SendOnlyToChanged", "SendToChangedAndSaveCopy")
 RESPONSES = {"AcceptItem": "Accept", "TentativelyAcceptItem": "Tentative", "DeclineItem": "Decline"}
+# What a client may set on one occurrence here (it then becomes an exception of the series).
+OCCURRENCE_FIELDS = ("calendar:Start", "calendar:End", "calendar:StartTimeZone", "calendar:EndTimeZone", "item:Body")
 
 
 def _respond_each(ctx: Context, tag: str, nodes: list[etree._Element], one: Callable[[etree._Element], list[etree._Element]]) -> etree._Element:
@@ -189,7 +191,7 @@ def resolve(ctx: Context, node: etree._Element) -> tuple[Item, Occurrence | None
 def _occurrence(master: Item, index: int) -> Occurrence:
     if master.get("Recurrence") is None:
         raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", "The item is not a recurring master.")
-    for occurrence in occurrences(master.fields):
+    for occurrence in item_occurrences(master):
         if occurrence.index == index:
             if index in master.deleted_occurrences:
                 raise EwsError("ErrorCalendarOccurrenceIsDeletedFromRecurrence", "Occurrence has been deleted.")
@@ -205,21 +207,61 @@ def update_item(ctx: Context) -> etree._Element:
     def one(change: etree._Element) -> list[etree._Element]:
         id_node = change[0]
         item, occurrence = resolve(ctx, id_node)
-        if occurrence is not None:
-            raise EwsError("ErrorInvalidOperation", "Changing single occurrences is not supported by this test server")
         if resolution == "NeverOverwrite" and id_node.get("ChangeKey") not in (None, item.change_key):
             raise EwsError("ErrorIrresolvableConflict", "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.")
+        conflicts = etree.Element(m("ConflictResults"))
+        sub(conflicts, t("Count"), 0)
+        if occurrence is not None:
+            changed = _update_occurrence(ctx, item, occurrence, change.find(t("Updates")), invitations)
+            node = etree.Element(t(item.kind))
+            sub(node, t("ItemId"), Id=f"{item.item_id}.{changed.index}", ChangeKey=item.change_key)
+            return [_items(node), conflicts]
+        pattern = [o.start for o in occurrences(item.fields)] if item.get("Recurrence") is not None else None
         for update in change.find(t("Updates")):
             _apply(item, update)
         item.change += 1
+        if pattern is not None and pattern != [o.start for o in occurrences(item.fields)]:
+            # A new pattern drops every exception (MS-OXOCAL 3.1.4.7.3.5): skipped and moved sessions come back.
+            item.deleted_occurrences.clear()
+            item.modified_occurrences.clear()
+            item.occurrence_bodies.clear()
         if item.kind == "CalendarItem" and invitations in INVITES and meetings.attendees(item):
             put(item.fields, "AppointmentSequenceNumber", str(meetings.sequence(item) + 1))
             meetings.send_invitations(ctx.store, item, update=True, save_copy=invitations.endswith("SaveCopy"))
-        conflicts = etree.Element(m("ConflictResults"))
-        sub(conflicts, t("Count"), 0)
         return [_items(_id_only(item)), conflicts]
 
     return _respond_each(ctx, "UpdateItemResponseMessage", list(ctx.body.find(m("ItemChanges"))), one)
+
+
+def _update_occurrence(ctx: Context, master: Item, occurrence: Occurrence, updates: etree._Element, invitations: str) -> Occurrence:
+    """One occurrence gets its own time and/or body: it becomes an exception on the master, and the
+    attendees get a request for it alone when invitations are asked for."""
+    start, end, body = occurrence.start, occurrence.end, None
+    for update in updates:
+        uri = update[0].get("FieldURI", "")
+        if local(update) != "SetItemField" or uri not in OCCURRENCE_FIELDS:
+            raise EwsError("ErrorInvalidPropertySet", f"{local(update)} of {uri or 'that field'} on an occurrence is not supported by this test server")
+        value = find_field(update[1], update[0])
+        if uri == "calendar:Start":
+            start = parse_time(value.text or "")
+        elif uri == "calendar:End":
+            end = parse_time(value.text or "")
+        elif uri == "item:Body":
+            body = copy.deepcopy(value)
+    if end <= start:
+        raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate")
+    planned = next(o for o in occurrences(master.fields) if o.index == occurrence.index)
+    if (start, end) == (planned.start, planned.end):
+        master.modified_occurrences.pop(occurrence.index, None)  # moved back where the pattern has it
+    else:
+        master.modified_occurrences[occurrence.index] = (start, end)
+    if body is not None:
+        master.occurrence_bodies[occurrence.index] = body
+    master.change += 1
+    changed = Occurrence(occurrence.index, start, end, original=planned.start)
+    if invitations in INVITES and meetings.attendees(master):
+        meetings.send_occurrence_update(ctx.store, master, changed, save_copy=invitations.endswith("SaveCopy"))
+    return changed
 
 
 def _apply(item: Item, update: etree._Element) -> None:

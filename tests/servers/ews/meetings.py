@@ -15,7 +15,7 @@ from datetime import datetime
 from lxml import etree
 
 from tests.servers.ews import mime
-from tests.servers.ews.recurrence import Occurrence, occurrences, parse_time
+from tests.servers.ews.recurrence import Occurrence, ews_time, item_occurrences, parse_time
 from tests.servers.ews.soap import sub, t
 from tests.servers.ews.store import Item, Sent, Store
 
@@ -47,6 +47,21 @@ def send_invitations(store: Store, item: Item, *, update: bool, save_copy: bool)
         _deliver(store, item.mailbox, address, fields, invite, item.text("Subject"), save_copy)
         if address in store.mailboxes:
             _copy_into_calendar(store, item, address)
+
+
+def send_occurrence_update(store: Store, item: Item, occurrence: Occurrence, *, save_copy: bool) -> None:
+    """Tell every attendee about one changed occurrence (a REQUEST for its RECURRENCE-ID at its new
+    time, as Exchange sends for an exception), and change it in their calendars too."""
+    for address in attendees(item):
+        fields = _meeting_fields("MeetingRequest", item, "IPM.Schedule.Meeting.Request")
+        fields.remove(fields.find(t("Recurrence")))
+        fields.find(t("Start")).text = ews_time(occurrence.start)
+        fields.find(t("End")).text = ews_time(occurrence.end)
+        sub(fields, t("MeetingRequestType"), "FullUpdate")
+        _deliver(store, item.mailbox, address, fields, _invite("REQUEST", item, occurrence), item.text("Subject"), save_copy)
+        copy_item = store.by_uid(address, item.text("UID")) if address in store.mailboxes else None
+        if copy_item is not None:
+            copy_item.modified_occurrences[occurrence.index] = (occurrence.start, occurrence.end)
 
 
 def send_cancellations(store: Store, item: Item, occurrence: Occurrence | None, *, save_copy: bool) -> None:
@@ -104,7 +119,7 @@ def _invite(method: str, item: Item, occurrence: Occurrence | None = None, **rep
         start=start,
         end=end,
         organizer=organiser,
-        recurrence_id=occurrence.start if occurrence is not None else None,
+        recurrence_id=occurrence.recurrence_id if occurrence is not None else None,
         **reply,
     )
 
@@ -151,8 +166,9 @@ def _copy_into_calendar(store: Store, item: Item, address: str) -> None:
         response = "NoResponseReceived"
     existing.set_text("MyResponseType", response)
     existing.deleted_occurrences = set(item.deleted_occurrences)
+    existing.modified_occurrences = dict(item.modified_occurrences)
 
 
 def occurrence_at(item: Item, start: datetime) -> Occurrence | None:
-    """The occurrence of ``item`` that starts at ``start`` (aware), if the pattern has one."""
-    return next((o for o in occurrences(item.fields) if o.start == start), None)
+    """The occurrence of ``item`` that starts at ``start`` (aware) now, or was planned to."""
+    return next((o for o in item_occurrences(item) if start in (o.start, o.original)), None)

@@ -1,7 +1,8 @@
 """Expand an EWS ``t:Recurrence`` into occurrences, as Exchange does for views and free/busy.
 
 Instance indexes are 1-based positions in the pattern, counting deleted occurrences too, which is
-how ``OccurrenceItemId/@InstanceIndex`` addresses them.
+how ``OccurrenceItemId/@InstanceIndex`` addresses them. A modified occurrence keeps its index and
+its ``original`` start (the iTIP RECURRENCE-ID) and happens at its new time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 from lxml import etree
 
 from tests.servers.ews.soap import EwsError, local, t
+from tests.servers.ews.store import Item
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEK_INDEX = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": -1}
@@ -26,6 +28,11 @@ class Occurrence:
     index: int
     start: datetime  # aware
     end: datetime
+    original: datetime | None = None  # the pattern's start, when the occurrence was moved
+
+    @property
+    def recurrence_id(self) -> datetime:
+        return self.original or self.start
 
 
 def parse_time(text: str) -> datetime:
@@ -63,6 +70,16 @@ def occurrences(fields: etree._Element) -> list[Occurrence]:
     rule = rrule.rrule(dtstart=dtstart, **_pattern(pattern), **_boundary(boundary, tz))
     duration = end - start
     return [Occurrence(i, s, s + duration) for i, s in enumerate(rule, start=1)]
+
+
+def item_occurrences(item: Item) -> list[Occurrence]:
+    """The occurrences of a stored item as they are now: modified ones at their new times (deleted
+    ones are still listed; callers leave out ``item.deleted_occurrences``)."""
+    found = []
+    for occurrence in occurrences(item.fields):
+        moved = item.modified_occurrences.get(occurrence.index)
+        found.append(Occurrence(occurrence.index, *moved, original=occurrence.start) if moved else occurrence)
+    return found
 
 
 def _pattern(node: etree._Element) -> dict[str, object]:

@@ -12,7 +12,7 @@ import copy
 from lxml import etree
 
 from tests.servers.ews.meetings import attendees
-from tests.servers.ews.recurrence import Occurrence, ews_time, occurrences
+from tests.servers.ews.recurrence import Occurrence, ews_time, item_occurrences, occurrences
 from tests.servers.ews.soap import local, sub, t
 from tests.servers.ews.store import Item, Store
 
@@ -53,11 +53,16 @@ def render(item: Item, store: Store, *, with_mime: bool = False, occurrence: Occ
 
 def _calendar_fields(node: etree._Element, item: Item, occurrence: Occurrence | None) -> None:
     recurring = item.get("Recurrence") is not None
+    exception = occurrence is not None and (occurrence.index in item.modified_occurrences
+                                            or occurrence.index in item.occurrence_bodies)
     if occurrence is not None:
         put(node, "Start", ews_time(occurrence.start))
         put(node, "End", ews_time(occurrence.end))
         node.remove(node.find(t("Recurrence")))
-    put(node, "CalendarItemType", "Occurrence" if occurrence else ("RecurringMaster" if recurring else "Single"))
+        if occurrence.index in item.occurrence_bodies:
+            node.replace(node.find(t("Body")), copy.deepcopy(item.occurrence_bodies[occurrence.index]))
+    kind = "Exception" if exception else "Occurrence"
+    put(node, "CalendarItemType", kind if occurrence else ("RecurringMaster" if recurring else "Single"))
     put(node, "IsMeeting", "true" if attendees(item) else "false")
     put(node, "IsCancelled", "false")
     put(node, "IsRecurring", "true" if recurring else "false")
@@ -71,8 +76,21 @@ def _calendar_fields(node: etree._Element, item: Item, occurrence: Occurrence | 
         address = (attendee.findtext(f"{t('Mailbox')}/{t('EmailAddress')}") or "").casefold()
         if address in item.responses:
             put(attendee, "ResponseType", item.responses[address])
+    if recurring and occurrence is None and item.modified_occurrences:
+        _modified(node, item)
     if recurring and occurrence is None and item.deleted_occurrences:
         _deleted(node, item)
+
+
+def _modified(node: etree._Element, item: Item) -> None:
+    modified = sub(node, t("ModifiedOccurrences"))
+    for occ in item_occurrences(item):
+        if occ.index in item.modified_occurrences and occ.index not in item.deleted_occurrences:
+            entry = sub(modified, t("Occurrence"))
+            sub(entry, t("ItemId"), Id=f"{item.item_id}.{occ.index}", ChangeKey=item.change_key)
+            sub(entry, t("Start"), ews_time(occ.start))
+            sub(entry, t("End"), ews_time(occ.end))
+            sub(entry, t("OriginalStart"), ews_time(occ.recurrence_id))
 
 
 def _deleted(node: etree._Element, item: Item) -> None:

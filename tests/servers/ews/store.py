@@ -55,6 +55,8 @@ class Item:
     change: int = 1
     mime: bytes | None = None
     deleted_occurrences: set[int] = field(default_factory=set)
+    modified_occurrences: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)  # index → new (start, end)
+    occurrence_bodies: dict[int, etree._Element] = field(default_factory=dict)  # index → t:Body set on that occurrence
     responses: dict[str, str] = field(default_factory=dict)  # attendee → Accept/Decline/Tentative (organiser side)
     sent: bool = False  # went out through CreateItem/SendItem
 
