@@ -277,3 +277,72 @@ def _calendar_part(raw: bytes) -> str:
         if part.get_content_type() == "text/calendar":
             return part.get_content()
     return ""
+
+
+def _requests(ews: EwsServer, address: str) -> list[tuple[str, bytes]]:
+    """(MeetingRequestType or item kind, MIME) of every meeting message in a mailbox, oldest first."""
+    items = ews.control.items(address, "inbox")
+    return [(i.text("MeetingRequestType") or i.kind, i.mime or b"") for i in items if i.kind.startswith("Meeting")]
+
+
+def test_moved_session_becomes_an_exception_and_only_it_is_sent(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(3)
+    be.publish(m)
+    planned = datetime(2027, 2, 2, 12, 0, tzinfo=BERLIN)  # the third session
+    new = datetime(2027, 2, 4, 15, 30, tzinfo=BERLIN)
+    moved = replace(m, sequence=1, moved=((planned, new),))
+    be.publish(moved)
+    be.publish(moved)  # again (a rerun): nothing more is sent
+    (item,) = ews.control.calendar(PROGRAMME)
+    starts = ews.control.live_starts(item)
+    assert new in starts and planned not in starts and len(starts) == 6
+    kinds = [kind for kind, _ in _requests(ews, "mentee3@corp.example")]
+    assert kinds == ["NewMeetingRequest", "FullUpdate"]  # the series, then the one session: no re-sent series
+    update = _requests(ews, "mentee3@corp.example")[-1][1]
+    assert b"RECURRENCE-ID:20270202T110000Z" in update and b"DTSTART:20270204T143000Z" in update
+    (copy,) = ews.control.calendar("mentee3@corp.example")
+    assert new in ews.control.live_starts(copy)  # their calendar (and so their free/busy) shows the new time
+    be.publish(replace(m, sequence=2))  # moved back where the pattern has it
+    (item,) = ews.control.calendar(PROGRAMME)
+    assert planned in ews.control.live_starts(item) and new not in ews.control.live_starts(item)
+
+
+def test_skip_by_publish_cancels_only_that_session(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(4)
+    be.publish(m)
+    skipped = datetime(2027, 1, 19, 13, 0, tzinfo=BERLIN)
+    be.publish(replace(m, sequence=1, exdates=(skipped,)))
+    be.cancel_occurrence(replace(m, sequence=1, exdates=(skipped,)), skipped)  # the job also asks for it: harmless
+    (item,) = ews.control.calendar(PROGRAMME)
+    assert skipped not in ews.control.live_starts(item)
+    assert [kind for kind, _ in _requests(ews, "mentor4@corp.example")] == ["NewMeetingRequest", "MeetingCancellation"]
+
+
+def test_replanned_series_drops_old_exceptions_and_applies_the_new_ones(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(5)
+    be.publish(replace(m, sequence=1, exdates=(datetime(2027, 1, 19, 14, 0, tzinfo=BERLIN),)))
+    thursday = datetime(2027, 1, 7, 14, 0, tzinfo=BERLIN)
+    replanned = replace(m, sequence=2, plan=replace(m.plan, first_start=thursday, rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TH;COUNT=6"),
+                        exdates=(thursday + timedelta(weeks=4),))  # fmt: skip
+    be.publish(replanned)
+    (item,) = ews.control.calendar(PROGRAMME)
+    starts = ews.control.live_starts(item)
+    assert len(starts) == 5 and thursday + timedelta(weeks=4) not in starts and starts[0] == thursday
+
+
+def test_crash_before_exceptions_are_recorded_is_finished_by_the_rerun(ews: EwsServer) -> None:
+    be = backend(ews)
+    be.account.calendar  # noqa: B018 — folders resolved before the outage
+    skipped = datetime(2027, 1, 19, 15, 0, tzinfo=BERLIN)
+    m = meeting(6, exdates=(skipped,))  # a blackout day: skipped from the start
+    ews.add_fault("http503", "DeleteItem")
+    outcome = be.publish_many([m])["rm-p6@corp.example"]
+    assert isinstance(outcome, BackendError) and not outcome.permanent  # booked, but not finished: not confirmed
+    assert backend(ews).publish_many([m]) == {"rm-p6@corp.example": None}
+    (item,) = ews.control.calendar(PROGRAMME)
+    assert skipped not in ews.control.live_starts(item)
+    assert ews.counts["CreateItem"] == 1
+    assert [kind for kind, _ in _requests(ews, "mentor6@corp.example")] == ["NewMeetingRequest", "MeetingCancellation"]

@@ -2,8 +2,8 @@
 
 Every item we create carries our own extended property — the series uid or the email's
 idempotency key — and we look for it before creating anything, so a crash between "Exchange
-did it" and "the store recorded it" never books or sends twice. A second property holds the
-sequence last applied, which makes ``publish`` idempotent on (uid, sequence).
+did it" and "the store recorded it" never books or sends twice. The calendar side (series, their
+skipped and moved sessions) lives in ``exchange_calendar``; mail, inbox and free/busy here.
 
 The interface stays free of EWS types (see ``base.Backend``) so a Microsoft Graph backend can sit
 beside this one: EWS in Exchange Online is blocked by default from 1 Oct 2026 and switched off on
@@ -14,50 +14,32 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from exchangelib import Attendee, Body, CalendarItem, EWSDateTime, EWSTimeZone, HTMLBody, Mailbox, Message, Q
+from exchangelib import Message, Q
 from exchangelib import errors as ews_errors
-from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE
 
+from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
-from rmdaemon.backends.exchange_recurrence import instance_index, to_recurrence
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
-PROPERTY_SET = "6f0b1f8e-3c56-4a3e-9d3a-7a2c5e1b9d40"  # rmdaemon's own named-property namespace
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
-LOOKUP_CHUNK = 100  # uids per FindItem restriction (one OR of IsEqualTo)
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
 
 
-class RmKey(ExtendedProperty):
-    """The pair/series uid on calendar items, the idempotency key on messages."""
+class FreeBusyGaps(BackendError):
+    """Exchange could not read some mailboxes (an unknown address, say). What it did read is in
+    ``partial`` and the reason per address in ``problems``, so a caller can still plan the pairs
+    it could see and report the others by name."""
 
-    property_set_id = PROPERTY_SET
-    property_name = "rmdaemon-key"
-    property_type = "String"
-
-
-class RmSequence(ExtendedProperty):
-    """The Meeting.sequence last applied to a calendar item."""
-
-    property_set_id = PROPERTY_SET
-    property_name = "rmdaemon-sequence"
-    property_type = "Integer"
-
-
-def register_properties() -> None:
-    """Teach exchangelib our two properties (class-level registry, so done once, on first use)."""
-    for cls in (CalendarItem, Message):
-        for name, prop in (("rm_key", RmKey), ("rm_sequence", RmSequence)):
-            if name not in {f.name for f in cls.FIELDS}:
-                cls.register(name, prop)
+    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
+        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
+        self.partial = partial
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -87,6 +69,7 @@ class ExchangeBackend:
         self.settings = settings
         self._secret = secret
         self.account = open_account(settings, secret)
+        self.calendar = SeriesCalendar(self.account)
         self._sent_keys: set[str] | None = None
         self._fetched: dict[str, tuple[str, list[str]]] = {}  # ref → (changekey, categories), for mark_processed
 
@@ -120,165 +103,28 @@ class ExchangeBackend:
 
     def publish_many(self, meetings: list[Meeting]) -> dict[str, Exception | None]:
         """Book, update or cancel many series in few requests; one failure stays with its uid."""
-        results: dict[str, Exception | None] = {m.uid: None for m in meetings}
-        try:
-            existing = self._find_series([m.uid for m in meetings])
-        except BackendError as exc:
-            return {m.uid: exc for m in meetings}
-        new = [m for m in meetings if m.uid not in existing and not m.cancelled]
-        changed = [m for m in meetings if m.uid in existing and not m.cancelled and _sequence(existing[m.uid]) < m.sequence]
-        gone = [m for m in meetings if m.uid in existing and m.cancelled]
-        results.update(self._create(new))
-        results.update(self._update(changed, existing))
-        results.update(self._cancel(gone, existing))
-        return results
-
-    def _find_series(self, uids: Iterable[str]) -> dict[str, CalendarItem]:
-        found: dict[str, CalendarItem] = {}
-        wanted = list(dict.fromkeys(uids))
-        try:
-            for start in range(0, len(wanted), LOOKUP_CHUNK):
-                chunk = wanted[start : start + LOOKUP_CHUNK]
-                query = self.account.calendar.filter(rm_key__in=chunk).only("rm_key", "rm_sequence", "subject")
-                found.update({item.rm_key: item for item in query})
-        except Exception as exc:
-            raise translate(exc, "looking up booked series") from exc
-        return found
-
-    def _create(self, meetings: list[Meeting]) -> dict[str, Exception | None]:
-        if not meetings:
-            return {}
-        results: dict[str, Exception | None] = {}
-        items = []
-        for meeting in meetings:
-            try:
-                items.append((meeting, self._calendar_item(meeting)))
-            except BackendError as exc:
-                results[meeting.uid] = exc
-        try:
-            created = self.account.bulk_create(
-                folder=self.account.calendar, items=[i for _, i in items], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY
-            )
-        except Exception as exc:
-            error = translate(exc, "booking series")
-            return results | {m.uid: error for m, _ in items}
-        for (meeting, _), outcome in zip(items, created):
-            results[meeting.uid] = translate(outcome, f"booking {meeting.uid}") if isinstance(outcome, Exception) else None
-        ok = [(m, o) for (m, _), o in zip(items, created) if not isinstance(o, Exception)]
-        for meeting, outcome in ok:
-            if meeting.exdates:
-                results[meeting.uid] = self._delete_occurrences(meeting, outcome.id, meeting.exdates)
-        return results
-
-    def _calendar_item(self, meeting: Meeting, **ids: str) -> CalendarItem:
-        plan = meeting.plan
-        start = _ews(plan.first_start, plan.tzid)
-        return CalendarItem(
-            account=self.account,
-            folder=self.account.calendar,
-            subject=meeting.summary,
-            body=_body(meeting),
-            start=start,
-            end=start + timedelta(minutes=plan.duration_minutes),
-            required_attendees=[
-                Attendee(mailbox=Mailbox(email_address=p.email, name=p.name), response_type="Unknown") for p in meeting.attendees
-            ],
-            recurrence=to_recurrence(plan),
-            legacy_free_busy_status="Busy",
-            sensitivity="Private",
-            categories=list(meeting.categories),
-            reminder_is_set=True,
-            reminder_minutes_before_start=15,
-            uid=meeting.uid,
-            rm_key=meeting.uid,
-            rm_sequence=meeting.sequence,
-            **ids,
-        )
-
-    def _update(self, meetings: list[Meeting], existing: dict[str, CalendarItem]) -> dict[str, Exception | None]:
-        if not meetings:
-            return {}
-        fields = ["subject", "body", "start", "end", "required_attendees", "recurrence", "categories", "rm_sequence"]
-        changes = []
-        results: dict[str, Exception | None] = {}
-        for meeting in meetings:
-            old = existing[meeting.uid]
-            try:
-                changes.append((meeting, self._calendar_item(meeting, id=old.id, changekey=old.changekey)))
-            except BackendError as exc:
-                results[meeting.uid] = exc
-        try:
-            updated = list(self.account.bulk_update(
-                items=[(item, fields) for _, item in changes],
-                send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY,
-            ))  # fmt: skip
-        except Exception as exc:
-            error = translate(exc, "updating series")
-            return results | {m.uid: error for m, _ in changes}
-        for (meeting, item), outcome in zip(changes, updated):
-            if isinstance(outcome, Exception):
-                results[meeting.uid] = translate(outcome, f"updating {meeting.uid}")
-            else:
-                results[meeting.uid] = self._delete_occurrences(meeting, item.id, meeting.exdates) if meeting.exdates else None
-        return results
-
-    def _cancel(self, meetings: list[Meeting], existing: dict[str, CalendarItem]) -> dict[str, Exception | None]:
-        if not meetings:
-            return {}
-        items = [existing[m.uid] for m in meetings]
-        try:
-            outcomes = self.account.bulk_delete(
-                ids=items, send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY, delete_type="MoveToDeletedItems"
-            )
-        except Exception as exc:
-            error = translate(exc, "cancelling series")
-            return {m.uid: error for m in meetings}
-        return {
-            m.uid: translate(o, f"cancelling {m.uid}") if isinstance(o, Exception) else None for m, o in zip(meetings, outcomes)
-        }
+        return self.calendar.publish_many(meetings)
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
-        master = self._find_series([meeting.uid]).get(meeting.uid)
-        if master is None:
-            return  # never booked, or the whole series is gone: nothing to cancel
-        error = self._delete_occurrences(meeting, master.id, (start,))
-        if error is not None:
-            raise error
-
-    def _delete_occurrences(self, meeting: Meeting, master_id: str, starts: Iterable[datetime]) -> BackendError | None:
-        """Delete planned occurrences with cancellations; one already gone counts as done."""
-        master = CalendarItem(account=self.account, folder=self.account.calendar, id=master_id)
-        indexes = [i for i in (instance_index(meeting.plan, s) for s in starts) if i is not None]
-        if not indexes:
-            return None
-        try:
-            outcomes = self.account.bulk_delete(
-                ids=[master.occurrence(i) for i in indexes], send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY
-            )
-        except _ALREADY_GONE:
-            return None  # exchangelib raises this one even in bulk: the occurrence is already off
-        except Exception as exc:
-            return translate(exc, f"cancelling occurrences of {meeting.uid}")
-        failed = [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, _ALREADY_GONE)]
-        return translate(failed[0], f"cancelling an occurrence of {meeting.uid}") if failed else None
+        self.calendar.cancel_occurrence(meeting, start)
 
     # -- free/busy --------------------------------------------------------------------------
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request. An address Exchange
-        cannot resolve raises a permanent BackendError naming it (callers ask per pair)."""
+        """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request. Addresses Exchange
+        cannot resolve raise FreeBusyGaps naming them, with everyone else's busy times in it."""
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
-        problems: list[str] = []
+        problems: dict[str, str] = {}
         for window_start, window_end in _windows(start, end):
             for index in range(0, len(addresses), MAX_MAILBOXES):
                 chunk = addresses[index : index + MAX_MAILBOXES]
                 for address, view in zip(chunk, self._availability(chunk, window_start, window_end)):
                     if isinstance(view, Exception):
-                        problems.append(f"{address}: {type(view).__name__}: {view}")
+                        problems.setdefault(address, f"{type(view).__name__}: {view}")
                         continue
                     busy[address].extend(_busy_times(view))
         if problems:
-            raise BackendError("free/busy: " + "; ".join(dict.fromkeys(problems)), permanent=True)
+            raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
         return busy
 
     def _availability(self, addresses: list[str], start: datetime, end: datetime) -> list:  # type: ignore[type-arg]
@@ -286,8 +132,8 @@ class ExchangeBackend:
         try:
             return list(self.account.protocol.get_free_busy_info(
                 accounts=[(a, "Required", False) for a in addresses],
-                start=_ews(start, tz),
-                end=_ews(end, tz),
+                start=ews_time(start, tz),
+                end=ews_time(end, tz),
                 requested_view="Detailed",
             ))  # fmt: skip
         except Exception as exc:
@@ -300,7 +146,7 @@ class ExchangeBackend:
         since = self._watermark()
         query = self.account.inbox.filter(~Q(categories__contains=[self.settings.processed_category]))
         if since is not None:
-            query = query.filter(datetime_received__gte=_ews(since - WATERMARK_MARGIN, "UTC"))
+            query = query.filter(datetime_received__gte=ews_time(since - WATERMARK_MARGIN, "UTC"))
         try:
             items = list(query.order_by("datetime_received").only("mime_content", "datetime_received", "categories"))
         except Exception as exc:
@@ -309,7 +155,7 @@ class ExchangeBackend:
         fresh = [i for i in items if i.mime_content and done not in (i.categories or [])]
         self._fetched.update({i.id: (i.changekey, list(i.categories or [])) for i in fresh})
         if fresh:
-            self._save_watermark(_plain(min(i.datetime_received for i in fresh)))
+            self._save_watermark(plain(min(i.datetime_received for i in fresh)))
         return [Incoming(ref=i.id, raw=bytes(i.mime_content)) for i in fresh]
 
     def mark_processed(self, ref: str) -> None:
@@ -367,30 +213,6 @@ class ExchangeBackend:
         self.account.protocol.close()
 
 
-_ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_errors.ErrorItemNotFound)
-
-
-def _ews(moment: datetime, zone: str) -> EWSDateTime:
-    """An aware datetime as exchangelib's own type, in ``zone`` (it rejects plain datetimes)."""
-    return EWSDateTime.from_datetime(_plain(moment)).astimezone(EWSTimeZone(zone))
-
-
-def _body(meeting: Meeting) -> HTMLBody | Body:
-    """The item body a person sees when opening the meeting: the rendered note, else the description."""
-    if meeting.body_html:
-        return HTMLBody(meeting.body_html)
-    return Body(meeting.body_text or meeting.description)
-
-
-def _plain(moment: datetime) -> datetime:
-    """exchangelib's EWSDateTime → a plain aware UTC datetime for the rest of the code."""
-    return datetime.fromtimestamp(moment.timestamp(), timezone.utc)
-
-
-def _sequence(item: CalendarItem) -> int:
-    return int(item.rm_sequence or 0)
-
-
 def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     windows = []
     while start < end:
@@ -401,7 +223,7 @@ def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 
 def _busy_times(view) -> list[BusyTime]:  # type: ignore[no-untyped-def]
     return [
-        BusyTime(_plain(e.start), _plain(e.end))
+        BusyTime(plain(e.start), plain(e.end))
         for e in view.calendar_events or []
         if e.busy_type in ("Busy", "Tentative", "OOF")
     ]

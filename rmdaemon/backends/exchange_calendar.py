@@ -1,0 +1,381 @@
+"""The programme's series in the organiser's calendar: book, update and cancel them, and keep their
+exceptions (skipped sessions deleted, moved sessions at their new time) — each step for a whole
+batch of series in one request per 100 items.
+
+Three named properties of our own ride on every series: its uid (found again before creating, so
+a crash between "booked" and "recorded" never books twice), a digest of what the series looks like
+(so a SKIP or a move does not re-send the whole series), and — written last, once everything
+else is done — the sequence and the exceptions applied. A crash anywhere leaves the sequence
+behind, and the rerun finishes the work instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from exchangelib import Attendee, Body, CalendarItem, EWSDateTime, EWSTimeZone, HTMLBody, Mailbox, Message
+from exchangelib import errors as ews_errors
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE
+from exchangelib.properties import OccurrenceItemId
+
+from rmdaemon.backends.exchange_connect import TRANSIENT, translate
+from rmdaemon.backends.exchange_recurrence import instance_index, to_recurrence
+from rmdaemon.errors import BackendError
+from rmdaemon.model import Meeting
+
+PROPERTY_SET = "6f0b1f8e-3c56-4a3e-9d3a-7a2c5e1b9d40"  # rmdaemon's own named-property namespace
+LOOKUP_CHUNK = 100  # uids per FindItem restriction (one OR of IsEqualTo)
+UNFINISHED = -1  # rm_sequence of a series created but whose exceptions are not applied yet
+SERIES_FIELDS = ["subject", "body", "start", "end", "required_attendees", "recurrence", "categories", "rm_shape"]
+Outcomes = dict[str, Exception | None]
+
+
+class RmKey(ExtendedProperty):
+    """The pair/series uid on calendar items, the idempotency key on messages."""
+
+    property_set_id = PROPERTY_SET
+    property_name = "rmdaemon-key"
+    property_type = "String"
+
+
+class RmSequence(ExtendedProperty):
+    """The Meeting.sequence last applied to a calendar item, in full (exceptions included)."""
+
+    property_set_id = PROPERTY_SET
+    property_name = "rmdaemon-sequence"
+    property_type = "Integer"
+
+
+class RmShape(ExtendedProperty):
+    """A digest of the series-level fields (plan, people, text): unchanged means only exceptions changed."""
+
+    property_set_id = PROPERTY_SET
+    property_name = "rmdaemon-shape"
+    property_type = "String"
+
+
+class RmExceptions(ExtendedProperty):
+    """JSON of the skipped and moved sessions already applied, so only new ones cost requests."""
+
+    property_set_id = PROPERTY_SET
+    property_name = "rmdaemon-exceptions"
+    property_type = "String"
+
+
+PROPERTIES = {"rm_key": RmKey, "rm_sequence": RmSequence, "rm_shape": RmShape, "rm_exceptions": RmExceptions}
+
+
+def register_properties() -> None:
+    """Teach exchangelib our properties (a class-level registry, so done once, on first use)."""
+    for cls in (CalendarItem, Message):
+        for name, prop in PROPERTIES.items():
+            if name not in {f.name for f in cls.FIELDS}:
+                cls.register(name, prop)
+
+
+@dataclass
+class Pending:
+    """A series whose exceptions still have to be applied, then stamped with its sequence."""
+
+    meeting: Meeting
+    item_id: str
+    changekey: str | None
+    applied: dict | None  # exceptions known to be on the calendar already; None: unknown, apply all
+
+
+class SeriesCalendar:
+    """The calendar half of the Exchange backend, on the programme mailbox's calendar."""
+
+    def __init__(self, account) -> None:  # type: ignore[no-untyped-def]  # exchangelib has no stubs
+        self.account = account
+
+    # -- publish ----------------------------------------------------------------------------
+    def publish_many(self, meetings: list[Meeting]) -> Outcomes:
+        """Book, update or cancel many series in few requests; one failure stays with its uid."""
+        results: Outcomes = {m.uid: None for m in meetings}
+        try:
+            existing = self.find_series([m.uid for m in meetings])
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        new = [m for m in meetings if m.uid not in existing and not m.cancelled]
+        stale = [m for m in meetings if m.uid in existing and not m.cancelled and _sequence(existing[m.uid]) < m.sequence]
+        light = [m for m in stale if _only_exceptions_changed(m, existing[m.uid])]
+        reshaped = [m for m in stale if m not in light]
+        pending = [Pending(m, existing[m.uid].id, existing[m.uid].changekey, _applied(existing[m.uid])) for m in light]
+        results.update(self._create(new, pending))
+        results.update(self._update(reshaped, existing, pending))
+        results.update(self._exceptions([p for p in pending if results[p.meeting.uid] is None]))
+        results.update(self._stamp([p for p in pending if results[p.meeting.uid] is None]))
+        results.update(self._cancel([m for m in meetings if m.uid in existing and m.cancelled], existing))
+        return results
+
+    def find_series(self, uids: Iterable[str]) -> dict[str, CalendarItem]:
+        found: dict[str, CalendarItem] = {}
+        wanted = list(dict.fromkeys(uids))
+        try:
+            for start in range(0, len(wanted), LOOKUP_CHUNK):
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                query = self.account.calendar.filter(rm_key__in=chunk).only(*PROPERTIES)
+                found.update({item.rm_key: item for item in query})
+        except Exception as exc:
+            raise translate(exc, "looking up booked series") from exc
+        return found
+
+    def _create(self, meetings: list[Meeting], pending: list[Pending]) -> Outcomes:
+        """New series in one CreateItem per 100, with invitations. A series with skipped or moved
+        sessions is marked unfinished until they are applied too."""
+        results: Outcomes = {}
+        items = []
+        for meeting in meetings:
+            try:
+                items.append((meeting, self._item(meeting, rm_sequence=UNFINISHED if _has_exceptions(meeting) else meeting.sequence,
+                                                  rm_exceptions=json.dumps(_NONE))))  # fmt: skip
+            except BackendError as exc:
+                results[meeting.uid] = exc
+        if not items:
+            return results
+        try:
+            created = self.account.bulk_create(
+                folder=self.account.calendar, items=[i for _, i in items], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY
+            )
+        except Exception as exc:
+            error = translate(exc, "booking series")
+            return results | {m.uid: error for m, _ in items}
+        for (meeting, _), outcome in zip(items, created):
+            if isinstance(outcome, Exception):
+                results[meeting.uid] = translate(outcome, f"booking {meeting.uid}")
+                continue
+            results[meeting.uid] = None
+            if _has_exceptions(meeting):
+                pending.append(Pending(meeting, outcome.id, outcome.changekey, dict(_NONE)))
+        return results
+
+    def _item(self, meeting: Meeting, **extra: object) -> CalendarItem:
+        plan = meeting.plan
+        start = ews_time(plan.first_start, plan.tzid)
+        return CalendarItem(
+            account=self.account,
+            folder=self.account.calendar,
+            subject=meeting.summary,
+            body=_body(meeting),
+            start=start,
+            end=start + timedelta(minutes=plan.duration_minutes),
+            required_attendees=[
+                Attendee(mailbox=Mailbox(email_address=p.email, name=p.name), response_type="Unknown") for p in meeting.attendees
+            ],
+            recurrence=to_recurrence(plan),
+            legacy_free_busy_status="Busy",
+            sensitivity="Private",
+            categories=list(meeting.categories),
+            reminder_is_set=True,
+            reminder_minutes_before_start=15,
+            uid=meeting.uid,
+            rm_key=meeting.uid,
+            rm_shape=shape(meeting),
+            **extra,
+        )
+
+    def _update(self, meetings: list[Meeting], existing: dict[str, CalendarItem], pending: list[Pending]) -> Outcomes:
+        """Changed series: the series-level fields, re-sent to the attendees. Whether Exchange kept
+        the old exceptions depends on whether the pattern changed, so they are applied again."""
+        results: Outcomes = {}
+        changes = []
+        for meeting in meetings:
+            old = existing[meeting.uid]
+            try:
+                item = self._item(meeting, id=old.id, changekey=old.changekey, rm_sequence=meeting.sequence,
+                                  rm_exceptions=json.dumps(_NONE))  # fmt: skip
+            except BackendError as exc:
+                results[meeting.uid] = exc
+                continue
+            done = [] if _has_exceptions(meeting) else ["rm_sequence", "rm_exceptions"]
+            changes.append((meeting, item, SERIES_FIELDS + done))
+        try:
+            updated = list(self.account.bulk_update(
+                items=[(item, fields) for _, item, fields in changes],
+                send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY,
+            )) if changes else []  # fmt: skip
+        except Exception as exc:
+            error = translate(exc, "updating series")
+            return results | {m.uid: error for m, _, _ in changes}
+        for (meeting, item, _), outcome in zip(changes, updated):
+            if isinstance(outcome, Exception):
+                results[meeting.uid] = translate(outcome, f"updating {meeting.uid}")
+                continue
+            results[meeting.uid] = None
+            if _has_exceptions(meeting):
+                pending.append(Pending(meeting, item.id, outcome[1], None))
+        return results
+
+    def _cancel(self, meetings: list[Meeting], existing: dict[str, CalendarItem]) -> Outcomes:
+        items = [existing[m.uid] for m in meetings]
+        call = lambda ids: self.account.bulk_delete(  # noqa: E731
+            ids=ids, send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY, delete_type="MoveToDeletedItems")
+        return self._bulk(call, [(m.uid, i) for m, i in zip(meetings, items)], "cancelling")
+
+    # -- exceptions -------------------------------------------------------------------------
+    def _exceptions(self, pending: list[Pending]) -> Outcomes:
+        """Delete the newly skipped sessions and move the newly moved ones, all series at once:
+        one DeleteItem and one UpdateItem per 100, each sending the attendees that one change."""
+        deletes, moves = [], []
+        for p in pending:
+            skipped = {_key(s) for s in p.meeting.exdates}
+            known = p.applied or _NONE
+            for key in sorted(skipped - (set(known["exdates"]) if p.applied is not None else set())):
+                occurrence = self._occurrence(p, datetime.fromisoformat(key))
+                if occurrence is not None:
+                    deletes.append((p.meeting.uid, occurrence))
+            wanted = {a: b for a, b in _moves(p.meeting) if a not in skipped}
+            done = dict(known["moved"]) if p.applied is not None else {}
+            for planned in sorted(set(wanted) | set(done)):
+                target = wanted.get(planned, planned)  # a move that was dropped goes back to its planned time
+                if done.get(planned, planned) != target:
+                    occurrence = self._occurrence(p, datetime.fromisoformat(planned))
+                    if occurrence is not None:
+                        moves.append((p.meeting.uid, self._moved(occurrence, p.meeting, datetime.fromisoformat(target))))
+        results = self._bulk(self._delete_call, deletes, "cancelling a session of")
+        return results | self._bulk(self._move_call, moves, "moving a session of")
+
+    def _occurrence(self, p: Pending, start: datetime) -> CalendarItem | None:
+        index = instance_index(p.meeting.plan, start)
+        if index is None:
+            return None
+        occurrence_id = OccurrenceItemId(id=p.item_id, changekey=p.changekey, instance_index=index)
+        return CalendarItem(account=self.account, folder=self.account.calendar, _id=occurrence_id)
+
+    def _moved(self, occurrence: CalendarItem, meeting: Meeting, start: datetime) -> CalendarItem:
+        occurrence.start = ews_time(start, meeting.plan.tzid)
+        occurrence.end = occurrence.start + timedelta(minutes=meeting.plan.duration_minutes)
+        return occurrence
+
+    def _delete_call(self, items: list[CalendarItem]) -> list:  # type: ignore[type-arg]
+        return list(self.account.bulk_delete(ids=items, send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY))
+
+    def _move_call(self, items: list[CalendarItem]) -> list:  # type: ignore[type-arg]
+        return list(self.account.bulk_update(items=[(i, ["start", "end"]) for i in items],
+                                             send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY))  # fmt: skip
+
+    def _stamp(self, pending: list[Pending]) -> Outcomes:
+        """Last step: record on each series the sequence and exceptions now applied (no mail)."""
+        stamps = []
+        for p in pending:
+            item = CalendarItem(account=self.account, folder=self.account.calendar, id=p.item_id, changekey=None,
+                                rm_sequence=p.meeting.sequence, rm_exceptions=json.dumps(exceptions_of(p.meeting)))  # fmt: skip
+            stamps.append((p.meeting.uid, item))
+        call = lambda items: list(self.account.bulk_update(  # noqa: E731
+            items=[(i, ["rm_sequence", "rm_exceptions"]) for i in items], send_meeting_invitations_or_cancellations=SEND_TO_NONE))
+        return self._bulk(call, stamps, "recording")
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        master = self.find_series([meeting.uid]).get(meeting.uid)
+        if master is None:
+            return  # never booked, or the whole series is gone: nothing to cancel
+        occurrence = self._occurrence(Pending(meeting, master.id, master.changekey, None), start)
+        error = self._bulk(self._delete_call, [(meeting.uid, occurrence)] if occurrence else [], "cancelling a session of")
+        if error:
+            raise error[meeting.uid]  # type: ignore[misc]
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _bulk(self, call: Callable[[list], list], work: list[tuple[str, object]], what: str) -> dict[str, BackendError]:  # type: ignore[type-arg]
+        """``call`` over every item in one go, each failure kept with its series. exchangelib raises a
+        few per-item errors even in bulk; then item by item, so one series never fails the others.
+        An occurrence already deleted counts as done."""
+        if not work:
+            return {}
+        try:
+            outcomes = call([item for _, item in work])
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT) or len(work) == 1:
+                outcomes = [exc] * len(work)
+            else:
+                outcomes = [_one(call, item) for _, item in work]
+        errors: dict[str, BackendError] = {}
+        for (uid, _), outcome in zip(work, outcomes):
+            if isinstance(outcome, Exception) and not isinstance(outcome, ALREADY_GONE) and uid not in errors:
+                errors[uid] = translate(outcome, f"{what} {uid}")
+        return errors
+
+
+ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_errors.ErrorItemNotFound)
+_NONE = {"exdates": [], "moved": []}
+
+
+def _one(call: Callable[[list], list], item: object) -> object:  # type: ignore[type-arg]
+    try:
+        return call([item])[0]
+    except Exception as exc:  # the per-item outcome, as bulk calls report it
+        return exc
+
+
+def shape(meeting: Meeting) -> str:
+    """What the series looks like apart from its exceptions; a change here re-sends the series."""
+    plan = meeting.plan
+    parts = [plan.tzid, plan.first_start.isoformat(), plan.duration_minutes, plan.rrule, meeting.summary,
+             [(p.email.casefold(), p.name) for p in meeting.attendees], meeting.body_text, meeting.body_html,
+             meeting.description, list(meeting.categories)]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def exceptions_of(meeting: Meeting) -> dict:
+    """The skipped and moved sessions a series should carry, as stored in RmExceptions."""
+    skipped = sorted(_key(s) for s in meeting.exdates)
+    return {"exdates": skipped, "moved": sorted([a, b] for a, b in _moves(meeting) if a not in skipped)}
+
+
+def _only_exceptions_changed(meeting: Meeting, item: CalendarItem) -> bool:
+    """A raised sequence that only skips or moves sessions reaches the attendees as those changes
+    alone; any other raise (or an item without our record) re-sends the whole series."""
+    applied = _applied(item)
+    if item.rm_shape != shape(meeting) or applied is None:
+        return False
+    wanted = exceptions_of(meeting)
+    return (wanted["exdates"], [tuple(m) for m in wanted["moved"]]) != (sorted(applied["exdates"]), sorted(applied["moved"]))
+
+
+def _has_exceptions(meeting: Meeting) -> bool:
+    return bool(meeting.exdates or meeting.moved)
+
+
+def _moves(meeting: Meeting) -> list[tuple[str, str]]:
+    return [(_key(a), _key(b)) for a, b in meeting.moved]
+
+
+def _key(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _applied(item: CalendarItem) -> dict | None:
+    """The exceptions a series carries by our own record; None for one that has no record."""
+    if not item.rm_exceptions:
+        return None
+    try:
+        data = json.loads(item.rm_exceptions)
+        return {"exdates": list(data["exdates"]), "moved": [tuple(m) for m in data["moved"]]}
+    except (ValueError, KeyError, TypeError):
+        return None  # someone edited it: apply everything again, which is harmless
+
+
+def _sequence(item: CalendarItem) -> int:
+    return int(item.rm_sequence if item.rm_sequence is not None else 0)
+
+
+def ews_time(moment: datetime, zone: str) -> EWSDateTime:
+    """An aware datetime as exchangelib's own type, in ``zone`` (it rejects plain datetimes)."""
+    return EWSDateTime.from_datetime(plain(moment)).astimezone(EWSTimeZone(zone))
+
+
+def plain(moment: datetime) -> datetime:
+    """exchangelib's EWSDateTime → a plain aware UTC datetime for the rest of the code."""
+    return datetime.fromtimestamp(moment.timestamp(), timezone.utc)
+
+
+def _body(meeting: Meeting) -> HTMLBody | Body:
+    """The item body a person sees when opening the meeting: the rendered note, else the description."""
+    if meeting.body_html:
+        return HTMLBody(meeting.body_html)
+    return Body(meeting.body_text or meeting.description)
