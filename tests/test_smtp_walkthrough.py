@@ -317,8 +317,6 @@ def test_consent_invitations_replies_agenda_and_log_over_smtp_and_imap(world: Wo
     assert len(world.imap.messages(world.box, "Sent")) == len(world.smtp.messages)
 
 
-@pytest.mark.xfail(strict=True, reason="jobs do not re-offer a message whose send failed: the kickoff is recorded "
-                   "as sent with the pair and its outbox key stays 'pending' forever (jobs/consent.py, jobs/common.deliver)")
 def test_smtp_down_during_a_run_then_back_sends_each_message_once(world: World, capsys):
     world.smtp.stop()
     assert world.prog.run(T0) == 0
@@ -340,8 +338,6 @@ def test_a_refused_address_shows_against_its_pair_and_the_rest_goes_on(world: Wo
         "aisha.khan@example.com", "richard.hale@example.com", "tom.becker@example.com"]
 
 
-@pytest.mark.xfail(strict=True, reason="a permanent send error is only in the run summary: jobs/common.deliver does "
-                   "not record it in the pair's 'errors', which is what status shows")
 def test_a_refused_address_is_shown_by_status(world: World, capsys):
     world.smtp.handler.refuse["linda.morales@example.com"] = "550 5.1.1 User unknown"
     assert world.prog.run(T0) == 0

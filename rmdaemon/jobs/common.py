@@ -75,14 +75,15 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
 
     1. one batch records every key as ``pending`` (before anything leaves);
     2. each message goes to the backend, which skips keys it already delivered;
-    3. one batch records the delivered keys as ``sent``.
-    A crash between 1 and 3 leaves ``pending`` keys that the next tick re-offers to the backend,
-    which finds them delivered and does not send again. Keys already ``sent`` are skipped here.
-    ``record`` runs inside the first batch: the job's own state changes land atomically with
-    the intent to send. Returns the keys sent (or found sent) in this call.
+    3. one batch records the delivered keys as ``sent``, and permanent refusals as ``failed``
+       (shown against the pair in ``status``; never retried).
+    A crash between 1 and 3, or a temporary failure, leaves ``pending`` keys: jobs offer those
+    messages again on a later tick (see ``pending_keys``), and the backend skips what it already
+    delivered. ``record`` runs inside the first batch: the job's own state changes land
+    atomically with the intent to send. Returns the keys sent (or found sent) in this call.
     """
     done = index(ctx.store, OUTBOX, "key")
-    todo = [m for m in messages if done.get(m.key, {}).get("status") != "sent"]
+    todo = [m for m in messages if done.get(m.key, {}).get("status") not in FINAL]
     stamp = ctx.now.isoformat()
     with ctx.store.batch():
         if record is not None:
@@ -91,15 +92,42 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             {"key": m.key, "status": "pending", "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
             for m in todo if m.key not in done))
     sent: set[str] = set()
+    refused: dict[str, tuple[Outgoing, str]] = {}
     for message in todo:
         try:
             ctx.backend.send(message)
         except BackendError as e:
             log.warning("pair %s: %s to %s not sent: %s", message.pair_id, message.kind, ", ".join(message.to), e)
             result.add("send errors", f"{message.pair_id}: {message.kind} not sent: {e}")
+            if e.permanent:
+                refused[message.key] = (message, str(e))
             continue
         sent.add(message.key)
         result.add(f"{message.kind} sent")
     with ctx.store.batch():
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
+        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
+        _record_refusals(ctx, refused.values())
     return sent
+
+
+FINAL = ("sent", "failed")
+
+
+def pending_keys(ctx: Context) -> set[str]:
+    """Keys recorded as pending: a temporary failure or a crash; their job offers them again."""
+    return {d["key"] for d in ctx.store.table(OUTBOX).search(lambda d: d.get("status") == "pending")}
+
+
+def _record_refusals(ctx: Context, refused: Iterable[tuple[Outgoing, str]]) -> None:
+    """A permanent refusal shows against its pair (``status`` problems) until the roster is fixed."""
+    by_pair: dict[str, list[str]] = {}
+    for message, error in refused:
+        if message.pair_id:
+            by_pair.setdefault(message.pair_id, []).append(f"{message.kind} to {', '.join(message.to)} refused: {error}")
+    if not by_pair:
+        return
+    state = index(ctx.store, PAIRS, "pair_id")
+    save(ctx.store, PAIRS, "pair_id", (
+        {"pair_id": pid, "send_errors": sorted(set(state[pid].get("send_errors", [])) | set(lines))}
+        for pid, lines in by_pair.items() if pid in state))

@@ -5,7 +5,7 @@ is a welcome and the pair is active at once."""
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, pending_keys, save, templated
 from rmdaemon.jobs.series import cadence_text, sessions_text
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
@@ -16,7 +16,9 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("consent")
     state = index(ctx.store, PAIRS, "pair_id")
     new = [p for p in ctx.pairs if p.status == "active" and p.pair_id not in state]
-    messages = [kickoff_message(ctx, pair, person) for pair in new for person in pair.people]
+    pending = pending_keys(ctx)  # kickoffs a temporary failure (or a crash) kept from going out
+    retry = [p for p in ctx.pairs if p.pair_id in state and any(kickoff_key(p, x) in pending for x in p.people)]
+    messages = [kickoff_message(ctx, pair, person) for pair in [*new, *retry] for person in pair.people]
 
     def record() -> None:
         opt_in = ctx.settings.program.require_opt_in
@@ -44,6 +46,10 @@ def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:
     }
 
 
+def kickoff_key(pair: Pair, person: Person) -> str:
+    return f"kickoff:{pair.pair_id}:{person.address}"
+
+
 def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
     program = ctx.settings.program
     other = pair.mentee if person is pair.mentor else pair.mentor
@@ -52,5 +58,5 @@ def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
         "goal": pair.goal, "require_opt_in": program.require_opt_in,
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
-    return templated(ctx, "kickoff", key=f"kickoff:{pair.pair_id}:{person.address}", to=person, context=context,
+    return templated(ctx, "kickoff", key=kickoff_key(pair, person), to=person, context=context,
                      kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, pending_keys, save, templated
 from rmdaemon.jobs.consent import ACTIVE, ENDED
 from rmdaemon.jobs.nudges import champion_person
 from rmdaemon.jobs.outreach import checkin
@@ -37,19 +37,22 @@ def run(ctx: Context) -> JobResult:
     messages: list[Outgoing] = []
     sessions: list[dict] = []
     updates: list[dict] = []
+    unsent = _pending_milestones(ctx)
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
-        if not doc or doc["state"] != ACTIVE or pair.status != "active":
+        if not doc:
             continue
         done = set(doc.get("milestones", []))
-        for milestone in reached(ctx, pair, doc, by_pair.get(pair.pair_id, [])):
-            if milestone in done:
-                continue
+        due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
+        if doc["state"] == ACTIVE and pair.status == "active":
+            due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
+        for milestone in sorted(due, key=list(MILESTONE_TEXT).index):
             out, rows = milestone_mail(ctx, pair, doc, milestone, len(by_pair.get(pair.pair_id, [])), topics)
             messages += out
             sessions += rows
-            done.add(milestone)
-            result.add(f"{milestone} milestones", f"{pair.pair_id}: {milestone} milestone")
+            if milestone not in done:
+                done.add(milestone)
+                result.add(f"{milestone} milestones", f"{pair.pair_id}: {milestone} milestone")
         if done != set(doc.get("milestones", [])):
             ended = "end" in done
             updates.append({"pair_id": pair.pair_id, "milestones": sorted(done),
@@ -61,6 +64,18 @@ def run(ctx: Context) -> JobResult:
 
     deliver(ctx, messages, result, record=record)
     return result
+
+
+def _pending_milestones(ctx: Context) -> dict[str, set[str]]:
+    """Milestones whose mail is still pending, by pair, read from the outbox keys."""
+    found: dict[str, set[str]] = {}
+    for key in pending_keys(ctx):
+        kind, _, rest = key.partition(":")
+        pair_id, _, tail = rest.partition(":")
+        milestone = {"survey": tail.partition(":")[0], "certificate": "end", "checkin": tail}.get(kind)
+        if milestone in MILESTONE_TEXT:
+            found.setdefault(pair_id, set()).add(milestone)
+    return found
 
 
 def total_sessions(ctx: Context, doc: dict) -> int:
