@@ -114,11 +114,33 @@ class SmtpBackendSettings:
 
 
 @dataclass(frozen=True)
+class GraphBackendSettings:
+    """``[backend.graph]``: Microsoft 365 through Microsoft Graph, app-only (client credentials)."""
+
+    tenant_id: str
+    client_id: str
+    client_secret_env: str
+    client_secret_file: Path | None
+    certificate_path: Path | None  # PEM with the private key and the certificate, or .pfx/.p12
+    certificate_password_env: str
+    mailbox: str | None  # None → [program] organizer
+    authority_host: str
+    graph_base: str
+    ca_file: Path | None
+    state_path: Path | None
+    processed_category: str
+    retry_budget_seconds: int
+    timeout_seconds: int
+    messages_per_minute: int
+
+
+@dataclass(frozen=True)
 class BackendSettings:
     kind: str  # local | exchange | smtp | graph
     local: LocalBackendSettings
     exchange: ExchangeBackendSettings | None = None
     smtp: SmtpBackendSettings | None = None
+    graph: GraphBackendSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -465,6 +487,17 @@ def _imap_keyword(value: Any, base: Path) -> str:
 IMAP_KEYWORD = Converter("IMAP keyword", _imap_keyword)
 
 
+def _https_url(value: Any, base: Path) -> str:
+    """msal refuses any authority that is not https, and tokens must never travel in the clear."""
+    text = _text(value, base).rstrip("/")
+    if not re.match(r"^https://[^\s/]+(/\S*)?$", text):
+        raise Invalid("expected an https URL like https://login.microsoftonline.com, got {value}", value)
+    return text
+
+
+HTTPS_URL = Converter("https URL", _https_url)
+
+
 # --- the option table ---------------------------------------------------------------------
 
 REQUIRED: Any = object()  # default marker: the key must be set
@@ -496,6 +529,7 @@ SECTIONS: dict[str, str] = {
     "backend.local": "The embedded local backend: Maildir folders on disk.",
     "backend.exchange": "Exchange Server (on-premises) through EWS; see docs/exchange.md.",
     "backend.smtp": "An ordinary mailbox: invitations and mail out over SMTP, replies in over IMAP; see docs/smtp.md.",
+    "backend.graph": "Microsoft 365 (Exchange Online) through Microsoft Graph with an app registration; see docs/graph.md.",
     "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
     "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
     "digest": "The champion's weekly digest, and who may command the programme by email.",
@@ -561,6 +595,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend.smtp", "ca_file", PATH, None, "PEM file of the CA(s) to trust instead of the system's, for private CAs.", '"/etc/ssl/private-ca.pem"'),
     Option("backend.smtp", "timeout_seconds", _integer(1, 600), 30, "Network timeout for each SMTP and IMAP operation.", "30"),
     Option("backend.smtp", "state_path", PATH, None, "Journal of sent keys and the inbox watermark (default: smtp-state.jsonl beside the state file).", '"var/smtp-state.jsonl"'),
+    Option("backend.graph", "tenant_id", TEXT, REQUIRED, "Directory (tenant) id of the app registration.", '"00000000-0000-0000-0000-000000000000"'),
+    Option("backend.graph", "client_id", TEXT, REQUIRED, "Application (client) id of the app registration.", '"00000000-0000-0000-0000-000000000000"'),
+    Option("backend.graph", "client_secret_env", OPTIONAL_TEXT, "", "Environment variable holding the client secret (set this, client_secret_file or certificate_path).", '"RMDAEMON_GRAPH_SECRET"'),
+    Option("backend.graph", "client_secret_file", PATH, None, "Or a file holding the client secret (e.g. a systemd credential).", '"/run/credentials/rmdaemon.service/graph"'),
+    Option("backend.graph", "certificate_path", PATH, None, "Or a certificate credential: a PEM file with the private key and the certificate, or a .pfx/.p12 file.", '"/etc/rmdaemon/graph-app.pem"'),
+    Option("backend.graph", "certificate_password_env", OPTIONAL_TEXT, "", "Environment variable holding the password of an encrypted key or .pfx, if any.", '"RMDAEMON_GRAPH_CERT_PASSWORD"'),
+    Option("backend.graph", "mailbox", EMAIL, None, "The programme mailbox the app books and sends as (default: [program] organizer).", '"mentoring@example.com"'),
+    Option("backend.graph", "authority_host", HTTPS_URL, "https://login.microsoftonline.com", "Where tokens come from; other values serve national clouds (https://login.microsoftonline.us).", '"https://login.microsoftonline.com"'),
+    Option("backend.graph", "graph_base", HTTPS_URL, "https://graph.microsoft.com", "The Graph endpoint, without /v1.0; other values serve national clouds (https://graph.microsoft.us).", '"https://graph.microsoft.com"'),
+    Option("backend.graph", "ca_file", PATH, None, "PEM file of the CA(s) to trust instead of the system's (a TLS-inspecting proxy's CA).", '"/etc/ssl/private-ca.pem"'),
+    Option("backend.graph", "state_path", PATH, None, "Small JSON file for the inbox delta link and the send/booking journal (default: graph-state.json beside the state file).", '"var/graph-state.json"'),
+    Option("backend.graph", "processed_category", TEXT, "rmdaemon: processed", "Category put on inbox messages once handled (they are also marked read).", '"rmdaemon: processed"'),
+    Option("backend.graph", "retry_budget_seconds", _integer(0, 3600), 300, "Longest Retry-After waited for within a tick; longer throttling retries next tick.", "300"),
+    Option("backend.graph", "timeout_seconds", _integer(1, 600), 30, "Network timeout for each request.", "30"),
+    Option("backend.graph", "messages_per_minute", _integer(1, 30), 30, "Sending pace; Exchange Online accepts at most 30 messages a minute from one mailbox.", "30"),
     Option("schedule", "tick_seconds", _integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),
     Option("schedule", "consent", MINUTES, 15, "Minutes between consent runs (invite, remind, record answers).", "15"),
     Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
@@ -803,8 +852,9 @@ def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
     kind = values["backend"]["kind"]
     exchange = ExchangeBackendSettings(**values["backend.exchange"]) if kind == "exchange" else None
     smtp = SmtpBackendSettings(**values["backend.smtp"]) if kind == "smtp" else None
+    graph = GraphBackendSettings(**values["backend.graph"]) if kind == "graph" else None
     return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), exchange=exchange,
-                           smtp=smtp)
+                           smtp=smtp, graph=graph)
 
 
 def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
