@@ -24,6 +24,8 @@ def open_backend(settings: Settings, clock: Clock) -> Backend:
         from rmdaemon.backends.smtp import open_smtp  # IMAPClient only when it is used
 
         return open_smtp(settings, clock)
+    if kind == "graph":
+        return _graph(settings, clock)
     raise UserError(f"{settings.config_path}: [backend] kind = {kind!r} is not available in this version; use 'local'")
 
 
@@ -57,3 +59,30 @@ def _exchange(settings: Settings) -> Backend:
     options["state_path"] = cfg.state_path or settings.storage_path.with_name("exchange-state.json")
     return ExchangeBackend(ExchangeSettings(**options, mailbox=settings.program.organizer,
                                             timezone=settings.program.timezone), secret=secret)
+
+
+def _graph(settings: Settings, clock: Clock) -> Backend:
+    """A secret (env or file) or a certificate file, never both; the mailbox defaults to the organizer."""
+    from rmdaemon.backends.graph import GraphBackend, GraphSettings  # msal only when it is used
+    from rmdaemon.backends.graph_auth import Credential, load_credential
+
+    cfg = settings.backend.graph
+    assert cfg is not None
+    where = f"{settings.config_path}: [backend.graph]"
+    has_secret = bool(cfg.client_secret_env or cfg.client_secret_file)
+    if has_secret and cfg.certificate_path is not None:
+        raise UserError(f"{where}: set either a client secret (client_secret_env or client_secret_file) or "
+                        "certificate_path, not both; remove one of them")
+    if cfg.certificate_path is not None:
+        password = os.environ.get(cfg.certificate_password_env, "") if cfg.certificate_password_env else ""
+        credential = load_credential(cfg.certificate_path, password, where)
+    else:
+        credential = Credential(secret=read_secret(settings, "backend.graph", cfg.client_secret_env,
+                                                   cfg.client_secret_file, "client_secret"))
+    options = GraphSettings(
+        tenant_id=cfg.tenant_id, client_id=cfg.client_id, mailbox=cfg.mailbox or settings.program.organizer,
+        authority_host=cfg.authority_host, graph_base=cfg.graph_base, ca_file=cfg.ca_file,
+        state_path=cfg.state_path or settings.storage_path.with_name("graph-state.json"),
+        processed_category=cfg.processed_category, retry_budget_seconds=cfg.retry_budget_seconds,
+        timeout_seconds=cfg.timeout_seconds, messages_per_minute=cfg.messages_per_minute)
+    return GraphBackend(options, credential, clock=clock)

@@ -1,0 +1,165 @@
+"""The Graph backend: Microsoft 365 (Exchange Online) through Microsoft Graph, app-only.
+
+EWS in Exchange Online is blocked by default from 1 October 2026 and switched off on 1 April 2027,
+so Microsoft 365 customers use this backend; ``exchange`` stays for Exchange Server on-premises.
+Same contract, different wire: msal for the token (a client secret or a certificate), requests for
+HTTP, nothing else (measured: msgraph-sdk adds ~446 MB, is async-only, and its retry handler
+re-sends POSTs on 503/504, which can duplicate a mail).
+
+The work is split by job: ``graph_http`` (token, throttling, ``$batch``), ``graph_events`` (a
+Meeting as an event), ``graph_calendar`` (series and occurrences), ``graph_mail`` (send and
+inbox), ``graph_state`` (the journal file), ``graph_online`` (``check --online`` sentences).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+from rmdaemon.backends.graph_auth import Credential, TokenSource, certificate_problems
+from rmdaemon.backends.graph_calendar import Calendar, Results
+from rmdaemon.backends.graph_events import parse_time
+from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, TokenBucket, TokenError
+from rmdaemon.backends.graph_mail import Inbox, Outbox
+from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
+from rmdaemon.backends.graph_state import GraphState
+from rmdaemon.errors import BackendError
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+MAX_PEOPLE = 20  # getSchedule: schedules per request
+MAX_WINDOW = timedelta(days=61)  # getSchedule: the window must stay under 62 days
+BUSY = ("busy", "tentative", "oof")
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    tenant_id: str
+    client_id: str
+    mailbox: str  # the programme mailbox: organizer of every series, sender of every mail
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_base: str = "https://graph.microsoft.com"
+    ca_file: Path | None = None
+    state_path: Path | None = None  # None keeps the journal in memory (tests)
+    processed_category: str = "rmdaemon: processed"
+    retry_budget_seconds: int = 300
+    timeout_seconds: int = 30
+    messages_per_minute: int = 30
+
+
+class GraphBackend:
+    name = "graph"
+
+    def __init__(self, settings: GraphSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.settings, self.credential = settings, credential
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.session = TimeoutSession(str(settings.ca_file) if settings.ca_file else True, settings.timeout_seconds)
+        self.tokens = TokenSource(authority_host=settings.authority_host, tenant_id=settings.tenant_id,
+                                  client_id=settings.client_id, credential=credential,
+                                  scope=settings.graph_base.rstrip("/") + "/.default", session=self.session)
+        self.http = GraphHttp(settings.graph_base, self.session, self.tokens, budget=settings.retry_budget_seconds, sleep=sleep)
+        self.state = GraphState(settings.state_path)
+        self.calendar = Calendar(self.http, self.state, settings.mailbox)
+        self.outbox = Outbox(self.http, self.state, settings.mailbox,
+                             TokenBucket(settings.messages_per_minute, monotonic, sleep), self.clock)
+        self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
+        self.base = f"/users/{quote(settings.mailbox, safe='@')}"
+
+    # -- mail -------------------------------------------------------------------------------
+    def send(self, message: Outgoing) -> None:
+        self.outbox.send(message)
+
+    def fetch_new(self) -> list[Incoming]:
+        return self.inbox.fetch_new()
+
+    def mark_processed(self, ref: str) -> None:
+        self.inbox.mark_processed(ref)
+
+    # -- calendar ---------------------------------------------------------------------------
+    def publish(self, meeting: Meeting) -> None:
+        error = self.publish_many([meeting])[meeting.uid]
+        if error is not None:
+            raise error
+
+    def publish_many(self, meetings: list[Meeting]) -> Results:
+        """Book, update or cancel many series in few round trips; one failure stays with its uid."""
+        return self.calendar.publish_many(meetings)
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        self.calendar.cancel_occurrence(meeting, start)
+
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
+        """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch.
+        An address Exchange cannot resolve raises a permanent BackendError naming it."""
+        addresses = list(dict.fromkeys(p.address for p in people))
+        busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
+        calls, asked = [], []
+        for window_start, window_end in _windows(start, end):
+            for index in range(0, len(addresses), MAX_PEOPLE):
+                chunk = addresses[index : index + MAX_PEOPLE]
+                calls.append(Call("POST", f"{self.base}/calendar/getSchedule", _schedule_body(chunk, window_start, window_end)))
+                asked.append(chunk)
+        problems: list[str] = []
+        for chunk, reply in zip(asked, self.http.batch(calls, "reading free/busy") if calls else []):
+            if not reply.ok:
+                raise reply.error("reading free/busy")
+            for entry in reply.body.get("value", []):
+                address = str(entry.get("scheduleId", "")).casefold()
+                if entry.get("error"):
+                    problems.append(f"{address}: {entry['error'].get('responseCode', '')}: {entry['error'].get('message', '')}")
+                    continue
+                busy.setdefault(address, []).extend(_busy_times(entry))
+        if problems:
+            raise BackendError("free/busy: " + "; ".join(dict.fromkeys(problems)), permanent=True)
+        return busy
+
+    # -- health -----------------------------------------------------------------------------
+    def check_online(self) -> list[str]:
+        """A token, then the inbox and the calendar read in one $batch; problems, never a traceback."""
+        problems = certificate_problems(self.credential, self.clock())
+        if problems:
+            return problems
+        probes = {"reading the inbox": Call("GET", f"{self.base}/mailFolders/inbox?$select=id"),
+                  "reading the calendar": Call("GET", f"{self.base}/calendar?$select=id")}
+        try:
+            replies = self.http.batch(list(probes.values()), "checking the programme mailbox")
+        except TokenError as exc:
+            return [token_problem(exc, self.settings)]
+        except GraphError as exc:
+            return [mailbox_problem(exc, self.settings, "the $batch probe")]
+        except BackendError as exc:
+            return [transport_problem(exc, self.settings)]
+        found = [mailbox_problem(r.error(what), self.settings, what) for what, r in zip(probes, replies) if not r.ok]
+        return list(dict.fromkeys(found))
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def requests_sent(self) -> int:
+        """Round trips to Graph so far (the token endpoint not counted), for benchmarks."""
+        return self.http.requests_sent
+
+
+def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    windows = []
+    while start < end:
+        windows.append((start, min(end, start + MAX_WINDOW)))
+        start += MAX_WINDOW
+    return windows
+
+
+def _schedule_body(addresses: list[str], start: datetime, end: datetime) -> dict[str, object]:
+    def stamp(moment: datetime) -> dict[str, str]:
+        return {"dateTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+    return {"schedules": addresses, "startTime": stamp(start), "endTime": stamp(end), "availabilityViewInterval": 30}
+
+
+def _busy_times(entry: dict) -> list[BusyTime]:  # type: ignore[type-arg]
+    return [BusyTime(parse_time(item["start"]).astimezone(timezone.utc), parse_time(item["end"]).astimezone(timezone.utc))
+            for item in entry.get("scheduleItems") or [] if str(item.get("status", "")).casefold() in BUSY]

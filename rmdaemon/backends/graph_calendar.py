@@ -1,0 +1,231 @@
+"""Series on the programme mailbox's calendar through Graph: create, PATCH, cancel, occurrences.
+
+Round trips are what Exchange Online throttles, so: what the journal (``GraphState``) knows is not
+looked up again; what it does not know is looked up by our extended property, 20 uids per
+``$batch``; creates, updates and cancellations go 20 per ``$batch`` too. A create carries a
+``transactionId`` derived from the uid, so repeating it after a lost answer returns the event
+Graph already made instead of a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from dateutil import rrule
+
+from rmdaemon.backends.graph_events import EXPAND, SEQUENCE, event_body, extended, key_filter, local_time, parse_time
+from rmdaemon.backends.graph_http import Call, GraphHttp
+from rmdaemon.backends.graph_state import GraphState
+from rmdaemon.errors import BackendError
+from rmdaemon.model import Meeting
+
+Results = dict[str, Exception | None]
+GONE = (404, 410)  # the item is not there (any more): a cancel has nothing left to do
+OPEN_ENDED = timedelta(days=2 * 366)  # how far an open-ended series is searched for occurrences
+
+
+def query(**params: str) -> str:
+    """An OData query string, percent-encoded the way Graph (and $batch) expects."""
+    return "?" + urlencode(params, quote_via=quote, safe="$',()/:@")
+
+
+class Calendar:
+    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str) -> None:
+        self.http, self.state = http, state
+        self.base = f"/users/{quote(mailbox, safe='@')}"
+
+    # -- whole series -----------------------------------------------------------------------
+    def publish_many(self, meetings: list[Meeting]) -> Results:
+        results: Results = {m.uid: None for m in meetings}
+        try:
+            known = self._known(meetings)
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        creates = [m for m in meetings if m.uid not in known and not m.cancelled]
+        updates = [m for m in meetings if m.uid in known and not m.cancelled and known[m.uid]["sequence"] < m.sequence]
+        cancels = [m for m in meetings if m.uid in known and m.cancelled]
+        self.state.applied({}, [m.uid for m in meetings if m.cancelled and m.uid not in known])
+        results.update(self._create(creates))
+        results.update(self._update(updates, known))
+        results.update(self._cancel(cancels, known))
+        for meeting in meetings:
+            record = self.state.series(meeting.uid)
+            if results[meeting.uid] is None and record and not meeting.cancelled and (meeting.exdates or meeting.moved):
+                results[meeting.uid] = self._occurrences(meeting, record["id"])
+        return results
+
+    def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
+        """uid → {"id", "sequence"} of every series that exists: from the journal, else looked up.
+        A first booking (sequence 0, never attempted) needs no lookup at all."""
+        known: dict[str, dict[str, Any]] = {}
+        ask = []
+        for m in meetings:
+            record = self.state.series(m.uid)
+            if record is not None and not self.state.creating(m.uid):
+                known[m.uid] = record
+            elif record is not None or self.state.creating(m.uid) or m.sequence > 0 or m.cancelled:
+                ask.append(m.uid)
+        known.update(self.find(ask))
+        return known
+
+    def find(self, uids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Series carrying our key property, by uid; 20 lookups per round trip."""
+        wanted = list(dict.fromkeys(uids))
+        if not wanted:
+            return {}
+        calls = [Call("GET", f"{self.base}/events" + query(**{"$filter": key_filter(uid), "$select": "id,subject",
+                                                               "$expand": EXPAND})) for uid in wanted]
+        found: dict[str, dict[str, Any]] = {}
+        for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
+            if not reply.ok:
+                raise reply.error(f"looking up series {uid}")
+            for item in reply.body.get("value", [])[:1]:
+                found[uid] = {"id": item["id"], "sequence": int(extended(item, SEQUENCE) or 0)}
+        self.state.applied({u: (r["id"], r["sequence"]) for u, r in found.items()})
+        return found
+
+    def _create(self, meetings: list[Meeting]) -> Results:
+        calls, results = self._calls(meetings, lambda m: Call("POST", f"{self.base}/events", event_body(m, create=True)))
+        ready = [m for m in meetings if m.uid not in results]
+        if not ready:
+            return results
+        self.state.start_creates([m.uid for m in ready])  # a crash from here on: look up before creating again
+        return results | self._run(ready, calls, "booking")
+
+    def _update(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
+        calls, results = self._calls(
+            meetings, lambda m: Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", event_body(m, create=False)))
+        ready = [m for m in meetings if m.uid not in results]
+        outcome = self._run(ready, calls, "updating") if ready else {}
+        vanished = [m for m in ready if getattr(outcome.get(m.uid), "status", 0) in GONE]
+        if vanished:  # deleted from the calendar by a person: book it again
+            self.state.applied({}, [m.uid for m in vanished])
+            outcome |= self._create(vanished)
+        return results | outcome
+
+    def _cancel(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
+        calls = [Call("POST", f"{self.base}/events/{known[m.uid]['id']}/cancel", {"comment": _comment(m)}) for m in meetings]
+        if not calls:
+            return {}
+        try:
+            replies = self.http.batch(calls, "cancelling series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        results: Results = {}
+        for meeting, reply in zip(meetings, replies):
+            done = reply.ok or reply.status in GONE
+            results[meeting.uid] = None if done else reply.error(f"cancelling {meeting.uid}")
+        self.state.applied({}, [m.uid for m, r in zip(meetings, replies) if r.ok or r.status in GONE])
+        return results
+
+    def _calls(self, meetings: list[Meeting], build) -> tuple[list[Call], Results]:  # type: ignore[no-untyped-def]
+        """A call per meeting; one that cannot be expressed in Graph fails alone."""
+        calls, results = [], {}
+        for meeting in meetings:
+            try:
+                calls.append(build(meeting))
+            except BackendError as exc:
+                results[meeting.uid] = exc
+        return calls, results
+
+    def _run(self, meetings: list[Meeting], calls: list[Call], verb: str) -> Results:
+        try:
+            replies = self.http.batch(calls, f"{verb} series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        results: Results = {}
+        done: dict[str, tuple[str, int]] = {}
+        for meeting, reply in zip(meetings, replies):
+            if reply.ok:
+                done[meeting.uid] = (reply.body["id"], meeting.sequence)
+                results[meeting.uid] = None
+            else:
+                results[meeting.uid] = reply.error(f"{verb} {meeting.uid}")
+        self.state.applied(done)
+        return results
+
+    # -- single occurrences -----------------------------------------------------------------
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        record = self.state.series(meeting.uid) or self.find([meeting.uid]).get(meeting.uid)
+        if record is None:
+            return  # never booked, or the whole series is gone: nothing to cancel
+        window = (start - timedelta(minutes=1), start + timedelta(minutes=meeting.plan.duration_minutes + 1))
+        wanted = start.astimezone(timezone.utc)
+        calls = [Call("POST", f"{self.base}/events/{i['id']}/cancel", {"comment": _skip_comment()})
+                 for i in self._instances(record["id"], *window) if _original_start(i) == wanted]
+        for reply in self.http.batch(calls, f"cancelling an occurrence of {meeting.uid}") if calls else ():
+            if not reply.ok and reply.status not in GONE:
+                raise reply.error(f"cancelling the occurrence {wanted:%Y-%m-%d %H:%M}Z of {meeting.uid}")
+
+    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
+        """Skipped days cancelled and moved sessions moved, whatever was applied before (idempotent)."""
+        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
+        moves = {a.astimezone(timezone.utc): b for a, b in meeting.moved}
+        first, last = _span(meeting)
+        try:
+            calls = []
+            for instance in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
+                original = _original_start(instance)
+                if original in skipped:
+                    calls.append(Call("POST", f"{self.base}/events/{instance['id']}/cancel", {"comment": _skip_comment()}))
+                elif original in moves and _start(instance) != moves[original].astimezone(timezone.utc):
+                    calls.append(Call("PATCH", f"{self.base}/events/{instance['id']}", _moved(meeting, moves[original])))
+            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
+        except BackendError as exc:
+            return exc
+        failed = [r for r in replies if not r.ok and r.status not in GONE]
+        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+
+    def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        path = f"{self.base}/events/{event_id}/instances" + query(
+            startDateTime=_iso(start), endDateTime=_iso(end), **{"$select": "id,originalStart,start,end,type", "$top": "500"})
+        found: list[dict[str, Any]] = []
+        reply = self.http.call(Call("GET", path), "reading occurrences")
+        while True:
+            if not reply.ok:
+                raise reply.error("reading occurrences")
+            found += reply.body.get("value", [])
+            link = reply.body.get("@odata.nextLink")
+            if not link:
+                return found
+            reply = self.http.get_url(link, "reading occurrences")
+
+
+def _comment(meeting: Meeting) -> str:
+    return (meeting.body_text or "This series of sessions has been cancelled.").strip()
+
+
+def _skip_comment() -> str:
+    return "This session is skipped; the series goes on."
+
+
+def _moved(meeting: Meeting, new_start: datetime) -> dict[str, Any]:
+    end = new_start + timedelta(minutes=meeting.plan.duration_minutes)
+    return {"start": local_time(new_start, meeting.plan.tzid), "end": local_time(end, meeting.plan.tzid)}
+
+
+def _span(meeting: Meeting) -> tuple[datetime, datetime]:
+    """First and last planned start of the series (open-ended ones: two years ahead)."""
+    plan = meeting.plan
+    rule = rrule.rrulestr(plan.rrule.removeprefix("RRULE:"), dtstart=plan.first_start)
+    bounded = "COUNT" in plan.rrule or "UNTIL" in plan.rrule
+    last = rule[-1] if bounded else plan.first_start + OPEN_ENDED
+    return plan.first_start - timedelta(days=1), last
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _original_start(instance: dict[str, Any]) -> datetime | None:
+    text = instance.get("originalStart")
+    if not text:
+        return None
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _start(instance: dict[str, Any]) -> datetime:
+    return parse_time(instance["start"]).astimezone(timezone.utc)
