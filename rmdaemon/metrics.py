@@ -27,8 +27,7 @@ from rmdaemon import health, planning
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
 from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
-from rmdaemon.jobs.series import exdates, pair_from_doc, plan_from_doc
-from rmdaemon.jobs.surveys import milestone_sessions
+from rmdaemon.jobs.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
@@ -409,7 +408,7 @@ def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: 
             continue
         starts = planning.occurrences(plan_from_doc(m.pair_id, series["plan"]), exdates(series))
         used = m.doc.get("sessions_used", 0)
-        total = settings.program.sessions or used + len(starts)
+        total = total_sessions(m.doc)
         marks = milestone_sessions(total)  # the surveys job's own rule, so the dates agree
         for name in ("midpoint", "end"):
             number = marks.get(name, 0)

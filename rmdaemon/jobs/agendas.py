@@ -11,8 +11,7 @@ from datetime import datetime, timedelta, timezone
 from rmdaemon import compose
 from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.surveys import progress_sessions, total_sessions
-from rmdaemon.jobs.series import goal_of, upcoming
+from rmdaemon.jobs.series import goal_of, progress_sessions, total_sessions, upcoming
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -89,7 +88,7 @@ def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: P
         "token": session["token"], "number": session["number"], "total": ctx.settings.program.sessions,
         "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
         "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
-        "ask_progress": session["number"] in progress_sessions(total_sessions(ctx, doc)),
+        "ask_progress": session["number"] in progress_sessions(total_sessions(doc)),
     }
 
 

@@ -7,6 +7,7 @@ The booking job closes the gap; everything else only edits the doc.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -108,3 +109,24 @@ def _count_text(plan: SeriesPlan, program: ProgramSettings) -> str:
     if plan.count:
         return f"{plan.count} sessions"
     return sessions_text(program)
+
+def total_sessions(doc: dict) -> int:
+    """How many sessions the pair will have had: those of earlier series (before a pause or a
+    re-plan) plus this series' occurrences, skipped ones excluded, so the last one is the end."""
+    series = doc.get("series")
+    used = doc.get("sessions_used", 0)
+    if not series or series.get("cancelled"):
+        return used
+    return used + len(planning.occurrences(plan_from_doc(doc["pair_id"], series["plan"]), exdates(series)))
+
+
+def milestone_sessions(total: int) -> dict[str, int]:
+    """The session number after which each milestone falls (no midpoint in a very short series)."""
+    marks = {"first": 1, "midpoint": math.ceil(total / 2) if total >= 3 else 0, "end": total}
+    return {name: number for name, number in marks.items() if number}
+
+
+def progress_sessions(total: int) -> set[int]:
+    """Sessions whose agenda asks "how far are you towards your goal?": the midpoint and the last."""
+    marks = milestone_sessions(total)
+    return {marks[m] for m in ("midpoint", "end") if m in marks}

@@ -8,7 +8,6 @@ the first and the last milestone give a before/after for the report.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timedelta
 
@@ -17,9 +16,8 @@ from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index,
 from rmdaemon.jobs.consent import ACTIVE, ENDED
 from rmdaemon.jobs.nudges import champion_person
 from rmdaemon.jobs.outreach import checkin
-from rmdaemon.jobs.series import goal_of, plan_from_doc
+from rmdaemon.jobs.series import goal_of, milestone_sessions, total_sessions
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
-from rmdaemon import planning
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
 ANSWER_RE = re.compile(r"^\s*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):\-–]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -78,34 +76,11 @@ def _pending_milestones(ctx: Context) -> dict[str, set[str]]:
     return found
 
 
-def total_sessions(ctx: Context, doc: dict) -> int:
-    if ctx.settings.program.sessions:
-        return ctx.settings.program.sessions
-    series = doc.get("series")
-    if not series:
-        return 0
-    plan = plan_from_doc(doc["pair_id"], series["plan"])
-    exdates = [datetime.fromisoformat(x) for x in series.get("exdates", [])]
-    return doc.get("sessions_used", 0) + len(planning.occurrences(plan, exdates))
-
-
-def milestone_sessions(total: int) -> dict[str, int]:
-    """The session number after which each milestone falls (no midpoint in a very short series)."""
-    marks = {"first": 1, "midpoint": math.ceil(total / 2) if total >= 3 else 0, "end": total}
-    return {name: number for name, number in marks.items() if number}
-
-
-def progress_sessions(total: int) -> set[int]:
-    """Sessions whose agenda asks "how far are you towards your goal?": the midpoint and the last."""
-    marks = milestone_sessions(total)
-    return {marks[m] for m in ("midpoint", "end") if m in marks}
-
-
 def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[str]:
     """Milestones whose session has ended by now, in order."""
     ended = {s["number"] for s in sessions
              if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
-    return [name for name, number in milestone_sessions(total_sessions(ctx, doc)).items() if number in ended]
+    return [name for name, number in milestone_sessions(total_sessions(doc)).items() if number in ended]
 
 
 def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,
