@@ -18,8 +18,10 @@ since most months have no 5th Tuesday.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -185,3 +187,186 @@ def next_occurrence(plan: SeriesPlan, after: datetime, exdates: Iterable[datetim
     """The first start strictly after ``after`` that is not skipped, or None when the series is over."""
     skipped = {e.astimezone(UTC) for e in exdates}
     return next((s for s in _rule(plan).xafter(after) if s.astimezone(UTC) not in skipped), None)
+
+
+# --------------------------------------------------------------------------------------------
+# One session at a time: blackout days, moves, alternatives when someone declines.
+
+DateRanges = tuple[tuple[date, date], ...]
+# A moved session stays in the week (Mon–Sun, series zone) of its planned start, so the two are
+# always less than this apart; that bounds every search for "the next session".
+MAX_MOVE = timedelta(days=7)
+MAX_EXTRA_SESSIONS = 100
+
+
+def inside_both(pair: Pair, start: datetime) -> bool:
+    """Whether a session of the pair at ``start`` lies inside both people's working hours."""
+    return all(_inside_hours(p, start, pair.duration_minutes) for p in pair.people)
+
+
+def outside_whose_hours(pair: Pair, start: datetime) -> list[Person]:
+    """The people for whom a session at ``start`` is outside working hours (none: it fits)."""
+    return [p for p in pair.people if not _inside_hours(p, start, pair.duration_minutes)]
+
+
+def outside_hours(pair: Pair, plan: SeriesPlan) -> list[datetime]:
+    """The planned starts that fall outside someone's working hours (DST gaps between zones)."""
+    return [s for s in occurrences(plan) if not inside_both(pair, s)]
+
+
+def blocked_reason(pair: Pair, start: datetime, blackout: DateRanges = ()) -> str | None:
+    """Why nobody should meet on the day of ``start``: a programme blackout day or someone out of
+    office, each judged on the date in that person's own zone. None when the day is free."""
+    for person in pair.people:
+        day = start.astimezone(ZoneInfo(person.timezone)).date()
+        if _within(day, blackout):
+            return f"{day:%a %d %b %Y} is a programme blackout day"
+        if _within(day, person.out_of_office):
+            return f"{person.name} is out of office on {day:%a %d %b %Y}"
+    return None
+
+
+def _within(day: date, ranges: DateRanges) -> bool:
+    return any(first <= day <= last for first, last in ranges)
+
+
+def skip_blocked(plan: SeriesPlan, pair: Pair, blackout: DateRanges = ()) -> tuple[SeriesPlan, tuple[datetime, ...]]:
+    """The plan without sessions on blocked days, and the EXDATEs that skip them.
+
+    Leading blocked sessions move DTSTART to the first free one (no EXDATE on DTSTART, which
+    some clients still show); with COUNT, each later skipped session adds one at the end, so
+    the pair still gets its number of sessions. With UNTIL the programme's last day stands.
+    """
+    starts = occurrences(plan)
+    first = next((s for s in starts if blocked_reason(pair, s, blackout) is None), None)
+    if first is None:
+        raise UserError(f"pair {pair.pair_id}: every planned session falls on a blackout or out-of-office day",
+                        ["shorten [program] blackout_dates or the out-of-office ranges in the roster"])
+    plan = replace(plan, first_start=first)
+    wanted = plan.count
+    for _ in range(MAX_EXTRA_SESSIONS):
+        skipped = tuple(s for s in occurrences(plan) if blocked_reason(pair, s, blackout) is not None)
+        if wanted is None or plan.count == wanted + len(skipped):
+            return plan, skipped
+        plan = _with_count(plan, wanted + len(skipped))
+    raise UserError(f"pair {pair.pair_id}: blackout and out-of-office days skip more than {MAX_EXTRA_SESSIONS} sessions",
+                    ["shorten [program] blackout_dates or the out-of-office ranges in the roster"])
+
+
+def _with_count(plan: SeriesPlan, count: int) -> SeriesPlan:
+    """Same rule, another COUNT (the BYDAY of a monthly rule must not be recomputed)."""
+    return replace(plan, count=count, rrule=re.sub(r"COUNT=\d+", f"COUNT={count}", plan.rrule))
+
+
+def in_same_week(planned: datetime, tzid: str, weekday: int | None, at: time | None) -> datetime:
+    """``weekday`` at ``at`` in the week (Monday to Sunday, in ``tzid``) of ``planned``; a part
+    left out keeps the planned one ("RESCHEDULE 15:00" = same day, later)."""
+    zone = ZoneInfo(tzid)
+    local = planned.astimezone(zone)
+    day = local.date() + timedelta(days=(local.weekday() if weekday is None else weekday) - local.weekday())
+    return datetime.combine(day, local.time() if at is None else at, zone)
+
+
+def next_actual(plan: SeriesPlan, after: datetime, exdates: Iterable[datetime] = (),
+                moved: Iterable[tuple[datetime, datetime]] = ()) -> tuple[datetime, datetime] | None:
+    """The session that happens first strictly after ``after``: (planned start, actual start).
+
+    The planned start names the session (its token, its RECURRENCE-ID); the actual start is
+    when it happens, which differs for a moved session and may even reorder two sessions.
+    """
+    moves = {old.astimezone(UTC): new for old, new in moved}
+    skipped = {e.astimezone(UTC) for e in exdates}
+    zone = ZoneInfo(plan.tzid)
+    best: tuple[datetime, datetime] | None = None
+    for planned in _rule(plan).xafter(after - MAX_MOVE):
+        if best is not None and planned - MAX_MOVE > best[1]:
+            break
+        if planned.astimezone(UTC) in skipped:
+            continue
+        actual = moves.get(planned.astimezone(UTC), planned).astimezone(zone)
+        if actual > after and (best is None or actual < best[1]):
+            best = (planned, actual)
+    return best
+
+
+def alternative_starts(pair: Pair, around: datetime, *, not_before: datetime,
+                       busy: Mapping[str, list[BusyTime]] | None = None, avoid: Iterable[datetime] = (),
+                       blackout: DateRanges = (), limit: int = 3) -> list[datetime]:
+    """Up to ``limit`` other starts in the week of ``around`` (mentee's zone) for a declined session.
+
+    Each lies inside both people's working hours, after ``not_before``, on no blocked day, clear
+    of ``busy`` and of every session in ``avoid`` (the declined one included). Nearest to the
+    original time of day first, one per day while days last; returned in time order.
+    """
+    zone = ZoneInfo(pair.mentee.timezone)
+    local = around.astimezone(zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    length = timedelta(minutes=pair.duration_minutes)
+    busy_by_person = _busy_intervals(pair, busy or {})
+    booked = _merged(BusyTime(a, a + length) for a in [around, *avoid])
+    ranked = []
+    for slot in _candidates(pair):
+        start = datetime.combine(monday + timedelta(days=slot.weekday), slot.start, zone)
+        if (start <= not_before or not inside_both(pair, start) or _clashes([booked], start, pair.duration_minutes)
+                or _clashes(busy_by_person, start, pair.duration_minutes) or blocked_reason(pair, start, blackout)):
+            continue
+        gap = abs((slot.start.hour - local.hour) * 60 + slot.start.minute - local.minute)
+        ranked.append((gap, abs(slot.weekday - local.weekday()), start))
+    ranked.sort()
+    chosen: list[datetime] = []
+    for _, _, start in ranked:  # one per day first ...
+        if len(chosen) < limit and all(start.date() != c.date() for c in chosen):
+            chosen.append(start)
+    for _, _, start in ranked:  # ... then fill up
+        if len(chosen) < limit and start not in chosen:
+            chosen.append(start)
+    return sorted(chosen)
+
+
+# Weekday words people write after RESCHEDULE, in the languages the templates use. Full names
+# and English abbreviations win over the short forms, which are also ordinary words ("so", "do").
+_DAY_NAMES = (
+    "monday mon montag lundi lunes maandag segunda",
+    "tuesday tue tues dienstag mardi martes dinsdag terça terca",
+    "wednesday wed mittwoch mercredi miércoles miercoles woensdag quarta",
+    "thursday thu thur thurs donnerstag jeudi jueves donderdag quinta",
+    "friday fri freitag vendredi viernes vrijdag sexta",
+    "saturday sat samstag samedi sábado sabado zaterdag",
+    "sunday sun sonntag dimanche domingo zondag",
+)
+_DAY_SHORT = ("mo lun ma seg", "di mar ter", "mi mer mié mie wo qua", "do jeu jue qui",
+              "fr ven vie vr", "sa sam sáb sab za", "so dim dom zo")
+_DAY_WORDS = [{w: n for n, words in enumerate(tier) for w in words.split()} for tier in (_DAY_NAMES, _DAY_SHORT)]
+_CLOCK = re.compile(r"(?<![\d:.])(\d{1,2})(?:\s*[:.h]\s*(\d{2}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|h\b|uhr\b)?", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def parse_day_time(text: str) -> tuple[int | None, time | None]:
+    """``"Thu 14:00"``, ``"Thursday at 2:30pm"``, ``"jeudi 14h"``, ``"15.30"`` → (weekday, time).
+
+    Either part may be missing (None) but not both. A bare number is not a time ("Thu 3"
+    could be a date or 3 in the morning): it is refused with a hint rather than guessed.
+    Raises ValueError with a sentence that can go back to the person.
+    """
+    words = [w.casefold() for w in _WORD.findall(text)]
+    day = next((tier[w] for tier in _DAY_WORDS for w in words if w in tier), None)
+    clocks = list(_CLOCK.finditer(text))
+    at = next((t for t in map(_clock, clocks) if t is not None), None)
+    if at is None and clocks:
+        raise ValueError(f"I could not tell what time {clocks[0][0].strip()!r} means; write it like 15:00 or 3pm")
+    if day is None and at is None:
+        raise ValueError(f"I could not read a day or a time in {text.strip()!r}; write it like RESCHEDULE Thu 14:00")
+    return day, at
+
+
+def _clock(match: re.Match[str]) -> time | None:
+    hour, minute, suffix = int(match[1]), int(match[2] or 0), (match[3] or "").lower().replace(".", "").replace(" ", "")
+    if match[2] is None and not suffix:
+        return None
+    if suffix in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
