@@ -1,13 +1,22 @@
 """``rmdaemon check``: every problem in config, roster and templates at once, then (``--online``)
-one real request to the backend. Returns problems instead of raising so nothing hides another."""
+one real request to the backend. Returns problems instead of raising so nothing hides another.
+
+Pairs that cannot be booked inside both people's working hours are *warnings*: the files are
+valid and every other pair runs (exit 0), but the lines are printed under the OK so the admin
+sees what to change; ``status`` shows the same reason once the daemon tried to book the pair.
+"""
 
 from __future__ import annotations
 
-from rmdaemon import compose, roster
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from rmdaemon import compose, planning, roster
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import system_clock
-from rmdaemon.config import find_config, load_settings
+from rmdaemon.config import ProgramSettings, find_config, load_settings
 from rmdaemon.errors import UserError
+from rmdaemon.model import Pair
 
 
 def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str], str]:
@@ -32,4 +41,35 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     active = sum(1 for p in pairs if p.status == "active")
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else ""))
+    warnings = booking_warnings(pairs, settings.program)
+    if warnings:
+        summary += f"\n{len(warnings)} warning(s):\n" + "\n".join(f"  - warning: {w}" for w in warnings)
     return problems, summary
+
+
+def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:
+    """Active pairs whose series would not lie inside both people's working hours, with the fix.
+
+    Planned the way the booking job plans them (from the programme's start date, without
+    free/busy), so what ``check`` warns about is what would happen.
+    """
+    warnings = []
+    for pair in (p for p in pairs if p.status == "active"):
+        zone = ZoneInfo(pair.mentee.timezone)
+        not_before = datetime.combine(program.start_date, time(0), zone) - timedelta(seconds=1)
+        try:
+            plan = planning.plan_series(pair, start_date=program.start_date, sessions=program.sessions,
+                                        end_date=program.end_date, not_before=not_before)
+            plan, _ = planning.skip_blocked(plan, pair, program.blackout_dates)
+        except UserError as e:
+            warnings.append(f"{e.message}, so it will not be booked: " + "; ".join(e.problems))
+            continue
+        outside = planning.outside_hours(pair, plan)
+        if outside:
+            days = ", ".join(f"{s:%d %b}" for s in outside[:3]) + (" ..." if len(outside) > 3 else "")
+            warnings.append(
+                f"pair {pair.pair_id} (roster row {pair.row}): {len(outside)} session(s) fall outside someone's working "
+                f"hours when the clocks change ({days}): mentor {pair.mentor.working_hours} {pair.mentor.timezone}, "
+                f"mentee {pair.mentee.working_hours} {pair.mentee.timezone}; widen mentor_working_hours or "
+                "mentee_working_hours for this pair in the roster")
+    return warnings

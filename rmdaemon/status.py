@@ -9,7 +9,7 @@ from rmdaemon import compose, health
 from rmdaemon.config import Settings
 from rmdaemon.jobs.common import INBOX, LOGS, PAIRS, SESSIONS
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import upcoming
+from rmdaemon.jobs.series import next_session
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
@@ -21,17 +21,34 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
         doc = state.get(pair.pair_id, {})
         h = health.pair_health(pair, doc, records.get(pair.pair_id), now, settings.nudges)
         live = doc.get("state") == ACTIVE and pair.status == "active"
-        nxt = upcoming(doc.get("series"), pair.pair_id, now) if live else None
+        found = next_session(doc.get("series"), pair.pair_id, now) if live else None
+        nxt = found[1] if found else None  # when it happens: a moved session shows its new time
         rows.append({
             "pair_id": pair.pair_id, "mentor": pair.mentor.email, "mentee": pair.mentee.email,
-            "state": h.state,
+            "state": _label(h.state, doc),
             "next_session": nxt.isoformat() if nxt else None,
             "next_session_local": compose.local_time(nxt, pair.mentee.timezone) if nxt else None,
             "sessions_held": h.held, "missed_in_a_row": h.missed_in_a_row,
             "last_log": h.last_log,
-            "problems": [*doc.get("errors", []), *doc.get("send_errors", [])],
+            "problems": [*doc.get("errors", []), *_calendar_problems(pair, doc)],
         })
     return rows
+
+
+def _label(state: str, doc: dict) -> str:
+    """An active pair that booking could not place says so instead of looking fine."""
+    series = doc.get("series")
+    if state == ACTIVE and doc.get("errors") and (not series or series.get("cancelled")):
+        return "not bookable"
+    return state
+
+
+def _calendar_problems(pair: Pair, doc: dict) -> list[str]:
+    """What people said in their calendars that needs a person, not the daemon, to act."""
+    answers = doc.get("responses") or {}
+    return [f"{p.name} <{p.email}> declined the whole series in their calendar; ask which time works and set "
+            f"preferred_slot (or {'mentor' if p is pair.mentor else 'mentee'}_working_hours) for {pair.pair_id} in the roster"
+            for p in pair.people if (answers.get(p.address) or {}).get("series") == "DECLINED"]
 
 
 def summary(store: Store, job_names: list[str]) -> dict:

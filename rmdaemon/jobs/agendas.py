@@ -2,6 +2,11 @@
 
 The session record (its token, number and conversation starter) is written in the same batch
 that records the intent to send, so a rerun after a crash rebuilds the identical agenda.
+
+A moved session keeps its token (named by its planned start) but its agenda goes out lead hours
+before the new time and shows it; an agenda already sent for the old time does not stop that
+one, because the key names the new time. A session someone declined waits for the repair (the
+pair picks another time, or it is skipped) and gets no agenda meanwhile.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from rmdaemon import compose
 from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import goal_of, progress_sessions, total_sessions, upcoming
+from rmdaemon.jobs.series import actual_start, goal_of, next_session, progress_sessions, total_sessions, utc_key
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -26,10 +31,10 @@ def run(ctx: Context) -> JobResult:
         doc = state.get(pair.pair_id)
         if pair.status != "active" or not doc or doc["state"] != ACTIVE or not _published(doc):
             continue
-        start = upcoming(doc["series"], pair.pair_id, ctx.now)
-        if start is None or start - lead > ctx.now:
+        found = next_session(doc["series"], pair.pair_id, ctx.now)
+        if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
             continue
-        session = session_record(ctx, pair, doc, start, sessions)
+        session = session_record(ctx, pair, doc, found[0], sessions)
         if session["token"] not in sessions:
             new_sessions.append(session)
             sessions[session["token"]] = session
@@ -53,21 +58,32 @@ def _published(doc: dict) -> bool:
     return bool(series) and not series.get("cancelled") and series.get("published") is not None
 
 
+def _awaiting_repair(series: dict, planned: datetime) -> bool:
+    return (series.get("repairs") or {}).get(utc_key(planned), {}).get("state") == "offered"
+
+
 def session_record(ctx: Context, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict]) -> dict:
-    """The session at ``start``: existing, or new with the next number and an unused starter."""
+    """The session planned for ``start``: existing, or new with the next number and an unused starter.
+
+    ``start`` is the planned start (the token derives from it); the record's ``start`` is when
+    the session happens, which the booking job keeps current when a session moves.
+    """
     uid = doc["series"]["uid"]
     token = compose.session_token(uid, start)
     if token in sessions:
         return sessions[token]
-    held_before = sum(1 for s in sessions.values()
-                      if s["pair_id"] == pair.pair_id and s["kind"] == "session" and s["start"] < _utc(start))
+    actual = utc_key(actual_start(doc["series"], start))
+    held_before = sum(1 for s in sessions.values() if s["pair_id"] == pair.pair_id and s["kind"] == "session"
+                      and not s.get("skipped") and s["start"] < actual)
     starter = compose.pick_starter(ctx.templates, pair.track, doc["starters_used"])
-    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": _utc(start),
-            "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
+    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": actual,
+            "planned": utc_key(start), "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
+def _when(doc: dict, session: dict) -> tuple[datetime, datetime]:
+    """(planned, actual) start of a session record; records from before moves existed lack ``planned``."""
+    planned = datetime.fromisoformat(session.get("planned") or session["start"])
+    return planned, actual_start(doc["series"], planned) if doc.get("series") else planned
 
 
 def _last_next_steps(ctx: Context) -> dict[str, list[str]]:
@@ -82,7 +98,7 @@ def _last_next_steps(ctx: Context) -> dict[str, list[str]]:
 
 def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> dict:
     other = pair.mentee if person is pair.mentor else pair.mentor
-    start = datetime.fromisoformat(session["start"])
+    start = _when(doc, session)[1]
     return {
         "program": ctx.settings.program, "pair": pair, "person": person, "other": other,
         "token": session["token"], "number": session["number"], "total": ctx.settings.program.sessions,
@@ -93,6 +109,8 @@ def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: P
 
 
 def agenda_message(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
-    return templated(ctx, "agenda", key=f"agenda:{session['token']}:{person.address}", to=person,
+    planned, actual = _when(doc, session)
+    moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
+    return templated(ctx, "agenda", key=f"agenda:{session['token']}:{moved}{person.address}", to=person,
                      context=agenda_context(ctx, pair, doc, session, person, steps), kind="agenda",
                      pair_id=pair.pair_id, token=session["token"])

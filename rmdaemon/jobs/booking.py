@@ -4,6 +4,12 @@ paused/ended/removed ones, cancel skipped occurrences.
 Two steps, so a crash anywhere is safe: first one batch records the wanted series (new UID or a
 raised SEQUENCE); then each backend call; then one batch records what the backend confirmed.
 A rerun re-offers what is unconfirmed, and backends are idempotent on (uid, sequence).
+
+Blackout and out-of-office days are EXDATEs from the start (with COUNT raised to make up for
+them). A session someone declined in their calendar gets one repair email to the pair with
+other times that week; it is skipped when it comes round unanswered. The short emails that
+explain a refused RESCHEDULE are sent from here too: everything that follows from the
+calendar state is reconciled by this one job, each email once (``deliver``).
 """
 
 from __future__ import annotations
@@ -12,36 +18,51 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from email import message_from_bytes
+from email.policy import SMTP
+from email.utils import formataddr
+
 from rmdaemon import compose, planning
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.jobs.common import PAIRS, Context, index, log, save
+from rmdaemon.jobs import pairstate
+from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, log, save
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import (exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc, plan_from_doc,
-                                  plan_to_doc)
-from rmdaemon.model import JobResult, Pair
+from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc,
+                                  plan_from_doc, plan_to_doc, repair_token, utc_key, with_skip)
+from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 MIN_NOTICE_HOURS = 24
+# Alternatives for a declined session start at least this far ahead, so people can still plan.
+REPAIR_NOTICE = timedelta(hours=4)
 
 
 def run(ctx: Context) -> JobResult:
     result = JobResult("booking")
     state = index(ctx.store, PAIRS, "pair_id")
+    sessions = index(ctx.store, SESSIONS, "token")
     roster = ctx.roster()
     taken = _taken(state)
-    changed = {}
+    changed, rows = {}, []
     for pair_id, doc in state.items():
         pair = roster.get(pair_id)
         if _wanted(pair, doc):
             new = _book_or_update(ctx, pair, doc, taken, result)
+            settled = _settle(ctx, pair, new or doc, sessions, result)
+            new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
         else:
             new = _cancel(ctx, pair_id, doc, result)
         if new is not None:
             changed[pair_id] = new
-    if changed:
+    merged: dict[str, dict] = {}
+    for row in rows + _session_times({**state, **changed}, sessions):
+        merged[row["token"]] = {**merged.get(row["token"], {}), **row}
+    if changed or merged:
         with ctx.store.batch():
             save(ctx.store, PAIRS, "pair_id", changed.values())
+            save(ctx.store, SESSIONS, "token", merged.values())
         state.update(changed)
     _publish(ctx, state, roster, result)
+    _mail(ctx, state, roster, result)
     return result
 
 
@@ -63,34 +84,39 @@ def _taken(state: dict[str, dict]) -> Counter:
 def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, result: JobResult) -> dict | None:
     series = doc.get("series")
     live = series is not None and not series.get("cancelled")
-    if live and series["fingerprint"] == fingerprint(pair):
+    blackout = ctx.settings.program.blackout_dates
+    if live and series["fingerprint"] == fingerprint(pair, blackout):
         return None
     used = doc.get("sessions_used", 0) + (_past(series, pair.pair_id, ctx.now) if live else 0)
     try:
-        plan = _plan(ctx, pair, used, taken)
+        planned = _plan(ctx, pair, used, taken)
     except UserError as e:
         result.add("not bookable", f"{pair.pair_id}: {e.message}")
-        return _with_error(doc, ctx, e.message)
-    if plan is None:
+        return _with_error(doc, ctx, [e.message, *e.problems])
+    if planned is None:
         return None
+    plan, skipped = planned
     new = dict(doc, sessions_used=used, errors=[], pair=pair_to_doc(pair))
+    # A new plan starts clean: old skips, moves and repair offers were about the old times.
+    fresh = {"plan": plan_to_doc(plan), "fingerprint": fingerprint(pair, blackout), "exdates": list(skipped),
+             "blackouts": list(skipped), "moved": [], "repairs": {}}
     if live:  # same UID, higher SEQUENCE: clients update the event instead of adding one
-        new["series"] = dict(series, sequence=series["sequence"] + 1, plan=plan_to_doc(plan),
-                             fingerprint=fingerprint(pair), exdates=[])
+        new["series"] = dict(series, sequence=series["sequence"] + 1, **fresh)
         result.add("series updated", f"{pair.pair_id}: series re-planned ({pair.cadence}, {plan.first_start:%a %H:%M} {plan.tzid})")
     else:
         generation = (series or {}).get("generation", -1) + 1
         uid = f"rm-{compose.digest(pair.pair_id, generation, length=12)}-{generation}@{compose.domain_of(ctx.settings.program.organizer)}"
         new["series"] = {"uid": uid, "generation": generation, "sequence": 0, "published": None,
-                         "cancelled": False, "plan": plan_to_doc(plan), "fingerprint": fingerprint(pair),
-                         "exdates": [], "cancel_occurrences": []}
-        result.add("series planned", f"{pair.pair_id}: {plan.first_start:%a %H:%M} {plan.tzid}, {pair.cadence}")
+                         "cancelled": False, "cancel_occurrences": [], **fresh}
+        result.add("series planned", f"{pair.pair_id}: {plan.first_start:%a %H:%M} {plan.tzid}, {pair.cadence}"
+                   + (f", {len(skipped)} blackout day(s) skipped" if skipped else ""))
     start = plan.first_start
     taken[(start.weekday(), start.time())] += 1
     return new
 
 
-def _plan(ctx: Context, pair: Pair, used: int, taken: Counter):
+def _plan(ctx: Context, pair: Pair, used: int, taken: Counter) -> tuple[planning.SeriesPlan, list[str]] | None:
+    """The new plan and the UTC keys of its sessions that fall on blocked days (its EXDATEs)."""
     program = ctx.settings.program
     sessions = None
     if program.sessions is not None:
@@ -102,8 +128,10 @@ def _plan(ctx: Context, pair: Pair, used: int, taken: Counter):
     not_before = ctx.now + timedelta(hours=max(program.agenda_lead_hours, MIN_NOTICE_HOURS))
     start_date = max(program.start_date, not_before.astimezone(ZoneInfo(pair.mentee.timezone)).date())
     busy = _busy(ctx, pair, start_date)
-    return planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
+    plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
                                 not_before=not_before, busy=busy, taken=taken)
+    plan, skipped = planning.skip_blocked(plan, pair, program.blackout_dates)
+    return plan, [utc_key(s) for s in skipped]
 
 
 def _busy(ctx: Context, pair: Pair, start_date: date):
@@ -132,10 +160,11 @@ def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | 
     return dict(doc, sessions_used=used, series=dict(series, cancelled=True, sequence=series["sequence"] + 1))
 
 
-def _with_error(doc: dict, ctx: Context, message: str) -> dict | None:
-    if message in doc.get("errors", []):
+def _with_error(doc: dict, ctx: Context, errors: list[str]) -> dict | None:
+    """The reason and its fix, for ``status``; recorded once, not rewritten every tick."""
+    if doc.get("errors") == errors:
         return None
-    return dict(doc, errors=[message], error_at=ctx.now.isoformat())
+    return dict(doc, errors=errors, error_at=ctx.now.isoformat())
 
 
 def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result: JobResult) -> None:
@@ -164,3 +193,190 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
     if confirmed:
         with ctx.store.batch():
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
+        state.update(confirmed)
+
+# --------------------------------------------------------------------------------------------
+# Sessions that moved or were declined
+
+
+def _session_times(state: dict[str, dict], sessions: dict[str, dict]) -> list[dict]:
+    """Session records whose time changed with a move: their ``start`` is when they happen."""
+    rows = []
+    series_by_uid = {d["series"]["uid"]: d["series"] for d in state.values() if d.get("series")}
+    for s in sessions.values():
+        series = series_by_uid.get(s.get("uid", ""))
+        if s["kind"] != "session" or series is None or not s.get("planned"):
+            continue
+        actual = utc_key(actual_start(series, datetime.fromisoformat(s["planned"])))
+        if actual != s["start"]:
+            rows.append({"token": s["token"], "start": actual})
+    return rows
+
+
+def _settle(ctx: Context, pair: Pair, doc: dict, sessions: dict[str, dict], result: JobResult) -> tuple[dict, list[dict]] | None:
+    """Close repair offers: skip the sessions that came round unanswered, drop retracted declines.
+
+    A skipped declined session is recorded as a session without a log, so it counts as missed.
+    """
+    series = doc.get("series")
+    if not series or series.get("cancelled") or series.get("published") is None:
+        return None
+    settled = pairstate.settle_repairs(series, pairstate.declined(doc, pair), ctx.now)
+    if settled is None:
+        return None
+    new_series, skipped = settled
+    rows = []
+    for key in skipped:
+        if key in new_series.get("exdates", []):
+            continue  # skipped with SKIP meanwhile: said in time, so not missed
+        planned = datetime.fromisoformat(key)
+        new_series = with_skip(new_series, planned)
+        token = compose.session_token(series["uid"], planned)
+        rows.append({**sessions.get(token, {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": series["uid"],
+                                            "start": key, "planned": key, "number": None, "starter": None, "starter_text": ""}),
+                     "skipped": "declined"})
+        result.add("declined sessions skipped", f"{pair.pair_id}: declined session {key} skipped (no other time picked)")
+    return dict(doc, series=new_series), rows
+
+
+def _mail(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result: JobResult) -> None:
+    """Repair offers for declined sessions and the queued notices; each email exactly once."""
+    offers: dict[str, dict] = {}
+    rows: list[dict] = []
+    messages: list[Outgoing] = []
+    for pair_id, doc in state.items():
+        pair = roster.get(pair_id)
+        if _wanted(pair, doc) and doc.get("series") and not doc["series"].get("cancelled") \
+                and doc["series"].get("published") is not None:
+            series, new_rows = _open_repairs(ctx, pair, doc, result)
+            if new_rows:
+                offers[pair_id], rows = dict(doc, series=series), rows + new_rows
+            messages += _repair_messages(ctx, pair, series)
+        messages += _notice_messages(ctx, pair or _snapshot(doc), doc)
+
+    def record() -> None:
+        save(ctx.store, PAIRS, "pair_id", offers.values())
+        save(ctx.store, SESSIONS, "token", rows)
+
+    if messages:
+        deliver(ctx, messages, result, record=record)
+    state.update(offers)
+    _prune_notices(ctx, state)
+
+
+def _snapshot(doc: dict) -> Pair | None:
+    return pair_from_doc(doc["pair"]) if doc.get("pair") else None
+
+
+def _open_repairs(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> tuple[dict, list[dict]]:
+    """One offer per newly declined session that is still ahead; the offer's token goes in the store."""
+    series = doc["series"]
+    repairs = dict(series.get("repairs") or {})
+    rows = []
+    for key, who in sorted(pairstate.declined(doc, pair).items()):
+        planned = datetime.fromisoformat(key)
+        if key in repairs or not _is_session(pair, series, planned) or actual_start(series, planned) <= ctx.now:
+            continue
+        offered, checked = _alternatives(ctx, pair, series, planned)
+        token = repair_token(series["uid"], planned)
+        repairs[key] = {"state": "offered", "token": token, "offered": [utc_key(o) for o in offered],
+                        "declined_by": who, "checked_calendars": checked, "at": ctx.now.isoformat()}
+        rows.append({"token": token, "pair_id": pair.pair_id, "kind": "repair", "uid": series["uid"],
+                     "planned": key, "start": None})
+        result.add("repairs offered", f"{pair.pair_id}: {', '.join(who)} declined {key}; {len(offered)} other times offered")
+    return (dict(series, repairs=repairs) if rows else series), rows
+
+
+def _is_session(pair: Pair, series: dict, planned: datetime) -> bool:
+    """Whether ``planned`` is a session of this series that has not been skipped."""
+    plan = plan_from_doc(pair.pair_id, series["plan"])
+    found = planning.occurrences_between(plan, planned, planned + timedelta(minutes=1), exdates(series))
+    return [utc_key(s) for s in found] == [utc_key(planned)]
+
+
+def _alternatives(ctx: Context, pair: Pair, series: dict, planned: datetime) -> tuple[list[datetime], bool]:
+    """Other times that week for the session, and whether calendars were consulted (free/busy)."""
+    actual = actual_start(series, planned)
+    week = datetime.combine(actual.astimezone(ZoneInfo(pair.mentee.timezone)).date(), time(0), ZoneInfo(pair.mentee.timezone))
+    week -= timedelta(days=week.weekday())
+    plan = plan_from_doc(pair.pair_id, series["plan"])
+    others = [actual_start(series, s) for s in planning.occurrences_between(plan, week - timedelta(days=7),
+                                                                             week + timedelta(days=14), exdates(series))]
+    try:
+        busy = ctx.backend.free_busy(list(pair.people), week, week + timedelta(days=7))
+    except BackendError as e:
+        log.warning("pair %s: free/busy unavailable, offering times on working hours only: %s", pair.pair_id, e)
+        busy = None
+    offered = planning.alternative_starts(pair, actual, not_before=ctx.now + REPAIR_NOTICE, busy=busy,
+                                          avoid=[o for o in others if o != actual],
+                                          blackout=ctx.settings.program.blackout_dates)
+    return offered, busy is not None
+
+
+def _repair_messages(ctx: Context, pair: Pair, series: dict) -> list[Outgoing]:
+    """The offer email of every open repair whose session is still ahead (rebuilt each tick, sent once)."""
+    out = []
+    for key, repair in (series.get("repairs") or {}).items():
+        actual = actual_start(series, datetime.fromisoformat(key))
+        if repair["state"] != "offered" or actual <= ctx.now:
+            continue
+        names = [p.name for p in pair.people if p.address in repair["declined_by"]]
+        options = [datetime.fromisoformat(o) for o in repair["offered"]]
+        context = {
+            "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
+            "when_mentee": compose.local_time(actual, pair.mentee.timezone),
+            "when_mentor": compose.local_time(actual, pair.mentor.timezone),
+            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone),
+                         "mentor": compose.local_time(o, pair.mentor.timezone)} for o in options],
+            "checked_calendars": repair.get("checked_calendars", False),
+        }
+        out.append(_email(ctx, "repair", key=f"repair:{series['uid']}:{key}", to=pair.people, context=context,
+                          kind="repair", pair_id=pair.pair_id, token=repair["token"]))
+    return out
+
+
+def _notice_messages(ctx: Context, pair: Pair | None, doc: dict) -> list[Outgoing]:
+    """Queued notices (why a RESCHEDULE or a repair choice was not done), each as a reply to its cause."""
+    out = []
+    for notice in doc.get("notices", []):
+        person = pair.member(notice["to"]) if pair else None
+        if person is None:
+            continue
+        planned = notice.get("planned")
+        when = None
+        if planned and doc.get("series"):
+            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone)
+        context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when}
+        out.append(_email(ctx, notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
+                          pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", "")))
+    return out
+
+
+def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
+    """Forget notices once sent (kept until then, so a crash before sending loses none)."""
+    with_notices = {pid: d for pid, d in state.items() if d.get("notices")}
+    if not with_notices:
+        return
+    sent = {k for k, row in index(ctx.store, OUTBOX, "key").items() if row.get("status") == "sent"}
+    pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in sent]) for pid, d in with_notices.items()}
+    pruned = {pid: d for pid, d in pruned.items() if len(d["notices"]) != len(with_notices[pid]["notices"])}
+    if pruned:
+        with ctx.store.batch():
+            save(ctx.store, PAIRS, "pair_id", pruned.values())
+        state.update(pruned)
+
+
+def _email(ctx: Context, template: str, *, key: str, to: tuple[Person, ...], context: dict, kind: str,
+           pair_id: str, token: str = "", in_reply_to: str = "") -> Outgoing:
+    """One email from the programme mailbox; several people share one message (a repair offer goes
+    to both, so either can answer and each sees the other's reply)."""
+    program = ctx.settings.program
+    envelope = compose.Envelope(
+        key=key, sender=program.organizer, sender_name=program.organizer_name, to=to[0], date=ctx.now,
+        message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token), in_reply_to=in_reply_to)
+    raw = compose.build_email(envelope, compose.render(ctx.templates, template, {"program": program, "token": token, **context}))
+    if len(to) > 1:
+        msg = message_from_bytes(raw, policy=SMTP)
+        msg.replace_header("To", ", ".join(formataddr((p.name, p.email)) for p in to))
+        raw = msg.as_bytes()
+    return Outgoing(key=key, to=tuple(p.email for p in to), raw=raw, kind=kind, pair_id=pair_id)

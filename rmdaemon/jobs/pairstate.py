@@ -2,17 +2,21 @@
 
 Pure with respect to the store: takes the pair's stored doc and returns the new doc plus rows to
 insert; the inbox job writes them in its one batch. Calendar effects (a cancelled series, a
-skipped occurrence) are only marked in the series doc here; the booking job carries them out.
+skipped or moved session) are only marked in the series doc here; the booking job carries them
+out, and also sends the short emails queued in the doc's ``notices`` (why a RESCHEDULE could
+not be done), so that this module never builds mail.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from rmdaemon import compose, planning
 from rmdaemon.jobs.common import COMMANDS, LOGS, Context
 from rmdaemon.jobs.consent import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
-from rmdaemon.jobs.series import upcoming
+from rmdaemon.jobs.series import actual_start, next_session, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
 
@@ -37,6 +41,8 @@ def apply_reply(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Pers
         doc["share_notes"] = {**doc.get("share_notes", {}), sender.address: parsed.share_notes}
     if doc["state"] == AWAITING:
         return _consent(pair, doc, sender, parsed)
+    if session.get("kind") == "repair" and parsed.command is None:
+        return _pick(ctx, pair, doc, session, sender, parsed)
     if parsed.command:
         return _command(ctx, pair, doc, session, sender, parsed)
     return _log(ctx, pair, doc, session if session.get("kind") == "session" else latest, sender, parsed)
@@ -71,27 +77,135 @@ def _command(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person,
         doc["state"] = ENDED
     elif command == "skip":
         return _skip(ctx, pair, doc, session, docs)
+    elif command == "reschedule":
+        return _reschedule(ctx, pair, doc, session, sender, parsed, docs)
     else:
         return Update("command", f"{command} noted (state stays {doc['state']})", doc, docs)
     return Update("command", f"{command} by {sender.email}: now {doc['state']}", doc, docs)
 
 
+def _target(ctx: Context, pair: Pair, series: dict | None, session: dict) -> tuple[datetime, datetime] | None:
+    """(planned, actual) start of the session a command is about: the one the reply's token names
+    while it is still ahead (skipped or not), else the next one."""
+    if not series or series.get("cancelled"):
+        return None
+    named = session.get("planned") or session.get("start")
+    if named and session.get("kind") in ("session", "repair"):
+        planned = datetime.fromisoformat(named)
+        actual = actual_start(series, planned)
+        if actual > ctx.now:
+            return planned, actual
+    return next_session(series, pair.pair_id, ctx.now)
+
+
 def _skip(ctx: Context, pair: Pair, doc: dict, session: dict, docs: dict) -> Update:
     """Skip the session the reply is about if it is still ahead, else the next one."""
     series = doc.get("series")
-    start = None
-    if session.get("start") and datetime.fromisoformat(session["start"]) > ctx.now:
-        start = datetime.fromisoformat(session["start"])
-    elif series:
-        start = upcoming(series, pair.pair_id, ctx.now)
-    if start is None or not series or series.get("cancelled"):
+    found = _target(ctx, pair, series, session)
+    if found is None:
         return Update("command", "skip: no upcoming session to skip", doc, docs)
-    key = start.astimezone(timezone.utc).isoformat()
+    key = utc_key(found[0])
     if key in series.get("exdates", []):
         return Update("command", f"skip: session {key} already skipped", doc, docs)
-    doc["series"] = dict(series, exdates=[*series.get("exdates", []), key], sequence=series["sequence"] + 1,
-                         cancel_occurrences=[*series.get("cancel_occurrences", []), key])
+    doc["series"] = with_skip(series, found[0])
     return Update("command", f"skip: session {key} cancelled", doc, docs)
+
+
+def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply,
+                docs: dict) -> Update:
+    """Move the session the reply is about (or the next one) to a day and time of the same week."""
+    series = doc.get("series")
+    found = _target(ctx, pair, series, session) if doc["state"] == ACTIVE else None
+    if found is None:
+        return _refuse(ctx, doc, sender, parsed, docs, None, "there is no upcoming session to move")
+    planned, actual = found
+    try:
+        weekday, at = planning.parse_day_time(parsed.command_arg or "")
+    except ValueError as e:
+        reason = str(e) if parsed.command_arg else "RESCHEDULE needs a day and a time, like RESCHEDULE Thu 14:00"
+        return _refuse(ctx, doc, sender, parsed, docs, planned, reason)
+    # Read in the sender's own zone: it is the zone their agenda showed the session in.
+    new = planning.in_same_week(planned, sender.timezone, weekday, at)
+    problem = move_problem(ctx, pair, series, planned, new, sender)
+    if problem:
+        return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
+    if new == actual:
+        return Update("command", f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
+    doc["series"] = with_move(series, planned, new)
+    return Update("command", f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
+
+
+def move_problem(ctx: Context, pair: Pair, series: dict, planned: datetime, new: datetime, reader: Person) -> str | None:
+    """Why the session planned for ``planned`` cannot happen at ``new`` (times shown in ``reader``'s zone)."""
+    when = compose.local_time(new, reader.timezone)
+    if utc_key(planned) in series.get("exdates", []):
+        return f"the session of {compose.local_time(planned, reader.timezone)} was skipped"
+    if new <= ctx.now:
+        return f"{when} has already passed"
+    outside = planning.outside_whose_hours(pair, new)
+    if outside:
+        hours = "; ".join(f"{p.name} works {p.working_hours}" + (
+            "" if p.timezone == reader.timezone else f" {p.timezone}, where it is {compose.local_time(new, p.timezone)}")
+            for p in outside)
+        return f"{when} is outside working hours ({hours})"
+    return planning.blocked_reason(pair, new, ctx.settings.program.blackout_dates)
+
+
+def _refuse(ctx: Context, doc: dict, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
+            reason: str) -> Update:
+    """Nothing moves; the sender gets a short email saying why (sent by the booking job)."""
+    doc["notices"] = [*doc.get("notices", []), {
+        "key": f"notice:{doc['pair_id']}:{compose.digest(parsed.message_id or ctx.now.isoformat())}:{sender.address}",
+        "kind": "reschedule_refused", "to": sender.address, "asked": parsed.command_arg or "",
+        "reason": reason, "planned": utc_key(planned) if planned else None, "reply_to": parsed.message_id or "",
+    }]
+    return Update("command", f"reschedule refused: {reason}", doc, docs)
+
+
+def _pick(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
+    """A reply to a repair offer: the number of one of the offered times moves the declined session."""
+    number = slot_number(parsed.body)
+    row = {"pair_id": pair.pair_id, "command": "pick", "arg": None if number is None else str(number),
+           "from": sender.address, "at": ctx.now.isoformat(), "message_id": parsed.message_id,
+           "token": session.get("token")}
+    docs = {COMMANDS: [row]}
+    series = doc.get("series") or {}
+    planned = datetime.fromisoformat(session["planned"])
+    repair = (series.get("repairs") or {}).get(session["planned"])
+    problem = _pick_problem(ctx, doc, series, repair, number)
+    if problem:
+        parsed = replace(parsed, command_arg=parsed.body.strip()[:60])
+        return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
+    new = datetime.fromisoformat(repair["offered"][number - 1])
+    doc["series"] = with_move(series, planned, new)
+    return Update("command", f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}",
+                  doc, docs)
+
+
+def _pick_problem(ctx: Context, doc: dict, series: dict, repair: dict | None, number: int | None) -> str | None:
+    if doc["state"] != ACTIVE or repair is None or series.get("cancelled"):
+        return "that offer is no longer open"
+    if repair["state"] == "moved":
+        return "the session was already moved; reply RESCHEDULE with a day and time to move it again"
+    if repair["state"] != "offered":
+        return "that session has already been skipped"
+    offered = repair["offered"]
+    if number is None or not 1 <= number <= len(offered):
+        choice = f"just the number of the time you pick (1 to {len(offered)})" if offered else "RESCHEDULE with a day and time"
+        return f"I could not find a choice in your reply; reply with {choice}"
+    if datetime.fromisoformat(offered[number - 1]) <= ctx.now:
+        return "that time has already passed; reply RESCHEDULE with a day and time"
+    return None
+
+
+_NUMBER_RE = re.compile(r"^\s*(?:#|no\.?|nr\.?|option|slot|number)?\s*(\d{1,2})\s*[.)!]?\s*$", re.IGNORECASE)
+
+
+def slot_number(body: str) -> int | None:
+    """The number a reply to a repair offer picks: its first line is just the number ("2", "#2", "2.")."""
+    first = next((line for line in body.splitlines() if line.strip()), "")
+    match = _NUMBER_RE.match(first)
+    return int(match[1]) if match else None
 
 
 def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
@@ -106,3 +220,37 @@ def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Pers
     doc["last_log"] = ctx.now.isoformat()
     return Update("log", f"session {session.get('number', '?')} logged by {sender.email}", doc, {LOGS: [row]})
 
+
+
+# --------------------------------------------------------------------------------------------
+# Declined in the calendar: the repair offer's life
+
+
+def declined(doc: dict, pair: Pair) -> dict[str, list[str]]:
+    """Planned start (UTC key) → who declined that single session in their calendar (iTIP REPLY
+    with RECURRENCE-ID). A declined *series* is not here: it is shown by ``status``."""
+    found: dict[str, list[str]] = {}
+    for person in pair.people:
+        for key, answer in ((doc.get("responses") or {}).get(person.address) or {}).items():
+            if key != "series" and answer == "DECLINED":
+                found.setdefault(key, []).append(person.address)
+    return found
+
+
+def settle_repairs(series: dict, declines: dict[str, list[str]], now: datetime) -> tuple[dict, list[str]] | None:
+    """Close open offers: withdrawn when nobody declines any more (an accept came after the
+    decline), skipped when the session's time came without a new time picked (or it was
+    skipped meanwhile). Returns the series with the new states and the keys to skip, or None."""
+    repairs = dict(series.get("repairs") or {})
+    skip: list[str] = []
+    for key, repair in repairs.items():
+        if repair["state"] != "offered":
+            continue
+        if not declines.get(key):
+            repairs[key] = dict(repair, state="withdrawn", closed=now.isoformat())
+        elif key in series.get("exdates", []) or actual_start(series, datetime.fromisoformat(key)) <= now:
+            repairs[key] = dict(repair, state="skipped", closed=now.isoformat())
+            skip.append(key)
+    if repairs == (series.get("repairs") or {}):
+        return None
+    return dict(series, repairs=repairs), skip

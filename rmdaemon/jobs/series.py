@@ -3,12 +3,19 @@
 The stored series doc is the single truth of what should be on the calendars:
 ``sequence`` is what we want published, ``published`` the last sequence a backend confirmed.
 The booking job closes the gap; everything else only edits the doc.
+
+A session is named by its *planned* start (the RRULE's instant: its token, its RECURRENCE-ID)
+and happens at its *actual* start, which differs only for a moved session: ``moved`` holds
+``[planned, new]`` pairs (UTC ISO strings), ``blackouts`` the EXDATEs that blackout and
+out-of-office days put there, and ``repairs`` the offers made after a declined session.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
-from datetime import datetime, time
+from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, planning
@@ -66,17 +73,76 @@ def exdates(series: dict) -> tuple[datetime, ...]:
     return tuple(datetime.fromisoformat(s) for s in series.get("exdates", ()))
 
 
-def upcoming(series: dict, pair_id: str, after: datetime) -> datetime | None:
-    """The next session of a live series strictly after ``after``, or None."""
+def moves(series: dict) -> tuple[tuple[datetime, datetime], ...]:
+    """(planned start, new start) of every moved session, both aware."""
+    return tuple((datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in series.get("moved", ()))
+
+
+def actual_start(series: dict, planned: datetime) -> datetime:
+    """When the session planned for ``planned`` happens (the same instant unless it was moved)."""
+    key = utc_key(planned)
+    return next((new for old, new in moves(series) if utc_key(old) == key), planned)
+
+
+def utc_key(moment: datetime) -> str:
+    """How instants are keyed in the store (exdates, moves, RSVPs, session starts)."""
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def next_session(series: dict | None, pair_id: str, after: datetime) -> tuple[datetime, datetime] | None:
+    """(planned, actual) start of the session of a live series that happens next after ``after``."""
     if not series or series.get("cancelled"):
         return None
-    return planning.next_occurrence(plan_from_doc(pair_id, series["plan"]), after, exdates(series))
+    return planning.next_actual(plan_from_doc(pair_id, series["plan"]), after, exdates(series), moves(series))
 
 
-def fingerprint(pair: Pair) -> str:
-    """What, when changed in the roster, means the series must be re-planned and re-sent."""
+def upcoming(series: dict | None, pair_id: str, after: datetime) -> datetime | None:
+    """The *planned* start of the next session (its identity: the token derives from it), or None."""
+    found = next_session(series, pair_id, after)
+    return found[0] if found else None
+
+
+def with_move(series: dict, planned: datetime, new: datetime) -> dict:
+    """The series with one session at ``new`` (an override VEVENT with RECURRENCE-ID = planned).
+
+    Moving it back to its planned time removes the override. An open repair offer for the
+    session is settled by the move. SEQUENCE rises, so the booking job re-sends the series.
+    """
+    key = utc_key(planned)
+    moved = [m for m in series.get("moved", []) if m[0] != key]
+    if utc_key(new) != key:
+        moved.append([key, utc_key(new)])
+    repairs = dict(series.get("repairs") or {})
+    if repairs.get(key, {}).get("state") == "offered":
+        repairs[key] = dict(repairs[key], state="moved", moved_to=utc_key(new))
+    return dict(series, moved=sorted(moved), repairs=repairs, sequence=series["sequence"] + 1)
+
+
+def with_skip(series: dict, planned: datetime) -> dict:
+    """The series without one session: an EXDATE, plus a CANCEL for its RECURRENCE-ID to send."""
+    key = utc_key(planned)
+    return dict(series, exdates=[*series.get("exdates", []), key], sequence=series["sequence"] + 1,
+                cancel_occurrences=[*series.get("cancel_occurrences", []), key])
+
+
+def repair_token(uid: str, planned: datetime) -> str:
+    """The token of the email that offers other times for a declined session (a "2" comes back on it)."""
+    raw = hashlib.sha256(f"repair|{uid}|{utc_key(planned)}".encode()).digest()
+    return "RM-" + base64.b32encode(raw).decode()[:6]
+
+
+def fingerprint(pair: Pair, blackout: planning.DateRanges = ()) -> str:
+    """What, when changed in the roster or config, means the series must be re-planned and re-sent.
+
+    Blocked days count only when there are any, so pairs without them keep the fingerprint
+    they were booked with.
+    """
     people = [(p.email.casefold(), p.name, p.timezone, str(p.working_hours)) for p in pair.people]
-    return compose.digest(pair.cadence, pair.duration_minutes, str(pair.preferred_slot), people)
+    parts: list[object] = [pair.cadence, pair.duration_minutes, str(pair.preferred_slot), people]
+    away = [[str(d) for span in p.out_of_office for d in span] for p in pair.people]
+    if blackout or any(away):
+        parts.append(([str(d) for span in blackout for d in span], away))
+    return compose.digest(*parts)
 
 
 def goal_of(pair: Pair, state: dict) -> str:
@@ -91,7 +157,7 @@ def meeting_for(ctx: Context, pair: Pair, state: dict) -> Meeting:
     context = {
         "program": program, "pair": pair, "goal": goal_of(pair, state), "summary": summary,
         "cancelled": series.get("cancelled", False), "sequence": series["sequence"],
-        "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, program),
+        "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
         "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone),
         "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone),
     }
@@ -100,15 +166,17 @@ def meeting_for(ctx: Context, pair: Pair, state: dict) -> Meeting:
         uid=series["uid"], sequence=series["sequence"], organizer_email=program.organizer,
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
         description=compose.render_text(ctx.templates, "event_description.txt", context),
-        plan=plan, exdates=exdates(series), cancelled=series.get("cancelled", False),
+        plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
         subject=body.subject, body_text=body.text, body_html=body.html,
     )
 
 
-def _count_text(plan: SeriesPlan, program: ProgramSettings) -> str:
+def _count_text(plan: SeriesPlan, series: dict, program: ProgramSettings) -> str:
+    """The number of sessions the pair gets: blackout days were added back at the end."""
     if plan.count:
-        return f"{plan.count} sessions"
+        return f"{plan.count - len(series.get('blackouts', ()))} sessions"
     return sessions_text(program)
+
 
 def total_sessions(doc: dict) -> int:
     """How many sessions the pair will have had: those of earlier series (before a pause or a
