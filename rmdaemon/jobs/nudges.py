@@ -46,7 +46,10 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
     other = pair.mentee if person is pair.mentor else pair.mentor
     nxt = upcoming(doc.get("series"), pair.pair_id, ctx.now)
     context = {"pair": pair, "person": person, "other": other, "missed": max(missed, 1), "goal": goal_of(pair, doc),
-               "next_local": compose.local_time(nxt, person.timezone) if nxt else None}
+               "next_local": compose.local_time(nxt, person.timezone) if nxt else None,
+               # The champion's NUDGE says so: otherwise it repeats, word for word, the nudge the
+               # pair got for the same missed session a tick earlier (found by bench/chaos.py).
+               "requested": reason.startswith("request:")}
     return templated(ctx, "nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
                      kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
 
