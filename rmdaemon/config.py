@@ -170,6 +170,15 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """``[security]``: how far a reply's claims are believed, and how big a message may be."""
+
+    trust_authentication_results: bool = False  # quarantine dmarc=fail / spf=fail from our own server
+    authserv_id: str = ""  # the receiving server's name in its Authentication-Results headers
+    max_message_bytes: int = 25 * 1024 * 1024  # larger inbox messages are quarantined unread
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     program: ProgramSettings
@@ -181,6 +190,7 @@ class Settings:
     nudges: NudgeSettings
     digest: DigestSettings
     privacy: PrivacySettings
+    security: SecuritySettings = SecuritySettings()
 
 
 # --- value parsers shared with the roster ---------------------------------------------------
@@ -305,6 +315,22 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean X?"`` for the nearest choice, or ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
+
+
+class FileTooLarge(ValueError):
+    """An input file over its size limit: the wrong file, or one that would exhaust memory."""
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a real config is a few KB
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, reading at most ``limit + 1`` (a device or a huge file is not slurped)."""
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"more than {limit:,} bytes, the most a file of this kind may have")
+    return data
 
 
 def display_path(path: Path) -> str:
@@ -534,6 +560,7 @@ SECTIONS: dict[str, str] = {
     "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
     "digest": "The champion's weekly digest, and who may command the programme by email.",
     "privacy": "What the champion and reports may see, and how long personal data is kept.",
+    "security": "How far incoming mail is believed, and how large it may be; see docs/security.md.",
 }
 
 WORKWEEK_DEFAULT = {"start": "09:00", "end": "17:00", "days": list(WEEKDAYS[:5])}
@@ -627,6 +654,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("digest", "admins", EMAILS, [], "Addresses besides the champion that may send commands (NUDGE P01, PAUSE P01, ASK-MENTOR P01).", '["hr-admin@example.com"]'),
     Option("privacy", "min_group_size", _integer(1, 100), 5, "Aggregates over fewer people than this are suppressed in digests and reports.", "5"),
     Option("privacy", "retention_days", _integer(1), 365, "Days after a pair ends that its notes and raw replies are kept.", "365"),
+    Option("security", "trust_authentication_results", BOOL, False, "The receiving mail server checks SPF/DMARC and adds Authentication-Results headers: a reply it marks dmarc=fail or spf=fail is quarantined even when the From matches.", "false"),
+    Option("security", "authserv_id", OPTIONAL_TEXT, "", "The receiving server's authserv-id (the first word of its Authentication-Results headers); headers naming anyone else are ignored. Required with trust_authentication_results.", '"mx.example.com"'),
+    Option("security", "max_message_bytes", _integer(1024), 25 * 1024 * 1024, "Inbox messages larger than this are quarantined without being read (the first max_message_bytes are kept; the whole message stays in the mailbox).", "26214400"),
 )
 
 
@@ -675,9 +705,11 @@ def find_config(arg: str | None) -> Path:
 def _read_text(path: Path) -> str:
     name = display_path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise UserError(f"cannot read {name}", [f"{name}: {exc.strerror}; check the path and its permissions"]) from None
+    except FileTooLarge as exc:
+        raise UserError(f"{name} is too large", [f"{name}: {exc}; is --config pointing at the right file?"]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -846,6 +878,9 @@ def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str,
     if kind and kind not in available_backends():
         usable = " or ".join(f'"{k}"' for k in available_backends())
         report.add("backend", "kind", f"backend kind {kind!r} is not available in this version; use kind = {usable}")
+    if values["security"].get("trust_authentication_results") and not values["security"].get("authserv_id"):
+        report.add("security", "authserv_id", "is needed with trust_authentication_results = true: set it to the name "
+                   "your mail server writes first in its Authentication-Results headers, e.g. \"mx.example.com\"")
 
 
 def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
@@ -871,6 +906,7 @@ def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
         nudges=NudgeSettings(**values["nudges"]),
         digest=DigestSettings(**values["digest"]),
         privacy=PrivacySettings(**values["privacy"]),
+        security=SecuritySettings(**values["security"]),
     )
 
 
