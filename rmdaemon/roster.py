@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from rmdaemon.config import (
+    FileTooLarge,
     Invalid,
     ProgramSettings,
     check_email,
@@ -25,6 +27,7 @@ from rmdaemon.config import (
     parse_date_ranges,
     parse_hours_range,
     parse_slot,
+    read_bounded,
 )
 from rmdaemon.errors import UserError
 from rmdaemon.model import CADENCES, PAIR_STATUSES, Pair, Person, Slot, WorkingHours
@@ -38,6 +41,7 @@ OPTIONAL_COLUMNS = (
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_TRACK = "general"
 DURATION_RANGE = (10, 240)
+MAX_ROSTER_BYTES = 10 * 1024 * 1024  # ~50,000 pairs; a bigger file is the wrong file (or an attack on memory)
 
 T = TypeVar("T")
 
@@ -113,7 +117,9 @@ def load_roster(path: Path, program: ProgramSettings) -> list[Pair]:
 def _records(path: Path, name: str) -> list[list[str]]:
     """The CSV records, decoded as UTF-8 (a BOM from Excel's "CSV UTF-8" is fine)."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_ROSTER_BYTES)
+    except FileTooLarge as exc:
+        raise _Unreadable(f"{name}: {exc}; check [roster] path points at the roster CSV") from None
     except FileNotFoundError:
         raise _Unreadable(f"{name}: file not found; create it or fix [roster] path in the config") from None
     except OSError as exc:
@@ -178,7 +184,7 @@ def _duration(value: str) -> int:
 
 def _person(row: _Row, role: str, program: ProgramSettings) -> Person | None:
     """The mentor or mentee of a row; zone and hours default to the programme's."""
-    name = row.required(f"{role}_name")
+    name = row.required(f"{role}_name") and row.parse(f"{role}_name", _name, "")
     email = row.parse(f"{role}_email", check_email, "")
     if email == "":
         row.problem(f"{role}_email", "is empty; fill in the address")
@@ -210,6 +216,14 @@ def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
         return None
     track = row.text("track") or DEFAULT_TRACK
     return Pair(pair_id, mentor, mentee, goal, track, cadence, duration, slot, status, row=row.number)
+
+
+def _name(value: str) -> str:
+    """A display name goes into To: headers: a line break there would add headers of its own."""
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise Invalid("{value} contains a line break or control character; names go into email headers, "
+                      "so write the name on one line", value)
+    return value
 
 
 def _pair_id(value: str) -> str:
