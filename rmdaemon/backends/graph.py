@@ -23,7 +23,7 @@ from urllib.parse import quote
 from rmdaemon.backends.graph_auth import Credential, TokenSource, certificate_problems
 from rmdaemon.backends.graph_calendar import Calendar, Results
 from rmdaemon.backends.graph_events import parse_time
-from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, TokenBucket, TokenError
+from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, SendPace, TokenError
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
@@ -65,7 +65,7 @@ class GraphBackend:
         self.state = GraphState(settings.state_path)
         self.calendar = Calendar(self.http, self.state, settings.mailbox)
         self.outbox = Outbox(self.http, self.state, settings.mailbox,
-                             TokenBucket(settings.messages_per_minute, monotonic, sleep), self.clock)
+                             SendPace(settings.messages_per_minute, monotonic, sleep), self.clock)
         self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"
 
@@ -133,8 +133,12 @@ class GraphBackend:
             return [mailbox_problem(exc, self.settings, "the $batch probe")]
         except BackendError as exc:
             return [transport_problem(exc, self.settings)]
-        found = [mailbox_problem(r.error(what), self.settings, what) for what, r in zip(probes, replies) if not r.ok]
-        return list(dict.fromkeys(found))
+        failed: dict[tuple[int, str], list[str]] = {}
+        for what, reply in zip(probes, replies):
+            if not reply.ok:
+                failed.setdefault((reply.status, reply.code), []).append(what)
+        return [mailbox_problem(next(r for r in replies if (r.status, r.code) == key).error(" and ".join(whats)),
+                                self.settings, " and ".join(whats)) for key, whats in failed.items()]
 
     def close(self) -> None:
         self.session.close()

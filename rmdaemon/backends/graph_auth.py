@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import jwt
 import msal
 import requests
 
@@ -93,6 +94,8 @@ class TokenSource:
             app.remove_tokens_for_client()
         try:
             result = app.acquire_token_for_client(scopes=[self.scope])
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:  # a key msal cannot sign with (Entra wants RSA)
+            raise TokenError("invalid_client_credential", f"the certificate's key cannot sign an assertion: {exc}") from exc
         except requests.exceptions.SSLError as exc:
             raise BackendError(f"TLS error talking to {self.authority}: {exc}", permanent=True) from exc
         except requests.exceptions.RequestException as exc:

@@ -19,6 +19,7 @@ import json
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,23 +92,28 @@ class TokenError(BackendError):
         self.error, self.description, self.codes = error, description, list(codes)
 
 
-class TokenBucket:
-    """Keeps sending under a per-minute pace without ever sleeping when under it."""
+class SendPace:
+    """Never more than ``per_minute`` sends in any 60 seconds, without waiting while under it.
+
+    A classic token bucket (capacity 30, refilled 30 a minute) lets 60 messages through in one
+    minute after an idle spell; Exchange Online counts sends per minute per mailbox, so this keeps
+    the times of the last sends and waits until the oldest is a minute old (a sliding window).
+    """
 
     def __init__(self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.capacity, self.rate = float(per_minute), per_minute / 60.0
-        self.tokens, self.clock, self.sleep = float(per_minute), clock, sleep
-        self.stamp = clock()
+        self.per_minute, self.clock, self.sleep = per_minute, clock, sleep
+        self.sent: deque[float] = deque()
 
     def take(self) -> None:
         now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            wait = (1 - self.tokens) / self.rate
+        while self.sent and self.sent[0] <= now - 60:
+            self.sent.popleft()
+        if len(self.sent) >= self.per_minute:
+            wait = self.sent[0] + 60 - now
             self.sleep(wait)
-            self.tokens, self.stamp = 1.0, self.stamp + wait
-        self.tokens -= 1
+            now += wait
+            self.sent.popleft()
+        self.sent.append(now)
 
 
 class TimeoutSession(requests.Session):

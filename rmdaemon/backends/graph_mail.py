@@ -4,8 +4,8 @@ Sending. JSON ``sendMail`` cannot set Message-ID, In-Reply-To or References, so 
 goes out as its own MIME: a draft made from the bytes, tagged with our key property, then sent.
 The journal records the key before the draft exists; a key left unfinished by a crash, a 5xx or
 a timeout is looked for in Sent Items (and a tagged leftover draft in Drafts) before anything is
-sent again. A send is never repeated blindly, and a token bucket keeps the pace under Exchange
-Online's 30 messages a minute.
+sent again. A send is never repeated blindly, and ``SendPace`` keeps every minute under Exchange
+Online's 30 messages.
 
 Reading. The inbox is read with a message delta: the delta link is kept in the journal, so a
 restart continues where the last read stopped; messages fetched but not yet marked stay pending
@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from rmdaemon.backends.graph_calendar import query
 from rmdaemon.backends.graph_events import KEY, key_filter
-from rmdaemon.backends.graph_http import PREFER, Call, GraphHttp, Reply, TokenBucket
+from rmdaemon.backends.graph_http import PREFER, Call, GraphHttp, Reply, SendPace
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Outgoing
@@ -33,9 +33,9 @@ RESYNC = ("SyncStateNotFound", "SyncStateInvalid", "resyncRequired")
 
 
 class Outbox:
-    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, bucket: TokenBucket,
+    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, pace: SendPace,
                  clock: Callable[[], datetime]) -> None:
-        self.http, self.state, self.bucket, self.clock = http, state, bucket, clock
+        self.http, self.state, self.pace, self.clock = http, state, pace, clock
         self.base = f"/users/{quote(mailbox, safe='@')}"
 
     def send(self, message: Outgoing) -> None:
@@ -52,7 +52,7 @@ class Outbox:
             self.state.start_send(message.key)
             draft = self._draft(message, what)
         self.state.start_send(message.key, draft)
-        self.bucket.take()
+        self.pace.take()
         reply = self.http.call(Call("POST", f"{self.base}/messages/{draft}/send", safe_to_repeat=False), what)
         if not reply.ok:
             raise reply.error(what)

@@ -24,7 +24,7 @@ def token_problem(exc: TokenError, settings: GraphSettings) -> str:
     if codes & {7000215, 7000222}:
         return (f"bad client secret: Entra ID refused the secret of app {settings.client_id} ({text}); create a new "
                 f"client secret in the app registration and put it where {SECTION} client_secret_env/_file points")
-    if codes & {700027, 700024, 7000274, 700021, 7000273}:
+    if codes & {700027, 700024, 7000274, 700021, 7000273} or exc.error == "invalid_client_credential":
         return (f"bad certificate: Entra ID refused the certificate assertion of app {settings.client_id} ({text}); "
                 f"upload the certificate of {SECTION} certificate_path to the app registration (Certificates & secrets)")
     if codes & {700016}:

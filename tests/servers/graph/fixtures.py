@@ -6,7 +6,8 @@ Import them into a test module (``from tests.servers.graph.fixtures import graph
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,7 +42,24 @@ def graph_settings(server: GraphServer, **changes: object) -> GraphSettings:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def graph_backend(server: GraphServer, secret: str = SECRET, **changes: object) -> GraphBackend:
-    sleeps = changes.pop("sleeps", None)
-    sleep = sleeps.append if isinstance(sleeps, list) else (lambda seconds: None)
-    return GraphBackend(graph_settings(server, **changes), Credential(secret=secret), sleep=sleep)
+def graph_backend(server: GraphServer, secret: str = SECRET, *, credential: Credential | None = None,
+                  sleep: Callable[[float], None] | None = None, monotonic: Callable[[], float] | None = None,
+                  **changes: object) -> GraphBackend:
+    """A backend pointed at ``server``; waits (Retry-After, pacing) go to ``sleep``, never really slept."""
+    return GraphBackend(graph_settings(server, **changes), credential or Credential(secret=secret),
+                        sleep=sleep or (lambda seconds: None), monotonic=monotonic or time.monotonic)
+
+
+class FakeTime:
+    """A monotonic clock that only moves when something sleeps: waits are recorded, not spent."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
