@@ -197,6 +197,24 @@ def test_blackout_days_and_moved_sessions_reach_the_calendar(graph: GraphServer,
     assert len(requests) == 2 and "RECURRENCE-ID:20270216T110000Z" in requests[1]
 
 
+def test_a_skip_or_a_move_reaches_attendees_as_that_session_alone(graph: GraphServer, state: Path) -> None:
+    be = graph_backend(graph, state_path=state)
+    be.publish(meeting(5))
+    skipped = datetime(2027, 1, 19, 14, 0, tzinfo=BERLIN)  # pair 5 meets at 14:00, every other Tuesday
+    planned, new = datetime(2027, 2, 2, 14, 0, tzinfo=BERLIN), datetime(2027, 2, 3, 9, 0, tzinfo=BERLIN)
+    be.publish(meeting(5, sequence=1, exdates=(skipped,)))
+    be.publish(meeting(5, sequence=2, exdates=(skipped,), moved=((planned, new),)))
+    methods = [(calendar_part(r).split("METHOD:")[1].split()[0], "RECURRENCE-ID" in calendar_part(r))
+               for r in graph.control.received("mentor5@example.com")]
+    assert methods == [("REQUEST", False), ("CANCEL", True), ("REQUEST", True)]  # never the whole series again
+    assert graph_calls(graph, "PATCH", "/events/") == 3  # the move, and two sequence stamps
+    be.publish(meeting(5, sequence=3, exdates=(skipped,)))  # moved back where it was planned
+    (event,) = graph.control.events(PROGRAMME)
+    starts = graph.control.live_starts(event)
+    assert planned in starts and new not in starts and skipped not in starts
+    assert graph.control.extended(event, "rmdaemon-sequence") == "3"
+
+
 def test_monthly_relative_series_with_end_date(graph: GraphServer) -> None:
     m = meeting(5, rrule="FREQ=MONTHLY;BYDAY=2TU;UNTIL=20270615T000000Z")
     m = replace(m, plan=replace(m.plan, first_start=datetime(2027, 1, 12, 10, 0, tzinfo=BERLIN), cadence="monthly"))
@@ -343,11 +361,13 @@ def test_free_busy_sees_calendars_and_scripted_busy_in_one_round_trip(graph: Gra
     assert graph_calls(graph, "POST", "/getSchedule") == 4
 
 
-def test_free_busy_unknown_person_is_reported_by_address(graph: GraphServer) -> None:
+def test_free_busy_unknown_person_is_reported_by_address_and_the_rest_kept(graph: GraphServer) -> None:
     start = datetime(2027, 1, 4, tzinfo=BERLIN)
+    graph.control.script_busy("mentor1@example.com", start, start + timedelta(hours=1))
     with pytest.raises(BackendError, match="nobody@example.com") as caught:
         graph_backend(graph).free_busy([person("mentor1"), person("nobody")], start, start + timedelta(days=7))
-    assert caught.value.permanent
+    assert caught.value.permanent and list(caught.value.problems) == ["nobody@example.com"]  # type: ignore[attr-defined]
+    assert len(caught.value.partial["mentor1@example.com"]) == 1  # type: ignore[attr-defined]
 
 
 # -- throttling and the wire ----------------------------------------------------------------

@@ -35,6 +35,17 @@ MAX_WINDOW = timedelta(days=61)  # getSchedule: the window must stay under 62 da
 BUSY = ("busy", "tentative", "oof")
 
 
+class FreeBusyGaps(BackendError):
+    """Exchange could not read some people's calendars (an unknown address, say): what it read is in
+    ``partial`` and the reason per address in ``problems``, so the caller plans the pairs it could
+    see and names the others (the same shape as the exchange backend's)."""
+
+    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
+        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
+        self.partial = partial
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class GraphSettings:
     tenant_id: str
@@ -94,7 +105,7 @@ class GraphBackend:
 
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
         """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch.
-        An address Exchange cannot resolve raises a permanent BackendError naming it."""
+        Addresses Exchange cannot resolve raise ``FreeBusyGaps`` naming them, with the rest kept."""
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
         calls, asked = [], []
@@ -103,18 +114,18 @@ class GraphBackend:
                 chunk = addresses[index : index + MAX_PEOPLE]
                 calls.append(Call("POST", f"{self.base}/calendar/getSchedule", _schedule_body(chunk, window_start, window_end)))
                 asked.append(chunk)
-        problems: list[str] = []
+        problems: dict[str, str] = {}
         for chunk, reply in zip(asked, self.http.batch(calls, "reading free/busy") if calls else []):
             if not reply.ok:
                 raise reply.error("reading free/busy")
             for entry in reply.body.get("value", []):
                 address = str(entry.get("scheduleId", "")).casefold()
                 if entry.get("error"):
-                    problems.append(f"{address}: {entry['error'].get('responseCode', '')}: {entry['error'].get('message', '')}")
+                    problems.setdefault(address, f"{entry['error'].get('responseCode', '')}: {entry['error'].get('message', '')}")
                     continue
                 busy.setdefault(address, []).extend(_busy_times(entry))
         if problems:
-            raise BackendError("free/busy: " + "; ".join(dict.fromkeys(problems)), permanent=True)
+            raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
         return busy
 
     # -- health -----------------------------------------------------------------------------

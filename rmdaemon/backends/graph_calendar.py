@@ -16,7 +16,8 @@ from urllib.parse import quote, urlencode
 
 from dateutil import rrule
 
-from rmdaemon.backends.graph_events import EXPAND, SEQUENCE, event_body, extended, key_filter, local_time, parse_time
+from rmdaemon.backends.graph_events import (EXCEPTIONS, EXPAND, SEQUENCE, SHAPE, event_body, exceptions, extended,
+                                            key_filter, local_time, parse_time, shape)
 from rmdaemon.backends.graph_http import Call, GraphHttp
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.errors import BackendError
@@ -39,27 +40,30 @@ class Calendar:
 
     # -- whole series -----------------------------------------------------------------------
     def publish_many(self, meetings: list[Meeting]) -> Results:
+        """Creates, full updates, "light" updates (only skipped or moved sessions changed: those
+        sessions alone reach the attendees) and cancellations, each kind in $batch requests."""
         results: Results = {m.uid: None for m in meetings}
         try:
             known = self._known(meetings)
         except BackendError as exc:
             return {m.uid: exc for m in meetings}
-        creates = [m for m in meetings if m.uid not in known and not m.cancelled]
-        updates = [m for m in meetings if m.uid in known and not m.cancelled and known[m.uid]["sequence"] < m.sequence]
-        cancels = [m for m in meetings if m.uid in known and m.cancelled]
+        live = [m for m in meetings if not m.cancelled]
+        stale = [m for m in live if m.uid in known and known[m.uid]["sequence"] < m.sequence]
+        light = [m for m in stale if known[m.uid].get("shape") == shape(m) and known[m.uid].get("exceptions") != exceptions(m)]
         self.state.applied({}, [m.uid for m in meetings if m.cancelled and m.uid not in known])
-        results.update(self._create(creates))
-        results.update(self._update(updates, known))
-        results.update(self._cancel(cancels, known))
-        for meeting in meetings:
+        results.update(self._create([m for m in live if m.uid not in known]))
+        results.update(self._update([m for m in stale if m not in light], known))
+        for meeting in live:  # also finishes what a crash interrupted: applying exceptions is idempotent
             record = self.state.series(meeting.uid)
-            if results[meeting.uid] is None and record and not meeting.cancelled and (meeting.exdates or meeting.moved):
+            if results[meeting.uid] is None and record and (meeting.exdates or meeting.moved or meeting in light):
                 results[meeting.uid] = self._occurrences(meeting, record["id"])
+        results.update(self._stamp([m for m in light if results[m.uid] is None], known))
+        results.update(self._cancel([m for m in meetings if m.uid in known and m.cancelled], known))
         return results
 
     def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
-        """uid → {"id", "sequence"} of every series that exists: from the journal, else looked up.
-        A first booking (sequence 0, never attempted) needs no lookup at all."""
+        """uid → {"id", "sequence", "shape"} of every series that exists: from the journal, else
+        looked up. A first booking (sequence 0, never attempted) needs no lookup at all."""
         known: dict[str, dict[str, Any]] = {}
         ask = []
         for m in meetings:
@@ -83,8 +87,9 @@ class Calendar:
             if not reply.ok:
                 raise reply.error(f"looking up series {uid}")
             for item in reply.body.get("value", [])[:1]:
-                found[uid] = {"id": item["id"], "sequence": int(extended(item, SEQUENCE) or 0)}
-        self.state.applied({u: (r["id"], r["sequence"]) for u, r in found.items()})
+                found[uid] = {"id": item["id"], "sequence": int(extended(item, SEQUENCE) or 0), "shape": extended(item, SHAPE),
+                              "exceptions": extended(item, EXCEPTIONS)}
+        self.state.applied(found)
         return found
 
     def _create(self, meetings: list[Meeting]) -> Results:
@@ -105,6 +110,20 @@ class Calendar:
             self.state.applied({}, [m.uid for m in vanished])
             outcome |= self._create(vanished)
         return results | outcome
+
+    def _stamp(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
+        """The sequence of a light update, written last: a crash before it is finished by the rerun."""
+        calls = [Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", {"singleValueExtendedProperties": [
+            {"id": EXCEPTIONS, "value": exceptions(m)}, {"id": SEQUENCE, "value": str(m.sequence)}]}) for m in meetings]
+        if not calls:
+            return {}
+        try:
+            replies = self.http.batch(calls, "recording series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        done = {m.uid: dict(known[m.uid], sequence=m.sequence, exceptions=exceptions(m)) for m, r in zip(meetings, replies) if r.ok}
+        self.state.applied(done)
+        return {m.uid: None if r.ok else r.error(f"recording {m.uid}") for m, r in zip(meetings, replies)}
 
     def _cancel(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
         calls = [Call("POST", f"{self.base}/events/{known[m.uid]['id']}/cancel", {"comment": _comment(m)}) for m in meetings]
@@ -137,10 +156,11 @@ class Calendar:
         except BackendError as exc:
             return {m.uid: exc for m in meetings}
         results: Results = {}
-        done: dict[str, tuple[str, int]] = {}
+        done: dict[str, dict[str, Any]] = {}
         for meeting, reply in zip(meetings, replies):
             if reply.ok:
-                done[meeting.uid] = (reply.body["id"], meeting.sequence)
+                done[meeting.uid] = {"id": reply.body["id"], "sequence": meeting.sequence, "shape": shape(meeting),
+                                     "exceptions": exceptions(meeting)}
                 results[meeting.uid] = None
             else:
                 results[meeting.uid] = reply.error(f"{verb} {meeting.uid}")
@@ -163,7 +183,7 @@ class Calendar:
     def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
         """Skipped days cancelled and moved sessions moved, whatever was applied before (idempotent)."""
         skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
-        moves = {a.astimezone(timezone.utc): b for a, b in meeting.moved}
+        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
         first, last = _span(meeting)
         try:
             calls = []
@@ -171,8 +191,9 @@ class Calendar:
                 original = _original_start(instance)
                 if original in skipped:
                     calls.append(Call("POST", f"{self.base}/events/{instance['id']}/cancel", {"comment": _skip_comment()}))
-                elif original in moves and _start(instance) != moves[original].astimezone(timezone.utc):
-                    calls.append(Call("PATCH", f"{self.base}/events/{instance['id']}", _moved(meeting, moves[original])))
+                elif original is not None and _start(instance) != moves.get(original, original):
+                    target = moves.get(original, original)  # moved, or moved back to its planned time
+                    calls.append(Call("PATCH", f"{self.base}/events/{instance['id']}", _moved(meeting, target)))
             replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
         except BackendError as exc:
             return exc

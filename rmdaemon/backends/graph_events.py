@@ -12,6 +12,8 @@ uses, so a series booked through EWS is found and updated through Graph too.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import struct
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +27,8 @@ from rmdaemon.model import Meeting, SeriesPlan
 PROPERTY_SET = "6f0b1f8e-3c56-4a3e-9d3a-7a2c5e1b9d40"  # rmdaemon's named properties (shared with EWS)
 KEY = f"String {{{PROPERTY_SET}}} Name rmdaemon-key"
 SEQUENCE = f"Integer {{{PROPERTY_SET}}} Name rmdaemon-sequence"
+SHAPE = f"String {{{PROPERTY_SET}}} Name rmdaemon-shape"  # same digest as the exchange backend's
+EXCEPTIONS = f"String {{{PROPERTY_SET}}} Name rmdaemon-exceptions"  # same JSON as the exchange backend's
 PSETID_MEETING = "6ED8DA90-450B-101B-98DA-00AA003F1305"
 GLOBAL_OBJECT_ID = f"Binary {{{PSETID_MEETING}}} Id 0x0003"
 CLEAN_GLOBAL_OBJECT_ID = f"Binary {{{PSETID_MEETING}}} Id 0x0023"
@@ -41,7 +45,26 @@ def key_filter(value: str) -> str:
     return f"singleValueExtendedProperties/Any(ep: ep/id eq '{KEY}' and ep/value eq '{escaped}')"
 
 
-EXPAND = f"singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{SEQUENCE}')"
+EXPAND = (f"singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{SEQUENCE}' or id eq '{SHAPE}' "
+          f"or id eq '{EXCEPTIONS}')")
+
+
+def shape(meeting: Meeting) -> str:
+    """What the series looks like apart from skipped and moved sessions: when only those change,
+    attendees get just those sessions, not the whole series again."""
+    plan = meeting.plan
+    parts = [plan.tzid, plan.first_start.isoformat(), plan.duration_minutes, plan.rrule, meeting.summary,
+             [(p.email.casefold(), p.name) for p in meeting.attendees], meeting.body_text, meeting.body_html,
+             meeting.description, list(meeting.categories)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def exceptions(meeting: Meeting) -> str:
+    """The skipped and moved sessions a series carries, as JSON (UTC ISO keys)."""
+    skipped = sorted(s.astimezone(timezone.utc).isoformat() for s in meeting.exdates)
+    moved = sorted([a.astimezone(timezone.utc).isoformat(), b.astimezone(timezone.utc).isoformat()] for a, b in meeting.moved
+                   if a.astimezone(timezone.utc).isoformat() not in skipped)
+    return json.dumps({"exdates": skipped, "moved": moved}, separators=(",", ":"))
 
 
 def extended(item: dict[str, Any], prop: str) -> str | None:
@@ -104,7 +127,8 @@ def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
         "reminderMinutesBeforeStart": REMINDER_MINUTES,
         "responseRequested": True,
         "allowNewTimeProposals": False,
-        "singleValueExtendedProperties": [{"id": SEQUENCE, "value": str(meeting.sequence)}],
+        "singleValueExtendedProperties": [{"id": SEQUENCE, "value": str(meeting.sequence)}, {"id": SHAPE, "value": shape(meeting)},
+                                          {"id": EXCEPTIONS, "value": exceptions(meeting)}],
     }
     if create:
         goid = base64.b64encode(global_object_id(meeting.uid)).decode()
@@ -116,8 +140,6 @@ def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
 
 def transaction_id(uid: str) -> str:
     """Graph's idempotency key for a create: the same uid always gives the same id."""
-    import hashlib
-
     return "rm-" + hashlib.sha256(uid.encode()).hexdigest()[:40]
 
 

@@ -2,7 +2,8 @@
 
 - ``inbox``: the delta link of the inbox and the messages fetched but not yet marked processed
   (a delta link moves past a message once it is returned, so those are kept here until marked);
-- ``series``: uid → event id and the sequence last applied, so an update is one PATCH;
+- ``series``: uid → event id, the sequence last applied and the series' shape, so an update is
+  one PATCH and a skip or move reaches attendees as that session alone;
 - ``creating``: uids whose create went out but whose answer we did not see (a crash or a lost
   connection): those are looked up by our extended property before anything is created again;
 - ``sending`` / ``sent``: the send journal. A key is written to ``sending`` before its draft is
@@ -102,13 +103,13 @@ class GraphState:
             self.data["creating"].update({u: 0 for u in uids})
             self.save()
 
-    def applied(self, done: dict[str, tuple[str, int]], gone: Iterable[str] = ()) -> None:
-        """Record uid → (event id, sequence) that Graph confirmed, and series that no longer exist."""
+    def applied(self, done: dict[str, dict[str, Any]], gone: Iterable[str] = ()) -> None:
+        """Record uid → {"id", "sequence", "shape", "exceptions"} Graph confirmed, and series gone."""
         gone = list(gone)
         if not done and not gone:
             return
-        for uid, (event_id, sequence) in done.items():
-            self.data["series"][uid] = {"id": event_id, "sequence": sequence}
+        for uid, record in done.items():
+            self.data["series"][uid] = {k: record.get(k) for k in ("id", "sequence", "shape", "exceptions")}
             self.data["creating"].pop(uid, None)
         for uid in gone:
             self.data["series"].pop(uid, None)
