@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
@@ -79,7 +80,9 @@ def load_templates(override: Path | None = None) -> Templates:
 
 
 def _load(override: Path | None) -> Templates:
-    env = jinja2.Environment(
+    # The sandbox: a template (an admin's override, or a copied one) can read the values it is
+    # given but never reach Python's internals (``''.__class__.__mro__`` and the like).
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(_search_path(override)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
@@ -116,7 +119,7 @@ def check_templates(override: Path | None = None) -> list[str]:
     problems: list[str] = []
     if override is not None and not override.is_dir():
         return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_search_path(override)))
+    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(_search_path(override)))
     for name in TEMPLATE_FILES:
         try:
             env.get_template(name)
