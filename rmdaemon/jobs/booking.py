@@ -54,7 +54,7 @@ def run(ctx: Context) -> JobResult:
         if new is not None:
             changed[pair_id] = new
     merged: dict[str, dict] = {}
-    for row in rows + _session_times({**state, **changed}, sessions):
+    for row in _session_times({**state, **changed}, sessions) + rows:
         merged[row["token"]] = {**merged.get(row["token"], {}), **row}
     if changed or merged:
         with ctx.store.batch():
@@ -200,16 +200,21 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
 
 
 def _session_times(state: dict[str, dict], sessions: dict[str, dict]) -> list[dict]:
-    """Session records whose time changed with a move: their ``start`` is when they happen."""
+    """Session records that changed with the series: ``start`` is when a moved session happens,
+    and a session skipped after its agenda went out says so (``skipped: "skip"``)."""
     rows = []
     series_by_uid = {d["series"]["uid"]: d["series"] for d in state.values() if d.get("series")}
     for s in sessions.values():
         series = series_by_uid.get(s.get("uid", ""))
-        if s["kind"] != "session" or series is None or not s.get("planned"):
+        if s["kind"] != "session" or series is None or s.get("skipped"):
             continue
-        actual = utc_key(actual_start(series, datetime.fromisoformat(s["planned"])))
-        if actual != s["start"]:
-            rows.append({"token": s["token"], "start": actual})
+        planned = s.get("planned") or s["start"]
+        change = {"planned": planned, "start": utc_key(actual_start(series, datetime.fromisoformat(planned)))}
+        if planned in series.get("exdates", []):
+            change["skipped"] = "skip"
+        change = {k: v for k, v in change.items() if s.get(k) != v}
+        if change:
+            rows.append({"token": s["token"], **change})
     return rows
 
 
