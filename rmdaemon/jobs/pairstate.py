@@ -113,7 +113,9 @@ def _skip(ctx: Context, pair: Pair, doc: dict, session: dict, docs: dict) -> Upd
 
 def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply,
                 docs: dict) -> Update:
-    """Move the session the reply is about (or the next one) to a day and time of the same week."""
+    """Move the session the reply is about (or the next one) to a day and time of the same week,
+    both read in the sender's zone; an impossible time leaves everything as it was and queues a
+    notice that tells the sender why."""
     series = doc.get("series")
     found = _target(ctx, pair, series, session) if doc["state"] == ACTIVE else None
     if found is None:
@@ -219,7 +221,6 @@ def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Pers
     }
     doc["last_log"] = ctx.now.isoformat()
     return Update("log", f"session {session.get('number', '?')} logged by {sender.email}", doc, {LOGS: [row]})
-
 
 
 # --------------------------------------------------------------------------------------------
