@@ -266,12 +266,26 @@ def test_503_on_send_is_never_retried_blindly_and_the_tagged_draft_goes_out_late
 def test_sending_stays_under_30_messages_a_minute(graph: GraphServer) -> None:
     clock = FakeTime()
     graph.pace.clock = clock.monotonic  # the service counts on the same (fake) minute
-    be = graph_backend(graph, sleep=clock.sleep, monotonic=clock.monotonic)
+    be = graph_backend(graph, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget_seconds=120)
     for n in range(32):
         be.send(mail(f"note:{n}", subject=f"Note {n}"))
     assert len(graph.control.received("mentee8@example.com")) == 32
     assert clock.sleeps == [60]  # the 31st waited for the first one's minute to pass; the service never said 429
     assert all(e.status != 429 for e in graph.graph_requests())
+
+
+def test_a_pace_wait_beyond_the_budget_leaves_the_mail_for_the_next_tick(graph: GraphServer, state: Path) -> None:
+    clock = FakeTime()
+    graph.pace.clock = clock.monotonic
+    be = graph_backend(graph, state_path=state, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget_seconds=5)
+    for n in range(30):
+        be.send(mail(f"note:{n}"))
+    with pytest.raises(BackendError) as caught:
+        be.send(mail("note:30"))
+    assert not caught.value.permanent and clock.sleeps == [] and len(graph.control.received("mentee8@example.com")) == 30
+    clock.now += 60  # the next tick
+    be.send(mail("note:30"))
+    assert len(graph.control.received("mentee8@example.com")) == 31 and graph.control.messages(PROGRAMME, "drafts") == []
 
 
 # -- inbox ----------------------------------------------------------------------------------

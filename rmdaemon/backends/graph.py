@@ -76,7 +76,8 @@ class GraphBackend:
         self.state = GraphState(settings.state_path)
         self.calendar = Calendar(self.http, self.state, settings.mailbox)
         self.outbox = Outbox(self.http, self.state, settings.mailbox,
-                             SendPace(settings.messages_per_minute, monotonic, sleep), self.clock)
+                             SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds),
+                             self.clock)
         self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"
 

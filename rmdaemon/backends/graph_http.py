@@ -97,11 +97,13 @@ class SendPace:
 
     A classic token bucket (capacity 30, refilled 30 a minute) lets 60 messages through in one
     minute after an idle spell; Exchange Online counts sends per minute per mailbox, so this keeps
-    the times of the last sends and waits until the oldest is a minute old (a sliding window).
+    the times of the last sends and waits until the oldest is a minute old (a sliding window). A
+    wait longer than the retry budget is not sat out: the send fails as temporary and the jobs
+    offer it again next tick, so one busy tick never blocks the daemon for minutes.
     """
 
-    def __init__(self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.per_minute, self.clock, self.sleep = per_minute, clock, sleep
+    def __init__(self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None], budget: float) -> None:
+        self.per_minute, self.clock, self.sleep, self.budget = per_minute, clock, sleep, budget
         self.sent: deque[float] = deque()
 
     def take(self) -> None:
@@ -110,6 +112,9 @@ class SendPace:
             self.sent.popleft()
         if len(self.sent) >= self.per_minute:
             wait = self.sent[0] + 60 - now
+            if wait > self.budget:
+                raise BackendError(f"{self.per_minute} messages sent in the last minute (Exchange Online's limit); "
+                                   f"this one goes next tick")
             self.sleep(wait)
             now += wait
             self.sent.popleft()

@@ -2,8 +2,8 @@
 
 Sending. JSON ``sendMail`` cannot set Message-ID, In-Reply-To or References, so every message
 goes out as its own MIME: a draft made from the bytes, tagged with our key property, then sent.
-The journal records the key before the draft exists; a key left unfinished by a crash, a 5xx or
-a timeout is looked for in Sent Items (and a tagged leftover draft in Drafts) before anything is
+The journal records the key and its draft before the send; a key left unfinished by a crash, a
+5xx or a timeout is looked for in Sent Items (and its tagged draft in Drafts) before anything is
 sent again. A send is never repeated blindly, and ``SendPace`` keeps every minute under Exchange
 Online's 30 messages.
 
@@ -48,8 +48,7 @@ class Outbox:
             if sent:
                 self.state.finish_send(message.key, self.clock().date())
                 return
-        if draft is None:
-            self.state.start_send(message.key)
+        if draft is None:  # a crash before the next line leaves at most an unsent draft behind
             draft = self._draft(message, what)
         self.state.start_send(message.key, draft)
         self.pace.take()

@@ -45,12 +45,14 @@ MAILBOX_CONCURRENCY = 4
 class Fault:
     """A scripted failure for requests matching ``method`` and the ``path`` regex (below /v1.0)."""
 
-    status: int | str  # 429, 503, 504, or "drop" (close the connection without an answer)
+    status: int | str  # 429, 503, 504, "drop" (close the connection unanswered) or "hold" (see GraphServer.hold)
     method: str | None = None
     path: str | None = None
     after_work: bool = False  # do the work first, then fail: the client cannot know it happened
     retry_after: int | None = 1
     times: int = 1
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (self.path is None or re.search(self.path, path) is not None)
@@ -97,6 +99,7 @@ class GraphServer:
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        self._httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]  # killed clients
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="graph-server", daemon=True).start()
 
@@ -114,6 +117,13 @@ class GraphServer:
     # -- scripting --------------------------------------------------------------------------
     def add_fault(self, status: int | str, method: str | None = None, path: str | None = None, **options: Any) -> None:
         self.faults.append(Fault(status, method, path, **options))
+
+    def hold(self, method: str, path: str) -> Fault:
+        """Carry out the next such request but keep its answer until ``fault.released`` is set;
+        ``fault.reached`` is set once the work is done. Pair with killing the client."""
+        fault = Fault("hold", method, path, after_work=True)
+        self.faults.append(fault)
+        return fault
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -145,6 +155,10 @@ class GraphServer:
                               f"{self.base}/v1.0")
             answer = self._dispatch(request)
         self.log.append(Logged(method, path, answer.status, part_of_batch=part, prefer=headers.get("prefer", "")))
+        if fault is not None and fault.status == "hold":  # done; the answer waits (the client gets killed)
+            fault.reached.set()
+            fault.released.wait(30)
+            return answer, None
         if fault is not None:  # the work is done; the client is told otherwise
             return _fault_answer(fault), fault
         return answer, None

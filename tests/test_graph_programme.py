@@ -1,0 +1,320 @@
+"""The programme run through the real CLI with ``[backend] kind = "graph"`` against the Graph test
+server over HTTPS: tokens from its identity endpoints through msal, every mail and meeting through
+Graph, and the people answer the way Outlook users do — replies land in the programme mailbox,
+Accept/Decline clicks come back as meeting responses. Nothing is patched: the client secret reaches
+the daemon through the environment variable the config names, and the CA through ``ca_file``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from programme import Programme
+from rmdaemon import daemon
+from rmdaemon.backends.factory import open_backend
+from rmdaemon.config import load_settings
+from rmdaemon.jobs.common import PAIRS
+from rmdaemon.store import Store
+from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, FakeTime, graph_server  # noqa: F401
+from tests.servers.graph.server import GraphServer
+
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+T1 = T0 + timedelta(hours=1)
+ACTIVE = ["P01", "P02", "P03", "P04", "P05", "P07", "P08"]
+SECRET_ENV = "RMDAEMON_TEST_GRAPH_SECRET"
+
+
+@dataclass
+class GraphProgramme(Programme):
+    """``Programme`` whose mail travels through the Graph test server instead of Maildirs."""
+
+    server: GraphServer | None = None
+
+    @property
+    def graph(self) -> GraphServer:
+        assert self.server is not None
+        return self.server
+
+    def run(self, now: datetime, *args: str) -> int:
+        """A tick at ``now``: the service's per-minute send limit counts on the simulated clock too."""
+        self.graph.pace.clock = lambda: now.timestamp()
+        return super().run(now, *args)
+
+    def drop(self, raw: bytes, name: str) -> Path:
+        """A person's reply arrives in the programme mailbox's inbox."""
+        self.graph.control.deliver(PROGRAMME, raw)
+        return self.root / name
+
+    def outbox(self, kind: str = "", to: str = "") -> list[EmailMessage]:
+        """The emails that left the programme mailbox (mail, not meeting traffic)."""
+        found = []
+        for sent in self.graph.control.sent(PROGRAMME):
+            msg = message_from_bytes(sent.mime, policy=policy.default)
+            if sent.kind == "message" and msg["Message-ID"].startswith(f"<rm.{kind}") and to in str(msg["To"]):
+                found.append(msg)
+        return found
+
+    def calendar_mail(self, address: str, method: str) -> list[str]:
+        """The iCalendar text of every meeting message of ``method`` in a person's inbox."""
+        found = []
+        for raw in self.graph.control.received(address):
+            msg = message_from_bytes(raw, policy=policy.default)
+            for part in msg.walk():
+                if part.get_content_type() == "text/calendar" and f"METHOD:{method}" in part.get_content():
+                    found.append(part.get_content())
+        return found
+
+    def series(self) -> dict[str, object]:
+        """The organiser's events by pair id (read from our own property, as the backend does)."""
+        by_uid = {doc["series"]["uid"]: pid for pid, doc in self.docs().items() if doc.get("series")}
+        return {by_uid[self.graph.control.extended(e, "rmdaemon-key")]: e for e in self.graph.control.events(PROGRAMME)}
+
+    def docs(self) -> dict[str, dict]:
+        with Store.open(self.state, writer=False) as store:
+            return {d["pair_id"]: dict(d) for d in store.table(PAIRS).all()}
+
+
+def graph_section(server: GraphServer) -> str:
+    return f"""
+[backend.graph]
+tenant_id = "{TENANT}"
+client_id = "{CLIENT_ID}"
+client_secret_env = "{SECRET_ENV}"
+authority_host = "{server.base}"
+graph_base = "{server.base}"
+ca_file = "{server.ca_file}"
+retry_budget_seconds = 2
+"""
+
+
+def graph_programme(root: Path, server: GraphServer, monkeypatch: pytest.MonkeyPatch, roster: str | None = None,
+                    **program: str) -> GraphProgramme:
+    prog = GraphProgramme.create(root, roster=roster, organizer=f'"{PROGRAMME}"', kind='"graph"', **program)
+    prog.server = server
+    prog.config.write_text(prog.config.read_text() + graph_section(server))
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    for row in csv.DictReader(prog.roster.open(encoding="utf-8")):
+        server.control.add_mailbox(row["mentor_email"], row["mentor_name"])
+        server.control.add_mailbox(row["mentee_email"], row["mentee_name"])
+    return prog
+
+
+@pytest.fixture
+def prog(tmp_path: Path, graph_server: GraphServer, monkeypatch: pytest.MonkeyPatch) -> GraphProgramme:
+    """The example programme on Microsoft 365: everyone has a mailbox in the tenant."""
+    return graph_programme(tmp_path, graph_server, monkeypatch)
+
+
+def opt_in_all(prog: GraphProgramme) -> None:
+    for n, kickoff in enumerate(prog.outbox("kickoff")):
+        prog.reply(kickoff, "Yes, I'm in.", T0, message_id=f"<optin-{n}@client.example>")
+
+
+def booked(prog: GraphProgramme) -> GraphProgramme:
+    assert prog.run(T0) == 0
+    opt_in_all(prog)
+    assert prog.run(T1) == 0
+    return prog
+
+
+def status(prog: GraphProgramme, now: datetime, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
+    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
+
+
+def creates(server: GraphServer) -> int:
+    return sum(1 for e in server.graph_requests(parts=True) + server.graph_requests() if e.method == "POST" and e.path.endswith("/events"))
+
+
+def kill_during(prog: GraphProgramme, method: str, path: str, now: datetime) -> None:
+    """Run the daemon as its own process and SIGKILL it once Graph did the held request's work."""
+    held = prog.graph.hold(method, path)
+    daemon_process = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now",
+                                       now.isoformat()], env={**os.environ, SECRET_ENV: SECRET},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert held.reached.wait(60), "the daemon never sent the held request"
+        os.kill(daemon_process.pid, signal.SIGKILL)  # Graph did it; the daemon never heard back
+        assert daemon_process.wait(10) == -signal.SIGKILL
+    finally:
+        held.released.set()
+        if daemon_process.poll() is None:
+            daemon_process.kill()
+        daemon_process.communicate()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_consent_then_every_pair_is_booked_in_one_round_trip_with_invitations(prog, capsys):
+    assert prog.run(T0) == 0
+    (kickoff,) = prog.graph.control.received("richard.hale@example.com")  # delivered into the person's mailbox
+    assert b"Message-ID: <rm.kickoff" in kickoff
+    assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
+    assert not prog.graph.control.events(PROGRAMME)  # nothing is booked before both said yes
+    opt_in_all(prog)
+    prog.graph.log.clear()
+    assert prog.run(T1) == 0
+    posts = [e for e in prog.graph.graph_requests() if e.method == "POST" and e.path == "/$batch"]
+    assert creates(prog.graph) == len(ACTIVE) and len(posts) == 2  # free/busy for everyone, then every create
+    series = prog.series()
+    assert sorted(series) == ACTIVE
+    for pair_id in ACTIVE:
+        assert (series[pair_id].fields["sensitivity"], series[pair_id].fields["showAs"]) == ("private", "busy")
+    uid = prog.docs()["P01"]["series"]["uid"]
+    for address in ("richard.hale@example.com", "aisha.khan@example.com"):
+        (request,) = prog.calendar_mail(address, "REQUEST")
+        assert f"UID:{uid}" in request  # our UID, carried by PidLidGlobalObjectId
+        assert len(prog.graph.control.events(address)) == 1  # the tentative copy in their own calendar
+    rows = status(prog, T1, capsys)
+    assert all(rows[p]["state"] == "active" and rows[p]["next_session"] for p in ACTIVE)
+    assert prog.run(T1 + timedelta(minutes=30)) == 0  # a rerun books nothing again
+    assert creates(prog.graph) == len(ACTIVE) and len(prog.graph.control.events(PROGRAMME)) == len(ACTIVE)
+
+
+def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):
+    booked(prog)
+    uid = prog.docs()["P01"]["series"]["uid"]
+    prog.graph.control.respond("aisha.khan@example.com", uid, "Accept")
+    prog.graph.control.respond("richard.hale@example.com", uid, "Decline")
+    assert prog.run(T1 + timedelta(hours=1)) == 0
+    responses = prog.docs()["P01"]["responses"]
+    assert responses["aisha.khan@example.com"] == {"series": "ACCEPTED"}
+    assert responses["richard.hale@example.com"] == {"series": "DECLINED"}
+    answers = [m for m in prog.graph.control.messages(PROGRAMME) if m.kind == "eventMessageResponse"]
+    assert len(answers) == 2 and all(m.is_read and "rmdaemon: processed" in m.categories for m in answers)
+
+
+def test_agenda_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, capsys):
+    booked(prog)
+    start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
+    assert prog.run(start - timedelta(hours=23)) == 0
+    agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
+    assert len(agendas) == 2
+    prog.reply(agendas[1], "Attended: yes\nTopics: TikTok search\nNext steps: follow three creators\nRating: 4",
+               start + timedelta(hours=2))
+    assert prog.run(start + timedelta(hours=3)) == 0
+    row = status(prog, start + timedelta(hours=3), capsys)["P01"]
+    assert row["sessions_held"] == 1 and row["last_log"]
+    following = datetime.fromisoformat(row["next_session"])
+    assert prog.run(following - timedelta(hours=20)) == 0
+    newest = max(prog.outbox("agenda.", to="aisha.khan"), key=lambda m: m["Date"].datetime)
+    assert "follow three creators" in newest.get_body(("plain",)).get_content()
+    prog.reply(newest, "SKIP\n\nTravelling that week, sorry.", following - timedelta(hours=19))
+    assert prog.run(following - timedelta(hours=18)) == 0
+    event = prog.series()["P01"]
+    assert following not in prog.graph.control.live_starts(event) and start in prog.graph.control.live_starts(event)
+    for address in ("aisha.khan@example.com", "richard.hale@example.com"):
+        (cancel,) = prog.calendar_mail(address, "CANCEL")
+        assert f"RECURRENCE-ID:{following:%Y%m%dT%H%M%SZ}" in cancel
+        assert len(prog.calendar_mail(address, "REQUEST")) == 1  # the series was not sent again
+
+
+def test_pause_cancels_the_series_in_every_calendar(prog):
+    booked(prog)
+    kickoff = prog.outbox("kickoff", to="richard.hale")[0]
+    prog.reply(kickoff, "PAUSE\n\nSorry, a busy quarter.", T1 + timedelta(hours=1))
+    assert prog.run(T1 + timedelta(hours=2)) == 0
+    assert "P01" not in prog.series() and len(prog.series()) == len(ACTIVE) - 1
+    for address in ("aisha.khan@example.com", "richard.hale@example.com"):
+        (cancel,) = prog.calendar_mail(address, "CANCEL")
+        assert "RECURRENCE-ID" not in cancel
+        assert prog.graph.control.events(address) == []
+
+
+def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
+    assert prog.run(T0) == 0
+    opt_in_all(prog)
+    kill_during(prog, "POST", r"/events$", T1)  # Graph booked the first series of the $batch; the daemon died
+    (first,) = prog.graph.control.events(PROGRAMME)
+    assert all(doc["series"]["published"] is None for doc in prog.docs().values() if doc.get("series"))
+    assert prog.run(T1 + timedelta(minutes=5)) == 0
+    assert creates(prog.graph) == len(ACTIVE)  # the journal said "creating": the first was found by our property
+    assert len(prog.graph.control.events(PROGRAMME)) == len(ACTIVE)
+    assert len(prog.calendar_mail("richard.hale@example.com", "REQUEST")) == 1
+    assert all(doc["series"]["published"] == 0 for doc in prog.docs().values() if doc.get("series"))
+
+
+def test_killed_during_a_send_the_rerun_sends_no_mail_twice(prog):
+    kill_during(prog, "POST", r"/messages/[^/]+/send$", T0)  # the first kickoff left; the daemon died
+    assert len(prog.outbox("kickoff")) == 1
+    assert prog.run(T0 + timedelta(minutes=1)) == 0
+    keys = [m["Message-ID"] for m in prog.outbox("kickoff")]
+    assert len(keys) == 2 * len(ACTIVE) == len(set(keys))  # every kickoff once, the first one too
+    assert prog.graph.control.messages(PROGRAMME, "drafts") == []
+
+
+def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog):
+    assert prog.run(T0) == 0
+    opt_in_all(prog)
+    prog.graph.add_fault(429, "POST", r"/getSchedule$", times=2, retry_after=0)
+    prog.graph.add_fault(503, "POST", r"^/\$batch$", retry_after=0)
+    assert prog.run(T1) == 0
+    assert (429, "POST") in [(s, m) for s, m, _ in prog.graph.fired] and (503, "POST") in [(s, m) for s, m, _ in prog.graph.fired]
+    assert sorted(prog.series()) == ACTIVE
+    kickoff = prog.outbox("kickoff", to="richard.hale")[0]
+    prog.reply(kickoff, "PAUSE", T1 + timedelta(hours=1))
+    prog.graph.add_fault(429, "POST", r"/cancel$", retry_after=120)  # longer than retry_budget_seconds: later
+    assert prog.run(T1 + timedelta(hours=2)) == 0
+    assert "P01" in prog.series() and prog.docs()["P01"]["series"]["published"] == 0  # nothing recorded as done
+    assert prog.run(T1 + timedelta(hours=3)) == 0
+    assert "P01" not in prog.series() and prog.docs()["P01"]["series"]["published"] == 1
+    assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
+
+
+def test_the_inbox_is_read_by_delta_across_restarts(prog):
+    booked(prog)
+    deltas = [e for e in prog.graph.graph_requests() if e.path.endswith("/messages/delta")]
+    assert len(deltas) == 2  # one per run: each run continued from the delta link the last one saved
+    values = sum(1 for e in prog.graph.graph_requests(parts=True) if e.path.endswith("/$value"))
+    assert values == 2 * len(ACTIVE)  # each opt-in read exactly once, none of them again in the second run
+    prog.graph.log.clear()
+    assert prog.run(T1 + timedelta(minutes=5)) == 0
+    assert not any(e.path.endswith("/$value") for e in prog.graph.graph_requests() + prog.graph.graph_requests(parts=True))
+    state = json.loads((prog.root / "var" / "graph-state.json").read_text())
+    assert state["inbox"]["delta_link"].startswith(prog.graph.base) and state["inbox"]["pending"] == {}
+
+
+def many_pairs(n: int) -> str:
+    rows = ["pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal"]
+    rows += [f"Q{i:04d},Mentor {i},mentor{i}@example.com,Mentee {i},mentee{i}@example.com,Learn thing {i}" for i in range(n)]
+    return "\n".join(rows) + "\n"
+
+
+def test_booking_100_pairs_through_the_jobs_costs_six_round_trips(tmp_path, graph_server, monkeypatch, capsys):
+    """The booking tick reads free/busy for everyone (20 people per getSchedule, 20 parts per
+    $batch) and creates every series 20 per $batch: a handful of round trips per 100 pairs.
+    Run through the jobs with the welcome mails paced on a fake clock (200 mails at 30 a minute
+    would otherwise take seven real minutes)."""
+    prog = graph_programme(tmp_path, graph_server, monkeypatch, roster=many_pairs(100), require_opt_in="false")
+    clock = FakeTime()
+    graph_server.pace.clock = clock.monotonic
+    settings = load_settings(prog.config)
+    backend = open_backend(settings, lambda: T0)
+    backend.http.sleep = backend.outbox.pace.sleep = clock.sleep  # type: ignore[attr-defined]
+    backend.outbox.pace.clock = clock.monotonic  # type: ignore[attr-defined]
+    with Store.open(settings.storage_path) as store:
+        daemon.tick(store, backend, settings, T0, only_due=False)
+    backend.close()
+    assert len(prog.series()) == 100
+    calendar = [e for e in graph_server.graph_requests() if e.method == "POST" and e.path == "/$batch"]
+    parts = graph_server.graph_requests(parts=True)
+    booking = sum(1 for e in parts if e.path.endswith(("/getSchedule", "/events")))
+    assert booking == 100 + 10  # 100 creates and 200 people's free/busy in 10 getSchedule calls
+    with capsys.disabled():
+        print(f"\n100 pairs booked through the jobs on Graph: {len(calendar)} $batch round trips for the calendar "
+              f"(+2 for discovery and the token); the 200 welcome mails cost 3 requests each")
+    assert len(calendar) == 6  # one $batch of getSchedule calls, five of 20 creates
