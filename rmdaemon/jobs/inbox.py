@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 
-from rmdaemon import itip
+from rmdaemon import authres, itip
 from rmdaemon.jobs import answers, pairstate
 from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, Context, index, log, save
 from rmdaemon.config import Settings
@@ -45,10 +45,10 @@ def run(ctx: Context) -> JobResult:
     if not fresh:
         return result
     router = Router(ctx, state)
-    outcomes = [(m, key, router.route(m, key)) for m, key in fresh]
+    outcomes = [(m, key, router.route_safely(m, key)) for m, key in fresh]
     for message, key, outcome in outcomes:
-        if outcome.kind == "quarantine":
-            quarantine_file(ctx, key, message.raw)
+        if outcome.kind == "quarantine":  # an oversized message keeps its first max_message_bytes
+            quarantine_file(ctx, key, message.raw[: ctx.settings.security.max_message_bytes])
     with ctx.store.batch():
         _record(ctx, router, outcomes)
     for message, key, outcome in outcomes:
@@ -90,12 +90,18 @@ def quarantine_dir(settings: Settings) -> Path:
 
 
 def quarantine_file(ctx: Context, key: str, raw: bytes) -> None:
-    """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file."""
+    """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file.
+
+    Quarantined replies are private notes and strangers' mail: the folder is 0700 and each file
+    0600 whatever the umask (the file name is a hash, never a value taken from the message).
+    """
     folder = quarantine_dir(ctx.settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask and ignored for an existing folder
     target = folder / quarantine_name(key)
     tmp = target.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
         f.write(raw)
         f.flush()
         os.fsync(f.fileno())
@@ -116,7 +122,32 @@ class Router:
         self.by_uid = {d["series"]["uid"]: pid for pid, d in state.items() if d.get("series")}
         self.changed: dict[str, dict] = {}
 
+    def route_safely(self, message: Incoming, key: str) -> Outcome:
+        """``route``, but a bug met on one message quarantines that message (raw kept, reason
+        given) instead of failing the whole fetch: the others are still processed."""
+        try:
+            return self.route(message, key)
+        except Exception as e:  # noqa: BLE001 — isolation: one poisonous message must not block the inbox
+            log.exception("inbox message %s (%s) could not be handled", message.ref, key)
+            return Outcome("quarantine", reason=f"internal error while handling it ({type(e).__name__}: {e})"[:300])
+
+    def refused(self, message: Incoming) -> Outcome | None:
+        """Messages not read at all: too large, or the mail server says the sender's domain did not send them."""
+        security = self.ctx.settings.security
+        if len(message.raw) > security.max_message_bytes:
+            return Outcome("quarantine", reason=f"{len(message.raw):,} bytes is over [security] max_message_bytes "
+                                                f"({security.max_message_bytes:,}); not read, the first "
+                                                f"{security.max_message_bytes:,} bytes kept")
+        failed = authres.failures(message.raw, security.authserv_id) if security.trust_authentication_results else []
+        if failed:
+            return Outcome("quarantine", reason=f"{security.authserv_id} found the sender's domain forged "
+                                                f"({', '.join(failed)}); not trusted even though the From may match")
+        return None
+
     def route(self, message: Incoming, key: str) -> Outcome:
+        refused = self.refused(message)
+        if refused is not None:
+            return refused
         try:
             parsed = parse_reply(message.raw)
         except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
