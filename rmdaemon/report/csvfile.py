@@ -13,6 +13,15 @@ HEADER = ("pair_id", "mentor", "mentee", "track", "state", "sessions_planned", "
           "goal_progress_latest", "survey_first", "survey_midpoint", "survey_end", "notes_shared")
 
 
+# A spreadsheet runs a cell that starts like a formula (CSV injection: =HYPERLINK(...), +cmd|...).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """Roster text as text: a leading apostrophe makes Excel, LibreOffice and Sheets show it, not run it."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def _number(value: float | None, places: int) -> str:
     return "" if value is None else f"{value:.{places}f}"
 
@@ -24,7 +33,7 @@ def render(report: ReportData) -> str:
     for r in report.pairs:
         s = r.sessions
         writer.writerow([
-            r.pair_id, r.mentor, r.mentee, r.track, r.state, s.planned, s.held, s.missed, s.open,
+            *map(_text, (r.pair_id, r.mentor, r.mentee, r.track, r.state)), s.planned, s.held, s.missed, s.open,
             _number(s.attendance, 4), _number(r.rating, 2), r.ratings,
             r.progress[0] if r.progress else "", r.progress[-1] if r.progress else "",
             *(_number(r.survey[m], 2) for m in ("first", "midpoint", "end")), "yes" if r.shares_notes else "no",
