@@ -318,3 +318,24 @@ def test_booking_100_pairs_through_the_jobs_costs_six_round_trips(tmp_path, grap
         print(f"\n100 pairs booked through the jobs on Graph: {len(calendar)} $batch round trips for the calendar "
               f"(+2 for discovery and the token); the 200 welcome mails cost 3 requests each")
     assert len(calendar) == 6  # one $batch of getSchedule calls, five of 20 creates
+
+
+def test_check_online_through_the_cli_says_what_is_wrong(prog, capsys, monkeypatch):
+    assert prog.cli("check", "--online") == 0
+    assert "online check passed" in capsys.readouterr().out
+    monkeypatch.setenv(SECRET_ENV, "not-the-secret")
+    assert prog.cli("check", "--online") == 2
+    captured = capsys.readouterr()
+    assert "bad client secret" in captured.out + captured.err and "Traceback" not in captured.out + captured.err
+    prog.graph.control.scope(CLIENT_ID, ["someone.else@example.com"])  # an admin scoped the app to another mailbox
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    assert prog.cli("check", "--online") == 2
+    captured = capsys.readouterr()
+    assert "mailbox out of scope" in captured.out + captured.err
+
+
+def test_a_secret_and_a_certificate_together_are_refused_by_name(prog, capsys):
+    prog.config.write_text(prog.config.read_text().replace("[backend.graph]\n", '[backend.graph]\ncertificate_path = "app.pem"\n'))
+    assert prog.cli("check", "--online") == 2
+    captured = capsys.readouterr()
+    assert "[backend.graph]: set either a client secret" in captured.out + captured.err
