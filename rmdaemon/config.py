@@ -646,6 +646,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("schedule", "surveys", MINUTES, 60, "Minutes between milestone checks (surveys, check-ins, the end).", "60"),
     Option("schedule", "outreach", MINUTES, 5, "Minutes between sending check-ins, flags and confirmations.", "5"),
     Option("schedule", "retention", MINUTES, 1440, "Minutes between retention sweeps (deleting old notes of ended pairs).", "1440"),
+    Option("schedule", "digest", MINUTES, 15, "Minutes between checks whether the weekly digest is due.", "15"),
     Option("nudges", "log_window_hours", _number(1), 48, "Hours after a session within which a log must arrive, or the session counts as missed.", "48"),
     Option("nudges", "at_risk_after", _integer(1, 20), 1, "Missed sessions in a row that make a pair at risk (the pair gets a friendly nudge).", "1"),
     Option("nudges", "fizzling_after", _integer(1, 20), 2, "Missed sessions in a row that make a pair fizzling (the champion is told).", "2"),

@@ -30,7 +30,7 @@ from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs import agendas, booking, consent, inbox, nudges, outreach, retention, surveys
+from rmdaemon.jobs import agendas, booking, consent, digest, inbox, nudges, outreach, retention, surveys
 from rmdaemon.jobs.common import Context
 from rmdaemon.model import JobResult
 from rmdaemon.store import Store
@@ -41,6 +41,7 @@ log = logging.getLogger("rmdaemon")
 JOBS: tuple[tuple[str, Callable[[Context], JobResult]], ...] = (
     ("inbox", inbox.run), ("consent", consent.run), ("booking", booking.run), ("agendas", agendas.run),
     ("nudges", nudges.run), ("surveys", surveys.run), ("outreach", outreach.run), ("retention", retention.run),
+    ("digest", digest.run),
 )
 MAX_BACKOFF = timedelta(hours=1)
 

@@ -82,7 +82,7 @@ def test_valid_config_becomes_typed_settings_with_defaults(tmp_path: Path) -> No
     assert settings.backend.local.outbox == tmp_path / "var" / "outbox"
     assert settings.schedule.tick_seconds == 60
     assert settings.schedule.jobs == {"consent": 15, "booking": 15, "agendas": 15, "inbox": 5, "nudges": 60,
-                                      "surveys": 60, "outreach": 5, "retention": 1440}
+                                      "surveys": 60, "outreach": 5, "retention": 1440, "digest": 15}
 
 
 def test_relative_paths_are_relative_to_the_config_file_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -194,12 +194,29 @@ def test_confidential_channel_reaches_mentor_and_champion_only(simulated):
 
 def test_no_private_note_reaches_the_champion(simulated):
     prog, _, _, _ = simulated
+    shared_seen = False
     for msg in prog.outbox(to="champion@example.com"):
-        assert SECRET not in msg.as_string()
+        text = msg.get_body(("plain",)).get_content()
+        assert f"{SECRET} H2" not in text and f"{SECRET} F1" not in text
+        shared_seen |= f"{SECRET} H1" in text  # H1's people both said SHARE NOTES
+    assert shared_seen
     shared = prog.outbox("certificate", to=PEOPLE["H1"][0])[0].get_body(("plain",)).get_content()
     assert "topic 1 of H1" in shared  # H1 said SHARE NOTES: topics on the certificate
     private = prog.outbox("certificate", to=PEOPLE["H2"][0])[0].get_body(("plain",)).get_content()
     assert "topic 1 of H2" not in private
+
+
+def test_champion_gets_one_digest_a_week_with_the_numbers(simulated):
+    prog, _, _, _ = simulated
+    digests = sorted(prog.outbox("digest", to="champion@example.com"), key=lambda m: m["Date"].datetime)
+    assert len(digests) == 7  # one per Monday 09:00 London from 11 January (the first full week) to 22 February
+    assert len({d["Subject"] for d in digests}) == 7
+    bodies = [d.get_body(("plain",)).get_content() for d in digests]
+    f1 = [next((s for s in ("at risk", "fizzling") if f"F1  Mentor F1 mentoring Mentee F1: {s}" in b), "-") for b in bodies]
+    assert f1 == ["-", "-", "at risk", "fizzling", "-", "-", "-"]  # and recovered after the nudges
+    assert "NUDGE F1" in bodies[3] and "Mentee H2" not in bodies[3]
+    last = digests[-1].get_body(("plain",)).get_content()
+    assert "sessions held" in last and "declined to join" in last
 
 
 def test_pause_and_stop_cancel_their_series(simulated):

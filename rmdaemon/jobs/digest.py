@@ -1,0 +1,64 @@
+"""The champion's weekly digest: aggregate health, the pairs that need a word, what comes next.
+
+Due once a week at ``[digest] weekday``/``time`` in the programme zone; the key names the week,
+so a daemon that was down on Monday sends it when it comes back, and never twice.
+Figures come from ``metrics`` (the same numbers as ``rmdaemon report``); notes only from pairs
+where both people said SHARE NOTES.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rmdaemon import compose, health, metrics
+from rmdaemon.jobs.common import Context, deliver, templated
+from rmdaemon.jobs.nudges import champion_person
+from rmdaemon.model import JobResult
+
+ATTENTION = ("at risk", "fizzling")
+
+
+def due_slot(ctx: Context) -> datetime:
+    """The latest digest moment at or before now (aware, in the programme zone)."""
+    zone = ZoneInfo(ctx.settings.program.timezone)
+    local = ctx.now.astimezone(zone)
+    day = local.date() - timedelta(days=(local.weekday() - ctx.settings.digest.weekday) % 7)
+    slot = datetime.combine(day, ctx.settings.digest.time, zone)
+    return slot if slot <= local else slot - timedelta(days=7)
+
+
+def run(ctx: Context) -> JobResult:
+    result = JobResult("digest")
+    snap = metrics.snapshot(ctx.store)
+    slot = due_slot(ctx)
+    started = min((d["started"] for d in snap.pairs.values() if d.get("started")), default=None)
+    if started is None or datetime.fromisoformat(started) >= slot - timedelta(days=1):
+        return result  # the first digest waits for a week in which the programme really ran
+    since = slot - timedelta(days=7)
+    summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
+                                        horizon=timedelta(days=7), questions=ctx.templates.questions)
+    zone = ctx.settings.program.timezone
+    context = {
+        "s": summary, "week_label": f"week of {since:%d %b} to {slot - timedelta(days=1):%d %b %Y}",
+        "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
+        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
+    }
+    message = templated(ctx, "digest", key=f"digest:{slot.date().isoformat()}", to=champion_person(ctx),
+                        context=context, kind="digest")
+    if deliver(ctx, [message], result):
+        result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")
+    return result
+
+
+def attention(ctx: Context, snap: metrics.Snapshot) -> list[dict]:
+    """At-risk and fizzling pairs: names and counts, never what they wrote."""
+    records = health.gather(list(snap.sessions), list(snap.logs))
+    rows = []
+    for pair in ctx.pairs:
+        doc = snap.pairs.get(pair.pair_id)
+        h = health.pair_health(pair, doc, records.get(pair.pair_id), ctx.now, ctx.settings.nudges)
+        if doc and h.state in ATTENTION:
+            rows.append({"pair_id": pair.pair_id, "mentor": pair.mentor.name, "mentee": pair.mentee.name,
+                         "state": h.state, "missed": h.missed_in_a_row, "held": h.held})
+    return rows
