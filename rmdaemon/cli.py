@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rmdaemon import __version__
+from rmdaemon import __version__, logsetup
 from rmdaemon.clock import fixed_clock, parse_now, system_clock
 from rmdaemon.errors import UserError
 
@@ -64,8 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logsetup.configure(args.verbose)  # stderr, no credentials (not even with --verbose)
         return COMMANDS[args.command](args)
     except UserError as e:
         print(f"rmdaemon: {e}", file=sys.stderr)

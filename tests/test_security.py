@@ -267,3 +267,83 @@ def test_oversized_config_and_roster_files_are_refused_by_name(tmp_path, capsys)
     assert prog.cli("check") == 2
     out = capsys.readouterr().out
     assert "rmdaemon.toml: more than 1,048,576 bytes" in out and "Traceback" not in out
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets
+
+
+SECRET = "Zq9-s3cret-Pa55word!"
+SERVICE = "svc-secret"
+
+
+def exchange_programme(tmp_path: Path, url: str) -> Programme:
+    roster = ONE_PAIR.replace("@example.com", "@corp.example")
+    prog = Programme.create(tmp_path, roster=roster, organizer='"mentoring@corp.example"', kind='"exchange"')
+    with prog.config.open("a") as f:
+        f.write(f'\n[backend.exchange]\nservice_endpoint = "{url}"\nauth = "basic"\nusername = "{SERVICE}"\n'
+                'password_env = "RMDAEMON_EWS_PASSWORD"\nretry_budget_seconds = 1\n')
+    return prog
+
+
+def rmdaemon(prog: Programme, *args: str) -> str:
+    """Everything a run prints, stdout and stderr, at the most talkative log level."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), RMDAEMON_EWS_PASSWORD=SECRET)
+    done = subprocess.run([sys.executable, "-m", "rmdaemon", "--verbose", "--config", str(prog.config), *args],
+                          capture_output=True, env=env, timeout=120)
+    return done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
+
+
+def secret_forms() -> list[str]:
+    """The password as it could leak: plain, in a Basic header, base64 alone, URL-encoded."""
+    import base64
+    from urllib.parse import quote
+
+    return [SECRET, base64.b64encode(f"{SERVICE}:{SECRET}".encode()).decode(), base64.b64encode(SECRET.encode()).decode(),
+            quote(SECRET)]
+
+
+def test_the_exchange_password_never_appears_in_output_logs_errors_or_files(tmp_path, ews_server):
+    ews_server.control.add_account(SERVICE, SECRET, f"{SERVICE}@corp.example", delegate_for=["mentoring@corp.example"])
+    for person in ("aisha.khan@corp.example", "richard.hale@corp.example"):
+        ews_server.control.add_mailbox(person)
+    prog = exchange_programme(tmp_path, ews_server.url)
+    outputs = [rmdaemon(prog, "check", "--online"), rmdaemon(prog, "run", "--now", T0.isoformat())]
+    assert "kickoff" in outputs[-1]  # the run really talked to the server
+    for kind in ("busy", "http500", "http503", "drop"):  # error paths print what failed
+        ews_server.add_fault(kind, times=2)
+    outputs.append(rmdaemon(prog, "run", "--now", (T0 + timedelta(hours=1)).isoformat()))
+    ews_server.store.accounts[SERVICE].password = "rotated"  # the server now refuses the login
+    outputs += [rmdaemon(prog, "run", "--now", (T0 + timedelta(hours=2)).isoformat()), rmdaemon(prog, "check", "--online"),
+                rmdaemon(prog, "status", "--json")]
+    assert "bad credentials" in outputs[-2]
+    texts = outputs + [p.read_bytes().decode("utf-8", "replace") for p in files_under(tmp_path)]
+    leaks = [form for form in secret_forms() for text in texts if form in text]
+    assert not leaks, f"secret found in output or files: {leaks}"
+
+
+def test_log_records_never_carry_an_authorization_value_even_in_a_traceback():
+    import logging
+
+    from rmdaemon.logsetup import RedactCredentials
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactCredentials())
+    logger = logging.getLogger("rmdaemon.test-redaction")
+    logger.addHandler(handler)
+    try:
+        headers = {"Authorization": "Basic c3ZjOnBhc3N3b3Jk", "Content-Type": "text/xml"}
+        logger.error("Request headers: %s", headers)
+        try:
+            raise RuntimeError("proxy said Proxy-Authorization: Bearer eyJ0eXAi.secret")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "c3ZjOnBhc3N3b3Jk" not in text and "eyJ0eXAi" not in text
+    assert "'Authorization': '[redacted]'" in text and "text/xml" in text
