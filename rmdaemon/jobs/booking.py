@@ -29,9 +29,11 @@ from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, inde
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc,
                                   plan_from_doc, plan_to_doc, repair_token, utc_key, with_skip)
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
+from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person
 
 MIN_NOTICE_HOURS = 24
+FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange's longest window)
+Busy = dict[str, list[BusyTime]] | None  # address → busy times; None: plan on working hours only
 # Alternatives for a declined session start at least this far ahead, so people can still plan.
 REPAIR_NOTICE = timedelta(hours=4)
 
@@ -42,11 +44,12 @@ def run(ctx: Context) -> JobResult:
     sessions = index(ctx.store, SESSIONS, "token")
     roster = ctx.roster()
     taken = _taken(state)
+    busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)])
     changed, rows = {}, []
     for pair_id, doc in state.items():
         pair = roster.get(pair_id)
         if _wanted(pair, doc):
-            new = _book_or_update(ctx, pair, doc, taken, result)
+            new = _book_or_update(ctx, pair, doc, taken, busy.get(pair_id), result)
             settled = _settle(ctx, pair, new or doc, sessions, result)
             new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
         else:
@@ -70,6 +73,15 @@ def _wanted(pair: Pair | None, doc: dict) -> bool:
     return pair is not None and pair.status == "active" and doc["state"] == ACTIVE
 
 
+def _needs_plan(ctx: Context, pair: Pair | None, doc: dict) -> bool:
+    """Whether this tick (re-)plans the pair: wanted, and no live series booked for its current row."""
+    if not _wanted(pair, doc):
+        return False
+    series = doc.get("series")
+    live = series is not None and not series.get("cancelled")
+    return not (live and series["fingerprint"] == fingerprint(pair, ctx.settings.program.blackout_dates))
+
+
 def _taken(state: dict[str, dict]) -> Counter:
     """How many live series use each (weekday, local time), so new pairs spread across the day."""
     taken: Counter = Counter()
@@ -81,15 +93,15 @@ def _taken(state: dict[str, dict]) -> Counter:
     return taken
 
 
-def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, result: JobResult) -> dict | None:
+def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: Busy, result: JobResult) -> dict | None:
     series = doc.get("series")
     live = series is not None and not series.get("cancelled")
     blackout = ctx.settings.program.blackout_dates
-    if live and series["fingerprint"] == fingerprint(pair, blackout):
+    if not _needs_plan(ctx, pair, doc):
         return None
     used = doc.get("sessions_used", 0) + (_past(series, pair.pair_id, ctx.now) if live else 0)
     try:
-        planned = _plan(ctx, pair, used, taken)
+        planned = _plan(ctx, pair, used, taken, busy)
     except UserError as e:
         result.add("not bookable", f"{pair.pair_id}: {e.message}")
         return _with_error(doc, ctx, [e.message, *e.problems])
@@ -115,7 +127,7 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, result:
     return new
 
 
-def _plan(ctx: Context, pair: Pair, used: int, taken: Counter) -> tuple[planning.SeriesPlan, list[str]] | None:
+def _plan(ctx: Context, pair: Pair, used: int, taken: Counter, busy: Busy) -> tuple[planning.SeriesPlan, list[str]] | None:
     """The new plan and the UTC keys of its sessions that fall on blocked days (its EXDATEs)."""
     program = ctx.settings.program
     sessions = None
@@ -123,24 +135,45 @@ def _plan(ctx: Context, pair: Pair, used: int, taken: Counter) -> tuple[planning
         sessions = program.sessions - used
         if sessions <= 0:
             return None
-    # Notice: the first session is far enough ahead for its agenda to go out on time (and never
-    # sprung on people the same day).
-    not_before = ctx.now + timedelta(hours=max(program.agenda_lead_hours, MIN_NOTICE_HOURS))
-    start_date = max(program.start_date, not_before.astimezone(ZoneInfo(pair.mentee.timezone)).date())
-    busy = _busy(ctx, pair, start_date)
+    not_before, start_date = _first_day(ctx, pair)
     plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
                                 not_before=not_before, busy=busy, taken=taken)
     plan, skipped = planning.skip_blocked(plan, pair, program.blackout_dates)
     return plan, [utc_key(s) for s in skipped]
 
 
-def _busy(ctx: Context, pair: Pair, start_date: date):
-    start = datetime.combine(start_date, time(0), ZoneInfo(pair.mentee.timezone))
+def _first_day(ctx: Context, pair: Pair) -> tuple[datetime, date]:
+    """The earliest start of a new series, and that day in the mentee's zone. Notice: the first
+    session is far enough ahead for its agenda to go out on time (and never sprung on people the
+    same day)."""
+    program = ctx.settings.program
+    not_before = ctx.now + timedelta(hours=max(program.agenda_lead_hours, MIN_NOTICE_HOURS))
+    return not_before, max(program.start_date, not_before.astimezone(ZoneInfo(pair.mentee.timezone)).date())
+
+
+def _busy_all(ctx: Context, pairs: list[Pair]) -> dict[str, Busy]:
+    """Free/busy of everyone planned this tick, asked in ONE call over one window, so a backend can
+    batch it (Exchange: 100 mailboxes a request) instead of paying a round trip per pair. The window
+    is FREE_BUSY_DAYS from the earliest first day (pairs in later zones lose at most their last day).
+    A pair whose people the backend could not all see is planned on working hours only."""
+    if not pairs:
+        return {}
+    start = min(datetime.combine(_first_day(ctx, p)[1], time(0), ZoneInfo(p.mentee.timezone)) for p in pairs)
+    people = list({p.address: p for pair in pairs for p in pair.people}.values())
     try:
-        return ctx.backend.free_busy(list(pair.people), start, start + timedelta(days=42))
-    except BackendError as e:
-        log.warning("pair %s: free/busy unavailable, planning on working hours only: %s", pair.pair_id, e)
-        return None
+        busy, unseen = ctx.backend.free_busy(people, start, start + timedelta(days=FREE_BUSY_DAYS)), {}
+    except BackendError as e:  # a backend may still return what it saw (Exchange: per-mailbox errors)
+        busy, unseen = getattr(e, "partial", None), getattr(e, "problems", {})
+        if busy is None:
+            log.warning("free/busy unavailable, planning on working hours only: %s", e)
+    found: dict[str, Busy] = {}
+    for pair in pairs:
+        missing = [p.address for p in pair.people if busy is not None and (p.address in unseen or p.address not in busy)]
+        if missing:
+            log.warning("pair %s: free/busy unavailable for %s, planning on working hours only: %s", pair.pair_id,
+                        ", ".join(missing), "; ".join(unseen.get(a, "not returned") for a in missing))
+        found[pair.pair_id] = None if missing else busy
+    return found
 
 
 def _past(series: dict, pair_id: str, now: datetime) -> int:
@@ -168,8 +201,10 @@ def _with_error(doc: dict, ctx: Context, errors: list[str]) -> dict | None:
 
 
 def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result: JobResult) -> None:
-    """Hand every unconfirmed change to the backend; record only what it confirmed."""
+    """Hand every unconfirmed change to the backend, all series at once where it can; record only
+    what it confirmed, pair by pair (one pair's failure never holds back the others)."""
     confirmed = {}
+    todo: list[tuple[str, dict, Meeting]] = []
     for pair_id, doc in state.items():
         series = doc.get("series")
         if not series:
@@ -178,15 +213,14 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         if series.get("published") == series["sequence"] and not pending:
             continue
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
-        try:
-            meeting = meeting_for(ctx, pair, doc)
-            if series.get("published") != series["sequence"]:
-                ctx.backend.publish(meeting)
-            for start in pending:
-                ctx.backend.cancel_occurrence(meeting, datetime.fromisoformat(start))
-        except BackendError as e:
-            log.warning("pair %s: calendar not updated: %s", pair_id, e)
-            result.add("publish errors", f"{pair_id}: {e}")
+        todo.append((pair_id, doc, meeting_for(ctx, pair, doc)))
+    outcomes = _publish_all(ctx, [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]])
+    for pair_id, doc, meeting in todo:
+        series = doc["series"]
+        error = outcomes.get(meeting.uid) or _cancel_occurrences(ctx, meeting, series.get("cancel_occurrences", []))
+        if error is not None:
+            log.warning("pair %s: calendar not updated: %s", pair_id, error)
+            result.add("publish errors", f"{pair_id}: {error}")
             continue
         confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[]))
         result.add("series published")
@@ -194,6 +228,35 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         with ctx.store.batch():
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
+
+
+def _publish_all(ctx: Context, meetings: list[Meeting]) -> dict[str, Exception | None]:
+    """Each series' outcome by uid. A backend with ``publish_many`` (optional: Exchange books 100
+    series per request) gets them all at once and reports per series; others get one call each."""
+    many = getattr(ctx.backend, "publish_many", None)
+    if many is not None and meetings:
+        try:
+            return many(meetings)
+        except BackendError as e:
+            return {m.uid: e for m in meetings}
+    outcomes: dict[str, Exception | None] = {}
+    for meeting in meetings:
+        try:
+            ctx.backend.publish(meeting)
+            outcomes[meeting.uid] = None
+        except BackendError as e:
+            outcomes[meeting.uid] = e
+    return outcomes
+
+
+def _cancel_occurrences(ctx: Context, meeting: Meeting, starts: list[str]) -> BackendError | None:
+    try:
+        for start in starts:
+            ctx.backend.cancel_occurrence(meeting, datetime.fromisoformat(start))
+    except BackendError as e:
+        return e
+    return None
+
 
 # --------------------------------------------------------------------------------------------
 # Sessions that moved or were declined
