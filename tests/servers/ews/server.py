@@ -26,6 +26,7 @@ from tests.servers.ews.soap import EwsError, SoapFault, envelope, fault_envelope
 from tests.servers.ews.store import Store
 
 PATH = "/EWS/Exchange.asmx"
+HOLD_LIMIT_SECONDS = 30  # a held answer goes out after this even if the test never releases it
 Operation = Callable[[Context], etree._Element]
 
 
@@ -78,8 +79,15 @@ class EwsServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
-    def add_fault(self, kind: str, operation: str | None = None, times: int = 1, **options: object) -> None:
-        self.faults.add(Fault(kind, operation, **options), times)  # type: ignore[arg-type]
+    def add_fault(self, kind: str, operation: str | None = None, times: int = 1, **options: object) -> Fault:
+        fault = Fault(kind, operation, **options)  # type: ignore[arg-type]
+        self.faults.add(fault, times)
+        return fault
+
+    def hold(self, operation: str, contains: bytes = b"") -> Fault:
+        """Carry out the next such request but keep its answer until ``fault.released`` is set;
+        ``fault.reached`` is set once the work is done. Pair with killing the client."""
+        return self.add_fault("hold", operation, contains=contains)
 
     # -- one request ------------------------------------------------------------------------
     def handle(self, username: str, data: bytes) -> tuple[int, bytes]:
@@ -117,6 +125,9 @@ class EwsServer:
 def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+        # delayed ACK (~40 ms a request on loopback) — Exchange's IIS does not make clients wait.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # quiet: pytest shows failures
             pass
@@ -127,11 +138,18 @@ def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
             if username is None:
                 self._send(401, b"401 - Unauthorized", "text/html", {"WWW-Authenticate": 'Basic realm="127.0.0.1"'})
                 return
-            fault = server.faults.take(_operation_name(data))
+            fault = server.faults.take(_operation_name(data), data)
             if fault is not None and self._inject(fault):
                 return
             status, body = server.handle(username, data)
-            self._send(status, body, "text/xml; charset=utf-8")
+            if fault is not None and fault.kind == "hold":
+                fault.reached.set()
+                fault.released.wait(HOLD_LIMIT_SECONDS)
+                self.close_connection = True
+            try:
+                self._send(status, body, "text/xml; charset=utf-8")
+            except OSError:  # the client is gone (killed while its answer was held): nobody to tell
+                self.close_connection = True
 
         def _authenticated(self) -> str | None:
             header = self.headers.get("Authorization", "")
@@ -146,6 +164,8 @@ def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
 
         def _inject(self, fault: Fault) -> bool:
             """Carry out a scripted fault; True when the request has been answered (or dropped)."""
+            if fault.kind == "hold":
+                return False  # carried out first, then held (do_POST)
             if fault.kind == "slow":
                 time.sleep(fault.delay_seconds)
                 return False
