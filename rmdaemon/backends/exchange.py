@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from exchangelib import Message, Q
+from exchangelib import EWSDateTime, Message, Q
 from exchangelib import errors as ews_errors
+from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
+from exchangelib.services import GetUserAvailability
 
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
@@ -72,6 +74,7 @@ class ExchangeBackend:
         self.calendar = SeriesCalendar(self.account)
         self._sent_keys: set[str] | None = None
         self._fetched: dict[str, tuple[str, list[str]]] = {}  # ref → (changekey, categories), for mark_processed
+        self._zone = None  # the server's definition of [program] timezone, fetched on first free/busy
 
     # -- mail -------------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
@@ -128,16 +131,24 @@ class ExchangeBackend:
         return busy
 
     def _availability(self, addresses: list[str], start: datetime, end: datetime) -> list:  # type: ignore[type-arg]
-        tz = self.settings.timezone
+        """One GetUserAvailability. exchangelib's ``get_free_busy_info`` also asks the server for the
+        zone's definition on every call (a GetServerTimeZones each); we ask once per backend."""
+        window_start, window_end = ews_time(start, self.settings.timezone), ews_time(end, self.settings.timezone)
         try:
-            return list(self.account.protocol.get_free_busy_info(
-                accounts=[(a, "Required", False) for a in addresses],
-                start=ews_time(start, tz),
-                end=ews_time(end, tz),
-                requested_view="Detailed",
+            return list(GetUserAvailability(self.account.protocol).call(
+                tzinfo=window_start.tzinfo,
+                mailbox_data=[MailboxData(email=a, attendee_type="Required", exclude_conflicts=False) for a in addresses],
+                timezone=TimeZone.from_server_timezone(tz_definition=self._zone_definition(window_start), for_year=window_start.year),
+                free_busy_view_options=FreeBusyViewOptions(time_window=TimeWindow(start=window_start, end=window_end),
+                                                           merged_free_busy_interval=30, requested_view="Detailed"),
             ))  # fmt: skip
         except Exception as exc:
             raise translate(exc, "reading free/busy") from exc
+
+    def _zone_definition(self, moment: EWSDateTime):  # type: ignore[no-untyped-def]
+        if self._zone is None:
+            self._zone = next(iter(self.account.protocol.get_timezones(timezones=[moment.tzinfo], return_full_timezone_data=True)))
+        return self._zone
 
     # -- inbox ------------------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:
