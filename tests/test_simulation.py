@@ -8,6 +8,7 @@ mail from the outbox and answer into the inbox.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
@@ -114,8 +115,11 @@ def simulated(tmp_path_factory):
 
     from rmdaemon.cli import main
 
+    printed = io.StringIO()  # everything the daemon printed or logged, to search for private words
+    handler = logging.StreamHandler(printed)
+    logging.getLogger("rmdaemon").addHandler(handler)
     while now < T0 + timedelta(weeks=8):
-        with redirect_stdout(io.StringIO()):
+        with redirect_stdout(printed):
             assert prog.run(now) == 0
             people.act(now, sessions_of(prog))
             out = io.StringIO()
@@ -124,6 +128,8 @@ def simulated(tmp_path_factory):
         for row in json.loads(out.getvalue())["pairs"]:
             seen_states[row["pair_id"]].add(row["state"])
         now += timedelta(hours=12)
+    logging.getLogger("rmdaemon").removeHandler(handler)
+    prog.printed = printed.getvalue()
     return prog, people, seen_states, now
 
 
@@ -217,6 +223,21 @@ def test_champion_gets_one_digest_a_week_with_the_numbers(simulated):
     assert "NUDGE F1" in bodies[3] and "Mentee H2" not in bodies[3]
     last = digests[-1].get_body(("plain",)).get_content()
     assert "sessions held" in last and "declined to join" in last
+
+
+def test_reports_and_run_output_keep_notes_private(simulated, capsys):
+    prog, _, _, now = simulated
+    assert "P" in prog.printed and SECRET not in prog.printed and "topic 2 of H2" not in prog.printed
+    capsys.readouterr()
+    for fmt in ("md", "csv", "html"):
+        assert prog.cli("report", "--format", fmt, "--now", now.isoformat()) == 0
+        out = capsys.readouterr().out
+        assert f"{SECRET} H2" not in out and "topic 2 of H2" not in out, fmt
+    assert prog.cli("report", "--format", "csv", "--now", now.isoformat()) == 0
+    rows = capsys.readouterr().out.splitlines()
+    header = rows[0].split(",")
+    h3 = dict(zip(header, next(r for r in rows if r.startswith("H3,")).split(",")))
+    assert h3["state"] == "ended" and h3["sessions_held"] == "6"
 
 
 def test_pause_and_stop_cancel_their_series(simulated):
