@@ -44,7 +44,7 @@ def run(ctx: Context) -> JobResult:
     sessions = index(ctx.store, SESSIONS, "token")
     roster = ctx.roster()
     taken = _taken(state)
-    busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)])
+    busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)], result)
     changed, rows = {}, []
     for pair_id, doc in state.items():
         pair = roster.get(pair_id)
@@ -151,7 +151,7 @@ def _first_day(ctx: Context, pair: Pair) -> tuple[datetime, date]:
     return not_before, max(program.start_date, not_before.astimezone(ZoneInfo(pair.mentee.timezone)).date())
 
 
-def _busy_all(ctx: Context, pairs: list[Pair]) -> dict[str, Busy]:
+def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, Busy]:
     """Free/busy of everyone planned this tick, asked in ONE call over one window, so a backend can
     batch it (Exchange: 100 mailboxes a request) instead of paying a round trip per pair. The window
     is FREE_BUSY_DAYS from the earliest first day (pairs in later zones lose at most their last day).
@@ -170,8 +170,9 @@ def _busy_all(ctx: Context, pairs: list[Pair]) -> dict[str, Busy]:
     for pair in pairs:
         missing = [p.address for p in pair.people if busy is not None and (p.address in unseen or p.address not in busy)]
         if missing:
-            log.warning("pair %s: free/busy unavailable for %s, planning on working hours only: %s", pair.pair_id,
-                        ", ".join(missing), "; ".join(unseen.get(a, "not returned") for a in missing))
+            why = "; ".join(f"{a}: {unseen.get(a, 'not returned')}" for a in missing)
+            log.warning("pair %s: free/busy unavailable, planning on working hours only: %s", pair.pair_id, why)
+            result.add("free/busy unavailable", f"{pair.pair_id}: calendars not readable, planned on working hours ({why})")
         found[pair.pair_id] = None if missing else busy
     return found
 
