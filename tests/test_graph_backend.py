@@ -215,6 +215,17 @@ def test_a_skip_or_a_move_reaches_attendees_as_that_session_alone(graph: GraphSe
     assert graph.control.extended(event, "rmdaemon-sequence") == "3"
 
 
+def test_a_series_deleted_by_a_person_is_booked_again_on_the_next_change(graph: GraphServer, state: Path) -> None:
+    be = graph_backend(graph, state_path=state)
+    be.publish(meeting(7))
+    (event,) = graph.control.events(PROGRAMME)
+    event.folder = "deleteditems"  # someone deleted it in Outlook
+    be.cancel_occurrence(meeting(7), datetime(2027, 1, 19, 16, 0, tzinfo=BERLIN))  # nothing left to cancel: fine
+    be.publish(meeting(7, sequence=1, subject="moved"))
+    (again,) = graph.control.events(PROGRAMME)
+    assert again.id != event.id and graph.control.extended(again, "rmdaemon-sequence") == "1"
+
+
 def test_monthly_relative_series_with_end_date(graph: GraphServer) -> None:
     m = meeting(5, rrule="FREQ=MONTHLY;BYDAY=2TU;UNTIL=20270615T000000Z")
     m = replace(m, plan=replace(m.plan, first_start=datetime(2027, 1, 12, 10, 0, tzinfo=BERLIN), cadence="monthly"))

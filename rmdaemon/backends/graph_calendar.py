@@ -18,7 +18,7 @@ from dateutil import rrule
 
 from rmdaemon.backends.graph_events import (EXCEPTIONS, EXPAND, SEQUENCE, SHAPE, event_body, exceptions, extended,
                                             key_filter, local_time, parse_time, shape)
-from rmdaemon.backends.graph_http import Call, GraphHttp
+from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting
@@ -59,6 +59,8 @@ class Calendar:
                 results[meeting.uid] = self._occurrences(meeting, record["id"])
         results.update(self._stamp([m for m in light if results[m.uid] is None], known))
         results.update(self._cancel([m for m in meetings if m.uid in known and m.cancelled], known))
+        # a series a person deleted meanwhile: forget it, so the next offer looks it up (and books it again)
+        self.state.applied({}, [uid for uid, error in results.items() if getattr(error, "status", 0) in GONE])
         return results
 
     def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
@@ -174,8 +176,15 @@ class Calendar:
             return  # never booked, or the whole series is gone: nothing to cancel
         window = (start - timedelta(minutes=1), start + timedelta(minutes=meeting.plan.duration_minutes + 1))
         wanted = start.astimezone(timezone.utc)
+        try:
+            found = self._instances(record["id"], *window)
+        except GraphError as exc:
+            if exc.status not in GONE:
+                raise
+            self.state.applied({}, [meeting.uid])  # the series is gone (deleted by a person): nothing to cancel
+            return
         calls = [Call("POST", f"{self.base}/events/{i['id']}/cancel", {"comment": _skip_comment()})
-                 for i in self._instances(record["id"], *window) if _original_start(i) == wanted]
+                 for i in found if _original_start(i) == wanted]
         for reply in self.http.batch(calls, f"cancelling an occurrence of {meeting.uid}") if calls else ():
             if not reply.ok and reply.status not in GONE:
                 raise reply.error(f"cancelling the occurrence {wanted:%Y-%m-%d %H:%M}Z of {meeting.uid}")
