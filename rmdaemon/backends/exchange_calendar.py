@@ -93,6 +93,9 @@ class SeriesCalendar:
 
     def __init__(self, account) -> None:  # type: ignore[no-untyped-def]  # exchangelib has no stubs
         self.account = account
+        # (uid, start) of sessions this instance saw deleted and recorded: the job's follow-up
+        # cancel_occurrence for a SKIP it just published then costs no request.
+        self._skipped: set[tuple[str, str]] = set()
 
     # -- publish ----------------------------------------------------------------------------
     def publish_many(self, meetings: list[Meeting]) -> Outcomes:
@@ -111,6 +114,8 @@ class SeriesCalendar:
         results.update(self._update(reshaped, existing, pending))
         results.update(self._exceptions([p for p in pending if results[p.meeting.uid] is None]))
         results.update(self._stamp([p for p in pending if results[p.meeting.uid] is None]))
+        self._skipped |= {(p.meeting.uid, key) for p in pending if results[p.meeting.uid] is None
+                          for key in exceptions_of(p.meeting)["exdates"]}  # fmt: skip
         results.update(self._cancel([m for m in meetings if m.uid in existing and m.cancelled], existing))
         return results
 
@@ -272,6 +277,8 @@ class SeriesCalendar:
         return self._bulk(call, stamps, "recording")
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        if (meeting.uid, _key(start)) in self._skipped:
+            return
         master = self.find_series([meeting.uid]).get(meeting.uid)
         if master is None:
             return  # never booked, or the whole series is gone: nothing to cancel
