@@ -77,7 +77,7 @@ def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> Job
 
 
 def _save_job_state(store: Store, name: str, state: dict) -> None:
-    with store.batch():
+    with store.deferred():  # written with the job's next intent, or by the tick's final flush
         store.set_meta(f"job:{name}", state)
 
 
@@ -86,7 +86,10 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     pairs = roster.load_roster(settings.roster_path, settings.program)
     templates = compose.load_templates(settings.templates_dir)
     ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
-    return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, settings, name, now)]
+    try:
+        return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, settings, name, now)]
+    finally:
+        store.flush()  # confirmations and job states: one write for the whole tick
 
 
 def run_once(settings: Settings, clock: Clock, *, dry_run: bool = False) -> list[JobResult]:

@@ -150,6 +150,7 @@ class AtomicStorage(Storage):
         self.writer = writer
         self._data, self._committed = _load(self.path)
         self._depth = 0
+        self._lazy = 0  # inside Store.deferred(): changes wait for the next write or flush()
         self._dirty = False
         self.writes = 0
         self.bytes_written = 0
@@ -163,7 +164,7 @@ class AtomicStorage(Storage):
             raise ReadOnlyStoreError(f"{self.path}: this Store was opened read-only")
         self._data = data
         self._dirty = True
-        if self._depth == 0:
+        if self._depth == 0 and self._lazy == 0:
             self._flush()
 
     def begin(self) -> bytes:
@@ -177,12 +178,20 @@ class AtomicStorage(Storage):
         self._depth -= 1
         if failed:
             self._restore(snapshot)
-        elif self._depth == 0 and self._dirty:
+        elif self._depth == 0 and self._lazy == 0 and self._dirty:
+            self._flush()
+
+    def flush(self) -> None:
+        """Write now if anything changed (deferred changes included)."""
+        if self._dirty and self._depth == 0:
             self._flush()
 
     def _flush(self) -> None:
         try:
             payload = orjson.dumps(self._data, option=_DUMP_OPTIONS, default=_refuse)
+            if payload == self._committed:  # nothing really changed: no write, no fsync
+                self._dirty = False
+                return
             _write_atomic(self.path, payload)
         except BaseException:
             self._restore(self._committed)
@@ -277,6 +286,23 @@ class Store:
             raise
         self._storage.end(snapshot, failed=False)
 
+    @contextmanager
+    def deferred(self) -> Iterator[Store]:
+        """A batch whose write may wait: for records that only confirm what already happened
+        (a message sent, a job's last run). Losing them in a crash means the work is offered
+        again, and backends skip what they already did; the next ordinary batch or ``flush()``
+        writes them. Intents (what is about to be sent or booked) must use ``batch()``."""
+        self._storage._lazy += 1
+        try:
+            with self.batch():
+                yield self
+        finally:
+            self._storage._lazy -= 1
+
+    def flush(self) -> None:
+        """Write any deferred changes now (the daemon does this at the end of every tick)."""
+        self._storage.flush()
+
     def meta(self, key: str, default: Any = None) -> Any:
         return self._storage.read()[META_TABLE][_META_DOC].get(key, default)
 
@@ -291,7 +317,9 @@ class Store:
         self._storage.write(data)
 
     def close(self) -> None:
-        """Release the writer lock. Unflushed batch writes are not written: batches end first."""
+        """Write deferred changes, then release the writer lock."""
+        if self.writer:
+            self._storage.flush()
         self._db.close()
         if self._lock_fd is not None:
             _release_lock(self._lock_fd)

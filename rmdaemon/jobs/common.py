@@ -85,7 +85,7 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     done = index(ctx.store, OUTBOX, "key")
     todo = [m for m in messages if done.get(m.key, {}).get("status") not in FINAL]
     stamp = ctx.now.isoformat()
-    with ctx.store.batch():
+    with ctx.store.batch():  # the intent is on disk before anything leaves
         if record is not None:
             record()
         save(ctx.store, OUTBOX, "key", (
@@ -104,7 +104,7 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             continue
         sent.add(message.key)
         result.add(f"{message.kind} sent")
-    with ctx.store.batch():
+    with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
         _record_refusals(ctx, refused.values())

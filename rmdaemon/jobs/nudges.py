@@ -36,7 +36,7 @@ def run(ctx: Context) -> JobResult:
             if any(k.startswith(f"nudge:{r['pair_id']}:request:{r['id']}:") for k in sent)
             or state.get(r["pair_id"], {}).get("state") != "active"]
     if done:
-        with ctx.store.batch():
+        with ctx.store.deferred():  # confirmations only: a lost one means a deduplicated resend
             save(ctx.store, REQUESTS, "id", done)
     result.lines += [f"{m.pair_id}: {m.kind} to {m.to[0]}" for m in messages if m.key in sent]
     return result

@@ -43,7 +43,7 @@ def run(ctx: Context) -> JobResult:
 
     sent = deliver(ctx, list(messages.values()), result, record=record)
     done_ids = {rid for rid, m in messages.items() if m.key in sent}
-    with ctx.store.batch():
+    with ctx.store.deferred():  # confirmations only: a lost one means a deduplicated resend
         save(ctx.store, REQUESTS, "id", (dict(r, done=ctx.now.isoformat()) for r in pending
                                           if r["id"] in done_ids or r["pair_id"] and r["pair_id"] not in roster))
         save(ctx.store, FLAGS, "id", (dict(f, forwarded=ctx.now.isoformat()) for f in flags if f["id"] in done_ids))

@@ -35,7 +35,7 @@ def run(ctx: Context) -> JobResult:
             due.add(pair_id)
     if due:
         delete_quarantined(ctx.store, quarantine_dir(ctx.settings), due)
-    with ctx.store.batch():
+    with ctx.store.deferred():  # no side effect outside the store: the tick's flush writes it
         save(ctx.store, PAIRS, "pair_id", stamps)
         if due:
             redact(ctx, due)
