@@ -280,3 +280,39 @@ def test_kill_9_at_random_moments_always_leaves_a_complete_earlier_state(tmp_pat
             shutil.copy(f"{path}.bak", backup)
             assert assert_complete_state(backup) <= batches
     assert done > 30  # the writer really was killed mid-stream, not before it started
+
+
+def test_deferred_changes_wait_for_the_next_write_or_flush(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with Store.open(path) as store:
+        with store.deferred():
+            store.table("outbox").insert({"key": "k1", "status": "sent"})
+        assert store.writes == 0
+        with Store.open(path, writer=False) as reader:
+            assert reader.table("outbox").all() == []  # not on disk yet
+        with store.batch():
+            store.table("outbox").insert({"key": "k2", "status": "pending"})
+        assert store.writes == 1  # the intent carried the deferred change with it
+        with store.deferred():
+            store.table("outbox").insert({"key": "k3", "status": "sent"})
+        store.flush()
+        assert store.writes == 2
+    with Store.open(path, writer=False) as reader:
+        assert [d["key"] for d in reader.table("outbox").all()] == ["k1", "k2", "k3"]
+
+
+def test_a_batch_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state.json") as store:
+        store.table("pairs").insert({"pair_id": "P1", "state": "active"})
+        writes = store.writes
+        with store.batch():
+            store.table("pairs").update({"state": "active"})
+        assert store.writes == writes
+
+
+def test_close_writes_deferred_changes(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with Store.open(path) as store, store.deferred():
+        store.table("pairs").insert({"pair_id": "P1"})
+    with Store.open(path, writer=False) as reader:
+        assert reader.table("pairs").all() == [{"pair_id": "P1"}]
