@@ -1,0 +1,146 @@
+"""The chaos harness in its short form (bench/chaos.py has the long one), and proof that its
+checks and ``rmdaemon.consistency`` really find what they look for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from rmdaemon import consistency
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+import chaos  # noqa: E402  (bench/ is not a package)
+from chaos_world import LocalMail, People  # noqa: E402
+
+SUMMARY = "duplicates=0 lost=0 corrupt=0"
+
+
+def harness(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "bench" / "chaos.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def summary(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return out.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def exchange_run() -> Iterator[subprocess.Popen | None]:
+    """The Exchange form starts first and runs beside the local one (each is mostly waiting on
+    its daemon's start-up); None when the EWS schemas are missing."""
+    from tests.servers.ews.schema import load_schema
+
+    if load_schema() is None:
+        yield None
+        return
+    proc = harness("--backend", "exchange", "--kills", "4", "--pairs", "4", "--weeks", "2", "--step-hours", "48",
+                   "--seed", "3")
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_twenty_kill_9s_of_a_ten_pair_programme_lose_and_repeat_nothing(exchange_run):
+    line = summary(harness("--kills", "20", "--pairs", "10", "--weeks", "3", "--step-hours", "24", "--seed", "7"))
+    kills = int(line.split()[0].split("=")[1])
+    assert kills >= 15 and line.endswith(SUMMARY), line
+
+
+def test_kills_and_exchange_faults_lose_and_repeat_nothing(exchange_run):
+    if exchange_run is None:
+        pytest.skip("EWS schemas not found in ../shared/ews-schema: the Exchange form needs them")
+    line = summary(exchange_run)
+    faults = int(line.split()[1].split("=")[1])
+    assert faults > 0 and line.endswith(SUMMARY), line
+
+
+# --------------------------------------------------------------------------------------------
+# The checks can fail
+
+
+def eml(key: str, to: str, body: str) -> bytes:
+    return (f"From: mentoring@example.com\r\nTo: {to}\r\nSubject: agenda\r\nMessage-ID: <rm.agenda.{key}@example.com>\r\n"
+            f"X-RM-Key: {key}\r\nContent-Type: text/plain\r\n\r\n{body}\r\n").encode()
+
+
+def outbox_with(tmp_path: Path, *messages: bytes) -> LocalMail:
+    folder = tmp_path / "var" / "outbox" / "new"
+    folder.mkdir(parents=True)
+    for n, raw in enumerate(messages):
+        (folder / f"{n}.eml").write_bytes(raw)
+    return LocalMail(tmp_path)
+
+
+def test_mail_check_finds_a_key_sent_twice_and_the_same_words_under_two_keys(tmp_path):
+    mail = outbox_with(tmp_path, eml("a:1", "x@example.com", "hello"), eml("a:1", "x@example.com", "hello"),
+                       eml("b:1", "y@example.com", "same"), eml("b:2", "y@example.com", "same"),
+                       eml("c:1", "y@example.com", "different"))
+    tally = chaos.Tally()
+    chaos.check_mail(mail, {"outbox": [{"key": "d:1", "status": "sent", "kind": "agenda"}]}, tally)
+    assert sorted(tally.duplicates) == ["email key a:1 sent 2 times", "same content sent 2 times to x@example.com",
+                                        "same content sent 2 times to y@example.com"]
+    assert tally.lost == ["outbox row d:1 says sent, but no such email left"]
+
+
+def test_inbox_check_finds_a_reply_never_recorded_and_one_acted_on_twice(tmp_path):
+    mail = outbox_with(tmp_path)
+    import random
+
+    people = People(mail, random.Random(1), 1)
+    people.dropped["<kept@client.example>"] += 1
+    people.dropped["<lost@client.example>"] += 1
+    tables = {"inbox": [{"message_key": "<kept@client.example>"}], "commands": [],
+              "logs": [{"message_id": "kept@client.example"}, {"message_id": "kept@client.example"}],
+              "surveys": [], "flags": []}
+    tally = chaos.Tally()
+    chaos.check_inbox(mail, people, tables, tally)
+    assert tally.lost == ["inbox message <lost@client.example> has no inbox record"]
+    assert tally.duplicates == ["logs: message kept@client.example acted on 2 times"]
+
+
+NOW = datetime(2027, 2, 1, tzinfo=timezone.utc)
+PAIR = {"pair_id": "P1", "state": "active", "consent": {"a@x": "yes"},
+        "series": {"uid": "u1", "sequence": 2, "published": 2, "exdates": [], "cancel_occurrences": []}}
+
+
+@pytest.mark.parametrize(("change", "found"), [
+    ({"logs": [{"pair_id": "P9", "token": "T1"}]}, "logs: a row for pair 'P9', which is not in the pairs table"),
+    ({"logs": [{"pair_id": "P1", "token": "T9"}]}, "names session 'T9', which does not exist"),
+    ({"outbox": [{"key": "k", "status": "sent"}, {"key": "k", "status": "sent"}]}, "outbox: key 'k' appears more than once"),
+    ({"pairs": [dict(PAIR, series=dict(PAIR["series"], published=3))]}, "published 3 is ahead of sequence 2"),
+    ({"pairs": [PAIR, dict(PAIR, pair_id="P2")]}, "series uid u1 is used by more than one pair"),
+    ({"pairs": [dict(PAIR, state="limbo")]}, "unknown state 'limbo'"),
+    ({"inbox": [{"message_key": "m", "outcome": "lost"}]}, "unknown outcome 'lost'"),
+])
+def test_consistency_names_what_no_sequence_of_whole_batches_could_produce(change, found):
+    tables = {"pairs": [PAIR], "sessions": [{"token": "T1", "pair_id": "P1", "kind": "session"}], **change}
+    problems = consistency.problems(tables)
+    assert any(found in p for p in problems), problems
+    assert not consistency.problems({"pairs": [PAIR], "sessions": tables["sessions"]})
+
+
+def test_settled_state_has_no_retried_mail_pending_and_every_series_confirmed():
+    tables = {"outbox": [{"key": "kickoff:P1:a", "kind": "kickoff", "status": "pending", "at": "2027-01-31T00:00:00+00:00"},
+                         {"key": "agenda:T1:a", "kind": "agenda", "status": "pending", "at": "2027-01-31T00:00:00+00:00"},
+                         {"key": "kickoff:P1:b", "kind": "kickoff", "status": "pending", "at": NOW.isoformat()}],
+              "pairs": [dict(PAIR, series=dict(PAIR["series"], published=1))]}
+    problems = consistency.settled_problems(tables, NOW)
+    assert len(problems) == 2  # an agenda whose moment passed may stay pending; this tick's key may too
+    assert "kickoff:P1:a still pending" in problems[0] and "not confirmed by the backend" in problems[1]
+
+
+def test_a_state_file_that_does_not_load_is_reported_not_raised(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_bytes(b'{"pairs": {"1": {"pair_id": "P1"')  # cut mid-write
+    (problem,) = consistency.check_file(path)
+    assert "corrupt" in problem
