@@ -346,3 +346,32 @@ def test_crash_before_exceptions_are_recorded_is_finished_by_the_rerun(ews: EwsS
     assert skipped not in ews.control.live_starts(item)
     assert ews.counts["CreateItem"] == 1
     assert [kind for kind, _ in _requests(ews, "mentor6@corp.example")] == ["NewMeetingRequest", "MeetingCancellation"]
+
+
+def test_occurrence_answers_read_the_calendar_not_the_mail(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(7)
+    be.publish(m)
+    first, second, third = (datetime(2027, 1, 5, 16, 0, tzinfo=BERLIN) + timedelta(weeks=2 * i) for i in range(3))
+    assert be.occurrence_answers(m, first) == {"mentor7@corp.example": "NEEDS-ACTION", "mentee7@corp.example": "NEEDS-ACTION"}
+    ews.control.respond("mentor7@corp.example", m.uid, "Accept")
+    ews.control.respond("mentee7@corp.example", m.uid, "Accept")
+    ews.control.respond("mentee7@corp.example", m.uid, "Decline", occurrence_start=second)  # only that one
+    assert be.occurrence_answers(m, first) == {"mentor7@corp.example": "ACCEPTED", "mentee7@corp.example": "ACCEPTED"}
+    assert be.occurrence_answers(m, second) == {"mentor7@corp.example": "ACCEPTED", "mentee7@corp.example": "DECLINED"}
+    be.cancel_occurrence(m, third)
+    assert set(be.occurrence_answers(m, third).values()) == {"DECLINED"}  # deleted: nobody is going
+    assert be.occurrence_answers(replace(m, uid="rm-never@corp.example"), first) is None
+
+
+def test_agenda_written_into_one_session_reaches_the_attendees_calendars(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(8)
+    be.publish(m)
+    second = datetime(2027, 1, 19, 9, 0, tzinfo=BERLIN)
+    be.annotate_occurrence(m, second, "Goal: TikTok\nConversation starter: what surprised you this week?")
+    (copy,) = ews.control.calendar("mentee8@corp.example")
+    occurrence = next(o for o in ews.control.occurrences(copy) if o.start == second)
+    assert "Conversation starter" in ews.control.body(copy, occurrence.index)
+    assert ews.control.body(copy, occurrence.index - 1) == "Agenda follows by mail."  # the others keep the series text
+    assert ews.control.live_starts(copy)[1] == second  # the time does not move

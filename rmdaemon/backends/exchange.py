@@ -111,6 +111,15 @@ class ExchangeBackend:
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.calendar.cancel_occurrence(meeting, start)
 
+    # Optional capabilities (not in base.Backend; jobs look for them with getattr).
+    def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
+        """Who said they are going to the session planned at ``start``, by address, from the calendar."""
+        return self.calendar.occurrence_answers(meeting, start)
+
+    def annotate_occurrence(self, meeting: Meeting, start: datetime, text: str) -> None:
+        """Put the agenda into that session's calendar entry, for people who only open the calendar."""
+        self.calendar.annotate_occurrence(meeting, start, text)
+
     # -- free/busy --------------------------------------------------------------------------
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
         """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request. Addresses Exchange

@@ -287,6 +287,44 @@ class SeriesCalendar:
         if error:
             raise error[meeting.uid]  # type: ignore[misc]
 
+    # -- one session, as the calendar shows it ----------------------------------------------
+    def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
+        """Each attendee's answer for the session planned at ``start``, as the organiser's calendar
+        tracks it (PARTSTAT words: ACCEPTED, DECLINED, TENTATIVE, NEEDS-ACTION; an answer to that
+        session alone wins over the series answer). A session deleted or cancelled on the calendar
+        answers DECLINED for everyone: nobody is going. None when the series is not there."""
+        master = self.find_series([meeting.uid]).get(meeting.uid)
+        occurrence = self._occurrence(Pending(meeting, master.id, None, None), start) if master is not None else None
+        if occurrence is None:
+            return None
+        try:
+            (found,) = self.account.fetch(ids=[occurrence], only_fields=["required_attendees", "is_cancelled"])
+        except ALREADY_GONE:
+            found = None
+        except Exception as exc:
+            raise translate(exc, f"reading a session of {meeting.uid}") from exc
+        if isinstance(found, Exception) and not isinstance(found, ALREADY_GONE):
+            raise translate(found, f"reading a session of {meeting.uid}")
+        if found is None or isinstance(found, Exception) or found.is_cancelled:
+            return {p.address: "DECLINED" for p in meeting.attendees}
+        return {a.mailbox.email_address.casefold(): PARTSTAT.get(a.response_type, "NEEDS-ACTION")
+                for a in found.required_attendees or []}  # fmt: skip
+
+    def annotate_occurrence(self, meeting: Meeting, start: datetime, text: str) -> None:
+        """Write ``text`` (the agenda) into the body of the session planned at ``start``, and send
+        the attendees that update, so their own calendar entry shows it. A session no longer on
+        the calendar is left alone."""
+        master = self.find_series([meeting.uid]).get(meeting.uid)
+        occurrence = self._occurrence(Pending(meeting, master.id, None, None), start) if master is not None else None
+        if occurrence is None:
+            return
+        occurrence.body = Body(text)
+        call = lambda items: list(self.account.bulk_update(  # noqa: E731
+            items=[(i, ["body"]) for i in items], send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY))
+        errors = self._bulk(call, [(meeting.uid, occurrence)], "writing the agenda into a session of")
+        if errors:
+            raise errors[meeting.uid]
+
     # -- plumbing ---------------------------------------------------------------------------
     def _bulk(self, call: Callable[[list], list], work: list[tuple[str, object]], what: str) -> dict[str, BackendError]:  # type: ignore[type-arg]
         """``call`` over every item in one go, each failure kept with its series. exchangelib raises a
@@ -310,6 +348,8 @@ class SeriesCalendar:
 
 ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_errors.ErrorItemNotFound)
 _NONE = {"exdates": [], "moved": []}
+PARTSTAT = {"Accept": "ACCEPTED", "Decline": "DECLINED", "Tentative": "TENTATIVE", "Unknown": "NEEDS-ACTION",
+            "NoResponseReceived": "NEEDS-ACTION"}  # fmt: skip
 
 
 def _one(call: Callable[[list], list], item: object) -> object:  # type: ignore[type-arg]

@@ -7,6 +7,10 @@ A moved session keeps its token (named by its planned start) but its agenda goes
 before the new time and shows it; an agenda already sent for the old time does not stop that
 one, because the key names the new time. A session someone declined waits for the repair (the
 pair picks another time, or it is skipped) and gets no agenda meanwhile.
+
+Backends that can (``annotate_occurrence``, optional: Exchange) also get the agenda written into
+that session's calendar entry, once, when it is first sent: a senior leader who only opens the
+calendar sees it there. Best effort: a failure is logged and the emails stand.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.errors import BackendError
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, log, save, templated
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import actual_start, goal_of, next_session, progress_sessions, total_sessions, utc_key
+from rmdaemon.jobs.series import (actual_start, goal_of, meeting_for, next_session, progress_sessions, total_sessions,
+                                  utc_key)
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -27,6 +33,7 @@ def run(ctx: Context) -> JobResult:
     last_steps = _last_next_steps(ctx)
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
+    notes: list[tuple[Pair, dict, dict, list[str], str]] = []
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
         if pair.status != "active" or not doc or doc["state"] != ACTIVE or not _published(doc):
@@ -41,6 +48,7 @@ def run(ctx: Context) -> JobResult:
             pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
         steps = last_steps.get(pair.pair_id, [])
         messages += [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
+        notes.append((pair, doc, session, steps, messages[-1].key))  # the mentee's (the senior leader's) agenda
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", new_sessions)
@@ -50,7 +58,24 @@ def run(ctx: Context) -> JobResult:
     for m in messages:
         if m.key in sent:
             result.lines.append(f"{m.pair_id}: agenda to {m.to[0]}")
+    _into_calendar(ctx, [n[:4] for n in notes if n[4] in sent], result)
     return result
+
+
+def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]], result: JobResult) -> None:
+    """The agendas just sent, written into their sessions' calendar entries where the backend can."""
+    annotate = getattr(ctx.backend, "annotate_occurrence", None)
+    if annotate is None:
+        return
+    for pair, doc, session, steps in notes:
+        text = compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, pair.mentee, steps)).text
+        try:
+            annotate(meeting_for(ctx, pair, doc), _when(doc, session)[0], text)
+        except BackendError as e:
+            log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, e)
+            result.add("calendar notes failed", f"{pair.pair_id}: {e}")
+            continue
+        result.add("agendas in calendars")
 
 
 def _published(doc: dict) -> bool:

@@ -9,7 +9,7 @@ from datetime import datetime
 from lxml import etree
 
 from tests.servers.ews import meetings, mime
-from tests.servers.ews.recurrence import item_occurrences
+from tests.servers.ews.recurrence import Occurrence, item_occurrences
 from tests.servers.ews.shape import put
 from tests.servers.ews.soap import sub, t
 from tests.servers.ews.store import Account, Busy, Hours, Item, Sent, Store
@@ -80,6 +80,18 @@ class Control:
     def live_starts(self, item: Item) -> list[datetime]:
         """Starts of the occurrences still on the calendar (deleted ones left out, moved ones at their new time)."""
         return sorted(o.start for o in item_occurrences(item) if o.index not in item.deleted_occurrences)
+
+    @staticmethod
+    def occurrences(item: Item) -> list[Occurrence]:
+        """Every occurrence as it is now (moved ones at their new time, deleted ones included)."""
+        return item_occurrences(item)
+
+    @staticmethod
+    def body(item: Item, index: int | None = None) -> str:
+        """The text a person sees opening the item, or one of its occurrences (its own body, if given one)."""
+        node = item.occurrence_bodies.get(index) if index is not None else None
+        node = node if node is not None else item.get("Body")
+        return "" if node is None else node.text or ""
 
     @staticmethod
     def extended(item: Item, name: str) -> list[str]:

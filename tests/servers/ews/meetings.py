@@ -61,7 +61,8 @@ def send_occurrence_update(store: Store, item: Item, occurrence: Occurrence, *, 
         _deliver(store, item.mailbox, address, fields, _invite("REQUEST", item, occurrence), item.text("Subject"), save_copy)
         copy_item = store.by_uid(address, item.text("UID")) if address in store.mailboxes else None
         if copy_item is not None:
-            copy_item.modified_occurrences[occurrence.index] = (occurrence.start, occurrence.end)
+            copy_item.modified_occurrences = dict(item.modified_occurrences)
+            copy_item.occurrence_bodies = dict(item.occurrence_bodies)
 
 
 def send_cancellations(store: Store, item: Item, occurrence: Occurrence | None, *, save_copy: bool) -> None:
@@ -84,10 +85,15 @@ def respond(store: Store, attendee: str, uid: str, response: str, occurrence: Oc
         raise KeyError(f"{attendee} has no meeting with UID {uid}")
     if occurrence is None:
         copy_item.set_text("MyResponseType", RESPONSE_TYPE[response])
+    elif response == "Decline":  # Outlook takes a declined occurrence off the attendee's calendar
+        copy_item.deleted_occurrences.add(occurrence.index)
     organiser = copy_item.fields.findtext(f"{t('Organizer')}/{t('Mailbox')}/{t('EmailAddress')}", "").casefold()
     master = store.by_uid(organiser, uid)
-    if master is not None and occurrence is None:
-        master.responses[attendee] = RESPONSE_TYPE[response]
+    if master is not None:
+        if occurrence is None:
+            master.responses[attendee] = RESPONSE_TYPE[response]
+        else:  # tracked on the organiser's occurrence (an exception), the series answer stays
+            master.occurrence_responses.setdefault(occurrence.index, {})[attendee] = RESPONSE_TYPE[response]
         master.change += 1
     fields = _meeting_fields("MeetingResponse", copy_item, f"IPM.Schedule.Meeting.Resp.{RESPONSE_CLASS[response]}")
     invite = _invite("REPLY", copy_item, occurrence, attendee=attendee, response=response)
@@ -167,6 +173,7 @@ def _copy_into_calendar(store: Store, item: Item, address: str) -> None:
     existing.set_text("MyResponseType", response)
     existing.deleted_occurrences = set(item.deleted_occurrences)
     existing.modified_occurrences = dict(item.modified_occurrences)
+    existing.occurrence_bodies = dict(item.occurrence_bodies)
 
 
 def occurrence_at(item: Item, start: datetime) -> Occurrence | None:

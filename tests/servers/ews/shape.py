@@ -72,10 +72,11 @@ def _calendar_fields(node: etree._Element, item: Item, occurrence: Occurrence | 
         sub(organizer, t("RoutingType"), "SMTP")
     if node.find(t("MyResponseType")) is None:
         put(node, "MyResponseType", "Organizer")
+    answers = {**item.responses, **(item.occurrence_responses.get(occurrence.index, {}) if occurrence else {})}
     for attendee in node.iterfind(f".//{t('Attendee')}"):
         address = (attendee.findtext(f"{t('Mailbox')}/{t('EmailAddress')}") or "").casefold()
-        if address in item.responses:
-            put(attendee, "ResponseType", item.responses[address])
+        if address in answers:
+            put(attendee, "ResponseType", answers[address])
     if recurring and occurrence is None and item.modified_occurrences:
         _modified(node, item)
     if recurring and occurrence is None and item.deleted_occurrences:

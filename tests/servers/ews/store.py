@@ -58,6 +58,7 @@ class Item:
     modified_occurrences: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)  # index → new (start, end)
     occurrence_bodies: dict[int, etree._Element] = field(default_factory=dict)  # index → t:Body set on that occurrence
     responses: dict[str, str] = field(default_factory=dict)  # attendee → Accept/Decline/Tentative (organiser side)
+    occurrence_responses: dict[int, dict[str, str]] = field(default_factory=dict)  # index → attendee → answer to it alone
     sent: bool = False  # went out through CreateItem/SendItem
 
     @property
