@@ -27,7 +27,7 @@ from lxml import etree
 from programme import Programme
 from rmdaemon.jobs.common import PAIRS
 from rmdaemon.store import Store
-from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER, ews_schema, ews_server  # noqa: F401  (fixtures)
+from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER  # the ews_server fixture comes from conftest's plugin
 from tests.servers.ews.server import EwsServer
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 from rmdaemon import compose
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, log, save, templated
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.common import log as job_log
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, goal_of, meeting_for, next_session, progress_sessions, total_sessions,
                                   utc_key)
@@ -72,7 +73,7 @@ def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]]
         try:
             annotate(meeting_for(ctx, pair, doc), _when(doc, session)[0], text)
         except BackendError as e:
-            log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, e)
+            job_log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, e)
             result.add("calendar notes failed", f"{pair.pair_id}: {e}")
             continue
         result.add("agendas in calendars")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from tests.servers.ews.context import Context
-from tests.servers.ews.recurrence import item_occurrences, parse_time, zone
+from tests.servers.ews.recurrence import item_occurrences, zone
 from tests.servers.ews.soap import EwsError, SoapFault, m, response_message, sub, t
 from tests.servers.ews.store import Busy, Store
 from tests.servers.ews.timezones import WEEKDAYS, changes
