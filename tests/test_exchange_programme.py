@@ -350,3 +350,15 @@ def operations(server: EwsServer) -> list[tuple[str, str]]:
         else:
             found.append((name, ""))
     return found
+
+
+def test_check_online_through_the_cli_says_what_is_wrong(prog, monkeypatch, capsys):
+    assert prog.cli("check", "--online") == 0
+    assert "backend exchange, online check passed" in capsys.readouterr().out
+    monkeypatch.setenv(SECRET_ENV, "not-the-password")
+    assert prog.cli("check", "--online") == 2
+    out = capsys.readouterr().out
+    assert "bad credentials" in out and SERVICE_USER[0] in out and f"${SECRET_ENV}" in out
+    monkeypatch.delenv(SECRET_ENV)
+    assert prog.cli("check", "--online") == 2
+    assert f"environment variable {SECRET_ENV}" in capsys.readouterr().out
