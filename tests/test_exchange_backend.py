@@ -375,3 +375,16 @@ def test_agenda_written_into_one_session_reaches_the_attendees_calendars(ews: Ew
     assert "Conversation starter" in ews.control.body(copy, occurrence.index)
     assert ews.control.body(copy, occurrence.index - 1) == "Agenda follows by mail."  # the others keep the series text
     assert ews.control.live_starts(copy)[1] == second  # the time does not move
+
+
+def test_a_moved_session_that_is_then_skipped_is_deleted_not_moved_back(ews: EwsServer) -> None:
+    be = backend(ews)
+    m = meeting(9)
+    planned, new = datetime(2027, 1, 19, 10, 0, tzinfo=BERLIN), datetime(2027, 1, 20, 11, 0, tzinfo=BERLIN)
+    be.publish(m)
+    be.publish(replace(m, sequence=1, moved=((planned, new),)))
+    be.publish(replace(m, sequence=2, moved=((planned, new),), exdates=(planned,)))
+    (item,) = ews.control.calendar(PROGRAMME)
+    assert new not in ews.control.live_starts(item) and planned not in ews.control.live_starts(item)
+    kinds = [kind for kind, _ in _requests(ews, "mentor9@corp.example")]
+    assert kinds == ["NewMeetingRequest", "FullUpdate", "MeetingCancellation"]

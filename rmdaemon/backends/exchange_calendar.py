@@ -227,24 +227,29 @@ class SeriesCalendar:
     def _exceptions(self, pending: list[Pending]) -> Outcomes:
         """Delete the newly skipped sessions and move the newly moved ones, all series at once:
         one DeleteItem and one UpdateItem per 100, each sending the attendees that one change."""
-        deletes, moves = [], []
-        for p in pending:
-            skipped = {_key(s) for s in p.meeting.exdates}
-            known = p.applied or _NONE
-            for key in sorted(skipped - (set(known["exdates"]) if p.applied is not None else set())):
-                occurrence = self._occurrence(p, datetime.fromisoformat(key))
-                if occurrence is not None:
-                    deletes.append((p.meeting.uid, occurrence))
-            wanted = {a: b for a, b in _moves(p.meeting) if a not in skipped}
-            done = dict(known["moved"]) if p.applied is not None else {}
-            for planned in sorted(set(wanted) | set(done)):
-                target = wanted.get(planned, planned)  # a move that was dropped goes back to its planned time
-                if done.get(planned, planned) != target:
-                    occurrence = self._occurrence(p, datetime.fromisoformat(planned))
-                    if occurrence is not None:
-                        moves.append((p.meeting.uid, self._moved(occurrence, p.meeting, datetime.fromisoformat(target))))
+        deletes = [(p.meeting.uid, o) for p in pending for o in self._deletions(p)]
+        moves = [(p.meeting.uid, o) for p in pending for o in self._movements(p)]
         results = self._bulk(self._delete_call, deletes, "cancelling a session of")
         return results | self._bulk(self._move_call, moves, "moving a session of")
+
+    def _deletions(self, p: Pending) -> list[CalendarItem]:
+        """The occurrences to delete: skipped sessions not yet recorded as deleted (all, if unknown)."""
+        known = set(p.applied["exdates"]) if p.applied is not None else set()
+        wanted = sorted(set(exceptions_of(p.meeting)["exdates"]) - known)
+        return [o for o in (self._occurrence(p, datetime.fromisoformat(k)) for k in wanted) if o is not None]
+
+    def _movements(self, p: Pending) -> list[CalendarItem]:
+        """The occurrences to change: new or changed moves, and dropped ones back to their planned time."""
+        wanted = dict(exceptions_of(p.meeting)["moved"])
+        done = dict(p.applied["moved"]) if p.applied is not None else {}
+        skipped = set(exceptions_of(p.meeting)["exdates"])
+        changes = []
+        for planned in sorted((set(wanted) | set(done)) - skipped):
+            target = wanted.get(planned, planned)
+            occurrence = self._occurrence(p, datetime.fromisoformat(planned)) if done.get(planned, planned) != target else None
+            if occurrence is not None:
+                changes.append(self._moved(occurrence, p.meeting, datetime.fromisoformat(target)))
+        return changes
 
     def _occurrence(self, p: Pending, start: datetime) -> CalendarItem | None:
         index = instance_index(p.meeting.plan, start)
