@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar as gregorian
 import email
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -278,8 +279,8 @@ def vtimezone(tzid: str, start: datetime, end: datetime) -> Timezone:
     zone without changes (Asia/Kolkata) gets a single STANDARD.
     """
     zone = ZoneInfo(tzid)
-    window_start, window_end = _utc(start) - TZ_MARGIN, _utc(end) + TZ_MARGIN
-    transitions = _transitions(zone, window_start, window_end)
+    window_start, window_end = _month_floor(_utc(start) - TZ_MARGIN), _month_ceil(_utc(end) + TZ_MARGIN)
+    transitions = list(_zone_transitions(tzid, window_start, window_end))
     tz = Timezone()
     tz.add("TZID", tzid)
     if not transitions or transitions[0].at > _utc(start):
@@ -288,6 +289,23 @@ def vtimezone(tzid: str, start: datetime, end: datetime) -> Timezone:
         open_ended = run[-1].at + TZ_MARGIN > window_end
         tz.add_component(_observance(run, open_ended))
     return tz
+
+
+def _month_floor(moment: datetime) -> datetime:
+    """Windows snap to whole months, so series of one zone share the scanned transitions."""
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_ceil(moment: datetime) -> datetime:
+    floor = _month_floor(moment)
+    return floor if floor == moment else _month_floor(floor + timedelta(days=32))
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_transitions(tzid: str, start: datetime, end: datetime) -> tuple[_Transition, ...]:
+    """Scanning a zone costs milliseconds and a programme books thousands of series in a handful
+    of zones: the scan is memoised (pure: the same zone and window always give the same answer)."""
+    return tuple(_transitions(ZoneInfo(tzid), start, end))
 
 
 def _transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[_Transition]:

@@ -38,34 +38,53 @@ Intervals = list[tuple[datetime, datetime]]  # sorted by start, UTC
 
 def plan_series(pair: Pair, *, start_date: date, sessions: int | None, end_date: date | None,
                 not_before: datetime, busy: dict[str, list[BusyTime]] | None = None,
-                taken: Mapping[tuple[int, time], int] | None = None) -> SeriesPlan:
+                taken: Mapping[tuple[int, time], int] | None = None,
+                cache: dict | None = None) -> SeriesPlan:
     """The series for ``pair``: the slot that fits the most occurrences in both people's hours.
 
     Then, in order: fewest clashes with ``busy`` (address → intervals), the pair's preferred slot,
     the slot fewest other pairs use (``taken``, keyed by mentee-zone weekday and time, so pairs
     spread across the day), the earliest in the week. Exactly one of ``sessions`` / ``end_date``.
+    ``cache`` (a dict the caller keeps for one run) shares the expensive part — every candidate
+    slot's occurrences checked against both people's hours — between pairs of the same shape
+    (same zones, hours, length, cadence and dates), which is most pairs of a large programme.
     """
     if (sessions is None) == (end_date is None):
         raise ValueError("plan_series needs exactly one of sessions or end_date")
     busy_by_person = _busy_intervals(pair, busy or {})
-    scored: list[tuple[tuple[int, int, bool, int, int, time], SeriesPlan]] = []
-    for slot in _candidates(pair):
-        plan = _plan_for(pair, slot, start_date, sessions, end_date, not_before)
-        starts = occurrences(plan)
-        if not starts:
-            continue
-        fits = sum(all(_inside_hours(p, s, pair.duration_minutes) for p in pair.people) for s in starts)
-        clashes = sum(_clashes(busy_by_person, s, pair.duration_minutes) for s in starts)
+    shape = (tuple((p.timezone, p.working_hours) for p in pair.people), pair.duration_minutes, pair.cadence,
+             pair.preferred_slot, start_date, sessions, end_date, not_before)
+    fitted = cache.get(shape) if cache is not None else None
+    if fitted is None:
+        fitted = _fitted_slots(pair, start_date, sessions, end_date, not_before)
+        if cache is not None:
+            cache[shape] = fitted
+    if not fitted:
+        raise UserError(f"pair {pair.pair_id}: end_date {end_date} is before the first possible session",
+                        [f"set [program] end_date after start_date {start_date} and after {not_before:%Y-%m-%d}"])
+    scored = []
+    for slot, plan, starts, fits in fitted:
+        clashes = sum(_clashes(busy_by_person, s, pair.duration_minutes) for s in starts) if any(busy_by_person) else 0
         key = (-fits, clashes, slot != pair.preferred_slot, (taken or {}).get((slot.weekday, slot.start), 0),
                slot.weekday, slot.start)
         scored.append((key, plan))
-    if not scored:
-        raise UserError(f"pair {pair.pair_id}: end_date {end_date} is before the first possible session",
-                        [f"set [program] end_date after start_date {start_date} and after {not_before:%Y-%m-%d}"])
     key, plan = min(scored, key=lambda item: item[0])
     if key[0] == 0:
         raise _no_overlap(pair)
-    return plan
+    return replace(plan, pair_id=pair.pair_id)
+
+
+def _fitted_slots(pair: Pair, start_date: date, sessions: int | None, end_date: date | None,
+                  not_before: datetime) -> list[tuple[Slot, SeriesPlan, list[datetime], int]]:
+    """Every candidate slot with its plan, its occurrences and how many fit both people's hours."""
+    fitted = []
+    for slot in _candidates(pair):
+        plan = _plan_for(pair, slot, start_date, sessions, end_date, not_before)
+        starts = occurrences(plan)
+        if starts:
+            fits = sum(all(_inside_hours(p, s, pair.duration_minutes) for p in pair.people) for s in starts)
+            fitted.append((slot, plan, starts, fits))
+    return fitted
 
 
 def _candidates(pair: Pair) -> list[Slot]:

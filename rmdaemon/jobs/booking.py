@@ -25,7 +25,7 @@ from email.utils import formataddr
 from rmdaemon import compose, planning
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.jobs import pairstate
-from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, log, save
+from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, isolated, log, save
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc,
                                   plan_from_doc, plan_to_doc, repair_token, utc_key, with_skip)
@@ -47,15 +47,16 @@ def run(ctx: Context) -> JobResult:
     busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)], result)
     changed, rows = {}, []
     for pair_id, doc in state.items():
-        pair = roster.get(pair_id)
-        if _wanted(pair, doc):
-            new = _book_or_update(ctx, pair, doc, taken, busy.get(pair_id), result)
-            settled = _settle(ctx, pair, new or doc, sessions, result)
-            new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
-        else:
-            new = _cancel(ctx, pair_id, doc, result)
-        if new is not None:
-            changed[pair_id] = new
+        with isolated(result, pair_id):  # one pair's odd data must not keep the others' calendars back
+            pair = roster.get(pair_id)
+            if _wanted(pair, doc):
+                new = _book_or_update(ctx, pair, doc, taken, busy.get(pair_id), result)
+                settled = _settle(ctx, pair, new or doc, sessions, result)
+                new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
+            else:
+                new = _cancel(ctx, pair_id, doc, result)
+            if new is not None:
+                changed[pair_id] = new
     merged: dict[str, dict] = {}
     for row in _session_times({**state, **changed}, sessions) + rows:
         merged[row["token"]] = {**merged.get(row["token"], {}), **row}
@@ -137,7 +138,7 @@ def _plan(ctx: Context, pair: Pair, used: int, taken: Counter, busy: Busy) -> tu
             return None
     not_before, start_date = _first_day(ctx, pair)
     plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
-                                not_before=not_before, busy=busy, taken=taken)
+                                not_before=not_before, busy=busy, taken=taken, cache=ctx.cache.setdefault("plans", {}))
     plan, skipped = planning.skip_blocked(plan, pair, program.blackout_dates)
     return plan, [utc_key(s) for s in skipped]
 
@@ -214,7 +215,8 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         if series.get("published") == series["sequence"] and not pending:
             continue
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
-        todo.append((pair_id, doc, meeting_for(ctx, pair, doc)))
+        with isolated(result, pair_id):
+            todo.append((pair_id, doc, meeting_for(ctx, pair, doc)))
     outcomes = _publish_all(ctx, [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]])
     for pair_id, doc, meeting in todo:
         series = doc["series"]
@@ -314,14 +316,16 @@ def _mail(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result:
     rows: list[dict] = []
     messages: list[Outgoing] = []
     for pair_id, doc in state.items():
-        pair = roster.get(pair_id)
-        if _wanted(pair, doc) and doc.get("series") and not doc["series"].get("cancelled") \
-                and doc["series"].get("published") is not None:
-            series, new_rows = _open_repairs(ctx, pair, doc, result)
-            if new_rows:
-                offers[pair_id], rows = dict(doc, series=series), rows + new_rows
-            messages += _repair_messages(ctx, pair, series)
-        messages += _notice_messages(ctx, pair or _snapshot(doc), doc)
+        with isolated(result, pair_id):
+            pair = roster.get(pair_id)
+            built: list[Outgoing] = []
+            if _wanted(pair, doc) and doc.get("series") and not doc["series"].get("cancelled") \
+                    and doc["series"].get("published") is not None:
+                series, new_rows = _open_repairs(ctx, pair, doc, result)
+                built = _repair_messages(ctx, pair, series)
+                if new_rows:
+                    offers[pair_id], rows = dict(doc, series=series), rows + new_rows
+            messages += built + _notice_messages(ctx, pair or _snapshot(doc), doc)
 
     def record() -> None:
         save(ctx.store, PAIRS, "pair_id", offers.values())

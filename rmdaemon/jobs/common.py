@@ -8,8 +8,9 @@ per-pair writes would make a tick quadratic in the number of pairs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from rmdaemon import compose
 from rmdaemon.backends.base import Backend
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
-from rmdaemon.errors import BackendError
+from rmdaemon.errors import BackendError, UserError
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 from rmdaemon.store import Store
 
@@ -35,6 +36,7 @@ class Context:
     pairs: list[Pair]  # the roster as read this tick
     templates: Templates
     now: datetime  # aware UTC
+    cache: dict[str, Any] = field(default_factory=dict)  # per-tick memos of pure work (slot scoring)
 
     def roster(self) -> dict[str, Pair]:
         return {p.pair_id: p for p in self.pairs}
@@ -49,6 +51,22 @@ def templated(ctx: Context, template: str, *, key: str, to: Person, context: dic
         message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token))
     content = compose.render(ctx.templates, template, {"program": program, "token": token, **context})
     return Outgoing(key=key, to=(to.email,), raw=compose.build_email(envelope, content), kind=kind, pair_id=pair_id)
+
+
+@contextmanager
+def isolated(result: JobResult, pair_id: str) -> Iterator[None]:
+    """One pair's share of a job. A bug met there (odd data, a template that fails for this pair
+    only) is logged with the pair and kept for ``status``, and the job goes on with the other
+    pairs; the pair is tried again next tick. A UserError (a broken template, say) concerns
+    every pair, so it still stops the tick and is shown to the admin."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 — isolation is the point
+        log.exception("%s: pair %s could not be handled", result.name, pair_id)
+        result.add("pair errors")
+        result.problems.append(f"{pair_id}: {type(e).__name__}: {e}"[:300])
 
 
 def index(store: Store, table: str, key: str) -> dict[Any, dict]:
