@@ -19,11 +19,12 @@ from rmdaemon.errors import UserError
 from rmdaemon.model import Pair
 
 
-def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str], str]:
+def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str], list[str], str]:
+    """(problems, warnings, summary): problems make check fail; warnings only need a look."""
     try:
         settings = load_settings(find_config(config_arg))
     except UserError as e:
-        return (e.problems or [e.message]), ""
+        return (e.problems or [e.message]), [], ""
     problems: list[str] = []
     pairs, roster_problems = roster.read_roster(settings.roster_path, settings.program)
     problems += roster_problems
@@ -41,10 +42,7 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     active = sum(1 for p in pairs if p.status == "active")
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else ""))
-    warnings = booking_warnings(pairs, settings.program)
-    if warnings:
-        summary += f"\n{len(warnings)} warning(s):\n" + "\n".join(f"  - warning: {w}" for w in warnings)
-    return problems, summary
+    return problems, booking_warnings(pairs, settings.program), summary
 
 
 def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:

@@ -85,13 +85,16 @@ def _settings(args: argparse.Namespace):
 def cmd_check(args: argparse.Namespace) -> int:
     from rmdaemon.checks import check_all
 
-    problems, summary = check_all(args.config, online=args.online)
+    problems, warnings, summary = check_all(args.config, online=args.online)
     if problems:
         print(f"{len(problems)} problem(s):")
         print("\n".join(f"  - {p}" for p in problems))
-        return EXIT_USAGE
-    print(summary)
-    return EXIT_OK
+    else:
+        print(summary)
+    if warnings:
+        print(f"{len(warnings)} warning(s):")
+        print("\n".join(f"  - warning: {w}" for w in warnings))
+    return EXIT_USAGE if problems else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -138,6 +141,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         for name, job in extra["jobs"].items():
             error = f"; last error {job['last_error']} at {job['error_at']}" if job.get("failures") else ""
             print(f"job {name}: last ok {job.get('last_ok', 'never')}{error}")
+            for problem in job.get("pair_errors", []):  # the job ran, but not for these pairs
+                print(f"  could not handle {problem}")
     return EXIT_OK
 
 

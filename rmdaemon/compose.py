@@ -28,7 +28,7 @@ from rmdaemon.model import Person
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
-                   "certificate", "digest")
+                   "certificate", "digest", "repair", "reschedule_refused")
 TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
 STARTERS_FILE = "starters.toml"
 SURVEYS_FILE = "surveys.toml"

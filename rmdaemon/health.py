@@ -39,7 +39,7 @@ class PairRecords:
 def gather(sessions: list[dict], logs: list[dict]) -> dict[str, PairRecords]:
     by_pair: dict[str, PairRecords] = {}
     for s in sessions:
-        if s["kind"] == "session":
+        if s["kind"] == "session" and s.get("skipped") != "skip":  # SKIPped in time: neither held nor missed
             by_pair.setdefault(s["pair_id"], PairRecords([], [])).sessions.append(s)
     for log in logs:
         by_pair.setdefault(log["pair_id"], PairRecords([], [])).logs.append(log)
@@ -68,7 +68,8 @@ def _both_declined(pair: Pair | None, doc: dict | None, session: dict) -> bool:
     if pair is None or not doc:
         return False
     answers = doc.get("responses") or {}
-    return all((answers.get(p.address) or {}).get(session["start"]) == "DECLINED" for p in pair.people)
+    key = session.get("planned") or session["start"]  # RSVPs name the occurrence by its planned start
+    return all((answers.get(p.address) or {}).get(key) == "DECLINED" for p in pair.people)
 
 
 def _state(pair: Pair | None, doc: dict | None, missed: int, rules: NudgeSettings) -> str:

@@ -30,7 +30,7 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
             "next_session_local": compose.local_time(nxt, pair.mentee.timezone) if nxt else None,
             "sessions_held": h.held, "missed_in_a_row": h.missed_in_a_row,
             "last_log": h.last_log,
-            "problems": [*doc.get("errors", []), *_calendar_problems(pair, doc)],
+            "problems": [*doc.get("errors", []), *doc.get("send_errors", []), *_calendar_problems(pair, doc)],
         })
     return rows
 

@@ -7,8 +7,8 @@ the daemon never nags; a log resets the run and the pair recovers by itself.
 from __future__ import annotations
 
 from rmdaemon import compose, health
-from rmdaemon.jobs.common import LOGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, save, templated
-from rmdaemon.jobs.series import goal_of, upcoming
+from rmdaemon.jobs.common import LOGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
+from rmdaemon.jobs.series import goal_of, next_session
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -22,15 +22,8 @@ def run(ctx: Context) -> JobResult:
         doc = state.get(pair.pair_id)
         if not doc:
             continue
-        h = health.pair_health(pair, doc, records.get(pair.pair_id), ctx.now, ctx.settings.nudges)
-        if h.state in ("at risk", "fizzling"):
-            reason = h.missed[-1]
-            messages += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
-        if h.state == "fizzling":
-            messages.append(alert(ctx, pair, h))
-        if pair.pair_id in requested and doc["state"] == "active":
-            rid = requested[pair.pair_id]["id"]
-            messages += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{rid}") for person in pair.people]
+        with isolated(result, pair.pair_id):
+            messages += _pair_messages(ctx, pair, doc, records.get(pair.pair_id), requested.get(pair.pair_id))
     sent = deliver(ctx, messages, result)
     done = [dict(r, done=ctx.now.isoformat()) for r in requested.values()
             if any(k.startswith(f"nudge:{r['pair_id']}:request:{r['id']}:") for k in sent)
@@ -42,9 +35,24 @@ def run(ctx: Context) -> JobResult:
     return result
 
 
+def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | None) -> list[Outgoing]:  # type: ignore[no-untyped-def]
+    """The nudges (and the champion's alert) one pair needs now."""
+    h = health.pair_health(pair, doc, record, ctx.now, ctx.settings.nudges)
+    out: list[Outgoing] = []
+    if h.state in ("at risk", "fizzling"):
+        reason = h.missed[-1]
+        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
+    if h.state == "fizzling":
+        out.append(alert(ctx, pair, h))
+    if request is not None and doc["state"] == "active":
+        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}") for person in pair.people]
+    return out
+
+
 def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reason: str) -> Outgoing:
     other = pair.mentee if person is pair.mentor else pair.mentor
-    nxt = upcoming(doc.get("series"), pair.pair_id, ctx.now)
+    found = next_session(doc.get("series"), pair.pair_id, ctx.now)
+    nxt = found[1] if found else None  # when it really happens: a moved session shows its new time
     context = {"pair": pair, "person": person, "other": other, "missed": max(missed, 1), "goal": goal_of(pair, doc),
                "next_local": compose.local_time(nxt, person.timezone) if nxt else None,
                # The champion's NUDGE says so: otherwise it repeats, word for word, the nudge the
