@@ -72,6 +72,10 @@ def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> Job
         _save_job_state(ctx.store, name, state)
         return JobResult(name, {"errors": 1}, [f"job {name} failed: {type(e).__name__}: {e} (retry in {backoff})"])
     state.update(last_ok=ctx.now.isoformat(), failures=0, next_due=(ctx.now + interval).isoformat())
+    state.pop("pair_errors", None)
+    if result.problems:  # the job ran for every other pair; status names the ones it could not handle
+        state.update(pair_errors=result.problems[:20], last_error=result.problems[0], error_at=ctx.now.isoformat())
+        result.lines += [f"could not handle {p}" for p in result.problems]
     _save_job_state(ctx.store, name, state)
     return result
 
@@ -148,6 +152,8 @@ def _loop_tick(store: Store, backend: Backend, settings: Settings, clock: Clock)
                 log.info("%s: %s", result.name, line)
     except UserError as e:  # a broken roster edit must not kill the daemon: say so, retry next tick
         log.error("%s", e)
+    except Exception:  # noqa: BLE001 — nor may anything else (a full disk, a bug outside the jobs)
+        log.exception("tick failed; trying again at the next one")
 
 
 def _install_signals(stop: threading.Event) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from rmdaemon import compose
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, isolated, save, templated
 from rmdaemon.jobs.common import log as job_log
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, goal_of, meeting_for, next_session, progress_sessions, total_sessions,
@@ -42,14 +42,16 @@ def run(ctx: Context) -> JobResult:
         found = next_session(doc["series"], pair.pair_id, ctx.now)
         if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
             continue
-        session = session_record(ctx, pair, doc, found[0], sessions)
-        if session["token"] not in sessions:
-            new_sessions.append(session)
-            sessions[session["token"]] = session
-            pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
-        steps = last_steps.get(pair.pair_id, [])
-        messages += [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
-        notes.append((pair, doc, session, steps, messages[-1].key))  # the mentee's (the senior leader's) agenda
+        with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
+            session = session_record(ctx, pair, doc, found[0], sessions)
+            steps = last_steps.get(pair.pair_id, [])
+            built = [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
+            if session["token"] not in sessions:
+                new_sessions.append(session)
+                sessions[session["token"]] = session
+                pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
+            messages += built
+            notes.append((pair, doc, session, steps, built[-1].key))  # the mentee's (the senior leader's) agenda
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", new_sessions)

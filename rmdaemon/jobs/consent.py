@@ -5,7 +5,7 @@ is a welcome and the pair is active at once."""
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, pending_keys, save, templated
+from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, isolated, pending_keys, save, templated
 from rmdaemon.jobs.series import cadence_text, sessions_text
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
@@ -18,7 +18,11 @@ def run(ctx: Context) -> JobResult:
     new = [p for p in ctx.pairs if p.status == "active" and p.pair_id not in state]
     pending = pending_keys(ctx)  # kickoffs a temporary failure (or a crash) kept from going out
     retry = [p for p in ctx.pairs if p.pair_id in state and any(kickoff_key(p, x) in pending for x in p.people)]
-    messages = [kickoff_message(ctx, pair, person) for pair in [*new, *retry] for person in pair.people]
+    messages: list[Outgoing] = []
+    for pair in [*new, *retry]:
+        with isolated(result, pair.pair_id):  # one pair's data must not keep the others' kickoffs back
+            messages += [kickoff_message(ctx, pair, person) for person in pair.people]
+    new = [p for p in new if any(m.pair_id == p.pair_id for m in messages)]  # the rest start next tick
 
     def record() -> None:
         opt_in = ctx.settings.program.require_opt_in

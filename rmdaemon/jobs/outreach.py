@@ -9,7 +9,7 @@ goes to the champion and nowhere else. Requests come from the inbox job as rows 
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import FLAGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, save, templated
+from rmdaemon.jobs.common import FLAGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
 from rmdaemon.jobs.nudges import champion_person
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
@@ -27,16 +27,18 @@ def run(ctx: Context) -> JobResult:
     messages: dict[str, Outgoing] = {}
     sessions: list[dict] = []
     for request in pending:
-        pair = roster.get(request["pair_id"])
-        if request["kind"] == "confirm":
-            messages[request["id"]] = confirm(ctx, request)
-        elif pair is not None and request["pair_id"] in state:
-            out, session = checkin(ctx, pair, request["id"])
-            messages[request["id"]], sessions = out, [*sessions, session]
+        with isolated(result, request["pair_id"] or "-"):  # one bad request must not hold back the rest
+            pair = roster.get(request["pair_id"])
+            if request["kind"] == "confirm":
+                messages[request["id"]] = confirm(ctx, request)
+            elif pair is not None and request["pair_id"] in state:
+                out, session = checkin(ctx, pair, request["id"])
+                messages[request["id"]], sessions = out, [*sessions, session]
     for flag in flags:
-        pair = roster.get(flag["pair_id"])
-        if pair is not None:
-            messages[flag["id"]] = forward_flag(ctx, pair, flag)
+        with isolated(result, flag["pair_id"]):
+            pair = roster.get(flag["pair_id"])
+            if pair is not None:
+                messages[flag["id"]] = forward_flag(ctx, pair, flag)
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", sessions)

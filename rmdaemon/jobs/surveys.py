@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, pending_keys, save, templated
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, isolated, pending_keys, save, templated
 from rmdaemon.jobs.consent import ACTIVE, ENDED
 from rmdaemon.jobs.nudges import champion_person
 from rmdaemon.jobs.outreach import checkin
@@ -40,21 +40,23 @@ def run(ctx: Context) -> JobResult:
         doc = state.get(pair.pair_id)
         if not doc:
             continue
-        done = set(doc.get("milestones", []))
-        due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
-        if doc["state"] == ACTIVE and pair.status == "active":
-            due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
-        for milestone in sorted(due, key=list(MILESTONE_TEXT).index):
-            out, rows = milestone_mail(ctx, pair, doc, milestone, len(by_pair.get(pair.pair_id, [])), topics)
-            messages += out
-            sessions += rows
-            if milestone not in done:
-                done.add(milestone)
+        with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
+            done = set(doc.get("milestones", []))
+            due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
+            if doc["state"] == ACTIVE and pair.status == "active":
+                due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
+            order = sorted(due, key=list(MILESTONE_TEXT).index)
+            built = [milestone_mail(ctx, pair, doc, m, len(by_pair.get(pair.pair_id, [])), topics) for m in order]
+            for out, rows in built:
+                messages += out
+                sessions += rows
+            for milestone in (m for m in order if m not in done):
                 result.add(f"{milestone} milestones", f"{pair.pair_id}: {milestone} milestone")
-        if done != set(doc.get("milestones", [])):
-            ended = "end" in done
-            updates.append({"pair_id": pair.pair_id, "milestones": sorted(done),
-                             **({"state": ENDED, "completed": ctx.now.isoformat()} if ended else {})})
+            done |= due
+            if done != set(doc.get("milestones", [])):
+                ended = "end" in done
+                updates.append({"pair_id": pair.pair_id, "milestones": sorted(done),
+                                 **({"state": ENDED, "completed": ctx.now.isoformat()} if ended else {})})
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", sessions)
