@@ -42,3 +42,6 @@ class Backend(Protocol):
         """One cheap real request; returns problems (empty when fine) instead of raising."""
 
     def close(self) -> None: ...
+
+    # Optional: ``flush()`` makes everything sent so far durable in one step; jobs call it after
+    # a batch of sends when the backend has it (the local Maildir fsyncs its directory once).

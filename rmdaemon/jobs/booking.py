@@ -228,7 +228,7 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[]))
         result.add("series published")
     if confirmed:
-        with ctx.store.batch():
+        with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
 
@@ -434,7 +434,7 @@ def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
     pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in sent]) for pid, d in with_notices.items()}
     pruned = {pid: d for pid, d in pruned.items() if len(d["notices"]) != len(with_notices[pid]["notices"])}
     if pruned:
-        with ctx.store.batch():
+        with ctx.store.deferred():  # notices already sent: forgetting them can wait for the next write
             save(ctx.store, PAIRS, "pair_id", pruned.values())
         state.update(pruned)
 

@@ -103,6 +103,11 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     done = index(ctx.store, OUTBOX, "key")
     todo = [m for m in messages if done.get(m.key, {}).get("status") not in FINAL]
     stamp = ctx.now.isoformat()
+    if not todo:  # nothing leaves: the job's own changes need no write of their own
+        if record is not None:
+            with ctx.store.deferred():
+                record()
+        return set()
     with ctx.store.batch():  # the intent is on disk before anything leaves
         if record is not None:
             record()
@@ -122,6 +127,9 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             continue
         sent.add(message.key)
         result.add(f"{message.kind} sent")
+    flush = getattr(ctx.backend, "flush", None)
+    if sent and flush is not None:
+        flush()
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
