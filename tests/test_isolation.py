@@ -116,3 +116,34 @@ def test_the_running_daemon_survives_a_broken_roster_and_a_failing_job_and_carri
             daemon.kill()
     err = daemon.stderr.read()
     assert err.count("column mentee_email: 'richard@' is not an email address") >= 2
+
+
+def health_script(tmp_path: Path) -> Path:
+    """The health check exactly as docs/production.md shows it."""
+    doc = (REPO / "docs" / "production.md").read_text(encoding="utf-8")
+    block = next(b for b in doc.split("```python\n")[1:] if '"""rmdaemon health' in b).split("```")[0]
+    path = tmp_path / "rmdaemon-health"
+    path.write_text(block)
+    return path
+
+
+def health(script: Path, prog: Programme, now: datetime) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), RMDAEMON_CONFIG=str(prog.config))
+    done = subprocess.run([sys.executable, str(script), "--now", now.isoformat()], capture_output=True, text=True,
+                          env=env, timeout=60)
+    return done.returncode, done.stdout
+
+
+def test_the_documented_health_check_names_a_failing_job_and_a_stopped_daemon(tmp_path):
+    script = health_script(tmp_path)
+    prog = Programme.create(tmp_path / "prog", roster=ROSTER)
+    assert prog.run(T0) == 0
+    assert health(script, prog, T0 + timedelta(minutes=1)) == (0, "rmdaemon healthy; 0 message(s) in quarantine\n")
+    code, out = health(script, prog, T0 + timedelta(days=2))  # nothing ran for two days
+    assert code == 1 and "job inbox was due at" in out and "is the daemon running?" in out
+    (prog.root / "var" / "quarantine").write_text("a file where the quarantine folder should be")
+    prog.drop(b"From: x@elsewhere.example\r\nMessage-ID: <q@elsewhere.example>\r\n\r\nhi\r\n", "stranger.eml")
+    for hours in range(3):
+        assert prog.run(T0 + timedelta(hours=hours + 1)) == 0
+    code, out = health(script, prog, T0 + timedelta(hours=3, minutes=1))
+    assert code == 1 and "job inbox failed 3 times in a row" in out
