@@ -14,7 +14,12 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -215,10 +220,35 @@ class Envelope:
 
 
 def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | None = None) -> bytes:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((env.sender_name, env.sender))
-    msg["To"] = formataddr((env.to.name, env.to.email))
-    msg["Subject"] = content.subject
+    """The message as bytes. Built with the classic ``email.mime`` classes and serialised with
+    the SMTP policy (CRLF): the same MIME as ``EmailMessage`` produces, at a third of the cost,
+    which is most of an agenda tick at 10,000 pairs (measured: bench/)."""
+    alternative = MIMEMultipart("alternative", boundary=_boundary(env.key, 0))
+    alternative.attach(_text_part(content.text, "plain"))
+    alternative.attach(_text_part(content.html, "html"))
+    if calendar is None:
+        msg = alternative
+    else:
+        method, ics = calendar
+        invite = MIMEBase("text", "calendar", method=method, charset="UTF-8")
+        invite.set_payload(ics)
+        encoders.encode_base64(invite)
+        alternative.attach(invite)
+        attachment = MIMEBase("application", "ics", name="invite.ics")
+        attachment.set_payload(ics)
+        encoders.encode_base64(attachment)
+        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        msg = MIMEMultipart("mixed", boundary=_boundary(env.key, 1))
+        msg.attach(alternative)
+        msg.attach(attachment)
+    _headers(msg, env, content.subject)
+    return msg.as_bytes(policy=SMTP)
+
+
+def _headers(msg: MIMEMultipart, env: Envelope, subject: str) -> None:
+    msg["From"] = _address(env.sender_name, env.sender)
+    msg["To"] = _address(env.to.name, env.to.email)
+    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     msg["Date"] = format_datetime(env.date)
     msg["Message-ID"] = env.message_id
     if env.in_reply_to:
@@ -227,17 +257,19 @@ def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | 
     if env.auto:
         msg["Auto-Submitted"] = "auto-generated"
     msg["X-RM-Key"] = env.key
-    msg.set_content(content.text)
-    msg.add_alternative(content.html, subtype="html")
-    if calendar is not None:
-        method, ics = calendar
-        msg.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",
-                            params={"method": method, "charset": "UTF-8"})
-        msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
-    _stable_boundaries(msg, env.key)
-    return msg.as_bytes()
 
 
-def _stable_boundaries(msg: EmailMessage, key: str) -> None:
-    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
-        part.set_boundary(f"rm-{digest(key, n, length=24)}")
+def _address(name: str, address: str) -> str:
+    return formataddr((name, address), charset="utf-8")
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    """Quoted-printable UTF-8: readable in the raw message, safe for any line length."""
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    return MIMEText(text, subtype, charset)
+
+
+def _boundary(key: str, n: int) -> str:
+    """Boundaries from the idempotency key: rebuilding a message gives the very same bytes."""
+    return f"rm-{digest(key, n, length=24)}"

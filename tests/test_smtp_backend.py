@@ -252,6 +252,8 @@ def test_other_tls_modes_work(mail_world: MailWorld, mail_certs):  # noqa: F811
 
 def test_the_password_never_reaches_the_log_or_an_error(mail_world: MailWorld, caplog):
     caplog.set_level(logging.DEBUG)
+    for name in ("imapclient", "imapclient.imaplib", "imapclient.imapclient"):  # earlier tests may have quietened them
+        caplog.set_level(logging.DEBUG, logger=name)
     secret = "Very-Secret-Passw0rd"
     backend = mail_world.backend(smtp_password=secret, imap_password=secret)
     problems = backend.check_online()
