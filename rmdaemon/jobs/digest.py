@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, health, metrics
-from rmdaemon.jobs.common import Context, deliver, templated
+from rmdaemon.jobs.common import FINAL, OUTBOX, PAIRS, Context, deliver, templated
 from rmdaemon.jobs.nudges import champion_person
 from rmdaemon.model import JobResult
 
@@ -30,11 +30,14 @@ def due_slot(ctx: Context) -> datetime:
 
 def run(ctx: Context) -> JobResult:
     result = JobResult("digest")
-    snap = metrics.snapshot(ctx.store)
     slot = due_slot(ctx)
-    started = min((d["started"] for d in snap.pairs.values() if d.get("started")), default=None)
+    key = f"digest:{slot.date().isoformat()}"
+    if ctx.store.table(OUTBOX).search(lambda d: d["key"] == key and d.get("status") in FINAL):
+        return result  # this week's is out: most ticks stop here, before reading every table
+    started = min((d["started"] for d in ctx.store.table(PAIRS).all() if d.get("started")), default=None)
     if started is None or datetime.fromisoformat(started) >= slot - timedelta(days=1):
         return result  # the first digest waits for a week in which the programme really ran
+    snap = metrics.snapshot(ctx.store)
     since = slot - timedelta(days=7)
     summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
                                         horizon=timedelta(days=7), questions=ctx.templates.questions)
@@ -44,7 +47,7 @@ def run(ctx: Context) -> JobResult:
         "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
     }
-    message = templated(ctx, "digest", key=f"digest:{slot.date().isoformat()}", to=champion_person(ctx),
+    message = templated(ctx, "digest", key=key, to=champion_person(ctx),
                         context=context, kind="digest")
     if deliver(ctx, [message], result):
         result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")
