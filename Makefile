@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # ICAL.js (Mozilla's calendar engine, what Thunderbird uses) checks our invitations in the tests.
 JS_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test bench venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(JS_STAMP)
 	$(BIN)/python -m pytest
+
+# Figures, not assertions: tick cost at 100/1,000/10,000 pairs, floor, parsing, Exchange round trips.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,0 +1,198 @@
+"""``make bench``: what a tick costs as the programme grows, next to the floor of the same work.
+
+Prints a table and writes bench/results.json. Figures, not assertions: tests stay deterministic.
+
+    python bench/run.py [--sizes 100,1000,10000] [--skip-exchange]
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)  # first tick: welcome + booking
+T_AGENDA = T0 + timedelta(days=1)  # with a week's lead every pair's first session is due
+T_INBOX = T_AGENDA + timedelta(hours=1)  # one reply per pair waiting
+ZONES = ("Europe/London", "America/New_York", "Asia/Kolkata", "Europe/Berlin")
+
+
+def config_text(lead_hours: int) -> str:
+    text = (REPO / "config.example.toml").read_text()
+    text = text.replace("require_opt_in = true", "require_opt_in = false")
+    text = text.replace('cadence = "biweekly"', 'cadence = "weekly"')
+    text = text.replace("agenda_lead_hours = 24", f"agenda_lead_hours = {lead_hours}")
+    return text.replace("max_pairs_per_mentor = 1", "max_pairs_per_mentor = 1")
+
+
+def roster(n: int) -> str:
+    rows = ["pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,mentor_timezone,mentee_timezone,"
+            "mentor_working_hours,track"]
+    for i in range(n):
+        zone = ZONES[i % 2 * 3]  # London and Berlin pairs: working hours overlap every week
+        rows.append(f"P{i:05d},Mentor {i},mentor{i}@example.com,Mentee {i},mentee{i}@example.com,"
+                    f"Goal number {i},{zone},Europe/London,08:00-18:00,technology")
+    return "\n".join(rows) + "\n"
+
+
+def setup(root: Path, n: int) -> tuple[Path, Path]:
+    (root / "examples").mkdir(parents=True)
+    (root / "examples" / "roster.csv").write_text(roster(n))
+    first, agenda = root / "first.toml", root / "agenda.toml"
+    first.write_text(config_text(24))
+    agenda.write_text(config_text(24 * 7))
+    return first, agenda
+
+
+def tick(config: Path, now: datetime) -> dict:
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "tick.py"), str(config), now.isoformat()],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), check=False)
+    if out.returncode:
+        raise SystemExit(f"tick failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def drop_replies(root: Path) -> int:
+    """One reply per pair, from its mentor, to the agenda they received (as a mail client writes it)."""
+    inbox = root / "var" / "inbox" / "new"
+    inbox.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in (root / "var" / "outbox" / "new").iterdir():
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if not msg["Message-ID"].startswith("<rm.agenda.") or not str(msg["To"]).startswith("Mentor"):
+            continue
+        reply = EmailMessage()
+        reply["From"], reply["To"] = msg["To"], msg["From"]
+        reply["Subject"] = f"Re: {msg['Subject']}"
+        reply["Message-ID"] = f"<bench-{n}@example.com>"
+        reply["In-Reply-To"] = msg["Message-ID"]
+        reply.set_content("Attended: yes\nTopics: shared docs, async updates\nNext steps: try threads\nRating: 4\n\n"
+                          f"On Monday, Programme wrote:\n> {msg['Subject']}\n")
+        (inbox / f"bench-{n}.eml").write_bytes(reply.as_bytes())
+        n += 1
+    return n
+
+
+def floor_agendas(root: Path, n_messages: int) -> float:
+    """The irreducible agenda work: render N agendas, build N MIME messages, write N files."""
+    from rmdaemon.compose import load_templates, render
+    from rmdaemon.config import load_settings
+    from rmdaemon.model import Pair, Person
+
+    settings = load_settings(root / "agenda.toml")
+    templates = load_templates()
+    hours = settings.program.working_hours
+    out = root / "floor"
+    out.mkdir()
+    started = time.perf_counter()
+    for i in range(n_messages):
+        person = Person(f"Mentor {i}", f"mentor{i}@example.com", "Europe/London", hours)
+        pair = Pair(f"P{i}", person, person, f"Goal number {i}", "technology", "weekly", 45, None, "active")
+        content = render(templates, "agenda", {
+            "program": settings.program, "pair": pair, "person": person, "other": person, "token": "RM-AAAAAA",
+            "number": 1, "total": 6, "when_local": "Mon 11 Jan 2027, 09:00 GMT", "when_other": "same",
+            "goal": pair.goal, "starter": "A starter", "next_steps": [], "ask_progress": False})
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"], msg["To"], msg["Subject"] = settings.program.organizer, person.email, content.subject
+        msg["Message-ID"] = f"<floor.{i}@example.com>"
+        msg.set_content(content.text)
+        msg.add_alternative(content.html, subtype="html")
+        (out / f"{i}.eml").write_bytes(msg.as_bytes())
+    return time.perf_counter() - started
+
+
+def programme_ticks(n: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"rm-bench-{n}-") as tmp:
+        root = Path(tmp)
+        first, agenda = setup(root, n)
+        a = tick(first, T0)
+        b = tick(agenda, T_AGENDA)
+        agendas = b["counts"].get("agendas", {}).get("agenda sent", 0)
+        replies = drop_replies(root)
+        c = tick(agenda, T_INBOX)
+        floor = floor_agendas(root, agendas)
+    return {"pairs": n, "first": a, "agenda": b, "ingest": c, "agendas_sent": agendas, "replies": replies,
+            "agenda_floor": floor}
+
+
+def parse_rate(count: int = 10_000) -> dict:
+    from rmdaemon.replies import parse_reply
+
+    raws = [p.read_bytes() for p in sorted((REPO / "tests" / "fixtures" / "replies").glob("*.eml"))]
+    batch = [raws[i % len(raws)] for i in range(count)]
+    started = time.perf_counter()
+    for raw in batch:
+        parse_reply(raw)
+    ours = time.perf_counter() - started
+    started = time.perf_counter()
+    for raw in batch:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        body = msg.get_body(("plain", "html"))
+        if body is not None:
+            try:
+                body.get_content()
+            except (LookupError, ValueError):
+                pass
+    bare = time.perf_counter() - started
+    return {"messages": count, "per_second": count / ours, "bare_per_second": count / bare, "ratio": ours / bare}
+
+
+def table(results: dict) -> str:
+    lines = ["tick cost (local backend)", f"{'pairs':>7} {'tick':<8} {'wall s':>8} {'ms/pair':>8} {'RSS MB':>7} "
+             f"{'written/size':>12}"]
+    runs = results["ticks"]
+    for run in runs:
+        for name in ("first", "agenda", "ingest"):
+            t = run[name]
+            ratio = t["bytes_written"] / t["file_size"] if t["file_size"] else 0
+            lines.append(f"{run['pairs']:>7} {name:<8} {t['wall']:>8.2f} {1000 * t['wall'] / run['pairs']:>8.2f} "
+                         f"{t['rss_mb']:>7.0f} {ratio:>12.2f}")
+    by_size = {r["pairs"]: r for r in runs}
+    if 1000 in by_size and 10000 in by_size:
+        for name in ("first", "agenda", "ingest"):
+            lines.append(f"t(10,000)/t(1,000) {name}: {by_size[10000][name]['wall'] / by_size[1000][name]['wall']:.1f}")
+    for run in runs:
+        lines.append(f"agenda tick / floor at {run['pairs']} pairs: {run['agenda']['wall'] / run['agenda_floor']:.2f} "
+                     f"({run['agendas_sent']} agendas, floor {run['agenda_floor']:.2f} s)")
+    p = results["parse"]
+    lines.append(f"parse-reply: {p['per_second']:.0f} msg/s; bare stdlib {p['bare_per_second']:.0f} msg/s; "
+                 f"ratio {p['ratio']:.1f}")
+    if results.get("exchange"):
+        for key, value in results["exchange"].items():
+            lines.append(f"exchange: {key}: {value}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--skip-exchange", action="store_true")
+    args = parser.parse_args()
+    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                     "date": datetime.now(timezone.utc).isoformat()}
+    results["ticks"] = [programme_ticks(int(n)) for n in args.sizes.split(",")]
+    results["parse"] = parse_rate()
+    if not args.skip_exchange:
+        sys.path.insert(0, str(REPO / "bench"))
+        from exchange_rounds import measure  # noqa: PLC0415 - runs the EWS test server from tests/
+
+        results["exchange"] = measure()
+    (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
