@@ -14,8 +14,7 @@ import re
 import sys
 
 # Libraries whose DEBUG output is the wire itself: headers, tokens, message bodies.
-WIRE_LOGGERS = ("exchangelib", "requests_oauthlib", "oauthlib", "urllib3", "requests_ntlm", "msal", "imapclient",
-                "mail.log")
+WIRE_LOGGERS = ("exchangelib", "requests_oauthlib", "oauthlib", "urllib3", "requests_ntlm", "msal", "imapclient")
 _AUTH_VALUE = re.compile(r"(?i)(\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)([^'\"\r\n,}]+)")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
