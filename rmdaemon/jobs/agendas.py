@@ -31,6 +31,9 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("agendas")
     state = index(ctx.store, PAIRS, "pair_id")
     sessions = index(ctx.store, SESSIONS, "token")
+    by_pair: dict[str, list[dict]] = {}
+    for row in sessions.values():
+        by_pair.setdefault(row["pair_id"], []).append(row)
     last_steps = _last_next_steps(ctx)
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
@@ -43,12 +46,13 @@ def run(ctx: Context) -> JobResult:
         if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
             continue
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
-            session = session_record(ctx, pair, doc, found[0], sessions)
+            session = session_record(ctx, pair, doc, found[0], sessions, by_pair.get(pair.pair_id, []))
             steps = last_steps.get(pair.pair_id, [])
             built = [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
             if session["token"] not in sessions:
                 new_sessions.append(session)
                 sessions[session["token"]] = session
+                by_pair.setdefault(pair.pair_id, []).append(session)
                 pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
             messages += built
             notes.append((pair, doc, session, steps, built[-1].key))  # the mentee's (the senior leader's) agenda
@@ -90,7 +94,8 @@ def _awaiting_repair(series: dict, planned: datetime) -> bool:
     return (series.get("repairs") or {}).get(utc_key(planned), {}).get("state") == "offered"
 
 
-def session_record(ctx: Context, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict]) -> dict:
+def session_record(ctx: Context, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict],
+                   mine: list[dict] | None = None) -> dict:
     """The session planned for ``start``: existing, or new with the next number and an unused starter.
 
     ``start`` is the planned start (the token derives from it); the record's ``start`` is when
@@ -101,8 +106,9 @@ def session_record(ctx: Context, pair: Pair, doc: dict, start: datetime, session
     if token in sessions:
         return sessions[token]
     actual = utc_key(actual_start(doc["series"], start))
-    held_before = sum(1 for s in sessions.values() if s["pair_id"] == pair.pair_id and s["kind"] == "session"
-                      and not s.get("skipped") and s["start"] < actual)
+    if mine is None:  # callers with many pairs pass each pair's sessions, gathered once
+        mine = [s for s in sessions.values() if s["pair_id"] == pair.pair_id]
+    held_before = sum(1 for s in mine if s["kind"] == "session" and not s.get("skipped") and s["start"] < actual)
     starter = compose.pick_starter(ctx.templates, pair.track, doc["starters_used"])
     return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": actual,
             "planned": utc_key(start), "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
