@@ -241,7 +241,9 @@ def check_mail(mail: LocalMail | ExchangeMail, tables: dict, tally: Tally) -> No
     keys = Counter(our_key(m.raw) for m in sent if our_key(m.raw))
     tally.duplicates += [f"email key {k} sent {n} times" for k, n in keys.items() if n > 1]
     contents = Counter((m.to, content_hash(m.raw)) for m in sent)
-    tally.duplicates += [f"same content sent {n} times to {to}" for (to, _), n in contents.items() if n > 1]
+    subjects = {(m.to, content_hash(m.raw)): m.parsed()["Subject"] for m in sent}
+    tally.duplicates += [f"same content sent {n} times to {to}: {subjects[(to, h)]!r}"
+                         for (to, h), n in contents.items() if n > 1]
     for row in tables["outbox"]:
         if row["status"] == "sent" and row["key"] not in keys and not row["kind"].startswith("itip"):
             tally.lost.append(f"outbox row {row['key']} says sent, but no such email left")
@@ -374,6 +376,11 @@ def simulate(args: argparse.Namespace, root: Path) -> tuple[Tally, int]:
             server.faults.clear()
         for _ in range(2):
             daemon.clean(final)
+        if args.keep and server:  # the server's mail lives in this process: keep a copy to look at
+            dump = root / "sent-by-exchange"
+            dump.mkdir(exist_ok=True)
+            for m in mail.sent():
+                (dump / f"{m.ident}-{m.to}.eml").write_bytes(m.raw)
         tables = check_state(root, final, tally)
         tally.seen = seen(tables)
         if tables:

@@ -273,9 +273,10 @@ class People:
         """True when this mail needs nothing more from its reader."""
         kind = kind_of(msg)
         if mail.to == CHAMPION.casefold():
-            if kind == "alert":
-                pid = re.search(r"pair (P\d+)", str(msg["Subject"]))
-                self.reply(msg, now, f"NUDGE {pid[1]}" if pid else "thanks", CHAMPION)
+            pid = re.search(r"pair (P\d+)", str(msg["Subject"]))
+            if kind == "alert" and pid and ("nudged", pid[1]) not in self.accepted:
+                self.accepted.add(("nudged", pid[1]))  # the champion nudges a pair once, not at every alert
+                self.reply(msg, now, f"NUDGE {pid[1]}", CHAMPION)
             return True
         if mail.to not in self.by_address:
             return True

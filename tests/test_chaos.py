@@ -87,8 +87,8 @@ def test_mail_check_finds_a_key_sent_twice_and_the_same_words_under_two_keys(tmp
                        eml("c:1", "y@example.com", "different"))
     tally = chaos.Tally()
     chaos.check_mail(mail, {"outbox": [{"key": "d:1", "status": "sent", "kind": "agenda"}]}, tally)
-    assert sorted(tally.duplicates) == ["email key a:1 sent 2 times", "same content sent 2 times to x@example.com",
-                                        "same content sent 2 times to y@example.com"]
+    assert sorted(tally.duplicates) == ["email key a:1 sent 2 times", "same content sent 2 times to x@example.com: 'agenda'",
+                                        "same content sent 2 times to y@example.com: 'agenda'"]
     assert tally.lost == ["outbox row d:1 says sent, but no such email left"]
 
 
@@ -144,3 +144,60 @@ def test_a_state_file_that_does_not_load_is_reported_not_raised(tmp_path):
     path.write_bytes(b'{"pairs": {"1": {"pair_id": "P1"')  # cut mid-write
     (problem,) = consistency.check_file(path)
     assert "corrupt" in problem
+
+
+# --------------------------------------------------------------------------------------------
+# What the harness found on Exchange, pinned: a rerun must not send the attendees a change again
+
+
+def exchange_pair(ews) -> tuple:  # type: ignore[no-untyped-def]
+    from datetime import time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+    from rmdaemon.model import Meeting, Person, SeriesPlan, WorkingHours
+    from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER
+
+    berlin = ZoneInfo("Europe/Berlin")
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    people = tuple(Person(n.title(), f"{n}@corp.example", "Europe/Berlin", hours) for n in ("mentor", "mentee"))
+    for p in people:
+        ews.control.add_mailbox(p.email)
+    first = datetime(2027, 1, 5, 10, 0, tzinfo=berlin)
+    plan = SeriesPlan("p1", "Europe/Berlin", first, 45, "weekly", "FREQ=WEEKLY;BYDAY=TU;COUNT=6")
+    meeting = Meeting(uid="rm-chaos@corp.example", sequence=0, organizer_email=PROGRAMME, organizer_name="Programme",
+                      attendees=people, summary="Reverse mentoring", description="Agenda follows by mail.", plan=plan)
+    settings = ExchangeSettings(service_endpoint=ews.url, mailbox=PROGRAMME, auth="basic", username=SERVICE_USER[0],
+                                access="delegate", retry_budget_seconds=1, timezone="Europe/Berlin")
+    return ExchangeBackend(settings, secret=SERVICE_USER[1]), meeting, first + timedelta(weeks=1)
+
+
+def session_updates(ews, planned: datetime) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """The meeting messages the mentee got about that one session."""
+    stamp = planned.astimezone(timezone.utc).strftime("RECURRENCE-ID:%Y%m%dT%H%M%SZ").encode()
+    return [s.mime for s in ews.control.sent() if s.recipients == ("mentee@corp.example",) and stamp in s.mime]
+
+
+def test_a_moved_session_whose_record_failed_is_not_sent_again_by_the_rerun(ews_server):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from rmdaemon.errors import BackendError
+
+    be, meeting, planned = exchange_pair(ews_server)
+    be.publish(meeting)
+    moved = replace(meeting, sequence=1, moved=((planned, planned + timedelta(days=1, hours=2)),))
+    ews_server.add_fault("busy", "UpdateItem", times=5, contains=b"rmdaemon-sequence", back_off_ms=5000)
+    with pytest.raises(BackendError):
+        be.publish(moved)  # moved and sent, but recording it on the series failed
+    ews_server.faults.clear()
+    be.publish(moved)  # the next tick asks again
+    assert len(session_updates(ews_server, planned)) == 1
+
+
+def test_an_agenda_written_into_a_session_again_after_a_crash_is_not_sent_again(ews_server):
+    be, meeting, planned = exchange_pair(ews_server)
+    be.publish(meeting)
+    for _ in range(2):  # the agendas job reruns after a crash: its agenda is found sent, the note is asked again
+        be.annotate_occurrence(meeting, planned, "Goal: TikTok\nConversation starter: what surprised you?")
+    assert len(session_updates(ews_server, planned)) == 1
