@@ -239,7 +239,8 @@ def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
     assert prog.run(T0) == 0
     opt_in_all(prog)
     kill_during(prog, "POST", r"/events$", T1)  # Graph booked the first series of the $batch; the daemon died
-    (first,) = prog.graph.control.events(PROGRAMME)
+    done_before_the_kill = prog.graph.control.events(PROGRAMME)  # the $batch runs a few creates at once
+    assert 1 <= len(done_before_the_kill) < len(ACTIVE)
     assert all(doc["series"]["published"] is None for doc in prog.docs().values() if doc.get("series"))
     assert prog.run(T1 + timedelta(minutes=5)) == 0
     assert creates(prog.graph) == len(ACTIVE)  # the journal said "creating": the first was found by our property
