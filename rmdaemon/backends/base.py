@@ -13,7 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+
+class FreeBusyGaps(BackendError):
+    """Some mailboxes could not be read (an unknown address, say). What was read is in
+    ``partial`` and the reason per address in ``problems``, so the booking job still plans the
+    pairs it could see and names the others (part of the interface: any backend may raise it)."""
+
+    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
+        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
+        self.partial = partial
+        self.problems = problems
 
 
 class Backend(Protocol):

@@ -23,25 +23,14 @@ from exchangelib import errors as ews_errors
 from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
 from exchangelib.services import GetUserAvailability
 
+from rmdaemon.backends.base import FreeBusyGaps
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
-from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
-
-
-class FreeBusyGaps(BackendError):
-    """Exchange could not read some mailboxes (an unknown address, say). What it did read is in
-    ``partial`` and the reason per address in ``problems``, so a caller can still plan the pairs
-    it could see and report the others by name."""
-
-    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
-        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
-        self.partial = partial
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -27,23 +27,13 @@ from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSes
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
+from rmdaemon.backends.base import FreeBusyGaps
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
 MAX_PEOPLE = 20  # getSchedule: schedules per request
 MAX_WINDOW = timedelta(days=61)  # getSchedule: the window must stay under 62 days
 BUSY = ("busy", "tentative", "oof")
-
-
-class FreeBusyGaps(BackendError):
-    """Exchange could not read some people's calendars (an unknown address, say): what it read is in
-    ``partial`` and the reason per address in ``problems``, so the caller plans the pairs it could
-    see and names the others (the same shape as the exchange backend's)."""
-
-    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
-        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
-        self.partial = partial
-        self.problems = problems
 
 
 @dataclass(frozen=True)

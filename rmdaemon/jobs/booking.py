@@ -23,6 +23,7 @@ from email.policy import SMTP
 from email.utils import formataddr
 
 from rmdaemon import compose, planning
+from rmdaemon.backends.base import FreeBusyGaps
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.jobs import pairstate
 from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, isolated, log, save
@@ -163,10 +164,11 @@ def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, B
     people = list({p.address: p for pair in pairs for p in pair.people}.values())
     try:
         busy, unseen = ctx.backend.free_busy(people, start, start + timedelta(days=FREE_BUSY_DAYS)), {}
-    except BackendError as e:  # a backend may still return what it saw (Exchange: per-mailbox errors)
-        busy, unseen = getattr(e, "partial", None), getattr(e, "problems", {})
-        if busy is None:
-            log.warning("free/busy unavailable, planning on working hours only: %s", e)
+    except FreeBusyGaps as e:  # per-mailbox errors: plan on what the backend could see
+        busy, unseen = e.partial, e.problems
+    except BackendError as e:
+        busy, unseen = None, {}
+        log.warning("free/busy unavailable, planning on working hours only: %s", e)
     found: dict[str, Busy] = {}
     for pair in pairs:
         missing = [p.address for p in pair.people if busy is not None and (p.address in unseen or p.address not in busy)]
