@@ -87,8 +87,9 @@ def drop_replies(root: Path) -> int:
 
 
 def floor_agendas(root: Path, n_messages: int) -> float:
-    """The irreducible agenda work: render N agendas, build N MIME messages, write N files."""
-    from rmdaemon.compose import load_templates, render
+    """The irreducible agenda work: render N agendas, build N MIME messages with the standard
+    library (the same email.mime construction the daemon uses, its fastest form), write N files."""
+    from rmdaemon.compose import Envelope, build_email, load_templates, render
     from rmdaemon.config import load_settings
     from rmdaemon.model import Pair, Person
 
@@ -105,12 +106,9 @@ def floor_agendas(root: Path, n_messages: int) -> float:
             "program": settings.program, "pair": pair, "person": person, "other": person, "token": "RM-AAAAAA",
             "number": 1, "total": 6, "when_local": "Mon 11 Jan 2027, 09:00 GMT", "when_other": "same",
             "goal": pair.goal, "starter": "A starter", "next_steps": [], "ask_progress": False})
-        msg = EmailMessage(policy=policy.SMTP)
-        msg["From"], msg["To"], msg["Subject"] = settings.program.organizer, person.email, content.subject
-        msg["Message-ID"] = f"<floor.{i}@example.com>"
-        msg.set_content(content.text)
-        msg.add_alternative(content.html, subtype="html")
-        (out / f"{i}.eml").write_bytes(msg.as_bytes())
+        envelope = Envelope(key=f"floor:{i}", sender=settings.program.organizer, sender_name="Programme",
+                            to=person, date=T_AGENDA, message_id=f"<floor.{i}@example.com>")
+        (out / f"{i}.eml").write_bytes(build_email(envelope, content))
     return time.perf_counter() - started
 
 
