@@ -232,7 +232,8 @@ def content_hash(raw: bytes) -> str:
 
 
 def our_key(raw: bytes) -> str | None:
-    return message_from_bytes(raw, policy=policy.default).get("X-RM-Key")
+    key = message_from_bytes(raw, policy=policy.default).get("X-RM-Key")
+    return key.strip() if key else None  # a long key is folded onto its own line
 
 
 def check_mail(mail: LocalMail | ExchangeMail, tables: dict, tally: Tally) -> None:

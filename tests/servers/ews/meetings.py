@@ -126,8 +126,15 @@ def _invite(method: str, item: Item, occurrence: Occurrence | None = None, **rep
         end=end,
         organizer=organiser,
         recurrence_id=occurrence.recurrence_id if occurrence is not None else None,
+        body=_body_text(item, occurrence),
         **reply,
     )
+
+
+def _body_text(item: Item, occurrence: Occurrence | None) -> str:
+    """What the attendee reads in the meeting message: that occurrence's own body, else the item's."""
+    node = item.occurrence_bodies.get(occurrence.index) if occurrence is not None else None
+    return (node.text if node is not None else item.text("Body")) or ""
 
 
 def _deliver(

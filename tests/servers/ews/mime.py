@@ -61,6 +61,7 @@ class Invite:
     response: str = ""  # Accept | Decline | Tentative
     recurrence_id: datetime | None = None
     rrule: str = ""
+    body: str = ""  # the item's (or that occurrence's) body, which Exchange puts in the text part
 
 
 def meeting_mime(invite: Invite, sender: str, to: str, subject: str, now: datetime, domain: str) -> bytes:
@@ -71,7 +72,7 @@ def meeting_mime(invite: Invite, sender: str, to: str, subject: str, now: dateti
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain=domain)
-    msg.set_content(f"{subject}\n")
+    msg.set_content(f"{invite.body or subject}\n")
     msg.add_alternative(ical(invite, now), subtype="calendar", params={"method": invite.method})
     return msg.as_bytes()
 
