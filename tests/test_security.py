@@ -347,3 +347,18 @@ def test_log_records_never_carry_an_authorization_value_even_in_a_traceback():
     text = out.getvalue()
     assert "c3ZjOnBhc3N3b3Jk" not in text and "eyJ0eXAi" not in text
     assert "'Authorization': '[redacted]'" in text and "text/xml" in text
+
+
+@pytest.mark.parametrize(("header", "found"), [
+    ("MX.Example.COM 1; DMARC=FAIL (p=reject) header.from=example.com", ["dmarc=fail"]),  # version, any case
+    ("mx.example.com; spf=fail (sender (ip 192.0.2.1) not permitted) smtp.mailfrom=x; dmarc=pass", ["spf=fail"]),
+    ("mx.example.com; spf=softfail; dmarc=none; dkim=fail", []),  # only fail of spf or dmarc counts
+    ("(comment) mx.example.com; dmarc=fail", ["dmarc=fail"]),
+    ("mx.example.com.evil.example; dmarc=fail", []),  # a look-alike server name is someone else
+    ("mx.example.com", []),
+])
+def test_authentication_results_are_read_as_rfc_8601_writes_them(header, found):
+    from rmdaemon import authres
+
+    raw = f"Authentication-Results: {header}\r\nFrom: a@example.com\r\n\r\nbody\r\n".encode()
+    assert authres.failures(raw, "mx.example.com") == found
