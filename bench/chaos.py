@@ -4,8 +4,9 @@
 
 Every simulated step (12 hours by default) is one ``python -m rmdaemon --config … run --now …``
 in a subprocess. Before the clean run of a step, some runs of the same step are killed with
-``kill -9`` at seeded random moments — at a random time into the run, or right after the
-daemon wrote a file or the Exchange server answered a request — and restarted. Scripted
+``kill -9`` at seeded random moments — at a random time into the run, right after the daemon
+wrote a file or the Exchange server answered a request, or while the server holds back the
+answer to a write it has carried out — and restarted. Scripted
 people (``chaos_world``) then read the mail and answer. With ``--backend exchange`` the daemon
 talks to the EWS test server (``tests/servers/ews``), which also fails at random: ErrorServerBusy
 with a back-off hint, HTTP 500 and 503, dropped connections and slow answers (exchangelib's
@@ -14,8 +15,8 @@ a slow answer is still being worked on: the server finishes what the dead client
 
 At the end, after two clean runs, it checks what users rely on (SPEC.md, "Invariants"):
 
-- duplicates: an email sent twice (same idempotency key, or the same content to the same
-  person), an invitation version booked twice, an inbox message acted on twice;
+- duplicates: an email or a calendar message sent twice (same idempotency key, or the same
+  content to the same person), a series booked twice, an inbox message acted on twice;
 - lost: a dropped reply without its one inbox record or still unprocessed, an email recorded
   as sent that never left, a series whose latest version never reached the calendars;
 - corrupt: the state file does not load, or breaks ``rmdaemon.consistency``.
@@ -353,6 +354,7 @@ def check_state(root: Path, now: datetime, tally: Tally) -> dict:
 
 
 def simulate(args: argparse.Namespace, root: Path) -> tuple[Tally, int]:
+    """The whole programme, then the checks; returns the tally and the faults that fired."""
     rng = random.Random(args.seed)
     clock_now = [T0]
     server = ews_server(args.pairs, lambda: clock_now[0]) if args.backend == "exchange" else None
@@ -362,39 +364,56 @@ def simulate(args: argparse.Namespace, root: Path) -> tuple[Tally, int]:
         people = People(mail, rng, args.pairs)
         daemon = Daemon(root, rng, server)
         tally = Tally()
-        moments = list(steps(T0, args.weeks, args.step_hours))
-        kills_at = Counter(rng.randrange(len(moments)) for _ in range(args.kills))
-        for n, now in enumerate(moments):
-            clock_now[0] = now
-            done = run_step(daemon, now, kills_at[n], server, rng)
-            kills_at[n + 1] += kills_at[n] - done  # a step too short to kill in hands its kills on
-            tally.kills += done
-            people.act(now, *state_view(root))
-            _progress(args, n, len(moments), tally)
-        final = moments[-1] + timedelta(hours=args.step_hours)
-        clock_now[0] = final
+        final = programme(args, daemon, people, clock_now, tally)
         if server:
             server.faults.clear()
-        for _ in range(2):
+        for _ in range(2):  # clean runs: what a crash or a fault left unfinished is finished now
             daemon.clean(final)
-        if args.keep and server:  # the server's mail lives in this process: keep a copy to look at
-            dump = root / "sent-by-exchange"
-            dump.mkdir(exist_ok=True)
-            for m in mail.sent():
-                (dump / f"{m.ident}-{m.to}.eml").write_bytes(m.raw)
-        tables = check_state(root, final, tally)
-        tally.seen = seen(tables)
-        if tables:
-            check_mail(mail, tables, tally)
-            check_inbox(mail, people, tables, tally)
-            if server:
-                check_exchange_calendar(server, tables, tally)
-            else:
-                check_local_calendar(mail, tables, tally)
+        if args.keep and server:
+            keep_server_mail(mail, root)
+        check_all(root, final, mail, people, server, tally)
         return tally, len(server.faults.fired) if server else 0
     finally:
         if server:
             server.stop()
+
+
+def programme(args: argparse.Namespace, daemon: Daemon, people: People, clock_now: list[datetime],
+              tally: Tally) -> datetime:
+    """Every step: its killed runs, its clean run, then the people answer. Returns the end."""
+    moments = list(steps(T0, args.weeks, args.step_hours))
+    kills_at = Counter(daemon.rng.randrange(len(moments)) for _ in range(args.kills))
+    for n, now in enumerate(moments):
+        clock_now[0] = now
+        done = run_step(daemon, now, kills_at[n], daemon.server, daemon.rng)
+        kills_at[n + 1] += kills_at[n] - done  # a step too short to kill in hands its kills on
+        tally.kills += done
+        people.act(now, *state_view(daemon.root))
+        _progress(args, n, len(moments), tally)
+    clock_now[0] = moments[-1] + timedelta(hours=args.step_hours)
+    return clock_now[0]
+
+
+def keep_server_mail(mail: ExchangeMail, root: Path) -> None:
+    """The EWS test server's mail lives in this process: keep a copy to look at afterwards."""
+    dump = root / "sent-by-exchange"
+    dump.mkdir(exist_ok=True)
+    for m in mail.sent():
+        (dump / f"{m.ident}-{m.to}.eml").write_bytes(m.raw)
+
+
+def check_all(root: Path, final: datetime, mail: LocalMail | ExchangeMail, people: People, server,  # type: ignore[no-untyped-def]
+              tally: Tally) -> None:
+    tables = check_state(root, final, tally)
+    tally.seen = seen(tables)
+    if not tables:
+        return
+    check_mail(mail, tables, tally)
+    check_inbox(mail, people, tables, tally)
+    if server:
+        check_exchange_calendar(server, tables, tally)
+    else:
+        check_local_calendar(mail, tables, tally)
 
 
 def run_step(daemon: Daemon, now: datetime, kills: int, server, rng: random.Random) -> int:  # type: ignore[no-untyped-def]
