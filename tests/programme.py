@@ -6,7 +6,9 @@ inbox Maildir as RFC 5322 bytes, like a mail client would.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -83,6 +85,23 @@ class Programme:
         quoted = "\n".join(f"> {line}" for line in to.get_body(("plain",)).get_content().splitlines())
         answer.set_content(f"{text}\n\nOn {to['Date']}, {to['From']} wrote:\n{quoted}\n")
         return self.drop(answer.as_bytes(), answer["Message-ID"].strip("<>") + ".eml")
+
+
+def status(prog: Programme, now: datetime, capsys) -> dict[str, dict]:
+    """``rmdaemon status --json`` at ``now``, as {pair_id: row}."""
+    capsys.readouterr()
+    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
+    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Poll for something a running daemon does (not a sleep standing in for behaviour)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def sent_keys(prog: Programme) -> list[str]:

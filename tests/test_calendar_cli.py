@@ -8,7 +8,6 @@ Thunderbird (ICAL.js) users would see. The pair meets weekly, Mondays 09:00 Lond
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar, Event, vCalAddress
 
-from programme import Programme
+from programme import Programme, status
 from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
                                    invitations, master, opt_in_all)
 
@@ -34,11 +33,6 @@ def booked(tmp_path, roster: str = ROSTER, **program: str) -> Programme:
     prog.run(T0 + timedelta(hours=1))
     return prog
 
-
-def status(prog: Programme, now: datetime, capsys) -> dict:
-    capsys.readouterr()
-    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
-    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
 
 
 def agenda_for(prog: Programme, start: datetime, to: str = "richard.hale") -> EmailMessage:

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from programme import REPO, Programme
+from programme import Programme, REPO, wait_for
 
 
 @pytest.fixture
@@ -90,15 +89,6 @@ def test_parse_reply_unreadable_file_exits_non_zero(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "missing.eml" in err and "Traceback" not in err
 
-
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    """Poll for something the daemon does (not a sleep standing in for behaviour)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_daemon_runs_forever_refuses_a_second_instance_and_stops_cleanly_on_sigterm(prog):

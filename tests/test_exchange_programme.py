@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-import json
 import os
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from programme import Programme
+from programme import Programme, status
 from rmdaemon.jobs.common import PAIRS
 from rmdaemon.store import Store
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER  # the ews_server fixture comes from conftest's plugin
@@ -119,11 +118,6 @@ def booked(prog: ExchangeProgramme) -> ExchangeProgramme:
     assert prog.run(T1) == 0
     return prog
 
-
-def status(prog: ExchangeProgramme, now: datetime, capsys: pytest.CaptureFixture[str]) -> dict:
-    capsys.readouterr()
-    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
-    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
 
 
 def requests_creating(server: EwsServer, element: str) -> int:

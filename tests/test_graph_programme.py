@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from programme import Programme
+from programme import Programme, status
 from rmdaemon import daemon
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.config import load_settings
@@ -128,11 +128,6 @@ def booked(prog: GraphProgramme) -> GraphProgramme:
     assert prog.run(T1) == 0
     return prog
 
-
-def status(prog: GraphProgramme, now: datetime, capsys: pytest.CaptureFixture[str]) -> dict:
-    capsys.readouterr()
-    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
-    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
 
 
 def creates(server: GraphServer) -> int:

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from programme import REPO, Programme
+from programme import Programme, REPO, wait_for
 from rmdaemon.store import Store
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -84,14 +84,6 @@ def rmdaemon(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "rmdaemon", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_running_daemon_survives_a_broken_roster_and_a_failing_job_and_carries_on(tmp_path):

@@ -97,11 +97,6 @@ def sessions_of(prog: Programme) -> dict[str, dict]:
         return {s["token"]: dict(s) for s in store.table("sessions").all() if s["kind"] == "session"}
 
 
-def status(prog: Programme, now: datetime, capsys) -> dict[str, dict]:
-    capsys.readouterr()
-    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
-    return {r["pair_id"]: r for r in json.loads(capsys.readouterr().out)["pairs"]}
-
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import icalendar
 import pytest
 
-from programme import Programme, calendar_parts
+from programme import Programme, calendar_parts, status
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 ACTIVE = ["P01", "P02", "P03", "P04", "P05", "P07", "P08"]
@@ -24,11 +23,6 @@ def opt_in_all(prog: Programme, when: datetime, except_: tuple[str, ...] = ()) -
         if not any(e in str(kickoff["To"]) for e in except_):
             prog.reply(kickoff, "Yes, I'm in.", when)
 
-
-def status(prog: Programme, now: datetime, capsys) -> dict:
-    capsys.readouterr()
-    assert prog.cli("status", "--json", "--now", now.isoformat()) == 0
-    return {row["pair_id"]: row for row in json.loads(capsys.readouterr().out)["pairs"]}
 
 
 def test_kickoff_goes_to_both_people_of_every_active_pair_and_not_the_paused_one(prog):
