@@ -356,3 +356,23 @@ def test_check_online_through_the_cli_says_what_is_wrong(prog, monkeypatch, caps
     monkeypatch.delenv(SECRET_ENV)
     assert prog.cli("check", "--online") == 2
     assert f"environment variable {SECRET_ENV}" in capsys.readouterr().out
+
+
+def test_a_session_both_accepted_in_their_calendars_is_not_questioned_by_a_nudge(prog, capsys):
+    """Attendance from calendar state: no log after a session, but both accepted it in Outlook and
+    it is still there, so it most likely happened: the pair is not asked. A pair whose calendar
+    says nothing gets the usual nudge."""
+    booked(prog)
+    uid = prog.docs()["P01"]["series"]["uid"]
+    for address in ("aisha.khan@example.com", "richard.hale@example.com"):
+        prog.ews.control.respond(address, uid, "Accept")
+    rows = status(prog, T1, capsys)
+    starts = sorted(datetime.fromisoformat(rows[p]["next_session"]) for p in ("P01", "P03"))
+    for moment in starts:
+        assert prog.run(moment - timedelta(hours=23)) == 0  # agendas: the sessions exist
+    start = starts[-1]
+    assert prog.run(start + timedelta(hours=49)) == 0  # no log in the 48-hour window: both missed
+    rows = status(prog, start + timedelta(hours=49), capsys)
+    assert rows["P01"]["state"] == rows["P03"]["state"] == "at risk"
+    assert not prog.outbox("nudge", to="richard.hale")
+    assert prog.outbox("nudge", to="linda.morales")

@@ -6,9 +6,12 @@ the daemon never nags; a log resets the run and the pair recovers by itself.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rmdaemon import compose, health
-from rmdaemon.jobs.common import LOGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
-from rmdaemon.jobs.series import goal_of, next_session
+from rmdaemon.errors import BackendError
+from rmdaemon.jobs.common import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
+from rmdaemon.jobs.series import goal_of, meeting_for, next_session
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -39,7 +42,7 @@ def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | 
     """The nudges (and the champion's alert) one pair needs now."""
     h = health.pair_health(pair, doc, record, ctx.now, ctx.settings.nudges)
     out: list[Outgoing] = []
-    if h.state in ("at risk", "fizzling"):
+    if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, record, h.missed[-1]):
         reason = h.missed[-1]
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
     if h.state == "fizzling":
@@ -47,6 +50,26 @@ def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | 
     if request is not None and doc["state"] == "active":
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}") for person in pair.people]
     return out
+
+
+def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str) -> bool:  # type: ignore[no-untyped-def]
+    """Ask "did you meet?" only when it is unclear. Where the backend can read the calendar
+    (Exchange) and both people accepted that session and it is still there, it most likely took
+    place: no nudge. Declined, cancelled or deleted means it did not, and the nudge goes out.
+    Asked once per missed session: once its nudge is out, the calendar is not read again."""
+    answers = getattr(ctx.backend, "occurrence_answers", None)
+    session = next((s for s in (record.sessions if record else []) if s["token"] == token), None)
+    if answers is None or session is None or not doc.get("series"):
+        return False
+    if "outbox_keys" not in ctx.cache:
+        ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.table(OUTBOX).all()}
+    if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
+        return False
+    try:
+        said = answers(meeting_for(ctx, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
+    except BackendError:
+        return False  # unclear: ask by email
+    return bool(said) and all(said.get(p.address) == "ACCEPTED" for p in pair.people)
 
 
 def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reason: str) -> Outgoing:
