@@ -10,11 +10,21 @@ between the backend doing the work and the store recording it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+
+
+def windows(start: datetime, end: datetime, span: timedelta) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into pieces no longer than ``span``: every calendar service limits how far
+    one free/busy request may reach (EWS 42 days, Graph 62)."""
+    found = []
+    while start < end:
+        found.append((start, min(end, start + span)))
+        start += span
+    return found
 
 
 class FreeBusyGaps(BackendError):

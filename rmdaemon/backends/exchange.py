@@ -23,7 +23,7 @@ from exchangelib import errors as ews_errors
 from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
 from exchangelib.services import GetUserAvailability
 
-from rmdaemon.backends.base import FreeBusyGaps
+from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
@@ -116,7 +116,7 @@ class ExchangeBackend:
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
         problems: dict[str, str] = {}
-        for window_start, window_end in _windows(start, end):
+        for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_MAILBOXES):
                 chunk = addresses[index : index + MAX_MAILBOXES]
                 for address, view in zip(chunk, self._availability(chunk, window_start, window_end)):
@@ -220,14 +220,6 @@ class ExchangeBackend:
 
     def close(self) -> None:
         self.account.protocol.close()
-
-
-def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    windows = []
-    while start < end:
-        windows.append((start, min(end, start + MAX_WINDOW)))
-        start += MAX_WINDOW
-    return windows
 
 
 def _busy_times(view) -> list[BusyTime]:  # type: ignore[no-untyped-def]

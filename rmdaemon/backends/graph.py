@@ -27,7 +27,7 @@ from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSes
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
-from rmdaemon.backends.base import FreeBusyGaps
+from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
@@ -100,7 +100,7 @@ class GraphBackend:
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
         calls, asked = [], []
-        for window_start, window_end in _windows(start, end):
+        for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_PEOPLE):
                 chunk = addresses[index : index + MAX_PEOPLE]
                 calls.append(Call("POST", f"{self.base}/calendar/getSchedule", _schedule_body(chunk, window_start, window_end)))
@@ -149,14 +149,6 @@ class GraphBackend:
     def requests_sent(self) -> int:
         """Round trips to Graph so far (the token endpoint not counted), for benchmarks."""
         return self.http.requests_sent
-
-
-def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    windows = []
-    while start < end:
-        windows.append((start, min(end, start + MAX_WINDOW)))
-        start += MAX_WINDOW
-    return windows
 
 
 def _schedule_body(addresses: list[str], start: datetime, end: datetime) -> dict[str, object]:
