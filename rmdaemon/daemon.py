@@ -50,7 +50,7 @@ def job_state(store: Store, name: str) -> dict:
     return dict(store.meta(f"job:{name}", {}) or {})
 
 
-def is_due(store: Store, settings: Settings, name: str, now: datetime) -> bool:
+def is_due(store: Store, name: str, now: datetime) -> bool:
     due = job_state(store, name).get("next_due")
     return due is None or datetime.fromisoformat(due) <= now
 
@@ -91,7 +91,7 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     templates = compose.load_templates(settings.templates_dir)
     ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
     try:
-        return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, settings, name, now)]
+        return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]
     finally:
         store.flush()  # confirmations and job states: one write for the whole tick
 
