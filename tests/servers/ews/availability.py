@@ -107,10 +107,12 @@ def _working_hours(store: Store, address: str) -> etree._Element:
     tz = ZoneInfo(hours.timezone)
     node = etree.Element(t("WorkingHours"))
     node.append(availability_timezone(tz))
-    period = sub(sub(node, t("WorkingPeriodArray")), t("WorkingPeriod"))
-    sub(period, t("DayOfWeek"), " ".join(WEEKDAYS[d] for d in hours.days))
-    sub(period, t("StartTimeInMinutes"), hours.start_minutes)
-    sub(period, t("EndTimeInMinutes"), hours.end_minutes)
+    periods = sub(node, t("WorkingPeriodArray"))
+    for days, start, end in hours.working_periods():
+        period = sub(periods, t("WorkingPeriod"))
+        sub(period, t("DayOfWeek"), " ".join(WEEKDAYS[d] for d in days))
+        sub(period, t("StartTimeInMinutes"), start)
+        sub(period, t("EndTimeInMinutes"), end)
     return node
 
 
@@ -122,7 +124,7 @@ def availability_timezone(tz: ZoneInfo) -> etree._Element:
     node = etree.Element(t("TimeZone"))
     sub(node, t("Bias"), int(-standard.total_seconds() // 60))
     found = {c.to_daylight: c for c in changes(tz)}
-    for tag, to_daylight, bias in (("StandardTime", False, 0), ("DaylightTime", True, -(daylight - standard))):
+    for tag, to_daylight, bias in (("StandardTime", False, timedelta(0)), ("DaylightTime", True, -(daylight - standard))):
         change = found.get(to_daylight)
         part = sub(node, t(tag))
         sub(part, t("Bias"), int(bias.total_seconds() // 60) if change else 0)

@@ -34,6 +34,11 @@ class Control:
             if hours is not None:
                 self.store.working_hours[address.casefold()] = hours
 
+    def set_working_hours(self, address: str, hours: Hours) -> None:
+        """What the person set as their work time in Outlook (GetUserAvailability reports it)."""
+        with self.store.lock:
+            self.store.working_hours[address.casefold()] = hours
+
     # -- incoming and scripted state --------------------------------------------------------
     def inject_message(self, mailbox: str, raw: bytes, folder: str = "inbox") -> str:
         """Deliver raw RFC 5322 bytes into a mailbox as if from outside; returns the item id."""

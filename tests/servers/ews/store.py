@@ -100,12 +100,19 @@ class Sent:
 
 @dataclass(frozen=True)
 class Hours:
-    """A mailbox's working hours as Exchange reports them (minutes from local midnight)."""
+    """A mailbox's working hours as Exchange reports them (minutes from local midnight).
+
+    ``periods`` (days, start, end), when given, stands for the one window: Outlook writes several
+    WorkingPeriods when the hours differ from day to day."""
 
     timezone: str = "UTC"  # IANA
     start_minutes: int = 8 * 60
     end_minutes: int = 17 * 60
     days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    periods: tuple[tuple[tuple[int, ...], int, int], ...] = ()
+
+    def working_periods(self) -> tuple[tuple[tuple[int, ...], int, int], ...]:
+        return self.periods or ((self.days, self.start_minutes, self.end_minutes),)
 
 
 @dataclass
