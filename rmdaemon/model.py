@@ -34,6 +34,9 @@ class Person:
     working_hours: WorkingHours
     # Inclusive (first, last) days, in the person's own zone, on which no session is booked.
     out_of_office: tuple[tuple[date, date], ...] = ()
+    # True when the roster left the hours empty and [program] working_hours stands in, so the
+    # working hours a person keeps in their calendar (Exchange's) may take their place in planning.
+    hours_defaulted: bool = field(default=False, compare=False)
 
     @property
     def address(self) -> str:

@@ -194,7 +194,8 @@ def _person(row: _Row, role: str, program: ProgramSettings) -> Person | None:
     away = row.parse(f"{role}_out_of_office", parse_date_ranges, ())
     if not (name and email and zone and hours) or away is None:
         return None
-    return Person(name=name, email=email, timezone=zone, working_hours=hours, out_of_office=away)
+    return Person(name=name, email=email, timezone=zone, working_hours=hours, out_of_office=away,
+                  hours_defaulted=not row.text(f"{role}_working_hours"))
 
 
 def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
