@@ -67,3 +67,10 @@ class Backend(Protocol):
 
     # Optional: ``flush()`` makes everything sent so far durable in one step; jobs call it after
     # a batch of sends when the backend has it (the local Maildir fsyncs its directory once).
+    # Optional, calendar backends: ``publish_many(meetings)`` books many series at once (Exchange,
+    # Graph); ``occurrence_answers(meeting, start)`` says who is going to one session and
+    # ``annotate_occurrence(meeting, start, text)`` writes the agenda into it (Exchange);
+    # ``working_hours() -> dict[str, WorkingHours]`` gives the hours people keep in their own
+    # calendars, by lower-cased address and in each person's own zone, as the last ``free_busy``
+    # answers carried them (no request of its own; people whose hours could not be used are left
+    # out). Booking lets them stand in for hours the roster left to ``[program] working_hours``.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from exchangelib.services import GetUserAvailability
 from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.backends.exchange_hours import Collected, ews_hours
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
@@ -64,6 +66,7 @@ class ExchangeBackend:
         self._sent_keys: set[str] | None = None
         self._fetched: dict[str, tuple[str, list[str]]] = {}  # ref → (changekey, categories), for mark_processed
         self._zone = None  # the server's definition of [program] timezone, fetched on first free/busy
+        self._hours: dict[str, WorkingHours] = {}  # from the last free/busy answers, by address
 
     # -- mail -------------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
@@ -109,13 +112,21 @@ class ExchangeBackend:
         """Put the agenda into that session's calendar entry, for people who only open the calendar."""
         self.calendar.annotate_occurrence(meeting, start, text)
 
+    def working_hours(self) -> dict[str, WorkingHours]:
+        """The working hours people keep in their mailboxes, by address, in each person's own zone,
+        as the last ``free_busy`` answers carried them (no request of its own). Left out: hours
+        kept in another zone or of a shape planning cannot hold (see ``exchange_hours``)."""
+        return dict(self._hours)
+
     # -- free/busy --------------------------------------------------------------------------
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
         """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request. Addresses Exchange
         cannot resolve raise FreeBusyGaps naming them, with everyone else's busy times in it."""
-        addresses = list(dict.fromkeys(p.address for p in people))
+        by_address = {p.address: p for p in people}
+        addresses = list(by_address)
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
         problems: dict[str, str] = {}
+        self._hours, hours = {}, Collected("Exchange")
         for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_MAILBOXES):
                 chunk = addresses[index : index + MAX_MAILBOXES]
@@ -124,6 +135,9 @@ class ExchangeBackend:
                         problems.setdefault(address, f"{type(view).__name__}: {view}")
                         continue
                     busy[address].extend(_busy_times(view))
+                    hours.add(by_address[address], partial(ews_hours, view, by_address[address], start))
+        self._hours = hours.found
+        hours.report()
         if problems:
             raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
         return busy
