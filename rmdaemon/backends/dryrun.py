@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 
 from rmdaemon.backends.base import Backend
 from rmdaemon.compose import local_time
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
 
 class DryRunBackend:
@@ -33,6 +33,11 @@ class DryRunBackend:
 
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
         return self.real.free_busy(people, start, end)
+
+    def working_hours(self) -> dict[str, WorkingHours]:
+        """The hours the real backend read with that free/busy, so a dry run plans as a run would."""
+        reader = getattr(self.real, "working_hours", None)
+        return reader() if reader is not None else {}
 
     def fetch_new(self) -> list[Incoming]:
         return self.real.fetch_new()

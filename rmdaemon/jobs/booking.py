@@ -15,6 +15,7 @@ calendar state is reconciled by this one job, each email once (``deliver``).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,13 +31,22 @@ from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, inde
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc,
                                   plan_from_doc, plan_to_doc, repair_token, utc_key, with_skip)
-from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person
+from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, WorkingHours
 
 MIN_NOTICE_HOURS = 24
 FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange's longest window)
 Busy = dict[str, list[BusyTime]] | None  # address → busy times; None: plan on working hours only
 # Alternatives for a declined session start at least this far ahead, so people can still plan.
 REPAIR_NOTICE = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class Calendars:
+    """What the backend read of a pair's calendars this tick: busy times, and the working hours
+    people keep there (address → hours in their own zone; empty where the backend has none)."""
+
+    busy: Busy = None
+    hours: dict[str, WorkingHours] = field(default_factory=dict)
 
 
 def run(ctx: Context) -> JobResult:
@@ -95,7 +105,8 @@ def _taken(state: dict[str, dict]) -> Counter:
     return taken
 
 
-def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: Busy, result: JobResult) -> dict | None:
+def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: Calendars | None,
+                    result: JobResult) -> dict | None:
     series = doc.get("series")
     live = series is not None and not series.get("cancelled")
     blackout = ctx.settings.program.blackout_dates
@@ -109,39 +120,71 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: B
         return _with_error(doc, ctx, [e.message, *e.problems])
     if planned is None:
         return None
-    plan, skipped = planned
+    plan, skipped, note = planned
+    why = f" ({note})" if note else ""
     new = dict(doc, sessions_used=used, errors=[], pair=pair_to_doc(pair))
     # A new plan starts clean: old skips, moves and repair offers were about the old times.
     fresh = {"plan": plan_to_doc(plan), "fingerprint": fingerprint(pair, blackout), "exdates": list(skipped),
              "blackouts": list(skipped), "moved": [], "repairs": {}}
     if live:  # same UID, higher SEQUENCE: clients update the event instead of adding one
         new["series"] = dict(series, sequence=series["sequence"] + 1, **fresh)
-        result.add("series updated", f"{pair.pair_id}: series re-planned ({pair.cadence}, {plan.first_start:%a %H:%M} {plan.tzid})")
+        result.add("series updated", f"{pair.pair_id}: series re-planned ({pair.cadence}, {plan.first_start:%a %H:%M} {plan.tzid})"
+                   + why)
     else:
         generation = (series or {}).get("generation", -1) + 1
         uid = f"rm-{compose.digest(pair.pair_id, generation, length=12)}-{generation}@{compose.domain_of(ctx.settings.program.organizer)}"
         new["series"] = {"uid": uid, "generation": generation, "sequence": 0, "published": None,
                          "cancelled": False, "cancel_occurrences": [], **fresh}
         result.add("series planned", f"{pair.pair_id}: {plan.first_start:%a %H:%M} {plan.tzid}, {pair.cadence}"
-                   + (f", {len(skipped)} blackout day(s) skipped" if skipped else ""))
+                   + (f", {len(skipped)} blackout day(s) skipped" if skipped else "") + why)
     start = plan.first_start
     taken[(start.weekday(), start.time())] += 1
     return new
 
 
-def _plan(ctx: Context, pair: Pair, used: int, taken: Counter, busy: Busy) -> tuple[planning.SeriesPlan, list[str]] | None:
-    """The new plan and the UTC keys of its sessions that fall on blocked days (its EXDATEs)."""
+def _plan(ctx: Context, pair: Pair, used: int, taken: Counter,
+          seen: Calendars | None) -> tuple[planning.SeriesPlan, list[str], str] | None:
+    """The new plan, the UTC keys of its sessions that fall on blocked days (its EXDATEs), and
+    whose working hours came from their calendar (a note for the result line, or "")."""
     program = ctx.settings.program
     sessions = None
     if program.sessions is not None:
         sessions = program.sessions - used
         if sessions <= 0:
             return None
+    seen = seen or Calendars()
+    pair, note = _with_calendar_hours(pair, seen.hours)
     not_before, start_date = _first_day(ctx, pair)
-    plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
-                                not_before=not_before, busy=busy, taken=taken, cache=ctx.cache.setdefault("plans", {}))
+    try:
+        plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
+                                    not_before=not_before, busy=seen.busy, taken=taken,
+                                    cache=ctx.cache.setdefault("plans", {}))
+    except UserError as e:  # the hours it names are not the roster's: say where they came from
+        raise UserError(e.message, [*e.problems, *([note] if note else [])]) from None
     plan, skipped = planning.skip_blocked(plan, pair, program.blackout_dates)
-    return plan, [utc_key(s) for s in skipped]
+    return plan, [utc_key(s) for s in skipped], note
+
+
+def _with_calendar_hours(pair: Pair, hours: dict[str, WorkingHours]) -> tuple[Pair, str]:
+    """The pair as planned: who has no working hours of their own in the roster gets the hours
+    they keep in their calendar, where the backend read some. The roster's hours win, then the
+    calendar's, then ``[program] working_hours``. The pair stored with the series stays the
+    roster's; the note says whose hours came from a calendar ("" when nobody's)."""
+    people, used = [], []
+    for person in pair.people:
+        found = hours.get(person.address) if person.hours_defaulted else None
+        if found is not None and found != person.working_hours:
+            person = replace(person, working_hours=found)
+            used.append(f"{person.email} {found}")
+        people.append(person)
+    note = f"working hours from Exchange: {'; '.join(used)}" if used else ""
+    return replace(pair, mentor=people[0], mentee=people[1]), note
+
+
+def _calendar_hours_read(ctx: Context) -> dict[str, WorkingHours]:
+    """The working hours the backend's last free/busy answers carried (optional capability)."""
+    reader = getattr(ctx.backend, "working_hours", None)
+    return reader() if reader is not None else {}
 
 
 def _first_day(ctx: Context, pair: Pair) -> tuple[datetime, date]:
@@ -153,11 +196,12 @@ def _first_day(ctx: Context, pair: Pair) -> tuple[datetime, date]:
     return not_before, max(program.start_date, not_before.astimezone(ZoneInfo(pair.mentee.timezone)).date())
 
 
-def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, Busy]:
+def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, Calendars]:
     """Free/busy of everyone planned this tick, asked in ONE call over one window, so a backend can
     batch it (Exchange: 100 mailboxes a request) instead of paying a round trip per pair. The window
     is FREE_BUSY_DAYS from the earliest first day (pairs in later zones lose at most their last day).
-    A pair whose people the backend could not all see is planned on working hours only."""
+    A pair whose people the backend could not all see is planned on working hours only. The same
+    answers carry the working hours people keep in their calendars, where the backend reads them."""
     if not pairs:
         return {}
     start = min(datetime.combine(_first_day(ctx, p)[1], time(0), ZoneInfo(p.mentee.timezone)) for p in pairs)
@@ -169,14 +213,15 @@ def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, B
     except BackendError as e:
         busy, unseen = None, {}
         log.warning("free/busy unavailable, planning on working hours only: %s", e)
-    found: dict[str, Busy] = {}
+    hours = _calendar_hours_read(ctx) if busy is not None else {}
+    found: dict[str, Calendars] = {}
     for pair in pairs:
         missing = [p.address for p in pair.people if busy is not None and (p.address in unseen or p.address not in busy)]
         if missing:
             why = "; ".join(f"{a}: {unseen.get(a, 'not returned')}" for a in missing)
             log.warning("pair %s: free/busy unavailable, planning on working hours only: %s", pair.pair_id, why)
             result.add("free/busy unavailable", f"{pair.pair_id}: calendars not readable, planned on working hours ({why})")
-        found[pair.pair_id] = None if missing else busy
+        found[pair.pair_id] = Calendars(None if missing else busy, hours)
     return found
 
 
@@ -382,6 +427,8 @@ def _alternatives(ctx: Context, pair: Pair, series: dict, planned: datetime) -> 
     except BackendError as e:
         log.warning("pair %s: free/busy unavailable, offering times on working hours only: %s", pair.pair_id, e)
         busy = None
+    else:  # offered inside the hours the series was planned in
+        pair = _with_calendar_hours(pair, _calendar_hours_read(ctx))[0]
     offered = planning.alternative_starts(pair, actual, not_before=ctx.now + REPAIR_NOTICE, busy=busy,
                                           avoid=[o for o in others if o != actual],
                                           blackout=ctx.settings.program.blackout_dates)
