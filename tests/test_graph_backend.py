@@ -27,6 +27,7 @@ from rmdaemon.model import Meeting, Outgoing, Person, SeriesPlan, WorkingHours
 from tests.servers.graph.fixtures import (CLIENT_ID, PROGRAMME, TENANT, FakeTime, graph_backend,  # noqa: F401
                                           graph_server)
 from tests.servers.graph.server import GraphServer
+from tests.servers.graph.store import Hours as GraphHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
@@ -393,6 +394,24 @@ def test_free_busy_unknown_person_is_reported_by_address_and_the_rest_kept(graph
         graph_backend(graph).free_busy([person("mentor1"), person("nobody")], start, start + timedelta(days=7))
     assert caught.value.permanent and list(caught.value.problems) == ["nobody@example.com"]  # type: ignore[attr-defined]
     assert len(caught.value.partial["mentor1@example.com"]) == 1  # type: ignore[attr-defined]
+
+
+def test_working_hours_come_with_free_busy_in_the_persons_zone_when_the_clocks_agree(graph: GraphServer) -> None:
+    """getSchedule names the mailbox's zone the Windows way (or IANA); Berlin people keep their
+    hours, a Berlin person whose mailbox keeps London time or a zone nobody can name falls back."""
+    early = {"start": "07:30:00.0000000", "end": "15:00:00.0000000", "days": ("tuesday", "wednesday")}
+    graph.control.set_working_hours("mentor1@example.com", GraphHours("W. Europe Standard Time", **early))
+    graph.control.set_working_hours("mentor2@example.com", GraphHours("Europe/Paris", **early))  # the same clock
+    graph.control.set_working_hours("mentor3@example.com", GraphHours("GMT Standard Time", **early))
+    graph.control.set_working_hours("mentor4@example.com", GraphHours("Customized Time Zone", **early))
+    graph.log.clear()
+    start = datetime(2027, 1, 4, tzinfo=BERLIN)
+    be = graph_backend(graph)
+    people = [replace(person(f"mentor{n}"), hours_defaulted=True) for n in range(1, 5)]
+    be.free_busy(people, start, start + timedelta(days=84))
+    early_hours = WorkingHours(time(7, 30), time(15), (1, 2))
+    assert be.working_hours() == {"mentor1@example.com": early_hours, "mentor2@example.com": early_hours}
+    assert [e.path for e in graph.graph_requests()] == ["/$batch"]  # nothing asked beyond free/busy
 
 
 # -- throttling and the wire ----------------------------------------------------------------

@@ -14,10 +14,11 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +30,7 @@ from rmdaemon.jobs.common import PAIRS
 from rmdaemon.store import Store
 from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, FakeTime, graph_server  # noqa: F401
 from tests.servers.graph.server import GraphServer
+from tests.servers.graph.store import Hours as GraphHours
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=1)
@@ -178,6 +180,25 @@ def test_consent_then_every_pair_is_booked_in_one_round_trip_with_invitations(pr
     assert all(rows[p]["state"] == "active" and rows[p]["next_session"] for p in ACTIVE)
     assert prog.run(T1 + timedelta(minutes=30)) == 0  # a rerun books nothing again
     assert creates(prog.graph) == len(ACTIVE) and len(prog.graph.control.events(PROGRAMME)) == len(ACTIVE)
+
+
+def test_a_pair_is_booked_inside_the_hours_they_keep_in_outlook(tmp_path, graph_server, monkeypatch, capsys):
+    """Neither roster row gives working hours (the config says 09:00-17:00); both people keep
+    07:00-09:00 in Outlook, in the zone Windows calls "GMT Standard Time": that is where they meet."""
+    roster = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal\n"
+              "P01,Ann Mentor,ann@example.com,Ben Mentee,ben@example.com,Learn the new tools\n")
+    prog = graph_programme(tmp_path, graph_server, monkeypatch, roster=roster)
+    for address in ("ann@example.com", "ben@example.com"):
+        prog.graph.control.set_working_hours(address, GraphHours("GMT Standard Time", "07:00:00.0000000", "09:00:00.0000000"))
+    assert prog.run(T0) == 0
+    opt_in_all(prog)
+    capsys.readouterr()
+    assert prog.run(T1) == 0
+    assert "working hours from Exchange: ann@example.com 07:00-09:00" in capsys.readouterr().out
+    london = ZoneInfo("Europe/London")
+    (event,) = prog.graph.control.events("ben@example.com")
+    starts = [s.astimezone(london) for s in prog.graph.control.live_starts(event)]
+    assert starts and all(time(7) <= s.time() and s.time() <= time(8, 15) for s in starts), starts
 
 
 def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):

@@ -16,24 +16,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time as clock_time, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rmdaemon.backends.graph_auth import Credential, TokenSource, certificate_problems
 from rmdaemon.backends.graph_calendar import Calendar, Results
-from rmdaemon.backends.graph_events import parse_time
+from rmdaemon.backends.exchange_hours import Collected, Unusable, in_persons_zone
+from rmdaemon.backends.graph_events import iana_zone, parse_time
 from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, SendPace, TokenError
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.errors import BackendError
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
 MAX_PEOPLE = 20  # getSchedule: schedules per request
 MAX_WINDOW = timedelta(days=61)  # getSchedule: the window must stay under 62 days
 BUSY = ("busy", "tentative", "oof")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class GraphBackend:
                              self.clock)
         self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"
+        self._hours: dict[str, WorkingHours] = {}  # from the last free/busy answers, by address
 
     # -- mail -------------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
@@ -94,11 +99,19 @@ class GraphBackend:
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.calendar.cancel_occurrence(meeting, start)
 
+    def working_hours(self) -> dict[str, WorkingHours]:
+        """The working hours people keep in their mailboxes, by address, in each person's own zone,
+        as the last ``free_busy`` answers carried them (no request of its own); hours kept in a zone
+        with another clock are left out (see ``exchange_hours``)."""
+        return dict(self._hours)
+
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
         """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch.
         Addresses Exchange cannot resolve raise ``FreeBusyGaps`` naming them, with the rest kept."""
-        addresses = list(dict.fromkeys(p.address for p in people))
+        by_address = {p.address: p for p in people}
+        addresses = list(by_address)
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
+        self._hours, hours = {}, Collected("Graph")
         calls, asked = [], []
         for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_PEOPLE):
@@ -115,6 +128,10 @@ class GraphBackend:
                     problems.setdefault(address, f"{entry['error'].get('responseCode', '')}: {entry['error'].get('message', '')}")
                     continue
                 busy.setdefault(address, []).extend(_busy_times(entry))
+                if address in by_address:
+                    hours.add(by_address[address], partial(_working_hours, entry, by_address[address], start))
+        self._hours = hours.found
+        hours.report()
         if problems:
             raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
         return busy
@@ -161,3 +178,22 @@ def _schedule_body(addresses: list[str], start: datetime, end: datetime) -> dict
 def _busy_times(entry: dict) -> list[BusyTime]:  # type: ignore[type-arg]
     return [BusyTime(parse_time(item["start"]).astimezone(timezone.utc), parse_time(item["end"]).astimezone(timezone.utc))
             for item in entry.get("scheduleItems") or [] if str(item.get("status", "")).casefold() in BUSY]
+
+
+def _working_hours(entry: dict, person: Person, around: datetime) -> WorkingHours | None:  # type: ignore[type-arg]
+    """``workingHours`` of a getSchedule answer: one window for the listed days, in a zone named
+    the Windows way or the IANA way. (When Outlook keeps different hours per day, Graph answers
+    with the earliest start and the latest end.) Raises Unusable."""
+    found = entry.get("workingHours") or {}
+    if not found.get("daysOfWeek"):
+        return None
+    zone = found.get("timeZone") or {}
+    if "customTimeZone" in str(zone.get("@odata.type", "")):
+        raise Unusable(f"they are kept in a custom time zone ({zone.get('name', '')!r}), which rmdaemon does not compare")
+    try:
+        clock = ZoneInfo(iana_zone(str(zone.get("name", ""))))
+        start, end = (clock_time.fromisoformat(str(found[k])[:15]) for k in ("startTime", "endTime"))
+    except (ZoneInfoNotFoundError, ValueError, KeyError) as e:
+        raise Unusable(f"they could not be read ({found!r}: {e})") from None
+    days = tuple(DAYS.index(str(d).casefold()) for d in found["daysOfWeek"] if str(d).casefold() in DAYS)
+    return in_persons_zone([(days, start, end)], clock, person, around)

@@ -100,10 +100,11 @@ def parse_time(value: dict[str, str]) -> datetime:
     text = value["dateTime"].rstrip("Z")
     moment = datetime.fromisoformat(text[:26] if "." in text else text)
     zone = value.get("timeZone", "UTC")
-    return moment.replace(tzinfo=timezone.utc if zone in ("UTC", "Etc/UTC", "") else ZoneInfo(_iana(zone)))
+    return moment.replace(tzinfo=timezone.utc if zone in ("UTC", "Etc/UTC", "") else ZoneInfo(iana_zone(zone)))
 
 
-def _iana(zone: str) -> str:
+def iana_zone(zone: str) -> str:
+    """The IANA name of a zone Graph names the Windows way ("GMT Standard Time"); IANA names pass."""
     from tzlocal.windows_tz import win_tz
 
     return win_tz.get(zone, zone)

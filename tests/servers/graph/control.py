@@ -10,7 +10,7 @@ from typing import Any
 from tests.servers.graph import meetings
 from tests.servers.graph.identity import Identity
 from tests.servers.graph.recurrence import occurrences
-from tests.servers.graph.store import App, Busy, Event, Message, Outbound, Store
+from tests.servers.graph.store import App, Busy, Event, Hours, Message, Outbound, Store
 
 ALL_ROLES = ("Calendars.ReadWrite", "Mail.ReadWrite", "Mail.Send")
 
@@ -49,6 +49,11 @@ class Control:
     def script_busy(self, address: str, start: datetime, end: datetime, status: str = "busy") -> None:
         with self.store.lock:
             self.store.busy.setdefault(address.casefold(), []).append(Busy(start, end, status))
+
+    def set_working_hours(self, address: str, hours: Hours) -> None:
+        """What the person set as their work time in Outlook (getSchedule reports it)."""
+        with self.store.lock:
+            self.store.working_hours[address.casefold()] = hours
 
     def respond(self, attendee: str, uid: str, answer: str, occurrence_start: datetime | None = None) -> None:
         with self.store.lock:

@@ -13,7 +13,7 @@ from tests.servers.graph import meetings
 from tests.servers.graph.api import Answer, Context, address, graph_time, iso, page, parse_iso
 from tests.servers.graph.odata import expand_ids, extended_props, item_filter, shape, token, untoken
 from tests.servers.graph.recurrence import Occurrence, check, moment, occurrences
-from tests.servers.graph.store import Event, GraphFault
+from tests.servers.graph.store import Event, GraphFault, Hours
 
 GOID_PROPERTY = "binary {6ed8da90-450b-101b-98da-00aa003f1305} id 0x0003"
 GOID_PREFIX = bytes.fromhex("040000008200E00074C5B7101A82E008")
@@ -138,8 +138,7 @@ def _schedule(ctx: Context, person: str, start: datetime, end: datetime, interva
     return {"scheduleId": person, "availabilityView": _view(items, start, end, interval),
             "scheduleItems": [{"isPrivate": False, "status": s, "subject": subject, "location": "",
                                "start": graph_time(a, zone_name), "end": graph_time(b, zone_name)} for a, b, s, subject in items],
-            "workingHours": {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-                             "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000", "timeZone": {"name": "UTC"}}}
+            "workingHours": ctx.store.working_hours.get(person, Hours()).json()}
 
 
 def _status(event: Event) -> str:

@@ -104,6 +104,20 @@ class Busy:
 
 
 @dataclass(frozen=True)
+class Hours:
+    """A mailbox's working hours as getSchedule reports them: one window on the listed days, in a
+    zone named the way the mailbox's settings name it (Windows names, as Outlook writes them)."""
+
+    zone: str = "UTC"
+    start: str = "08:00:00.0000000"
+    end: str = "17:00:00.0000000"
+    days: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday")
+
+    def json(self) -> dict[str, Any]:
+        return {"daysOfWeek": list(self.days), "startTime": self.start, "endTime": self.end, "timeZone": {"name": self.zone}}
+
+
+@dataclass(frozen=True)
 class Outbound:
     """One message that left a mailbox (also to addresses the tenant does not host)."""
 
@@ -126,6 +140,7 @@ class Store:
         self.messages: dict[str, Message] = {}
         self.events: dict[str, Event] = {}
         self.busy: dict[str, list[Busy]] = {}
+        self.working_hours: dict[str, Hours] = {}  # unset: Hours() (08:00-17:00 UTC, Monday to Friday)
         self.outbound: list[Outbound] = []
         self.left: dict[tuple[str, str], list[tuple[str, int]]] = {}  # (mailbox, folder) → [(id, version)]
         self.version = 0
