@@ -22,7 +22,8 @@ def run(ctx: Context) -> JobResult:
     for pair in [*new, *retry]:
         with isolated(result, pair.pair_id):  # one pair's data must not keep the others' kickoffs back
             messages += [kickoff_message(ctx, pair, person) for person in pair.people]
-    new = [p for p in new if any(m.pair_id == p.pair_id for m in messages)]  # the rest start next tick
+    built = {m.pair_id for m in messages}
+    new = [p for p in new if p.pair_id in built]  # the rest start next tick
 
     def record() -> None:
         opt_in = ctx.settings.program.require_opt_in
