@@ -86,9 +86,23 @@ class LocalBackend:
             self._unsynced = False
 
     def publish(self, meeting: Meeting) -> None:
-        for message in imip.series_messages(meeting, self.clock()):
-            self.send(message)
+        error = self.publish_many([meeting])[meeting.uid]
+        if error is not None:
+            raise error
+
+    def publish_many(self, meetings: list[Meeting]) -> dict[str, Exception | None]:
+        """Every series' invitations, then one flush for them all (a flush per series was a tenth
+        of a first tick at 10,000 pairs). Nothing counts as published before that flush."""
+        outcomes: dict[str, Exception | None] = {}
+        for meeting in meetings:
+            try:
+                for message in imip.series_messages(meeting, self.clock()):
+                    self.send(message)
+                outcomes[meeting.uid] = None
+            except BackendError as e:
+                outcomes[meeting.uid] = e
         self.flush()
+        return outcomes
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         for message in imip.occurrence_messages(meeting, start, self.clock()):
