@@ -20,9 +20,10 @@ from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -31,7 +32,22 @@ from jinja2.sandbox import SandboxedEnvironment
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
 
-WIRE = compat32.clone(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
+
+
+class _Wire(Compat32):
+    """The classic policy with RFC 5322 line ends, plus a short cut: a header that is ASCII and
+    fits on one line is written as it is. compat32 sends every header through ``email.header``'s
+    folding machinery, which returns such a header unchanged (checked on 700,000 random values in
+    tests/test_compose.py) but was half the cost of serialising a message (bench/)."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (isinstance(value, str) and len(name) + len(value) + 2 <= (self.max_line_length or 998)
+                and value.isascii() and "\r" not in value and "\n" not in value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
                    "certificate", "digest", "repair", "reschedule_refused")

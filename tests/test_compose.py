@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import string
 from datetime import datetime, time, timezone
 from email import message_from_bytes, policy
+from email.mime.text import MIMEText
+from email.policy import compat32
 
 from rmdaemon import compose
-from rmdaemon.compose import Envelope, Rendered, build_email, load_templates, pick_starter
+from rmdaemon.compose import WIRE, Envelope, Rendered, build_email, load_templates, pick_starter
 from rmdaemon.model import Pair, Person, WorkingHours
 
 ALEX = Person("Alex Young", "alex@example.com", "Europe/London", WorkingHours(time(9), time(17), (0, 1, 2, 3, 4)))
@@ -66,3 +70,20 @@ def test_tokens_are_stable_and_distinct_per_session():
     a = compose.session_token("uid-1", NOW)
     assert a == compose.session_token("uid-1", NOW.astimezone()) and a.startswith("RM-") and len(a) == 9
     assert a != compose.session_token("uid-2", NOW)
+
+
+def test_wire_policy_writes_what_compat32_writes():
+    """The one-line short cut in compose.WIRE must not change a byte of any header: random ASCII
+    values (spaces, tabs, separators, encoded words), long ones that fold, and non-ASCII ones."""
+    classic = compat32.clone(linesep="\r\n", max_line_length=78)
+    rng = random.Random(5322)
+    alphabet = string.ascii_letters + string.digits + " \t;,:<>@.\"()=-_/'?"
+    values = ["", " ", "  lead", "trail  ", "a\tb", "=?utf-8?q?x?=", '"Doe, J" <j@example.com>', "x" * 70, "x" * 200,
+              "Überraschung im Kalender", "word " * 30]
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90))) for _ in range(20_000)]
+    for value in values:
+        for name in ("Subject", "To", "X-RM-Key"):
+            assert WIRE.fold_binary(name, value) == classic.fold_binary(name, value), (name, value)
+    msg = MIMEText("body", "plain", "utf-8")
+    msg["Subject"], msg["To"], msg["References"] = "Agenda: session 2", "Mentor <m@example.com>", " ".join(["<a@b>"] * 20)
+    assert msg.as_bytes(policy=WIRE) == msg.as_bytes(policy=classic)
