@@ -103,6 +103,38 @@ def test_exception_in_batch_rolls_back_and_writes_nothing(tmp_path: Path) -> Non
         assert sorted(d["i"] for d in store.table("pairs").all()) == [0, 2]
 
 
+def test_rows_are_the_stored_documents_by_id_read_only_and_current(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "rm.json") as store:
+        pairs = store.table("pairs")
+        assert dict(store.rows("pairs")) == {}
+        pairs.insert_multiple([{"i": 1}, {"i": 2}])
+        rows = store.rows("pairs")
+        assert {k: d["i"] for k, d in rows.items()} == {"1": 1, "2": 2}
+        with pytest.raises(TypeError):
+            rows["3"] = {"i": 3}  # type: ignore[index]
+        with pytest.raises(KeyError), store.batch():
+            pairs.insert({"i": 3})
+            raise KeyError("boom")
+        assert sorted(d["i"] for d in store.rows("pairs").values()) == [1, 2]  # the rollback shows
+
+
+def test_rollback_after_a_deferred_change_keeps_it_and_the_file_is_only_read_when_needed(tmp_path: Path) -> None:
+    """A failed batch restores what was there before it, deferred (not yet written) changes included."""
+    path = tmp_path / "rm.json"
+    with Store.open(path) as store:
+        pairs = store.table("pairs")
+        pairs.insert({"i": 1})
+        with store.deferred():
+            pairs.insert({"i": 2})
+        with pytest.raises(KeyError), store.batch():
+            pairs.insert({"i": 3})
+            raise KeyError("boom")
+        assert sorted(d["i"] for d in pairs.all()) == [1, 2]
+        assert store.writes == 1
+    with Store.open(path) as store:
+        assert sorted(d["i"] for d in store.table("pairs").all()) == [1, 2]  # written at close
+
+
 def test_nested_batch_writes_once_and_inner_failure_undoes_only_the_inner_part(tmp_path: Path) -> None:
     with Store.open(tmp_path / "rm.json") as store:
         pairs = store.table("pairs")
