@@ -8,6 +8,7 @@ fizzling. One log brings it back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,7 +37,7 @@ class PairRecords:
     logs: list[dict]
 
 
-def gather(sessions: list[dict], logs: list[dict]) -> dict[str, PairRecords]:
+def gather(sessions: Iterable[dict], logs: Iterable[dict]) -> dict[str, PairRecords]:
     by_pair: dict[str, PairRecords] = {}
     for s in sessions:
         if s["kind"] == "session" and s.get("skipped") != "skip":  # SKIPped in time: neither held nor missed

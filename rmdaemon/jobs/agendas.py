@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from rmdaemon import compose
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, isolated, save, templated
+from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, final_keys, index, isolated, save, templated
 from rmdaemon.jobs.common import log as job_log
 from rmdaemon.jobs.consent import ACTIVE
 from rmdaemon.jobs.series import (actual_start, goal_of, meeting_for, next_session, progress_sessions, total_sessions,
@@ -38,6 +38,7 @@ def run(ctx: Context) -> JobResult:
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
     notes: list[tuple[Pair, dict, dict, list[str], str]] = []
+    done = final_keys(ctx)
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
         if pair.status != "active" or not doc or doc["state"] != ACTIVE or not _published(doc):
@@ -46,16 +47,20 @@ def run(ctx: Context) -> JobResult:
         if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
             continue
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
+            keys = [agenda_key(doc, found[0], person) for person in pair.people]
+            if all(k in done for k in keys):  # sent on an earlier tick: not even built again
+                continue
             session = session_record(ctx, pair, doc, found[0], sessions, by_pair.get(pair.pair_id, []))
             steps = last_steps.get(pair.pair_id, [])
-            built = [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
+            built = [agenda_message(ctx, pair, doc, session, person, steps)
+                     for person, key in zip(pair.people, keys) if key not in done]
             if session["token"] not in sessions:
                 new_sessions.append(session)
                 sessions[session["token"]] = session
                 by_pair.setdefault(pair.pair_id, []).append(session)
                 pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
             messages += built
-            notes.append((pair, doc, session, steps, built[-1].key))  # the mentee's (the senior leader's) agenda
+            notes.append((pair, doc, session, steps, keys[-1]))  # the mentee's (the senior leader's) agenda
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", new_sessions)
@@ -123,7 +128,7 @@ def _when(doc: dict, session: dict) -> tuple[datetime, datetime]:
 def _last_next_steps(ctx: Context) -> dict[str, list[str]]:
     """Each pair's next steps from its most recent log that has any."""
     latest: dict[str, tuple[str, list[str]]] = {}
-    for log in ctx.store.table(LOGS).all():
+    for log in ctx.store.rows(LOGS).values():
         steps = (log.get("fields") or {}).get("next_steps") or []
         if steps and log["received"] >= latest.get(log["pair_id"], ("", []))[0]:
             latest[log["pair_id"]] = (log["received"], steps)
@@ -142,9 +147,14 @@ def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: P
     }
 
 
-def agenda_message(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
-    planned, actual = _when(doc, session)
+def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
+    """The agenda's idempotency key: the session (by its planned start) and, once moved, the new time."""
+    actual = actual_start(doc["series"], planned)
     moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
-    return templated(ctx, "agenda", key=f"agenda:{session['token']}:{moved}{person.address}", to=person,
+    return f"agenda:{compose.session_token(doc['series']['uid'], planned)}:{moved}{person.address}"
+
+
+def agenda_message(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
+    return templated(ctx, "agenda", key=agenda_key(doc, _when(doc, session)[0], person), to=person,
                      context=agenda_context(ctx, pair, doc, session, person, steps), kind="agenda",
                      pair_id=pair.pair_id, token=session["token"])

@@ -71,13 +71,13 @@ def isolated(result: JobResult, pair_id: str) -> Iterator[None]:
 
 def index(store: Store, table: str, key: str) -> dict[Any, dict]:
     """A whole table as a dict by ``key``: one read, then O(1) lookups for the rest of the job."""
-    return {doc[key]: dict(doc) for doc in store.table(table).all()}
+    return {doc[key]: dict(doc) for doc in store.rows(table).values()}
 
 
 def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
     """Upsert many docs by ``key`` with one table rewrite for updates and one for inserts."""
     tbl = store.table(table)
-    existing = {doc[key]: doc.doc_id for doc in tbl.all()}
+    existing = {doc[key]: int(doc_id) for doc_id, doc in store.rows(table).items()}
     changed = {d[key]: d for d in docs}
     updates = {k: d for k, d in changed.items() if k in existing}
     if updates:
@@ -100,20 +100,21 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     delivered. ``record`` runs inside the first batch: the job's own state changes land
     atomically with the intent to send. Returns the keys sent (or found sent) in this call.
     """
-    done = index(ctx.store, OUTBOX, "key")
-    todo = [m for m in messages if done.get(m.key, {}).get("status") not in FINAL]
+    done = final_keys(ctx)
+    todo = [m for m in messages if m.key not in done]
     stamp = ctx.now.isoformat()
     if not todo:  # nothing leaves: the job's own changes need no write of their own
         if record is not None:
             with ctx.store.deferred():
                 record()
         return set()
+    known = {d["key"] for d in ctx.store.rows(OUTBOX).values()}  # pending ones stay as they are
     with ctx.store.batch():  # the intent is on disk before anything leaves
         if record is not None:
             record()
         save(ctx.store, OUTBOX, "key", (
             {"key": m.key, "status": "pending", "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
-            for m in todo if m.key not in done))
+            for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
     for message in todo:
@@ -140,9 +141,15 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
 FINAL = ("sent", "failed")
 
 
+def final_keys(ctx: Context) -> set[str]:
+    """Keys that need nothing more (sent, or refused for good). Jobs that would otherwise rebuild
+    every message they ever sent ask this first: building is most of the cost of a message."""
+    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") in FINAL}
+
+
 def pending_keys(ctx: Context) -> set[str]:
     """Keys recorded as pending: a temporary failure or a crash; their job offers them again."""
-    return {d["key"] for d in ctx.store.table(OUTBOX).search(lambda d: d.get("status") == "pending")}
+    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") == "pending"}
 
 
 def _record_refusals(ctx: Context, refused: Iterable[tuple[Outgoing, str]]) -> None:

@@ -18,8 +18,8 @@ from rmdaemon.model import JobResult, Outgoing, Pair, Person
 def run(ctx: Context) -> JobResult:
     result = JobResult("nudges")
     state = index(ctx.store, PAIRS, "pair_id")
-    records = health.gather(ctx.store.table(SESSIONS).all(), ctx.store.table(LOGS).all())
-    requested = {r["pair_id"]: r for r in ctx.store.table(REQUESTS).all() if r["kind"] == "nudge" and not r.get("done")}
+    records = health.gather(ctx.store.rows(SESSIONS).values(), ctx.store.rows(LOGS).values())
+    requested = {r["pair_id"]: r for r in ctx.store.rows(REQUESTS).values() if r["kind"] == "nudge" and not r.get("done")}
     messages: list[Outgoing] = []
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
@@ -62,7 +62,7 @@ def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str)
     if answers is None or session is None or not doc.get("series"):
         return False
     if "outbox_keys" not in ctx.cache:
-        ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.table(OUTBOX).all()}
+        ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.rows(OUTBOX).values()}
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:

@@ -28,7 +28,7 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("surveys")
     state = index(ctx.store, PAIRS, "pair_id")
     by_pair: dict[str, list[dict]] = {}
-    for s in ctx.store.table(SESSIONS).all():
+    for s in ctx.store.rows(SESSIONS).values():
         if s["kind"] == "session":
             by_pair.setdefault(s["pair_id"], []).append(s)
     topics = _shared_topics(ctx, state)
@@ -123,7 +123,7 @@ def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]
     """Topics per pair, only for pairs where both people said SHARE NOTES."""
     shared = {pid for pid, d in state.items() if len(d.get("share_notes") or {}) == 2 and all(d["share_notes"].values())}
     topics: dict[str, list[str]] = {}
-    for log in ctx.store.table(LOGS).all():
+    for log in ctx.store.rows(LOGS).values():
         if log["pair_id"] in shared:
             for topic in (log.get("fields") or {}).get("topics") or []:
                 if topic not in topics.setdefault(log["pair_id"], []):
