@@ -16,6 +16,7 @@ import pytest
 
 from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
 from rmdaemon.model import Person, WorkingHours
+from programme import status
 from test_exchange_programme import SECRET_ENV, T0, T1, ExchangeProgramme, exchange_programme, opt_in_all
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER
 from tests.servers.ews.server import EwsServer
@@ -152,3 +153,27 @@ def test_exchange_hours_are_given_in_the_persons_zone_only_when_both_keep_the_sa
     expected = {"pat@corp.example": WorkingHours(time(7, 30), time(15), (1, 2, 3))} if used else {}
     assert backend.working_hours() == expected
     assert ews_server.counts["GetUserAvailabilityRequest"] == 2
+
+
+def test_reschedule_is_checked_against_the_hours_the_series_was_planned_in(tmp_path, ews_server, monkeypatch, capsys):
+    """Booked at 07:00 in Outlook hours, a RESCHEDULE to another early morning is accepted (the
+    config's 09:00-17:00 would refuse it) and one outside those hours is still refused."""
+    prog = exchange_programme(tmp_path, ews_server, monkeypatch, roster=roster())
+    prog.ews.control.set_working_hours(MENTOR, hours(7, 10))
+    prog.ews.control.set_working_hours(MENTEE, hours(7, 10))
+    book(prog, capsys)
+    start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
+    prog.run(start - timedelta(hours=23))
+    (agenda,) = prog.outbox("agenda.", to="ben.mentee")
+    london = start.astimezone(LONDON)
+    day = london + timedelta(days=1 if london.weekday() < 4 else -1)  # another weekday of the same week
+    prog.reply(agenda, f"RESCHEDULE {day:%a} 07:30", start - timedelta(hours=22))
+    assert prog.run(start - timedelta(hours=21)) == 0
+    moved = datetime.combine(day.date(), time(7, 30), LONDON)
+    assert datetime.fromisoformat(status(prog, start - timedelta(hours=21), capsys)["P01"]["next_session"]) == moved
+    assert moved in prog.ews.control.live_starts(prog.series()["P01"])
+    prog.reply(agenda, f"RESCHEDULE {day:%a} 15:00", start - timedelta(hours=20))
+    assert prog.run(start - timedelta(hours=19)) == 0
+    (refusal,) = [m for m in prog.outbox("notice", to="ben.mentee")]
+    assert "outside working hours" in refusal.get_body(("plain",)).get_content()
+    assert "07:00-10:00" in refusal.get_body(("plain",)).get_content()

@@ -29,8 +29,8 @@ from rmdaemon.errors import BackendError, UserError
 from rmdaemon.jobs import pairstate
 from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, isolated, log, save
 from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, meeting_for, pair_from_doc, pair_to_doc,
-                                  plan_from_doc, plan_to_doc, repair_token, utc_key, with_skip)
+from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
+                                  pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
 from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, WorkingHours
 
 MIN_NOTICE_HOURS = 24
@@ -120,12 +120,14 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: C
         return _with_error(doc, ctx, [e.message, *e.problems])
     if planned is None:
         return None
-    plan, skipped, note = planned
+    plan, skipped, calendar_hours = planned
+    note = _hours_note(calendar_hours)
     why = f" ({note})" if note else ""
     new = dict(doc, sessions_used=used, errors=[], pair=pair_to_doc(pair))
     # A new plan starts clean: old skips, moves and repair offers were about the old times.
     fresh = {"plan": plan_to_doc(plan), "fingerprint": fingerprint(pair, blackout), "exdates": list(skipped),
-             "blackouts": list(skipped), "moved": [], "repairs": {}}
+             "blackouts": list(skipped), "moved": [], "repairs": {},
+             "calendar_hours": {a: hours_to_doc(h) for a, h in calendar_hours.items()}}
     if live:  # same UID, higher SEQUENCE: clients update the event instead of adding one
         new["series"] = dict(series, sequence=series["sequence"] + 1, **fresh)
         result.add("series updated", f"{pair.pair_id}: series re-planned ({pair.cadence}, {plan.first_start:%a %H:%M} {plan.tzid})"
@@ -143,9 +145,10 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: C
 
 
 def _plan(ctx: Context, pair: Pair, used: int, taken: Counter,
-          seen: Calendars | None) -> tuple[planning.SeriesPlan, list[str], str] | None:
+          seen: Calendars | None) -> tuple[planning.SeriesPlan, list[str], dict[str, WorkingHours]] | None:
     """The new plan, the UTC keys of its sessions that fall on blocked days (its EXDATEs), and
-    whose working hours came from their calendar (a note for the result line, or "")."""
+    the working hours taken from people's calendars (kept with the series, so a RESCHEDULE is
+    checked against the hours the series was planned in)."""
     program = ctx.settings.program
     sessions = None
     if program.sessions is not None:
@@ -153,32 +156,31 @@ def _plan(ctx: Context, pair: Pair, used: int, taken: Counter,
         if sessions <= 0:
             return None
     seen = seen or Calendars()
-    pair, note = _with_calendar_hours(pair, seen.hours)
+    pair, used = _with_calendar_hours(pair, seen.hours)
     not_before, start_date = _first_day(ctx, pair)
     try:
         plan = planning.plan_series(pair, start_date=start_date, sessions=sessions, end_date=program.end_date,
                                     not_before=not_before, busy=seen.busy, taken=taken,
                                     cache=ctx.cache.setdefault("plans", {}))
     except UserError as e:  # the hours it names are not the roster's: say where they came from
-        raise UserError(e.message, [*e.problems, *([note] if note else [])]) from None
+        raise UserError(e.message, [*e.problems, *([_hours_note(used)] if used else [])]) from None
     plan, skipped = planning.skip_blocked(plan, pair, program.blackout_dates)
-    return plan, [utc_key(s) for s in skipped], note
+    return plan, [utc_key(s) for s in skipped], used
 
 
-def _with_calendar_hours(pair: Pair, hours: dict[str, WorkingHours]) -> tuple[Pair, str]:
+def _with_calendar_hours(pair: Pair, hours: dict[str, WorkingHours]) -> tuple[Pair, dict[str, WorkingHours]]:
     """The pair as planned: who has no working hours of their own in the roster gets the hours
     they keep in their calendar, where the backend read some. The roster's hours win, then the
     calendar's, then ``[program] working_hours``. The pair stored with the series stays the
-    roster's; the note says whose hours came from a calendar ("" when nobody's)."""
-    people, used = [], []
-    for person in pair.people:
-        found = hours.get(person.address) if person.hours_defaulted else None
-        if found is not None and found != person.working_hours:
-            person = replace(person, working_hours=found)
-            used.append(f"{person.email} {found}")
-        people.append(person)
-    note = f"working hours from Exchange: {'; '.join(used)}" if used else ""
-    return replace(pair, mentor=people[0], mentee=people[1]), note
+    roster's; also returned: the hours taken from a calendar, by address."""
+    used = {p.address: hours[p.address] for p in pair.people
+            if p.hours_defaulted and hours.get(p.address) not in (None, p.working_hours)}
+    return with_hours(pair, used), used
+
+
+def _hours_note(used: dict[str, WorkingHours]) -> str:
+    """For the result line: whose working hours came from their calendar ("" when nobody's)."""
+    return f"working hours from Exchange: {'; '.join(f'{a} {h}' for a, h in used.items())}" if used else ""
 
 
 def _calendar_hours_read(ctx: Context) -> dict[str, WorkingHours]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from rmdaemon import compose, planning
 from rmdaemon.jobs.common import COMMANDS, LOGS, Context
 from rmdaemon.jobs.consent import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
-from rmdaemon.jobs.series import actual_start, next_session, utc_key, with_move, with_skip
+from rmdaemon.jobs.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
 
@@ -140,6 +140,7 @@ def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Pers
 def move_problem(ctx: Context, pair: Pair, series: dict, planned: datetime, new: datetime, reader: Person) -> str | None:
     """Why the session planned for ``planned`` cannot happen at ``new`` (times shown in ``reader``'s zone)."""
     when = compose.local_time(new, reader.timezone)
+    pair = planned_pair(pair, series)  # the hours the series was planned in (some may be from calendars)
     if utc_key(planned) in series.get("exdates", []):
         return f"the session of {compose.local_time(planned, reader.timezone)} was skipped"
     if new <= ctx.now:

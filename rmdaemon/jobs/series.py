@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from dataclasses import replace
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
@@ -57,13 +58,36 @@ def pair_to_doc(pair: Pair) -> dict:
     """A snapshot of the people, so a pair removed from the roster can still be sent its cancellation."""
     return {"pair_id": pair.pair_id, "goal": pair.goal, "track": pair.track, "cadence": pair.cadence,
             "duration_minutes": pair.duration_minutes, "status": pair.status,
-            "people": [[p.name, p.email, p.timezone, p.working_hours.start.isoformat(),
-                        p.working_hours.end.isoformat(), list(p.working_hours.days)] for p in pair.people]}
+            "people": [[p.name, p.email, p.timezone, *hours_to_doc(p.working_hours)] for p in pair.people]}
+
+
+def hours_to_doc(hours: WorkingHours) -> list:
+    return [hours.start.isoformat(), hours.end.isoformat(), list(hours.days)]
+
+
+def hours_from_doc(doc: list) -> WorkingHours:
+    start, end, days = doc
+    return WorkingHours(time.fromisoformat(start), time.fromisoformat(end), tuple(days))
+
+
+def with_hours(pair: Pair, hours: dict[str, WorkingHours]) -> Pair:
+    """The pair with some people's working hours replaced (by address): those read from their
+    calendars, for people whose roster row gave none."""
+    if not hours:
+        return pair
+    mentor, mentee = (replace(p, working_hours=hours.get(p.address, p.working_hours)) for p in pair.people)
+    return replace(pair, mentor=mentor, mentee=mentee)
+
+
+def planned_pair(pair: Pair, series: dict) -> Pair:
+    """The pair as its series was planned: with the calendar working hours kept with the series
+    for people whose roster row still gives none (roster hours, once given, re-plan the series)."""
+    kept = {address: hours_from_doc(doc) for address, doc in (series.get("calendar_hours") or {}).items()}
+    return with_hours(pair, {p.address: kept[p.address] for p in pair.people if p.hours_defaulted and p.address in kept})
 
 
 def pair_from_doc(doc: dict) -> Pair:
-    mentor, mentee = (Person(name, email, tz, WorkingHours(time.fromisoformat(a), time.fromisoformat(b), tuple(days)))
-                      for name, email, tz, a, b, days in doc["people"])
+    mentor, mentee = (Person(name, email, tz, hours_from_doc(hours)) for name, email, tz, *hours in doc["people"])
     return Pair(pair_id=doc["pair_id"], mentor=mentor, mentee=mentee, goal=doc["goal"], track=doc["track"],
                 cadence=doc["cadence"], duration_minutes=doc["duration_minutes"], preferred_slot=None,
                 status=doc["status"])
