@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
@@ -179,7 +180,16 @@ def _no_overlap(pair: Pair) -> UserError:
 
 
 def _rule(plan: SeriesPlan) -> rrule:
-    return rrulestr(plan.rrule, dtstart=plan.first_start)
+    # The zone is part of the key: 09:00 London and 10:00 Berlin are equal datetimes, but their
+    # series keep different wall clocks across the clock changes.
+    return _parsed_rule(plan.rrule, plan.first_start, str(plan.first_start.tzinfo))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_rule(text: str, first_start: datetime, zone: str) -> rrule:
+    """Parsing an RRULE was a tenth of an agenda tick (every job asks about every series); pairs
+    planned alike share one, and dateutil's rrule is not changed by iterating it."""
+    return rrulestr(text, dtstart=first_start)
 
 
 def _without(starts: Iterable[datetime], exdates: Iterable[datetime]) -> list[datetime]:

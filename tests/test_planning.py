@@ -10,7 +10,7 @@ import pytest
 import recurring_ical_events
 
 from rmdaemon.errors import UserError
-from rmdaemon.model import BusyTime, Pair, Person, Slot, WorkingHours
+from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot, WorkingHours
 from rmdaemon.config import parse_slot
 from rmdaemon.planning import next_occurrence, occurrences, occurrences_between, plan_series
 
@@ -301,3 +301,18 @@ def test_parse_slot(text: str, expected: Slot) -> None:
 def test_parse_slot_rejects_with_an_example(text: str) -> None:
     with pytest.raises(ValueError, match="expected"):
         parse_slot(text)
+
+
+def test_series_starting_at_the_same_instant_in_two_zones_keep_their_own_wall_clocks():
+    """14:00 London and 09:00 New York are the same instant in January; in the weeks between the
+    US and the EU clock changes they are an hour apart. (Parsed rules are shared between plans:
+    the zone must be part of what makes two plans alike.)"""
+    london = SeriesPlan("A", "Europe/London", datetime(2027, 1, 4, 14, tzinfo=ZoneInfo("Europe/London")), 45, "weekly",
+                        "FREQ=WEEKLY;BYDAY=MO;COUNT=12", 12)
+    new_york = SeriesPlan("B", "America/New_York", datetime(2027, 1, 4, 9, tzinfo=ZoneInfo("America/New_York")), 45,
+                          "weekly", "FREQ=WEEKLY;BYDAY=MO;COUNT=12", 12)
+    assert london.first_start == new_york.first_start
+    assert {s.time() for s in occurrences(london)} == {time(14)}
+    assert {s.time() for s in occurrences(new_york)} == {time(9)}
+    apart = [a for a, b in zip(occurrences(london), occurrences(new_york)) if a != b]
+    assert [a.date() for a in apart] == [date(2027, 3, 15), date(2027, 3, 22)]
