@@ -86,18 +86,25 @@ def drop_replies(root: Path) -> int:
     return n
 
 
-def floor_agendas(root: Path, n_messages: int) -> float:
+def floor_agendas(root: Path, n_messages: int, runs: int = 3) -> float:
     """The irreducible agenda work: render N agendas, build N MIME messages with the standard
-    library (the same email.mime construction the daemon uses, its fastest form), write N files."""
+    library (the same email.mime construction the daemon uses, its fastest form), write N files.
+    The best of ``runs``, templates compiled beforehand: the floor is what the work costs at
+    the least, so the tick is compared with its most favourable figure."""
+    return min(_floor_once(root / f"floor-{run}", root / "agenda.toml", n_messages) for run in range(runs))
+
+
+def _floor_once(out: Path, config: Path, n_messages: int) -> float:
     from rmdaemon.compose import Envelope, build_email, load_templates, render
     from rmdaemon.config import load_settings
     from rmdaemon.model import Pair, Person
 
-    settings = load_settings(root / "agenda.toml")
+    settings = load_settings(config)
     templates = load_templates()
     hours = settings.program.working_hours
-    out = root / "floor"
     out.mkdir()
+    for name in ("agenda.txt", "agenda.html"):
+        templates.env.get_template(name)  # compiled before the clock starts
     started = time.perf_counter()
     for i in range(n_messages):
         person = Person(f"Mentor {i}", f"mentor{i}@example.com", "Europe/London", hours)
