@@ -8,6 +8,7 @@ Signals only set an event the loop waits on, so the job in hand always finishes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -91,9 +92,25 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     templates = compose.load_templates(settings.templates_dir)
     ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
     try:
-        return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]
+        with _fewer_collections():
+            return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]
     finally:
         store.flush()  # confirmations and job states: one write for the whole tick
+
+
+@contextmanager
+def _fewer_collections(young: int = 20_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often during a tick. The state and the roster are
+    millions of small dicts with no reference cycles, and with the default threshold (700) the
+    collector's full passes scanned them again and again: 0.6 s of an agenda tick at 10,000 pairs
+    against 0.04 s at 1,000, the one cost that grew faster than the programme. With 20,000 it is
+    0.15 s and no full pass; peak memory is the same. Put back when the tick ends."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], young), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def run_once(settings: Settings, clock: Clock, *, dry_run: bool = False) -> list[JobResult]:
