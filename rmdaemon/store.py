@@ -144,9 +144,6 @@ def _fingerprint(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).digest()
 
 
-_FROM_FILE = b""  # a rollback snapshot that says "what the file holds": nothing uncommitted to keep
-
-
 class AtomicStorage(Storage):
     """TinyDB storage: the data lives in memory, every write replaces the file atomically.
 
@@ -173,21 +170,21 @@ class AtomicStorage(Storage):
 
     def write(self, data: Data) -> None:
         if not self.writer:
-            self._restore(_FROM_FILE)
+            self._restore(None)
             raise ReadOnlyStoreError(f"{self.path}: this Store was opened read-only")
         self._data = data
         self._dirty = True
         if self._depth == 0 and self._lazy == 0:
             self._flush()
 
-    def begin(self) -> bytes:
-        """Enter a batch; return the snapshot to restore if it fails (uncommitted changes, from a
-        deferred batch, have to be serialised; otherwise the file is the snapshot)."""
-        snapshot = orjson.dumps(self._data, option=_DUMP_OPTIONS, default=_refuse) if self._dirty else _FROM_FILE
+    def begin(self) -> bytes | None:
+        """Enter a batch; return the snapshot to restore if it fails: None when the file holds it,
+        the serialised data when there are uncommitted (deferred) changes to keep."""
+        snapshot = orjson.dumps(self._data, option=_DUMP_OPTIONS, default=_refuse) if self._dirty else None
         self._depth += 1
         return snapshot
 
-    def end(self, snapshot: bytes, *, failed: bool) -> None:
+    def end(self, snapshot: bytes | None, *, failed: bool) -> None:
         """Leave a batch: roll back to ``snapshot`` if it failed, write once if it was the outermost."""
         self._depth -= 1
         if failed:
@@ -209,15 +206,15 @@ class AtomicStorage(Storage):
                 return
             _write_atomic(self.path, payload)
         except BaseException:
-            self._restore(_FROM_FILE)
+            self._restore(None)
             raise
         self._committed = fingerprint
         self._dirty = False
         self.writes += 1
         self.bytes_written += len(payload)
 
-    def _restore(self, snapshot: bytes) -> None:
-        if snapshot is _FROM_FILE:
+    def _restore(self, snapshot: bytes | None) -> None:
+        if snapshot is None:
             self._data, raw = _load(self.path)
             self._committed, self._dirty = _fingerprint(raw), False
         else:
