@@ -67,6 +67,9 @@ class Backend(Protocol):
 
     # Optional: ``flush()`` makes everything sent so far durable in one step; jobs call it after
     # a batch of sends when the backend has it (the local Maildir fsyncs its directory once).
+    # Optional: ``send_many(messages) -> dict[str, Exception | None]`` sends many emails at once
+    # (Exchange: 100 per request), the outcome by key: None when sent or found sent already, else
+    # a BackendError (temporary or permanent, as ``send`` would raise). Same idempotency as ``send``.
     # Optional, calendar backends: ``publish_many(meetings)`` books many series at once (Exchange,
     # Graph); ``occurrence_answers(meeting, start)`` says who is going to one session and
     # ``annotate_occurrence(meeting, start, text)`` writes the agenda into it (Exchange);

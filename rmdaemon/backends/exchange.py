@@ -21,17 +21,20 @@ from pathlib import Path
 
 from exchangelib import EWSDateTime, Message, Q
 from exchangelib import errors as ews_errors
+from exchangelib.items import SEND_AND_SAVE_COPY
 from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
 from exchangelib.services import GetUserAvailability
 
 from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
-from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
+from rmdaemon.backends.exchange_connect import TRANSIENT, forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
+from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
+SEND_CHUNK = 100  # Messages per CreateItem: exchangelib's default chunk, and what the series use
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
 
 
@@ -70,14 +73,69 @@ class ExchangeBackend:
 
     # -- mail -------------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
-        if message.key in self._keys_in_sent_items():
-            return
-        item = Message(account=self.account, folder=self.account.sent, mime_content=message.raw, rm_key=message.key)
+        error = self.send_many([message])[message.key]
+        if error is not None:
+            raise error
+
+    def send_many(self, messages: list[Outgoing]) -> dict[str, Exception | None]:
+        """Many emails in one CreateItem per 100 (SendAndSaveCopy: each leaves its copy, tagged with
+        its key, in Sent Items); keys already there are not sent again. A refusal stays with its
+        message. A request that fails as a whole (throttled beyond the retry budget, an outage)
+        fails its messages and all later ones temporarily, and no further request is sent: Exchange
+        asked us to wait. It may have sent some before failing, so Sent Items is read again next time."""
         try:
-            item.send_and_save()
+            done = self._keys_in_sent_items()
+        except BackendError as exc:
+            return {m.key: exc for m in messages}
+        results: dict[str, Exception | None] = {m.key: None for m in messages}
+        todo = list({m.key: m for m in messages if m.key not in done}.values())
+        for start in range(0, len(todo), SEND_CHUNK):
+            try:
+                results.update(self._send_chunk(todo[start : start + SEND_CHUNK]))
+            except BackendError as exc:
+                self._sent_keys = None
+                results.update({m.key: exc for m in todo[start:]})
+                break
+        return results
+
+    def _send_chunk(self, chunk: list[Outgoing]) -> dict[str, Exception | None]:
+        """One CreateItem. Raises (temporary BackendError) only when the request failed as a whole.
+        One request per call, not exchangelib's own chunking: when it raises, the outcomes of the
+        requests it already made would be lost with it."""
+        items = [Message(account=self.account, folder=self.account.sent, mime_content=m.raw, rm_key=m.key) for m in chunk]
+        try:
+            outcomes = self.account.bulk_create(folder=self.account.sent, items=items, chunk_size=SEND_CHUNK,
+                                                message_disposition=SEND_AND_SAVE_COPY)  # fmt: skip
         except Exception as exc:  # exchangelib raises many types; all become BackendError
-            raise translate(exc, f"sending {message.kind or 'mail'} {message.key}") from exc
-        self._sent_keys.add(message.key)  # type: ignore[union-attr]
+            if isinstance(exc, TRANSIENT):
+                raise translate(exc, f"sending {len(chunk)} emails") from exc
+            return self._settle(chunk, exc)
+        if len(outcomes) != len(chunk):
+            raise BackendError(f"sending {len(chunk)} emails: Exchange answered for {len(outcomes)}", permanent=False)
+        results = {m.key: _refusal(m, outcome) for m, outcome in zip(chunk, outcomes)}
+        self._sent_keys |= {key for key, error in results.items() if error is None}  # type: ignore[operator]
+        return results
+
+    def _settle(self, chunk: list[Outgoing], exc: Exception) -> dict[str, Exception | None]:
+        """exchangelib raised a failure of one message it does not return as a value (an invalid
+        recipient, say), losing the others' outcomes: Exchange may well have sent them. Those in
+        Sent Items now went; the rest are sent one by one, so the refusal stays with its message."""
+        if len(chunk) == 1:
+            return {chunk[0].key: translate(exc, _what(chunk[0]))}
+        gone = self._sent_among([m.key for m in chunk])
+        self._sent_keys |= gone  # type: ignore[operator]
+        results: dict[str, Exception | None] = {m.key: None for m in chunk if m.key in gone}
+        for message in chunk:
+            if message.key not in gone:
+                results.update(self._send_chunk([message]))
+        return results
+
+    def _sent_among(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are in Sent Items. Unreadable: which went is unknown, so all wait (temporary)."""
+        try:
+            return set(self.account.sent.filter(rm_key__in=keys).values_list("rm_key", flat=True))
+        except Exception as exc:
+            raise BackendError(f"reading Sent Items after a failed send: {translate(exc, 'reading')}", permanent=False) from exc
 
     def _keys_in_sent_items(self) -> set[str]:
         """Keys of everything we sent, read once (paged) — one FindItem per send would be quadratic."""
@@ -234,6 +292,21 @@ class ExchangeBackend:
 
     def close(self) -> None:
         self.account.protocol.close()
+
+
+def _what(message: Outgoing) -> str:
+    return f"sending {message.kind or 'mail'} {message.key}"
+
+
+def _refusal(message: Outgoing, outcome: object) -> BackendError | None:
+    """One message's outcome in a bulk CreateItem: True when sent (no item id with SendAndSaveCopy),
+    else the error Exchange answered for it. A batch Exchange stopped part way leaves the rest
+    untried: temporary, unlike a refusal of the message itself."""
+    if not isinstance(outcome, Exception):
+        return None
+    if isinstance(outcome, ews_errors.ErrorBatchProcessingStopped):
+        return BackendError(f"{_what(message)}: not tried, Exchange stopped the batch: {outcome}", permanent=False)
+    return translate(outcome, _what(message))
 
 
 def _busy_times(view) -> list[BusyTime]:  # type: ignore[no-untyped-def]

@@ -92,7 +92,8 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     """Send ``messages`` exactly once each, also across crashes.
 
     1. one batch records every key as ``pending`` (before anything leaves);
-    2. each message goes to the backend, which skips keys it already delivered;
+    2. the messages go to the backend (all at once where it has ``send_many``), which skips keys
+       it already delivered;
     3. one batch records the delivered keys as ``sent``, and permanent refusals as ``failed``
        (shown against the pair in ``status``; never retried).
     A crash between 1 and 3, or a temporary failure, leaves ``pending`` keys: jobs offer those
@@ -117,10 +118,10 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
+    outcomes = _send_all(ctx.backend, todo)
     for message in todo:
-        try:
-            ctx.backend.send(message)
-        except BackendError as e:
+        e = outcomes[message.key]
+        if e is not None:
             log.warning("pair %s: %s to %s not sent: %s", message.pair_id, message.kind, ", ".join(message.to), e)
             result.add("send errors", f"{message.pair_id}: {message.kind} not sent: {e}")
             if e.permanent:
@@ -136,6 +137,38 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
         _record_refusals(ctx, refused.values())
     return sent
+
+
+def _send_all(backend: Backend, messages: list[Outgoing]) -> dict[str, BackendError | None]:
+    """Each message's outcome by key (None: sent, or found sent). A backend with ``send_many``
+    (optional: Exchange sends 100 emails per request) gets them all at once; others one call each.
+    A message the backend says nothing about counts as not sent (temporary): nothing is recorded
+    as done unless the backend said so."""
+    many = getattr(backend, "send_many", None)
+    if many is None:
+        return {m.key: _send_one(backend, m) for m in messages}
+    try:
+        outcomes = many(messages)
+    except BackendError as e:
+        return {m.key: e for m in messages}
+    return {m.key: _outcome(outcomes, m.key) for m in messages}
+
+
+def _send_one(backend: Backend, message: Outgoing) -> BackendError | None:
+    try:
+        backend.send(message)
+    except BackendError as e:
+        return e
+    return None
+
+
+def _outcome(outcomes: dict[str, Exception | None], key: str) -> BackendError | None:
+    if key not in outcomes:
+        return BackendError("the backend gave no outcome for this message", permanent=False)
+    found = outcomes[key]
+    if found is None or isinstance(found, BackendError):
+        return found
+    return BackendError(f"{type(found).__name__}: {found}", permanent=False)
 
 
 FINAL = ("sent", "failed")
