@@ -27,7 +27,7 @@ from exchangelib.services import GetUserAvailability
 
 from rmdaemon.backends.base import FreeBusyGaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
-from rmdaemon.backends.exchange_connect import TRANSIENT, forget, online_problem, open_account, translate
+from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
@@ -107,8 +107,9 @@ class ExchangeBackend:
             outcomes = self.account.bulk_create(folder=self.account.sent, items=items, chunk_size=SEND_CHUNK,
                                                 message_disposition=SEND_AND_SAVE_COPY)  # fmt: skip
         except Exception as exc:  # exchangelib raises many types; all become BackendError
-            if isinstance(exc, TRANSIENT):
-                raise translate(exc, f"sending {len(chunk)} emails") from exc
+            error = translate(exc, f"sending {len(chunk)} emails")
+            if not error.permanent:
+                raise error from exc
             return self._settle(chunk, exc)
         if len(outcomes) != len(chunk):
             raise BackendError(f"sending {len(chunk)} emails: Exchange answered for {len(outcomes)}", permanent=False)
@@ -135,7 +136,7 @@ class ExchangeBackend:
         try:
             return set(self.account.sent.filter(rm_key__in=keys).values_list("rm_key", flat=True))
         except Exception as exc:
-            raise BackendError(f"reading Sent Items after a failed send: {translate(exc, 'reading')}", permanent=False) from exc
+            raise BackendError(f"reading Sent Items after a failed send: {type(exc).__name__}: {exc}", permanent=False) from exc
 
     def _keys_in_sent_items(self) -> set[str]:
         """Keys of everything we sent, read once (paged) — one FindItem per send would be quadratic."""
@@ -144,8 +145,8 @@ class ExchangeBackend:
                 query = self.account.sent.filter(rm_key__exists=True).values_list("rm_key", flat=True)
                 query.page_size = 1000
                 self._sent_keys = set(query)
-            except Exception as exc:
-                raise translate(exc, "reading Sent Items") from exc
+            except Exception as exc:  # nothing is sent while what went before is unknown: temporary
+                raise BackendError(f"reading Sent Items: {type(exc).__name__}: {exc}", permanent=False) from exc
         return self._sent_keys
 
     # -- calendar ---------------------------------------------------------------------------

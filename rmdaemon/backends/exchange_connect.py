@@ -90,8 +90,12 @@ def forget(account: Account) -> None:
 
 
 def translate(exc: Exception, what: str) -> BackendError:
-    """An exchangelib failure as BackendError: throttling and outages retry, the rest is permanent."""
+    """An exchangelib failure as BackendError: throttling and outages retry, the rest is permanent.
+    exchangelib derives Exchange's answers about one item (ResponseMessageError: an invalid
+    recipient, say) from TransportError as well; those retry only when TRANSIENT names them."""
     transient = isinstance(exc, TRANSIENT)
+    if isinstance(exc, ews_errors.ResponseMessageError):
+        transient = isinstance(exc, tuple(kind for kind in TRANSIENT if kind is not ews_errors.TransportError))
     return BackendError(f"{what}: {type(exc).__name__}: {exc}", permanent=not transient)
 
 
