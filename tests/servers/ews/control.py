@@ -57,6 +57,14 @@ class Control:
         with self.store.lock:
             self.store.busy.setdefault(address.casefold(), []).append(Busy(start, end, busy_type))
 
+    def refuse_mail_to(self, address: str, code: str = "ErrorInvalidRecipients",
+                       text: str = "At least one recipient isn't valid.") -> None:
+        """Exchange refuses to send any message to ``address`` (an address it cannot accept, a
+        recipient a policy blocks): that message's response message carries ``code``, the other
+        messages of the same CreateItem go out as usual."""
+        with self.store.lock:
+            self.store.refusals[address.casefold()] = (code, text)
+
     def respond(self, attendee: str, uid: str, response: str, occurrence_start: datetime | None = None) -> None:
         """The attendee clicks Accept / Decline / Tentative (for the series, or one occurrence)."""
         with self.store.lock:

@@ -5,7 +5,8 @@ Kinds, each what a real Exchange or its load balancer does under stress:
 ``http503``, ``drop`` (connection closed without an answer), ``slow`` (answer after a delay).
 And ``hold``: the request is carried out, then its answer waits until the test releases it — the
 moment to kill a client that has been served but has not heard back (a crash between "Exchange
-did it" and "the client recorded it").
+did it" and "the client recorded it"). ``lost``: the request is carried out, then the connection
+closes without an answer (a load balancer giving up on a slow batch that Exchange finished).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("busy", "http500", "http503", "drop", "slow", "hold")
+KINDS = ("busy", "http500", "http503", "drop", "slow", "hold", "lost")
 
 
 @dataclass

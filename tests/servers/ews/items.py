@@ -109,6 +109,9 @@ def _create_message(ctx: Context, node: etree._Element, folder, disposition: str
         return ctx.store.add_item(mailbox, folder.name if folder is not None else "drafts", fields, mime=raw)
     if not recipients:
         raise EwsError("ErrorInvalidRecipients", "At least one recipient isn't valid.")
+    for address in recipients:  # checked before anything leaves, for this message alone
+        if address in ctx.store.refusals:
+            raise EwsError(*ctx.store.refusals[address])
     raw = raw or _plain_mime(fields, mailbox, recipients)
     ctx.store.outbound.append(Sent(mailbox, recipients, "Message", fields.findtext(t("Subject"), ""), raw))
     for address in recipients:

@@ -142,6 +142,10 @@ def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and self._inject(fault):
                 return
             status, body = server.handle(username, data)
+            if fault is not None and fault.kind == "lost":  # done, but the client never hears of it
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             if fault is not None and fault.kind == "hold":
                 fault.reached.set()
                 fault.released.wait(HOLD_LIMIT_SECONDS)
@@ -164,8 +168,8 @@ def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
 
         def _inject(self, fault: Fault) -> bool:
             """Carry out a scripted fault; True when the request has been answered (or dropped)."""
-            if fault.kind == "hold":
-                return False  # carried out first, then held (do_POST)
+            if fault.kind in ("hold", "lost"):
+                return False  # carried out first, then held or cut off (do_POST)
             if fault.kind == "slow":
                 time.sleep(fault.delay_seconds)
                 return False

@@ -133,6 +133,7 @@ class Store:
         self.folders: dict[str, Folder] = {}
         self.items: dict[str, Item] = {}
         self.busy: dict[str, list[Busy]] = {}
+        self.refusals: dict[str, tuple[str, str]] = {}  # recipient → (ResponseCode, MessageText) Exchange answers
         self.outbound: list[Sent] = []
         self.working_hours: dict[str, Hours] = {}
         self.default_working_hours = Hours()
