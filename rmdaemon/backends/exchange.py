@@ -66,7 +66,8 @@ class ExchangeBackend:
         self._secret = secret
         self.account = open_account(settings, secret)
         self.calendar = SeriesCalendar(self.account)
-        self._sent_keys: set[str] | None = None
+        self._sent_keys: set[str] | None = None  # keys in Sent Items, read once, then kept current
+        self._unsure: set[str] = set()  # keys of requests that failed whole: maybe sent, look before resending
         self._fetched: dict[str, tuple[str, list[str]]] = {}  # ref → (changekey, categories), for mark_processed
         self._zone = None  # the server's definition of [program] timezone, fetched on first free/busy
         self._hours: dict[str, WorkingHours] = {}  # from the last free/busy answers, by address
@@ -82,9 +83,10 @@ class ExchangeBackend:
         its key, in Sent Items); keys already there are not sent again. A refusal stays with its
         message. A request that fails as a whole (throttled beyond the retry budget, an outage)
         fails its messages and all later ones temporarily, and no further request is sent: Exchange
-        asked us to wait. It may have sent some before failing, so Sent Items is read again next time."""
+        asked us to wait. It may have sent some of that request before failing, so those are looked
+        up in Sent Items before they are sent again."""
         try:
-            done = self._keys_in_sent_items()
+            done = self._keys_in_sent_items() | self._gone_of_unsure(messages)
         except BackendError as exc:
             return {m.key: exc for m in messages}
         results: dict[str, Exception | None] = {m.key: None for m in messages}
@@ -93,10 +95,21 @@ class ExchangeBackend:
             try:
                 results.update(self._send_chunk(todo[start : start + SEND_CHUNK]))
             except BackendError as exc:
-                self._sent_keys = None
+                self._unsure |= {m.key for m in todo[start : start + SEND_CHUNK]}
                 results.update({m.key: exc for m in todo[start:]})
                 break
         return results
+
+    def _gone_of_unsure(self, messages: list[Outgoing]) -> set[str]:
+        """Which of these messages, offered again after their request failed as a whole, Exchange
+        had sent all the same (one FindItem per 100; nothing when no request failed)."""
+        unsure = [m.key for m in messages if m.key in self._unsure]
+        gone: set[str] = set()
+        for start in range(0, len(unsure), SEND_CHUNK):
+            gone |= self._sent_among(unsure[start : start + SEND_CHUNK])
+        self._unsure -= set(unsure)
+        self._sent_keys |= gone  # type: ignore[operator]
+        return gone
 
     def _send_chunk(self, chunk: list[Outgoing]) -> dict[str, Exception | None]:
         """One CreateItem. Raises (temporary BackendError) only when the request failed as a whole.
@@ -132,11 +145,11 @@ class ExchangeBackend:
         return results
 
     def _sent_among(self, keys: list[str]) -> set[str]:
-        """Which of ``keys`` are in Sent Items. Unreadable: which went is unknown, so all wait (temporary)."""
+        """Which of ``keys`` (≤ 100) are in Sent Items. Unreadable: which went is unknown, so all wait."""
         try:
             return set(self.account.sent.filter(rm_key__in=keys).values_list("rm_key", flat=True))
         except Exception as exc:
-            raise BackendError(f"reading Sent Items after a failed send: {type(exc).__name__}: {exc}", permanent=False) from exc
+            raise BackendError(f"reading Sent Items: {type(exc).__name__}: {exc}", permanent=False) from exc
 
     def _keys_in_sent_items(self) -> set[str]:
         """Keys of everything we sent, read once (paged) — one FindItem per send would be quadratic."""
