@@ -324,7 +324,7 @@ def test_booking_through_the_jobs_costs_at_most_five_requests_per_100_pairs(tmp_
     assert pairs < 1000 or per_100 <= 5, calendar
 
 
-# What booking costs; the welcome mails (one CreateItem each, by design) and the inbox read are not booking.
+# What booking costs; the welcome mails (100 a CreateItem: tests/test_exchange_mail.py) and the inbox read are not booking.
 ONCE_PER_PROCESS = ("GetFolder", "GetServerTimeZones")
 CALENDAR_SIDE = (*ONCE_PER_PROCESS, "GetUserAvailabilityRequest", "FindItem:calendar", "CreateItem", "UpdateItem", "DeleteItem")
 
