@@ -85,6 +85,8 @@ class ExchangeBackend:
         fails its messages and all later ones temporarily, and no further request is sent: Exchange
         asked us to wait. It may have sent some of that request before failing, so those are looked
         up in Sent Items before they are sent again."""
+        if not messages:
+            return {}
         try:
             done = self._keys_in_sent_items() | self._gone_of_unsure(messages)
         except BackendError as exc:
