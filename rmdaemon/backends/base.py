@@ -72,7 +72,9 @@ class Backend(Protocol):
     # a BackendError (temporary or permanent, as ``send`` would raise). Same idempotency as ``send``.
     # Optional, calendar backends: ``publish_many(meetings)`` books many series at once (Exchange,
     # Graph); ``occurrence_answers(meeting, start)`` says who is going to one session and
-    # ``annotate_occurrence(meeting, start, text)`` writes the agenda into it (Exchange);
+    # ``annotate_occurrence(meeting, start, text)`` writes the agenda into it (Exchange), and
+    # ``annotate_many([(meeting, start, text), ...]) -> dict[(uid, start), Exception | None]``
+    # many at once (Exchange: a few requests per 100), each outcome None or a BackendError;
     # ``working_hours() -> dict[str, WorkingHours]`` gives the hours people keep in their own
     # calendars, by lower-cased address and in each person's own zone, as the last ``free_busy``
     # answers carried them (no request of its own; people whose hours could not be used are left

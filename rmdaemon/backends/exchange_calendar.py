@@ -33,6 +33,7 @@ LOOKUP_CHUNK = 100  # uids per FindItem restriction (one OR of IsEqualTo)
 UNFINISHED = -1  # rm_sequence of a series created but whose exceptions are not applied yet
 SERIES_FIELDS = ["subject", "body", "start", "end", "required_attendees", "recurrence", "categories", "rm_shape"]
 Outcomes = dict[str, Exception | None]
+Notes = dict[tuple[str, datetime], Exception | None]  # by (uid, planned start)
 
 
 class RmKey(ExtendedProperty):
@@ -330,27 +331,58 @@ class SeriesCalendar:
                 for a in found.required_attendees or []}  # fmt: skip
 
     def annotate_occurrence(self, meeting: Meeting, start: datetime, text: str) -> None:
-        """Write ``text`` (the agenda) into the body of the session planned at ``start``, and send
-        the attendees that update, so their own calendar entry shows it. A session no longer on
-        the calendar is left alone."""
-        master = self.find_series([meeting.uid]).get(meeting.uid)
-        occurrence = self._occurrence(Pending(meeting, master.id, None, None), start) if master is not None else None
-        if occurrence is None or self._says(occurrence, text):
-            return  # gone, or written already (a rerun after a crash): the attendees are not sent it again
-        occurrence.body = Body(text)
-        call = lambda items: list(self.account.bulk_update(  # noqa: E731
-            items=[(i, ["body"]) for i in items], send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY))
-        errors = self._bulk(call, [(meeting.uid, occurrence)], "writing the agenda into a session of")
-        if errors:
-            raise errors[meeting.uid]
+        """One note: ``annotate_many`` of one."""
+        error = self.annotate_many([(meeting, start, text)])[(meeting.uid, start)]
+        if error is not None:
+            raise error
 
-    def _says(self, occurrence: CalendarItem, text: str) -> bool:
-        """Whether the session's body is ``text`` already (one GetItem; unknown counts as no)."""
+    def annotate_many(self, notes: list[tuple[Meeting, datetime, str]]) -> Notes:
+        """Write each text (an agenda) into the body of the session planned at its start, and send
+        the attendees that update, so their own calendar entries show it: per 100 notes one
+        FindItem (and the GetItem exchangelib reads our properties with) for the series, one
+        GetItem for the sessions' bodies — a rerun after a crash writes nothing twice — and one
+        UpdateItem. The outcome by (uid, start): None when written, already there, or the session
+        was deleted from the calendar; else a BackendError for that note alone."""
+        texts = {(m.uid, start): (m, text) for m, start, text in notes}
         try:
-            (found,) = self.account.fetch(ids=[occurrence], only_fields=["body"])
-        except Exception:  # noqa: BLE001 — cannot tell: write it
-            return False
-        return not isinstance(found, Exception) and " ".join(str(found.body or "").split()) == " ".join(text.split())
+            masters = self.find_series(uid for uid, _ in texts)
+        except BackendError as exc:
+            return {key: exc for key in texts}
+        results: Notes = {key: None for key in texts}
+        work: list[tuple[str, CalendarItem]] = []
+        names: dict[str, tuple[str, datetime]] = {}
+        for (uid, start), (meeting, text) in texts.items():
+            master = masters.get(uid)
+            if master is None:
+                results[(uid, start)] = BackendError(f"writing the agenda into {uid}: the series is not in the "
+                                                     "organiser's calendar (deleted there?)", permanent=True)
+                continue
+            occurrence = self._occurrence(Pending(meeting, master.id, None, None), start)
+            if occurrence is not None:
+                occurrence.body = Body(text)
+                names[f"{uid} at {_key(start)}"] = (uid, start)
+                work.append((f"{uid} at {_key(start)}", occurrence))
+        for first in range(0, len(work), LOOKUP_CHUNK):  # one request per call: a failure loses no other outcome
+            chunk = self._unwritten(work[first : first + LOOKUP_CHUNK])
+            errors = self._bulk(self._body_call, chunk, "writing the agenda into the session of")
+            results.update({names[name]: error for name, error in errors.items()})
+        return results
+
+    def _unwritten(self, work: list[tuple[str, CalendarItem]]) -> list[tuple[str, CalendarItem]]:
+        """The sessions whose body is not their text already, nor deleted (one GetItem; when it
+        fails, all of them: better an update sent twice than an agenda missing)."""
+        if not work:
+            return work
+        try:
+            found = list(self.account.fetch(ids=[o for _, o in work], only_fields=["body"]))
+        except Exception:  # noqa: BLE001 — cannot tell: write them
+            return work
+        return [(name, o) for (name, o), now in zip(work, found)
+                if not isinstance(now, ALREADY_GONE) and (isinstance(now, Exception) or _words(now.body) != _words(o.body))]
+
+    def _body_call(self, items: list[CalendarItem]) -> list:  # type: ignore[type-arg]
+        return list(self.account.bulk_update(items=[(i, ["body"]) for i in items], chunk_size=LOOKUP_CHUNK,
+                                             send_meeting_invitations_or_cancellations=SEND_TO_ALL_AND_SAVE_COPY))  # fmt: skip
 
     # -- plumbing ---------------------------------------------------------------------------
     def _bulk(self, call: Callable[[list], list], work: list[tuple[str, object]], what: str) -> dict[str, BackendError]:  # type: ignore[type-arg]
@@ -377,6 +409,10 @@ ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_e
 _NONE = {"exdates": [], "moved": []}
 PARTSTAT = {"Accept": "ACCEPTED", "Decline": "DECLINED", "Tentative": "TENTATIVE", "Unknown": "NEEDS-ACTION",
             "NoResponseReceived": "NEEDS-ACTION"}  # fmt: skip
+
+
+def _words(body: object) -> str:
+    return " ".join(str(body or "").split())
 
 
 def _one(call: Callable[[list], list], item: object) -> object:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ before the new time and shows it; an agenda already sent for the old time does n
 one, because the key names the new time. A session someone declined waits for the repair (the
 pair picks another time, or it is skipped) and gets no agenda meanwhile.
 
-Backends that can (``annotate_occurrence``, optional: Exchange) also get the agenda written into
+Backends that can (``annotate_many`` / ``annotate_occurrence``, optional: Exchange) also get the agenda written into
 that session's calendar entry, once, when it is first sent: a senior leader who only opens the
 calendar sees it there. Best effort: a failure is logged and the emails stand.
 """
@@ -75,14 +75,21 @@ def run(ctx: Context) -> JobResult:
 
 
 def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]], result: JobResult) -> None:
-    """The agendas just sent, written into their sessions' calendar entries where the backend can."""
-    annotate = getattr(ctx.backend, "annotate_occurrence", None)
-    if annotate is None:
+    """The agendas just sent, written into their sessions' calendar entries where the backend can:
+    all at once with ``annotate_many`` (a few requests per 100), else one by one."""
+    many = getattr(ctx.backend, "annotate_many", None)
+    one = getattr(ctx.backend, "annotate_occurrence", None)
+    if many is None and one is None:
         return
-    for pair, doc, session, steps in notes:
-        text = compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, pair.mentee, steps)).text
+    built = [(pair, meeting_for(ctx, pair, doc), _when(doc, session)[0],
+              compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, pair.mentee, steps)).text)
+             for pair, doc, session, steps in notes]  # fmt: skip
+    outcomes = many([b[1:] for b in built]) if many is not None else {}
+    for pair, meeting, start, text in built:
         try:
-            annotate(meeting_for(ctx, pair, doc), _when(doc, session)[0], text)
+            error = outcomes.get((meeting.uid, start)) if many is not None else one(meeting, start, text)
+            if error is not None:
+                raise error
         except BackendError as e:
             job_log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, e)
             result.add("calendar notes failed", f"{pair.pair_id}: {e}")
