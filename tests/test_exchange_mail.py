@@ -27,6 +27,7 @@ from programme import status
 from test_exchange_backend import settings
 from test_exchange_programme import (ACTIVE, SECRET_ENV, T0, ExchangeProgramme, exchange_programme, many_pairs, operations,
                                      requests_creating)
+from tests.servers.ews import meetings
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER
 from tests.servers.ews.server import EwsServer
 
@@ -64,6 +65,7 @@ def kinds(prog: ExchangeProgramme, address: str) -> list[str]:
 
 
 MAIL = ("CreateItem:Message", "FindItem:sentitems", "GetItem:sentitems")  # sending, and reading the keys sent
+NOTES = ("FindItem:calendar", "GetItem:calendar", "UpdateItem")  # the agendas written into the calendar
 
 
 @pytest.mark.parametrize("pairs", [100, BENCH])
@@ -81,6 +83,11 @@ def test_kickoffs_and_agendas_through_the_jobs_cost_few_requests_per_100_pairs(t
     people = [f"{role}{i}@example.com" for i in range(pairs) for role in ("mentor", "mentee")]
     for address in (people if pairs <= 100 else people[::50]):  # each has exactly one of each in their inbox
         assert sorted(kinds(prog, address)) == ["agenda", "kickoff"], address
+    pair_ids = [f"Q{i:04d}" for i in range(pairs)]
+    for pair_id in (pair_ids if pairs <= 100 else pair_ids[::50]):  # the mentee's agenda in every view of the session
+        assert all(f"Goal: Learn thing {int(pair_id[1:])}" in text for text in session_bodies(prog, pair_id)), pair_id
+    notes = sum(agenda[op] for op in NOTES)
+    assert notes * 100 / pairs <= 4, agenda  # per 100 sessions: the series (FindItem + GetItem), bodies, UpdateItem
     kickoff_mail = sum(first[op] for op in MAIL)
     agenda_mail = sum(agenda[op] for op in MAIL)
     assert first["CreateItem:Message"] == -(-2 * pairs // 100)  # 100 Messages a request
@@ -88,7 +95,20 @@ def test_kickoffs_and_agendas_through_the_jobs_cost_few_requests_per_100_pairs(t
     print(f"\n{pairs} pairs, kickoff mails: {kickoff_mail * 100 / pairs:.1f} requests per 100 pairs "
           f"({dict((op, first[op]) for op in MAIL)})")
     print(f"{pairs} pairs, agenda tick: {sum(agenda.values()) * 100 / pairs:.1f} requests per 100 pairs, "
-          f"mail {agenda_mail * 100 / pairs:.1f} of them; {dict(agenda)}")
+          f"mail {agenda_mail * 100 / pairs:.1f} of them, calendar notes {notes * 100 / pairs:.1f}; {dict(agenda)}")
+
+
+def session_bodies(prog: ExchangeProgramme, pair_id: str) -> list[str]:
+    """The text of a pair's first session as the organiser's calendar and each attendee's own show it."""
+    series = prog.docs()[pair_id]["series"]
+    start = datetime.fromisoformat(series["plan"]["first_start"])
+    organiser = prog.series()[pair_id]
+    views = [organiser] + [prog.ews.store.by_uid(a, series["uid"]) for a in meetings.attendees(organiser)]
+    texts = []
+    for item in views:
+        index = next(o.index for o in prog.ews.control.occurrences(item) if o.start == start)
+        texts.append(prog.ews.control.body(item, index))
+    return texts
 
 
 # -- the backend's send_many, over HTTP -------------------------------------------------------

@@ -120,13 +120,15 @@ class SeriesCalendar:
         results.update(self._cancel([m for m in meetings if m.uid in existing and m.cancelled], existing))
         return results
 
-    def find_series(self, uids: Iterable[str]) -> dict[str, CalendarItem]:
+    def find_series(self, uids: Iterable[str], *also: str) -> dict[str, CalendarItem]:
+        """The booked series by uid, with our properties (and the fields in ``also``); one FindItem
+        (and the GetItem exchangelib reads named properties with) per 100 uids."""
         found: dict[str, CalendarItem] = {}
         wanted = list(dict.fromkeys(uids))
         try:
             for start in range(0, len(wanted), LOOKUP_CHUNK):
                 chunk = wanted[start : start + LOOKUP_CHUNK]
-                query = self.account.calendar.filter(rm_key__in=chunk).only(*PROPERTIES)
+                query = self.account.calendar.filter(rm_key__in=chunk).only(*PROPERTIES, *also)
                 found.update({item.rm_key: item for item in query})
         except Exception as exc:
             raise translate(exc, "looking up booked series") from exc
@@ -345,7 +347,7 @@ class SeriesCalendar:
         was deleted from the calendar; else a BackendError for that note alone."""
         texts = {(m.uid, start): (m, text) for m, start, text in notes}
         try:
-            masters = self.find_series(uid for uid, _ in texts)
+            masters = self.find_series((uid for uid, _ in texts), "deleted_occurrences")
         except BackendError as exc:
             return {key: exc for key in texts}
         results: Notes = {key: None for key in texts}
@@ -358,7 +360,7 @@ class SeriesCalendar:
                                                      "organiser's calendar (deleted there?)", permanent=True)
                 continue
             occurrence = self._occurrence(Pending(meeting, master.id, None, None), start)
-            if occurrence is not None:
+            if occurrence is not None and not _deleted(master, start):  # asking for it, exchangelib would raise
                 occurrence.body = Body(text)
                 names[f"{uid} at {_key(start)}"] = (uid, start)
                 work.append((f"{uid} at {_key(start)}", occurrence))
@@ -409,6 +411,12 @@ ALREADY_GONE = (ews_errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence, ews_e
 _NONE = {"exdates": [], "moved": []}
 PARTSTAT = {"Accept": "ACCEPTED", "Decline": "DECLINED", "Tentative": "TENTATIVE", "Unknown": "NEEDS-ACTION",
             "NoResponseReceived": "NEEDS-ACTION"}  # fmt: skip
+
+
+def _deleted(master: CalendarItem, start: datetime) -> bool:
+    """Whether the session planned at ``start`` was deleted from the series. Exchange answers a
+    request for it with an error for that item alone, but exchangelib raises it, losing the rest."""
+    return any(plain(d.start) == start for d in master.deleted_occurrences or [] if d.start is not None)
 
 
 def _words(body: object) -> str:
