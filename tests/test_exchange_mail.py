@@ -9,9 +9,6 @@ people find in their mailboxes, what ``status`` shows, and the requests the serv
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -25,7 +22,7 @@ from rmdaemon.model import Outgoing
 from rmdaemon.store import Store
 from programme import status
 from test_exchange_backend import settings
-from test_exchange_programme import (ACTIVE, SECRET_ENV, T0, ExchangeProgramme, exchange_programme, many_pairs, operations,
+from test_exchange_programme import (ACTIVE, T0, ExchangeProgramme, exchange_programme, many_pairs, operations,
                                      requests_creating)
 from tests.servers.ews import meetings
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER
@@ -187,19 +184,7 @@ def test_killed_between_exchange_sending_and_the_store_recording_the_rerun_sends
     back, so the store still says "pending" for all. The rerun finds those hundred in Sent Items and
     sends only the twenty that never left."""
     prog, when = agenda_ready(tmp_path, ews_server, monkeypatch, 60)
-    held = prog.ews.hold("CreateItem", contains=b"agenda:")
-    env = {**os.environ, SECRET_ENV: SERVICE_USER[1]}
-    daemon = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now", when.isoformat()],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert held.reached.wait(30), "the daemon never sent its agendas"
-        os.kill(daemon.pid, signal.SIGKILL)
-        assert daemon.wait(10) == -signal.SIGKILL
-    finally:
-        held.released.set()
-        if daemon.poll() is None:
-            daemon.kill()
-        daemon.communicate()
+    prog.run_killed_after("CreateItem", b"agenda:", when)
     assert len(prog.outbox("agenda.")) == 100
     assert {row["status"] for row in outbox_rows(prog, "agenda").values()} == {"pending"}
     assert prog.run(when + timedelta(minutes=5)) == 0

@@ -46,6 +46,24 @@ class ExchangeProgramme(Programme):
         self.ews.control.inject_message(PROGRAMME, raw)
         return self.root / name
 
+    def run_killed_after(self, operation: str, contains: bytes, now: datetime) -> None:
+        """``rmdaemon run`` in its own process, killed with SIGKILL once Exchange has carried out
+        the ``operation`` request containing ``contains`` and before the daemon hears back: the
+        crash between the calendar or mailbox doing the work and the store recording it."""
+        held = self.ews.hold(operation, contains=contains)
+        env = {**os.environ, SECRET_ENV: SERVICE_USER[1]}
+        daemon = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(self.config), "run", "--now",
+                                   now.isoformat()], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert held.reached.wait(30), f"the daemon never sent its {operation}"
+            os.kill(daemon.pid, signal.SIGKILL)
+            assert daemon.wait(10) == -signal.SIGKILL
+        finally:
+            held.released.set()
+            if daemon.poll() is None:
+                daemon.kill()
+            daemon.communicate()
+
     def outbox(self, kind: str = "", to: str = "") -> list[EmailMessage]:
         """The emails that left the programme mailbox (as Messages, not meeting traffic)."""
         found = []
@@ -261,19 +279,7 @@ def test_pause_cancels_the_series_in_every_calendar(prog):
 def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
     assert prog.run(T0) == 0
     opt_in_all(prog)
-    held = prog.ews.hold("CreateItem", contains=b"CalendarItem")
-    env = {**os.environ, SECRET_ENV: SERVICE_USER[1]}
-    daemon = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now", T1.isoformat()],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert held.reached.wait(30), "the daemon never sent its CreateItem"
-        os.kill(daemon.pid, signal.SIGKILL)  # Exchange booked everything; the daemon never heard back
-        assert daemon.wait(10) == -signal.SIGKILL
-    finally:
-        held.released.set()
-        if daemon.poll() is None:
-            daemon.kill()
-        daemon.communicate()
+    prog.run_killed_after("CreateItem", b"CalendarItem", T1)  # Exchange booked everything; the daemon never heard back
     assert len(prog.ews.control.calendar(PROGRAMME)) == len(ACTIVE)
     assert all(doc["series"]["published"] is None for doc in prog.docs().values() if doc.get("series"))
     assert prog.run(T1 + timedelta(minutes=5)) == 0
