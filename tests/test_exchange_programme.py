@@ -377,6 +377,10 @@ def test_a_session_both_accepted_in_their_calendars_is_not_questioned_by_a_nudge
     for moment in starts:
         assert prog.run(moment - timedelta(hours=23)) == 0  # agendas: the sessions exist
     start = starts[-1]
+    capsys.readouterr()
+    assert prog.run(start + timedelta(hours=49), "--dry-run") == 0  # the preview reads the calendar too
+    preview = capsys.readouterr().out
+    assert "would send nudge to " in preview and "would send nudge to richard.hale" not in preview, preview
     assert prog.run(start + timedelta(hours=49)) == 0  # no log in the 48-hour window: both missed
     rows = status(prog, start + timedelta(hours=49), capsys)
     assert rows["P01"]["state"] == rows["P03"]["state"] == "at risk"

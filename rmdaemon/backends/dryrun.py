@@ -39,6 +39,12 @@ class DryRunBackend:
         reader = getattr(self.real, "working_hours", None)
         return reader() if reader is not None else {}
 
+    def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
+        """Read-only like free/busy: a dry run asks the calendar who is going, as a run would,
+        so it does not preview a nudge the run would not send."""
+        reader = getattr(self.real, "occurrence_answers", None)
+        return reader(meeting, start) if reader is not None else None
+
     def fetch_new(self) -> list[Incoming]:
         return self.real.fetch_new()
 
