@@ -84,7 +84,12 @@ def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]]
     built = [(pair, meeting_for(ctx, pair, doc), _when(doc, session)[0],
               compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, pair.mentee, steps)).text)
              for pair, doc, session, steps in notes]  # fmt: skip
-    outcomes = many([b[1:] for b in built]) if many is not None else {}
+    outcomes: dict = {}
+    if many is not None:
+        try:
+            outcomes = many([b[1:] for b in built])
+        except BackendError as e:  # best effort: the emails stand whatever the calendar says
+            outcomes = {(meeting.uid, start): e for _, meeting, start, _ in built}
     for pair, meeting, start, text in built:
         try:
             error = outcomes.get((meeting.uid, start)) if many is not None else one(meeting, start, text)
