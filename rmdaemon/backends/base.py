@@ -38,6 +38,13 @@ class FreeBusyGaps(BackendError):
         self.problems = problems
 
 
+def busy_or_gaps(busy: dict[str, list[BusyTime]], problems: dict[str, str]) -> dict[str, list[BusyTime]]:
+    """``busy`` when every mailbox could be read; otherwise FreeBusyGaps with what could."""
+    if problems:
+        raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
+    return busy
+
+
 class Backend(Protocol):
     name: str
 

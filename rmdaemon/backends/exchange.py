@@ -25,7 +25,7 @@ from exchangelib.items import SEND_AND_SAVE_COPY
 from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
 from exchangelib.services import GetUserAvailability
 
-from rmdaemon.backends.base import FreeBusyGaps, windows
+from rmdaemon.backends.base import busy_or_gaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
@@ -217,9 +217,7 @@ class ExchangeBackend:
                     hours.add(by_address[address], partial(ews_hours, view, by_address[address], start))
         self._hours = hours.found
         hours.report()
-        if problems:
-            raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
-        return busy
+        return busy_or_gaps(busy, problems)
 
     def _availability(self, addresses: list[str], start: datetime, end: datetime) -> list:  # type: ignore[type-arg]
         """One GetUserAvailability. exchangelib's ``get_free_busy_info`` also asks the server for the

@@ -30,7 +30,7 @@ from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSes
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
-from rmdaemon.backends.base import FreeBusyGaps, windows
+from rmdaemon.backends.base import busy_or_gaps, windows
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
@@ -132,9 +132,7 @@ class GraphBackend:
                     hours.add(by_address[address], partial(_working_hours, entry, by_address[address], start))
         self._hours = hours.found
         hours.report()
-        if problems:
-            raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
-        return busy
+        return busy_or_gaps(busy, problems)
 
     # -- health -----------------------------------------------------------------------------
     def check_online(self) -> list[str]:
