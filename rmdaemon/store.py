@@ -23,6 +23,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -46,24 +47,6 @@ def _refuse(value: object) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} {value!r}; store str/int/float/bool/list/dict")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable: without this a power cut can forget the new directory entry."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, payload: bytes, mode: int) -> None:
-    """Write ``payload`` to ``path`` (a temp name) and force it to disk before anyone renames it."""
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as file:
-        os.fchmod(file.fileno(), mode)  # O_CREAT's mode is cut by the umask and ignored for an old file
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
-
-
 def _keep_backup(path: Path) -> None:
     """Point ``<name>.bak`` at the current (complete) file before it is replaced.
 
@@ -72,23 +55,21 @@ def _keep_backup(path: Path) -> None:
     """
     if not path.exists():
         return
-    tmp = _sibling(path, ".bak.tmp")
+    backup, tmp = _sibling(path, ".bak"), _sibling(path, ".bak.tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(path, tmp)
     except OSError:
-        _write_file(tmp, path.read_bytes(), path.stat().st_mode & 0o777)
-    os.replace(tmp, _sibling(path, ".bak"))
+        atomic_write(backup, path.read_bytes(), path.stat().st_mode & 0o777)
+        return
+    os.replace(tmp, backup)
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    """Replace ``path`` by ``payload`` so that readers and crashes see the old or the new file, whole."""
+    """Replace ``path`` by ``payload``, keeping the file it replaces as ``<name>.bak``."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    tmp = path.with_name(f".{path.name}.tmp")  # one writer holds the lock, so a fixed name is safe
-    _write_file(tmp, payload, mode)
     _keep_backup(path)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    atomic_write(path, payload, mode)
 
 
 def _corrupt(path: Path, reason: str) -> UserError:

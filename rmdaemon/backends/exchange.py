@@ -13,7 +13,6 @@ beside this one: EWS in Exchange Online is blocked by default from 1 Oct 2026 an
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from exchangelib.items import SEND_AND_SAVE_COPY
 from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow, TimeZone
 from exchangelib.services import GetUserAvailability
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon.backends.base import busy_or_gaps, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
@@ -293,9 +293,7 @@ class ExchangeBackend:
         path = self.settings.state_path
         if path is None:
             return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"received_since": moment.astimezone(timezone.utc).isoformat()}), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"received_since": moment.astimezone(timezone.utc).isoformat()}).encode(), mode=None)
 
     # -- health -----------------------------------------------------------------------------
     def check_online(self) -> list[str]:

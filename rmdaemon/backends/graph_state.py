@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon.errors import UserError
 
 VERSION = 1
@@ -60,17 +60,7 @@ class GraphState:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, separators=(",", ":"), sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic_write(self.path, json.dumps(self.data, separators=(",", ":"), sort_keys=True).encode(), mode=None)
 
     # -- sending ----------------------------------------------------------------------------
     def was_sent(self, key: str) -> bool:

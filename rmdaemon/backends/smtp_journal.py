@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon.clock import Clock
 from rmdaemon.errors import BackendError
 
@@ -131,22 +132,8 @@ class Journal:
         keep = [{"kind": "send", "key": k, "state": s, "at": at} for k, (s, at) in facts.sends.items() if at >= cutoff]
         keep += [{"kind": "seen", "id": i, "at": at} for i, at in facts.seen.items() if at >= cutoff]
         keep += [{"kind": "watermark", "folder": f, "uidvalidity": v, "last_uid": u} for f, (v, u) in facts.marks.items()]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.writelines(json.dumps(fact, ensure_ascii=False).encode() + b"\n" for fact in keep)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        atomic_write(self.path, b"".join(json.dumps(fact, ensure_ascii=False).encode() + b"\n" for fact in keep), mode=None)
         log.info("compacted %s: %d lines → %d", self.path, facts.lines, len(keep))
         self._facts = None
         self._load()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon import authres, itip
 from rmdaemon.jobs import answers, pairstate
 from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, Context, index, log, save
@@ -98,14 +99,7 @@ def quarantine_file(ctx: Context, key: str, raw: bytes) -> None:
     folder = quarantine_dir(ctx.settings)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask and ignored for an existing folder
-    target = folder / quarantine_name(key)
-    tmp = target.with_suffix(".tmp")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    atomic_write(folder / quarantine_name(key), raw, mode=0o600)
 
 
 class Router:

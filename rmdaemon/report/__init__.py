@@ -6,11 +6,11 @@ privacy rules); this package only reads the inputs once (``data.gather``) and la
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from rmdaemon.atomic import atomic_write
 from rmdaemon import compose
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
@@ -58,14 +58,9 @@ def build(settings: Settings, fmt: str, now: datetime, since: str | None = None,
 
 
 def write(text: str, out: str) -> None:
-    """Write the whole report or nothing: a temp file beside the target, then a rename."""
-    target = Path(out)
-    tmp = target.with_name(f".{target.name}.tmp")
+    """Write the whole report or nothing (atomic_write: a temp file beside the target, then a rename)."""
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        atomic_write(Path(out), text.encode("utf-8"), mode=None)
     except OSError as e:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise UserError(f"--out {out}: cannot write the report ({e.strerror}); "
                         "check that the folder exists and is writable") from None
