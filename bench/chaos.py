@@ -19,7 +19,7 @@ At the end, after two clean runs, it checks what users rely on (SPEC.md, "Invari
   content to the same person), a series booked twice, an inbox message acted on twice;
 - lost: a dropped reply without its one inbox record or still unprocessed, an email recorded
   as sent that never left, a series whose latest version never reached the calendars;
-- corrupt: the state file does not load, or breaks ``rmdaemon.consistency``.
+- corrupt: the state file does not load, or breaks ``rmdaemon.programme.consistency``.
 
 It prints one line, ``kills=N faults=N duplicates=0 lost=0 corrupt=0``, the details on stderr,
 and exits 1 when any count is not 0.
@@ -51,10 +51,11 @@ from chaos_world import (  # noqa: E402  (the path above first)
     CHAMPION, ORGANIZER, PASSWORD_ENV, SERVICE_USER, ExchangeMail, LocalMail, People, config_toml, people_of,
     roster_csv, steps,
 )
-from rmdaemon import consistency, planning  # noqa: E402
+from rmdaemon import planning  # noqa: E402
+from rmdaemon.programme import consistency  # noqa: E402
 from rmdaemon.daemon import JOBS  # noqa: E402
 from rmdaemon.jobs.inbox import message_key  # noqa: E402
-from rmdaemon.jobs.series import exdates, plan_from_doc  # noqa: E402
+from rmdaemon.programme.series import exdates, plan_from_doc  # noqa: E402
 
 T0 = datetime(2027, 1, 4, 7, 0, tzinfo=timezone.utc)
 PASSWORD = "chaos-Passw0rd-not-a-secret"

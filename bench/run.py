@@ -114,7 +114,7 @@ def _floor_once(out: Path, config: Path, n_messages: int) -> float:
             "number": 1, "total": 6, "when_local": "Mon 11 Jan 2027, 09:00 GMT", "when_other": "same",
             "goal": pair.goal, "starter": "A starter", "next_steps": [], "ask_progress": False})
         envelope = Envelope(key=f"floor:{i}", sender=settings.program.organizer, sender_name="Programme",
-                            to=person, date=T_AGENDA, message_id=f"<floor.{i}@example.com>")
+                            to=(person,), date=T_AGENDA, message_id=f"<floor.{i}@example.com>")
         (out / f"{i}.eml").write_bytes(build_email(envelope, content))
     return time.perf_counter() - started
 

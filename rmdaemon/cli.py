@@ -83,7 +83,7 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from rmdaemon.checks import check_all
+    from rmdaemon.commands.checks import check_all
 
     problems, warnings, summary = check_all(args.config, online=args.online)
     if problems:
@@ -124,7 +124,8 @@ def _summary(results: list, now) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rmdaemon import daemon, roster, status
+    from rmdaemon import daemon, roster
+    from rmdaemon.commands import status
     from rmdaemon.store import Store
 
     settings = _settings(args)
@@ -147,7 +148,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from rmdaemon.preview import preview
+    from rmdaemon.commands.preview import preview
 
     settings = _settings(args)
     now = parse_now(args.now) if args.now else system_clock()
@@ -156,7 +157,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rmdaemon.preview import export_ics
+    from rmdaemon.commands.preview import export_ics
 
     data = export_ics(_settings(args), args.pair_id, system_clock())
     if args.out:
@@ -179,7 +180,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from rmdaemon.purge import purge
+    from rmdaemon.commands.purge import purge
 
     print(purge(_settings(args), args.pair_id))
     return EXIT_OK

@@ -229,7 +229,7 @@ class Envelope:
     key: str
     sender: str
     sender_name: str
-    to: Person
+    to: tuple[Person, ...]  # several share one message: each sees the others' replies
     date: datetime
     message_id: str
     in_reply_to: str = ""
@@ -265,7 +265,7 @@ def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | 
 
 def _headers(msg: MIMEMultipart, env: Envelope, subject: str) -> None:
     msg["From"] = _address(env.sender_name, env.sender)
-    msg["To"] = _address(env.to.name, env.to.email)
+    msg["To"] = ", ".join(_address(p.name, p.email) for p in env.to)
     msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode()
     msg["Date"] = format_datetime(env.date)
     msg["Message-ID"] = env.message_id

@@ -32,7 +32,7 @@ from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
 from rmdaemon.jobs import agendas, booking, consent, digest, inbox, nudges, outreach, retention, surveys
-from rmdaemon.jobs.common import Context
+from rmdaemon.programme.context import Context
 from rmdaemon.model import JobResult
 from rmdaemon.store import Store
 

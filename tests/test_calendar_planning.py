@@ -12,8 +12,8 @@ import pytest
 from rmdaemon import planning
 from rmdaemon.config import ProgramSettings, load_settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs import pairstate
-from rmdaemon.jobs.series import actual_start, next_session, plan_to_doc, upcoming, with_move, with_skip
+from rmdaemon.programme import pairstate
+from rmdaemon.programme.series import actual_start, next_session, plan_to_doc, upcoming, with_move, with_skip
 from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, WorkingHours
 from rmdaemon.roster import read_roster
 

@@ -1,5 +1,5 @@
 """The chaos harness in its short form (bench/chaos.py has the long one), and proof that its
-checks and ``rmdaemon.consistency`` really find what they look for."""
+checks and ``rmdaemon.programme.consistency`` really find what they look for."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rmdaemon import consistency
+from rmdaemon.programme import consistency
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))

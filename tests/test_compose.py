@@ -41,7 +41,7 @@ def test_reply_text_quoted_into_an_agenda_cannot_inject_markup():
 
 
 def test_same_key_builds_the_same_bytes_and_message_id():
-    env = Envelope(key="agenda:RM-AAAAAA:alex@example.com", sender="m@example.com", sender_name="M", to=ALEX,
+    env = Envelope(key="agenda:RM-AAAAAA:alex@example.com", sender="m@example.com", sender_name="M", to=(ALEX,),
                    date=NOW, message_id=compose.message_id("agenda", "k", "example.com", "RM-AAAAAA"))
     content = Rendered("Subject", "text\n", "<p>html</p>")
     first, second = build_email(env, content), build_email(env, content)
@@ -53,7 +53,7 @@ def test_same_key_builds_the_same_bytes_and_message_id():
 
 
 def test_invitation_has_the_imip_shape_every_client_reads():
-    env = Envelope(key="itip:x", sender="m@example.com", sender_name="M", to=ALEX, date=NOW, message_id="<x@example.com>")
+    env = Envelope(key="itip:x", sender="m@example.com", sender_name="M", to=(ALEX,), date=NOW, message_id="<x@example.com>")
     raw = build_email(env, Rendered("Invite", "text\n", "<p>x</p>"), calendar=("REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"))
     msg = message_from_bytes(raw, policy=policy.default)
     assert msg.get_content_type() == "multipart/mixed"

@@ -8,7 +8,7 @@ import pytest
 
 from programme import Programme
 from rmdaemon.compose import load_templates
-from rmdaemon.jobs.champion import apply_commands
+from rmdaemon.programme.champion import apply_commands
 from rmdaemon.jobs.surveys import parse_answers
 from rmdaemon.store import Store
 

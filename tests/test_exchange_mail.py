@@ -17,7 +17,7 @@ from lxml import etree
 
 from rmdaemon.backends.exchange import ExchangeBackend
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import OUTBOX
+from rmdaemon.records import OUTBOX
 from rmdaemon.model import Outgoing
 from rmdaemon.store import Store
 from programme import status

@@ -24,7 +24,7 @@ import pytest
 from lxml import etree
 
 from programme import Programme, status
-from rmdaemon.jobs.common import PAIRS
+from rmdaemon.records import PAIRS
 from rmdaemon.store import Store
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER  # the ews_server fixture comes from conftest's plugin
 from tests.servers.ews.server import EwsServer

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from programme import REPO, Programme
 from rmdaemon import authres, compose, itip, roster
 from rmdaemon.backends.local import LocalBackend
-from rmdaemon.checks import check_all
+from rmdaemon.commands.checks import check_all
 from rmdaemon.config import SecuritySettings, load_settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs.common import PAIRS, Context, index
+from rmdaemon.records import PAIRS, index
+from rmdaemon.programme.context import Context
 from rmdaemon.jobs.inbox import Router, message_key
 from rmdaemon.model import Incoming
 from rmdaemon.replies import parse_reply

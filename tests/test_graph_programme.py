@@ -26,7 +26,7 @@ from programme import Programme, status
 from rmdaemon import daemon
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.config import load_settings
-from rmdaemon.jobs.common import PAIRS
+from rmdaemon.records import PAIRS
 from rmdaemon.store import Store
 from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, FakeTime, graph_server  # noqa: F401
 from tests.servers.graph.server import GraphServer

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 
 from programme import Programme
-from rmdaemon import metrics
+from rmdaemon.programme import metrics
 from rmdaemon.compose import Question
 from rmdaemon.config import PrivacySettings, Settings, load_settings
 from rmdaemon.model import Pair, Person, WorkingHours

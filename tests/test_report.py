@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from programme import Programme
-from rmdaemon import metrics
+from rmdaemon.programme import metrics
 from rmdaemon.report import html as html_report
 from rmdaemon.report.data import ReportData
 from rmdaemon.compose import load_templates

@@ -33,7 +33,7 @@ def _message(meeting: Meeting, stamp: datetime, method: str, ics: bytes, person,
         key=key,
         sender=meeting.organizer_email,
         sender_name=meeting.organizer_name,
-        to=person,
+        to=(person,),
         date=stamp,
         message_id=compose.message_id("itip", key, compose.domain_of(meeting.organizer_email)),
     )

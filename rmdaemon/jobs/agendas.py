@@ -15,16 +15,18 @@ calendar sees it there. Best effort: a failure is logged and the emails stand.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from rmdaemon import compose
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, final_keys, index, isolated, save, templated
-from rmdaemon.jobs.common import log as job_log
-from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import (actual_start, goal_of, meeting_for, next_session, progress_sessions, total_sessions,
-                                  utc_key)
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
+from rmdaemon.records import PAIRS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated
+from rmdaemon.programme.delivery import deliver, final_keys
+from rmdaemon.programme.context import log as job_log
+from rmdaemon.records import ACTIVE
+from rmdaemon.programme.series import (meeting_for, next_session, utc_key)
+from rmdaemon.programme.agenda import agenda_context, agenda_key, agenda_message, latest_next_steps, session_record, when
+from rmdaemon.model import JobResult, Pair
 
 
 def run(ctx: Context) -> JobResult:
@@ -34,7 +36,7 @@ def run(ctx: Context) -> JobResult:
     by_pair: dict[str, list[dict]] = {}
     for row in sessions.values():
         by_pair.setdefault(row["pair_id"], []).append(row)
-    last_steps = _last_next_steps(ctx)
+    last_steps = latest_next_steps(ctx.store)
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
     notes: list[tuple[Pair, dict, dict, list[str], str]] = []
@@ -50,9 +52,9 @@ def run(ctx: Context) -> JobResult:
             keys = [agenda_key(doc, found[0], person) for person in pair.people]
             if all(k in done for k in keys):  # sent on an earlier tick: not even built again
                 continue
-            session = session_record(ctx, pair, doc, found[0], sessions, by_pair.get(pair.pair_id, []))
+            session = session_record(ctx.templates, pair, doc, found[0], sessions, by_pair.get(pair.pair_id, []))
             steps = last_steps.get(pair.pair_id, [])
-            built = [agenda_message(ctx, pair, doc, session, person, steps)
+            built = [agenda_message(ctx.mail, pair, doc, session, person, steps)
                      for person, key in zip(pair.people, keys) if key not in done]
             if session["token"] not in sessions:
                 new_sessions.append(session)
@@ -81,8 +83,8 @@ def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]]
     one = getattr(ctx.backend, "annotate_occurrence", None)
     if many is None and one is None:
         return
-    built = [(pair, meeting_for(ctx, pair, doc), _when(doc, session)[0],
-              compose.render(ctx.templates, "agenda", agenda_context(ctx, pair, doc, session, pair.mentee, steps)).text)
+    built = [(pair, meeting_for(ctx.mail, pair, doc), when(doc, session)[0],
+              compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps)).text)
              for pair, doc, session, steps in notes]  # fmt: skip
     outcomes: dict = {}
     if many is not None:
@@ -109,64 +111,3 @@ def _published(doc: dict) -> bool:
 
 def _awaiting_repair(series: dict, planned: datetime) -> bool:
     return (series.get("repairs") or {}).get(utc_key(planned), {}).get("state") == "offered"
-
-
-def session_record(ctx: Context, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict],
-                   mine: list[dict] | None = None) -> dict:
-    """The session planned for ``start``: existing, or new with the next number and an unused starter.
-
-    ``start`` is the planned start (the token derives from it); the record's ``start`` is when
-    the session happens, which the booking job keeps current when a session moves.
-    """
-    uid = doc["series"]["uid"]
-    token = compose.session_token(uid, start)
-    if token in sessions:
-        return sessions[token]
-    actual = utc_key(actual_start(doc["series"], start))
-    if mine is None:  # callers with many pairs pass each pair's sessions, gathered once
-        mine = [s for s in sessions.values() if s["pair_id"] == pair.pair_id]
-    held_before = sum(1 for s in mine if s["kind"] == "session" and not s.get("skipped") and s["start"] < actual)
-    starter = compose.pick_starter(ctx.templates, pair.track, doc["starters_used"])
-    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": actual,
-            "planned": utc_key(start), "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
-
-
-def _when(doc: dict, session: dict) -> tuple[datetime, datetime]:
-    """(planned, actual) start of a session record; records from before moves existed lack ``planned``."""
-    planned = datetime.fromisoformat(session.get("planned") or session["start"])
-    return planned, actual_start(doc["series"], planned) if doc.get("series") else planned
-
-
-def _last_next_steps(ctx: Context) -> dict[str, list[str]]:
-    """Each pair's next steps from its most recent log that has any."""
-    latest: dict[str, tuple[str, list[str]]] = {}
-    for log in ctx.store.rows(LOGS).values():
-        steps = (log.get("fields") or {}).get("next_steps") or []
-        if steps and log["received"] >= latest.get(log["pair_id"], ("", []))[0]:
-            latest[log["pair_id"]] = (log["received"], steps)
-    return {pair_id: steps for pair_id, (_, steps) in latest.items()}
-
-
-def agenda_context(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> dict:
-    other = pair.mentee if person is pair.mentor else pair.mentor
-    start = _when(doc, session)[1]
-    return {
-        "program": ctx.settings.program, "pair": pair, "person": person, "other": other,
-        "token": session["token"], "number": session["number"], "total": ctx.settings.program.sessions,
-        "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
-        "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
-        "ask_progress": session["number"] in progress_sessions(total_sessions(doc)),
-    }
-
-
-def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
-    """The agenda's idempotency key: the session (by its planned start) and, once moved, the new time."""
-    actual = actual_start(doc["series"], planned)
-    moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
-    return f"agenda:{compose.session_token(doc['series']['uid'], planned)}:{moved}{person.address}"
-
-
-def agenda_message(ctx: Context, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
-    return templated(ctx, "agenda", key=agenda_key(doc, _when(doc, session)[0], person), to=person,
-                     context=agenda_context(ctx, pair, doc, session, person, steps), kind="agenda",
-                     pair_id=pair.pair_id, token=session["token"])

@@ -15,23 +15,22 @@ calendar state is reconciled by this one job, each email once (``deliver``).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from email import message_from_bytes
-from email.policy import SMTP
-from email.utils import formataddr
 
 from rmdaemon import compose, planning
 from rmdaemon.backends.base import FreeBusyGaps
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.jobs import pairstate
-from rmdaemon.jobs.common import OUTBOX, PAIRS, SESSIONS, Context, deliver, index, isolated, log, save
-from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
+from rmdaemon.programme import pairstate
+from rmdaemon.records import OUTBOX, PAIRS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated, log
+from rmdaemon.programme.delivery import deliver
+from rmdaemon.records import ACTIVE
+from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
-from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, WorkingHours
+from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, WorkingHours
 
 MIN_NOTICE_HOURS = 24
 FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange's longest window)
@@ -265,7 +264,7 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
             continue
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
         with isolated(result, pair_id):
-            todo.append((pair_id, doc, meeting_for(ctx, pair, doc)))
+            todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc)))
     outcomes = _publish_all(ctx, [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]])
     for pair_id, doc, meeting in todo:
         series = doc["series"]
@@ -454,7 +453,7 @@ def _repair_messages(ctx: Context, pair: Pair, series: dict) -> list[Outgoing]:
                          "mentor": compose.local_time(o, pair.mentor.timezone)} for o in options],
             "checked_calendars": repair.get("checked_calendars", False),
         }
-        out.append(_email(ctx, "repair", key=f"repair:{series['uid']}:{key}", to=pair.people, context=context,
+        out.append(ctx.mail.email("repair", key=f"repair:{series['uid']}:{key}", to=pair.people, context=context,
                           kind="repair", pair_id=pair.pair_id, token=repair["token"]))
     return out
 
@@ -471,7 +470,7 @@ def _notice_messages(ctx: Context, pair: Pair | None, doc: dict) -> list[Outgoin
         if planned and doc.get("series"):
             when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone)
         context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when}
-        out.append(_email(ctx, notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
+        out.append(ctx.mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
                           pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", "")))
     return out
 
@@ -488,19 +487,3 @@ def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
         with ctx.store.deferred():  # notices already sent: forgetting them can wait for the next write
             save(ctx.store, PAIRS, "pair_id", pruned.values())
         state.update(pruned)
-
-
-def _email(ctx: Context, template: str, *, key: str, to: tuple[Person, ...], context: dict, kind: str,
-           pair_id: str, token: str = "", in_reply_to: str = "") -> Outgoing:
-    """One email from the programme mailbox; several people share one message (a repair offer goes
-    to both, so either can answer and each sees the other's reply)."""
-    program = ctx.settings.program
-    envelope = compose.Envelope(
-        key=key, sender=program.organizer, sender_name=program.organizer_name, to=to[0], date=ctx.now,
-        message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token), in_reply_to=in_reply_to)
-    raw = compose.build_email(envelope, compose.render(ctx.templates, template, {"program": program, "token": token, **context}))
-    if len(to) > 1:
-        msg = message_from_bytes(raw, policy=SMTP)
-        msg.replace_header("To", ", ".join(formataddr((p.name, p.email)) for p in to))
-        raw = msg.as_bytes()
-    return Outgoing(key=key, to=tuple(p.email for p in to), raw=raw, kind=kind, pair_id=pair_id)

@@ -5,8 +5,10 @@ is a welcome and the pair is active at once."""
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import PAIRS, SESSIONS, Context, deliver, index, isolated, pending_keys, save, templated
-from rmdaemon.jobs.series import cadence_text, sessions_text
+from rmdaemon.records import PAIRS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated
+from rmdaemon.programme.delivery import deliver, pending_keys
+from rmdaemon.programme.series import cadence_text, sessions_text
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 AWAITING, ACTIVE, PAUSED, ENDED, DECLINED = "awaiting_consent", "active", "paused", "ended", "declined"
@@ -63,5 +65,5 @@ def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
         "goal": pair.goal, "require_opt_in": program.require_opt_in,
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
-    return templated(ctx, "kickoff", key=kickoff_key(pair, person), to=person, context=context,
+    return ctx.mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context,
                      kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))

@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rmdaemon import compose, health, metrics
-from rmdaemon.jobs.common import FINAL, OUTBOX, PAIRS, Context, deliver, templated
-from rmdaemon.jobs.nudges import champion_person
+from rmdaemon import compose
+from rmdaemon.programme import health, metrics
+from rmdaemon.records import OUTBOX, PAIRS
+from rmdaemon.programme.context import Context
+from rmdaemon.programme.delivery import FINAL, deliver
 from rmdaemon.model import JobResult
 
 ATTENTION = ("at risk", "fizzling")
@@ -47,7 +49,7 @@ def run(ctx: Context) -> JobResult:
         "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
     }
-    message = templated(ctx, "digest", key=key, to=champion_person(ctx),
+    message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(),
                         context=context, kind="digest")
     if deliver(ctx, [message], result):
         result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")

@@ -9,16 +9,14 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import timezone
-from pathlib import Path
 
-from rmdaemon.atomic import atomic_write
 from rmdaemon import authres, itip
-from rmdaemon.jobs import answers, pairstate
-from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, Context, index, log, save
-from rmdaemon.config import Settings
+from rmdaemon.programme import answers, pairstate
+from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, index, save
+from rmdaemon.programme.context import Context, log
+from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
 from rmdaemon.replies import ParsedReply, parse_reply
 
@@ -49,7 +47,7 @@ def run(ctx: Context) -> JobResult:
     outcomes = [(m, key, router.route_safely(m, key)) for m, key in fresh]
     for message, key, outcome in outcomes:
         if outcome.kind == "quarantine":  # an oversized message keeps its first max_message_bytes
-            quarantine_file(ctx, key, message.raw[: ctx.settings.security.max_message_bytes])
+            quarantine_file(ctx.settings, key, message.raw[: ctx.settings.security.max_message_bytes])
     with ctx.store.batch():
         _record(ctx, router, outcomes)
     for message, key, outcome in outcomes:
@@ -79,27 +77,6 @@ def message_key(raw: bytes) -> str:
         if name.strip().lower() == b"message-id" and value.strip():
             return value.strip().decode("ascii", "replace")
     return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def quarantine_name(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
-
-
-def quarantine_dir(settings: Settings) -> Path:
-    """Raw bytes of quarantined messages live beside the state file, named in the inbox table."""
-    return settings.storage_path.parent / "quarantine"
-
-
-def quarantine_file(ctx: Context, key: str, raw: bytes) -> None:
-    """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file.
-
-    Quarantined replies are private notes and strangers' mail: the folder is 0700 and each file
-    0600 whatever the umask (the file name is a hash, never a value taken from the message).
-    """
-    folder = quarantine_dir(ctx.settings)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask and ignored for an existing folder
-    atomic_write(folder / quarantine_name(key), raw, mode=0o600)
 
 
 class Router:

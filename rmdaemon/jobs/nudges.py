@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose, health
+from rmdaemon import compose
+from rmdaemon.programme import health
 from rmdaemon.errors import BackendError
-from rmdaemon.jobs.common import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
-from rmdaemon.jobs.series import goal_of, meeting_for, next_session
+from rmdaemon.records import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated
+from rmdaemon.programme.delivery import deliver
+from rmdaemon.programme.series import goal_of, meeting_for, next_session
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -66,7 +69,7 @@ def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str)
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:
-        said = answers(meeting_for(ctx, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
+        said = answers(meeting_for(ctx.mail, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
     except BackendError:
         return False  # unclear: ask by email
     return bool(said) and all(said.get(p.address) == "ACCEPTED" for p in pair.people)
@@ -81,18 +84,13 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
                # The champion's NUDGE says so: otherwise it repeats, word for word, the nudge the
                # pair got for the same missed session a tick earlier (found by bench/chaos.py).
                "requested": reason.startswith("request:")}
-    return templated(ctx, "nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
+    return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
                      kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
 
 
 def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:
     """Counts only, never notes: the champion learns that a pair struggles, not what they said."""
-    champion = champion_person(ctx)
+    champion = ctx.mail.champion()
     context = {"pair": pair, "state": h.state, "missed": h.missed_in_a_row, "held": h.held}
-    return templated(ctx, "alert", key=f"alert:{pair.pair_id}:{h.missed[-1]}", to=champion, context=context,
+    return ctx.mail.email("alert", key=f"alert:{pair.pair_id}:{h.missed[-1]}", to=champion, context=context,
                      kind="alert", pair_id=pair.pair_id)
-
-
-def champion_person(ctx: Context) -> Person:
-    program = ctx.settings.program
-    return Person("Programme champion", program.champion, program.timezone, program.working_hours)

@@ -8,14 +8,11 @@ goes to the champion and nowhere else. Requests come from the inbox job as rows 
 
 from __future__ import annotations
 
-from rmdaemon import compose
-from rmdaemon.jobs.common import FLAGS, PAIRS, REQUESTS, SESSIONS, Context, deliver, index, isolated, save, templated
-from rmdaemon.jobs.nudges import champion_person
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
-
-
-def checkin_token(pair_id: str, reason: str) -> str:
-    return compose.thread_token("checkin", pair_id, reason)
+from rmdaemon.records import FLAGS, PAIRS, REQUESTS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated
+from rmdaemon.programme.delivery import deliver
+from rmdaemon.programme.checkins import checkin
+from rmdaemon.model import JobResult, Outgoing, Pair
 
 
 def run(ctx: Context) -> JobResult:
@@ -32,7 +29,7 @@ def run(ctx: Context) -> JobResult:
             if request["kind"] == "confirm":
                 messages[request["id"]] = confirm(ctx, request)
             elif pair is not None and request["pair_id"] in state:
-                out, session = checkin(ctx, pair, request["id"])
+                out, session = checkin(ctx.mail, pair, request["id"])
                 messages[request["id"]], sessions = out, [*sessions, session]
     for flag in flags:
         with isolated(result, flag["pair_id"]):
@@ -53,24 +50,11 @@ def run(ctx: Context) -> JobResult:
     return result
 
 
-def checkin(ctx: Context, pair: Pair, reason: str) -> tuple[Outgoing, dict]:
-    """To the mentor only: never addressed or copied to the mentee."""
-    token = checkin_token(pair.pair_id, reason)
-    session = {"token": token, "pair_id": pair.pair_id, "kind": "checkin", "start": None,
-               "person": pair.mentor.address, "milestone": reason}
-    out = templated(ctx, "checkin", key=f"checkin:{pair.pair_id}:{reason}", to=pair.mentor,
-                    context={"pair": pair, "person": pair.mentor, "other": pair.mentee},
-                    kind="checkin", pair_id=pair.pair_id, token=token)
-    return out, session
-
-
 def forward_flag(ctx: Context, pair: Pair, flag: dict) -> Outgoing:
-    return templated(ctx, "flag", key=f"flag:{flag['id']}", to=champion_person(ctx),
+    return ctx.mail.email("flag", key=f"flag:{flag['id']}", to=ctx.mail.champion(),
                      context={"pair": pair, "text": flag["text"]}, kind="flag", pair_id=pair.pair_id)
 
 
 def confirm(ctx: Context, request: dict) -> Outgoing:
-    program = ctx.settings.program
-    to = Person("Programme admin", request["to"], program.timezone, program.working_hours)
-    return templated(ctx, "confirm", key=f"confirm:{request['id']}", to=to, context={"lines": request["lines"]},
-                     kind="confirm")
+    return ctx.mail.email("confirm", key=f"confirm:{request['id']}", to=ctx.mail.admin(request["to"]),
+                          context={"lines": request["lines"]}, kind="confirm")

@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, Context, index, save
-from rmdaemon.jobs.consent import DECLINED, ENDED
-from rmdaemon.jobs.inbox import quarantine_dir
+from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, index, save
+from rmdaemon.programme.context import Context
+from rmdaemon.records import DECLINED, ENDED
+from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
 from rmdaemon.model import JobResult
-from rmdaemon.store import Store
 
 KEPT_FIELDS = ("attended", "rating", "progress")  # numbers, not words
 
@@ -63,8 +62,3 @@ def redact(ctx: Context, pair_ids: set[str]) -> None:
     ctx.store.table(INBOX).update(lambda d: d.update(quarantine=None) if d.get("pair_id") in pair_ids else None)
 
 
-def delete_quarantined(store: Store, folder: Path, pair_ids: set[str]) -> None:
-    """The raw bytes kept for these pairs' quarantined messages (their inbox rows stay)."""
-    for doc in store.table(INBOX).all():
-        if doc.get("pair_id") in pair_ids and doc.get("quarantine"):
-            (folder / doc["quarantine"]).unlink(missing_ok=True)

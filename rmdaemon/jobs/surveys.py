@@ -12,11 +12,12 @@ import re
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context, deliver, index, isolated, pending_keys, save, templated
-from rmdaemon.jobs.consent import ACTIVE, ENDED
-from rmdaemon.jobs.nudges import champion_person
-from rmdaemon.jobs.outreach import checkin
-from rmdaemon.jobs.series import goal_of, milestone_sessions, total_sessions
+from rmdaemon.records import LOGS, PAIRS, SESSIONS, index, save
+from rmdaemon.programme.context import Context, isolated
+from rmdaemon.programme.delivery import deliver, pending_keys
+from rmdaemon.records import ACTIVE, ENDED
+from rmdaemon.programme.checkins import checkin
+from rmdaemon.programme.series import goal_of, milestone_sessions, total_sessions
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
@@ -99,10 +100,10 @@ def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: in
         context = {"pair": pair, "person": person, "other": other, "questions": ctx.templates.survey(milestone, role),
                    "milestone_text": MILESTONE_TEXT[milestone], "intro": intro,
                    "min_group": ctx.settings.privacy.min_group_size}
-        out.append(templated(ctx, "survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
+        out.append(ctx.mail.email("survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
                              context=context, kind="survey", pair_id=pair.pair_id, token=token))
     if milestone == "midpoint":
-        message, session = checkin(ctx, pair, "midpoint")
+        message, session = checkin(ctx.mail, pair, "midpoint")
         out.append(message)
         rows.append(session)
     if milestone == "end":
@@ -114,8 +115,8 @@ def certificates(ctx: Context, pair: Pair, doc: dict, held: int, topics: list[st
     """The mentor's letter, and a copy for the champion: visibility is part of the mentor's reward."""
     context = {"pair": pair, "person": pair.mentor, "other": pair.mentee, "held": held, "goal": goal_of(pair, doc),
                "topics": topics, "champion": ctx.settings.program.champion}
-    copy: Person = champion_person(ctx)
-    return [templated(ctx, "certificate", key=f"certificate:{pair.pair_id}:{p.address}", to=p, context=context,
+    copy: Person = ctx.mail.champion()
+    return [ctx.mail.email("certificate", key=f"certificate:{pair.pair_id}:{p.address}", to=p, context=context,
                       kind="certificate", pair_id=pair.pair_id) for p in (pair.mentor, copy)]
 
 

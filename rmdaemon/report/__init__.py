@@ -1,6 +1,6 @@
 """``rmdaemon report``: the programme's outcomes as Markdown, CSV or one self-contained HTML file.
 
-The figures come from ``rmdaemon.metrics`` (which also feeds the champion's digest, and owns the
+The figures come from ``rmdaemon.programme.metrics`` (which also feeds the champion's digest, and owns the
 privacy rules); this package only reads the inputs once (``data.gather``) and lays them out.
 """
 

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from pygal.etree import etree
 from pygal.style import Style
 
-from rmdaemon.metrics import Bucket, Distribution, PairRow, SurveyScore
+from rmdaemon.programme.metrics import Bucket, Distribution, PairRow, SurveyScore
 
 STYLE = Style(
     background="white", plot_background="white", foreground="#333", foreground_strong="#111",

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rmdaemon import compose, metrics, roster
+from rmdaemon import compose, roster
+from rmdaemon.programme import metrics
 from rmdaemon.config import Settings
-from rmdaemon.metrics import Note, PairRow, ProgrammeSummary
+from rmdaemon.programme.metrics import Note, PairRow, ProgrammeSummary
 from rmdaemon.store import Store
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jinja2
 
-from rmdaemon.metrics import percent
+from rmdaemon.programme.metrics import percent
 from rmdaemon.report import charts
 from rmdaemon.report import data as fmt
 from rmdaemon.report.data import ReportData

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rmdaemon.metrics import Figures, Note, percent
+from rmdaemon.programme.metrics import Figures, Note, percent
 from rmdaemon.report import data as fmt
 from rmdaemon.report.data import ReportData
 

@@ -27,7 +27,7 @@ STAMP = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 
 
 def outgoing(key: str, to: Person = ALEX, subject: str = "Hello") -> Outgoing:
-    env = Envelope(key=key, sender="mentoring@example.com", sender_name="Programme", to=to, date=STAMP,
+    env = Envelope(key=key, sender="mentoring@example.com", sender_name="Programme", to=(to,), date=STAMP,
                    message_id=f"<rm.test.{abs(hash(key))}@example.com>")
     raw = build_email(env, Rendered(subject=subject, text="Hello there\n", html="<p>Hello there</p>"))
     return Outgoing(key=key, to=(to.email,), raw=raw, kind="test", pair_id="P1")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, planning
 from rmdaemon.config import ProgramSettings
-from rmdaemon.jobs.common import Context
+from rmdaemon.programme.messages import Mailer
 from rmdaemon.model import Meeting, Pair, Person, SeriesPlan, WorkingHours
 
 CADENCE_TEXT = {"weekly": "every week", "biweekly": "every two weeks", "monthly": "once a month"}
@@ -173,10 +173,10 @@ def goal_of(pair: Pair, state: dict) -> str:
     return state.get("goal") or pair.goal
 
 
-def meeting_for(ctx: Context, pair: Pair, state: dict) -> Meeting:
+def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
     series = state["series"]
     plan = plan_from_doc(pair.pair_id, series["plan"])
-    program = ctx.settings.program
+    program = mail.program
     summary = f"{program.name}: {pair.mentor.name} & {pair.mentee.name}"
     context = {
         "program": program, "pair": pair, "goal": goal_of(pair, state), "summary": summary,
@@ -185,11 +185,11 @@ def meeting_for(ctx: Context, pair: Pair, state: dict) -> Meeting:
         "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone),
         "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone),
     }
-    body = compose.render(ctx.templates, "invitation", context)
+    body = compose.render(mail.templates, "invitation", context)
     return Meeting(
         uid=series["uid"], sequence=series["sequence"], organizer_email=program.organizer,
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
-        description=compose.render_text(ctx.templates, "event_description.txt", context),
+        description=compose.render_text(mail.templates, "event_description.txt", context),
         plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
         subject=body.subject, body_text=body.text, body_html=body.html,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rmdaemon.errors import UserError
-from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, SURVEYS
+from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, SURVEYS
 from rmdaemon.store import Store
 
 Tables = Mapping[str, list[dict[str, Any]]]

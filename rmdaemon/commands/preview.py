@@ -9,9 +9,10 @@ from email import message_from_bytes, policy
 from rmdaemon import compose, itip, roster
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs.agendas import agenda_message, session_record
-from rmdaemon.jobs.common import LOGS, PAIRS, SESSIONS, Context
-from rmdaemon.jobs.series import meeting_for, upcoming
+from rmdaemon.programme.agenda import agenda_message, latest_next_steps, session_record
+from rmdaemon.programme.messages import Mailer
+from rmdaemon.records import PAIRS, SESSIONS
+from rmdaemon.programme.series import meeting_for, upcoming
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
@@ -27,9 +28,8 @@ def _pair_and_state(settings: Settings, store: Store, pair_id: str) -> tuple[Pai
     return pairs[pair_id], dict(docs[0])
 
 
-def _context(settings: Settings, store: Store, pair: Pair, now: datetime) -> Context:
-    templates = compose.load_templates(settings.templates_dir)
-    return Context(store=store, backend=None, settings=settings, pairs=[pair], templates=templates, now=now)  # type: ignore[arg-type]
+def _mailer(settings: Settings, now: datetime) -> Mailer:
+    return Mailer(settings.program, compose.load_templates(settings.templates_dir), now)
 
 
 def preview(settings: Settings, pair_id: str, now: datetime) -> str:
@@ -39,13 +39,11 @@ def preview(settings: Settings, pair_id: str, now: datetime) -> str:
         start = upcoming(doc["series"], pair_id, now)
         if start is None:
             raise UserError(f"pair {pair_id} has no session after {now.isoformat()}")
-        ctx = _context(settings, store, pair, now)
+        mail = _mailer(settings, now)
         sessions = {d["token"]: d for d in store.table(SESSIONS).all()}
-        session = session_record(ctx, pair, doc, start, sessions)
-        logs = sorted((d for d in store.table(LOGS).all() if d["pair_id"] == pair_id and d["fields"].get("next_steps")),
-                      key=lambda d: d["received"])
-        steps = logs[-1]["fields"]["next_steps"] if logs else []
-        outs = [agenda_message(ctx, pair, doc, session, person, steps) for person in pair.people]
+        session = session_record(mail.templates, pair, doc, start, sessions)
+        steps = latest_next_steps(store, pair_id).get(pair_id, [])
+        outs = [agenda_message(mail, pair, doc, session, person, steps) for person in pair.people]
     return "\n".join(_readable(o.raw) for o in outs)
 
 
@@ -60,5 +58,5 @@ def export_ics(settings: Settings, pair_id: str, now: datetime) -> bytes:
     """The pair's current series as a REQUEST .ics (for clients that want a file to import)."""
     with Store.open(settings.storage_path, writer=False) as store:
         pair, doc = _pair_and_state(settings, store, pair_id)
-        meeting = meeting_for(_context(settings, store, pair, now), pair, doc)
+        meeting = meeting_for(_mailer(settings, now), pair, doc)
     return itip.build_cancel(meeting, now) if meeting.cancelled else itip.build_request(meeting, now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rmdaemon.jobs.consent import ACTIVE, PAUSED
+from rmdaemon.records import ACTIVE, PAUSED
 
 COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)\s*$", re.IGNORECASE | re.MULTILINE)
 

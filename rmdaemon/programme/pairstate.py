@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rmdaemon import compose, planning
-from rmdaemon.jobs.common import COMMANDS, LOGS, Context
-from rmdaemon.jobs.consent import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
-from rmdaemon.jobs.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
+from rmdaemon.records import COMMANDS, LOGS
+from rmdaemon.programme.context import Context
+from rmdaemon.records import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
+from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
 

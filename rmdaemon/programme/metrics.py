@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rmdaemon import health, planning
+from rmdaemon import planning
+from rmdaemon.programme import health
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
-from rmdaemon.jobs.common import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
-from rmdaemon.jobs.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
+from rmdaemon.records import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
+from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 

@@ -7,9 +7,8 @@ from tinydb import Query
 
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs.inbox import quarantine_dir
-from rmdaemon.jobs.retention import delete_quarantined
-from rmdaemon.jobs.common import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SESSIONS, SURVEYS
+from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
+from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SESSIONS, SURVEYS
 from rmdaemon.store import Store
 
 

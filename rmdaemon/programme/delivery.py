@@ -1,91 +1,22 @@
-"""What every job shares: its inputs, the record-before-send protocol, and bulk saving.
+"""Send exactly once: the record-before-send protocol every job uses for its emails.
 
-A job is a function of (stored state, roster, now). It writes the store in at most a few
-``store.batch()`` blocks, never once per pair: TinyDB rewrites a whole table per operation, so
-per-pair writes would make a tick quadratic in the number of pairs.
+A job writes the store in at most a few ``store.batch()`` blocks, never once per pair: TinyDB
+rewrites a whole table per operation, so per-pair writes would make a tick quadratic in the
+number of pairs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from rmdaemon import compose
 from rmdaemon.backends.base import Backend
-from rmdaemon.compose import Templates
-from rmdaemon.config import Settings
-from rmdaemon.errors import BackendError, UserError
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
-from rmdaemon.store import Store
+from rmdaemon.errors import BackendError
+from rmdaemon.model import JobResult, Outgoing
+from rmdaemon.programme.context import Context
+from rmdaemon.records import OUTBOX, PAIRS, index, save
 
 log = logging.getLogger("rmdaemon.jobs")
-
-PAIRS, OUTBOX, SESSIONS, LOGS, INBOX, COMMANDS = "pairs", "outbox", "sessions", "logs", "inbox", "commands"
-SURVEYS, FLAGS, REQUESTS = "surveys", "flags", "requests"
-
-
-@dataclass
-class Context:
-    store: Store
-    backend: Backend
-    settings: Settings
-    pairs: list[Pair]  # the roster as read this tick
-    templates: Templates
-    now: datetime  # aware UTC
-    cache: dict[str, Any] = field(default_factory=dict)  # per-tick memos of pure work (slot scoring)
-
-    def roster(self) -> dict[str, Pair]:
-        return {p.pair_id: p for p in self.pairs}
-
-
-def templated(ctx: Context, template: str, *, key: str, to: Person, context: dict, kind: str,
-              pair_id: str = "", token: str = "") -> Outgoing:
-    """One email from a template pair (``template``.txt/.html) to one person, from the programme mailbox."""
-    program = ctx.settings.program
-    envelope = compose.Envelope(
-        key=key, sender=program.organizer, sender_name=program.organizer_name, to=to, date=ctx.now,
-        message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token))
-    content = compose.render(ctx.templates, template, {"program": program, "token": token, **context})
-    return Outgoing(key=key, to=(to.email,), raw=compose.build_email(envelope, content), kind=kind, pair_id=pair_id)
-
-
-@contextmanager
-def isolated(result: JobResult, pair_id: str) -> Iterator[None]:
-    """One pair's share of a job. A bug met there (odd data, a template that fails for this pair
-    only) is logged with the pair and kept for ``status``, and the job goes on with the other
-    pairs; the pair is tried again next tick. A UserError (a broken template, say) concerns
-    every pair, so it still stops the tick and is shown to the admin."""
-    try:
-        yield
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 — isolation is the point
-        log.exception("%s: pair %s could not be handled", result.name, pair_id)
-        result.add("pair errors")
-        result.problems.append(f"{pair_id}: {type(e).__name__}: {e}"[:300])
-
-
-def index(store: Store, table: str, key: str) -> dict[Any, dict]:
-    """A whole table as a dict by ``key``: one read, then O(1) lookups for the rest of the job."""
-    return {doc[key]: dict(doc) for doc in store.rows(table).values()}
-
-
-def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
-    """Upsert many docs by ``key`` with one table rewrite for updates and one for inserts."""
-    tbl = store.table(table)
-    existing = {doc[key]: int(doc_id) for doc_id, doc in store.rows(table).items()}
-    changed = {d[key]: d for d in docs}
-    updates = {k: d for k, d in changed.items() if k in existing}
-    if updates:
-        tbl.update(lambda doc: doc.update(updates[doc[key]]), doc_ids=[existing[k] for k in updates])
-    inserts = [d for k, d in changed.items() if k not in existing]
-    if inserts:
-        tbl.insert_multiple(inserts)
-
 
 def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             record: Callable[[], None] | None = None) -> set[str]:

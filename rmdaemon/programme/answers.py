@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rmdaemon.jobs import champion
-from rmdaemon.jobs.common import COMMANDS, FLAGS, REQUESTS, SURVEYS, Context
+from rmdaemon.programme import champion
+from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS
+from rmdaemon.programme.context import Context
 from rmdaemon.jobs.surveys import parse_answers
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose, health
+from rmdaemon import compose
+from rmdaemon.programme import health
 from rmdaemon.config import Settings
-from rmdaemon.jobs.common import INBOX, LOGS, PAIRS, SESSIONS
-from rmdaemon.jobs.consent import ACTIVE
-from rmdaemon.jobs.series import next_session
+from rmdaemon.records import INBOX, LOGS, PAIRS, SESSIONS
+from rmdaemon.records import ACTIVE
+from rmdaemon.programme.series import next_session
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 

@@ -1,0 +1,80 @@
+"""One session's agenda: its record (token, number, conversation starter), the words carried
+forward from the last log, and the email itself. The agendas job sends it; ``preview`` shows it
+with this very code."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rmdaemon import compose
+from rmdaemon.compose import Templates
+from rmdaemon.config import ProgramSettings
+from rmdaemon.model import Outgoing, Pair, Person
+from rmdaemon.programme.messages import Mailer
+from rmdaemon.programme.series import actual_start, goal_of, progress_sessions, total_sessions, utc_key
+from rmdaemon.records import LOGS
+from rmdaemon.store import Store
+
+
+def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict],
+                   mine: list[dict] | None = None) -> dict:
+    """The session planned for ``start``: existing, or new with the next number and an unused starter.
+
+    ``start`` is the planned start (the token derives from it); the record's ``start`` is when
+    the session happens, which the booking job keeps current when a session moves.
+    """
+    uid = doc["series"]["uid"]
+    token = compose.session_token(uid, start)
+    if token in sessions:
+        return sessions[token]
+    actual = utc_key(actual_start(doc["series"], start))
+    if mine is None:  # callers with many pairs pass each pair's sessions, gathered once
+        mine = [s for s in sessions.values() if s["pair_id"] == pair.pair_id]
+    held_before = sum(1 for s in mine if s["kind"] == "session" and not s.get("skipped") and s["start"] < actual)
+    starter = compose.pick_starter(templates, pair.track, doc["starters_used"])
+    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": actual,
+            "planned": utc_key(start), "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
+
+
+def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
+    """(planned, actual) start of a session record; records from before moves existed lack ``planned``."""
+    planned = datetime.fromisoformat(session.get("planned") or session["start"])
+    return planned, actual_start(doc["series"], planned) if doc.get("series") else planned
+
+
+def latest_next_steps(store: Store, pair_id: str | None = None) -> dict[str, list[str]]:
+    """Each pair's next steps (or one pair's) from its most recent log that has any: the next
+    agenda carries them forward."""
+    latest: dict[str, tuple[str, list[str]]] = {}
+    for log in store.rows(LOGS).values():
+        if pair_id is not None and log["pair_id"] != pair_id:
+            continue
+        steps = (log.get("fields") or {}).get("next_steps") or []
+        if steps and log["received"] >= latest.get(log["pair_id"], ("", []))[0]:
+            latest[log["pair_id"]] = (log["received"], steps)
+    return {pair_id: steps for pair_id, (_, steps) in latest.items()}
+
+
+def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> dict:
+    other = pair.mentee if person is pair.mentor else pair.mentor
+    start = when(doc, session)[1]
+    return {
+        "program": program, "pair": pair, "person": person, "other": other,
+        "token": session["token"], "number": session["number"], "total": program.sessions,
+        "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
+        "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
+        "ask_progress": session["number"] in progress_sessions(total_sessions(doc)),
+    }
+
+
+def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
+    """The agenda's idempotency key: the session (by its planned start) and, once moved, the new time."""
+    actual = actual_start(doc["series"], planned)
+    moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
+    return f"agenda:{compose.session_token(doc['series']['uid'], planned)}:{moved}{person.address}"
+
+
+def agenda_message(mail: Mailer, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
+    return mail.email("agenda", key=agenda_key(doc, when(doc, session)[0], person), to=person,
+                      context=agenda_context(mail.program, pair, doc, session, person, steps), kind="agenda",
+                      pair_id=pair.pair_id, token=session["token"])

@@ -1,0 +1,41 @@
+"""Where a message that could not be used is kept: its raw bytes beside the state file, so
+nothing that arrives is lost, and so that purge and retention can delete a pair's share."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from rmdaemon.atomic import atomic_write
+from rmdaemon.config import Settings
+from rmdaemon.records import INBOX
+from rmdaemon.store import Store
+
+
+def quarantine_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
+
+
+def quarantine_dir(settings: Settings) -> Path:
+    """Raw bytes of quarantined messages live beside the state file, named in the inbox table."""
+    return settings.storage_path.parent / "quarantine"
+
+
+def quarantine_file(settings: Settings, key: str, raw: bytes) -> None:
+    """Keep the raw bytes beside the state file; written atomically, so a rerun rewrites the same file.
+
+    Quarantined replies are private notes and strangers' mail: the folder is 0700 and each file
+    0600 whatever the umask (the file name is a hash, never a value taken from the message).
+    """
+    folder = quarantine_dir(settings)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask and ignored for an existing folder
+    atomic_write(folder / quarantine_name(key), raw, mode=0o600)
+
+
+def delete_quarantined(store: Store, folder: Path, pair_ids: set[str]) -> None:
+    """The raw bytes kept for these pairs' quarantined messages (their inbox rows stay)."""
+    for doc in store.table(INBOX).all():
+        if doc.get("pair_id") in pair_ids and doc.get("quarantine"):
+            (folder / doc["quarantine"]).unlink(missing_ok=True)
