@@ -9,7 +9,7 @@ import pytest
 from programme import Programme
 from rmdaemon.compose import load_templates
 from rmdaemon.programme.champion import apply_commands
-from rmdaemon.jobs.surveys import parse_answers
+from rmdaemon.programme.answers import parse_answers
 from rmdaemon.store import Store
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)

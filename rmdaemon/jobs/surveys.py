@@ -8,7 +8,6 @@ the first and the last milestone give a before/after for the report.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
@@ -21,8 +20,6 @@ from rmdaemon.programme.series import goal_of, milestone_sessions, total_session
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
-ANSWER_RE = re.compile(r"^\s*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):\-–]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-SCALE_RE = re.compile(r"(?<!\d)([1-5])(?:\s*(?:/|out of)\s*5)?(?!\d)")
 
 
 def run(ctx: Context) -> JobResult:
@@ -130,20 +127,3 @@ def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]
                 if topic not in topics.setdefault(log["pair_id"], []):
                     topics[log["pair_id"]].append(topic)
     return topics
-
-
-def parse_answers(body: str, questions: list) -> dict[str, object]:
-    """Numbered lines ("1. 4", "2) the async stand-up") → {question id: 1-5 or text}."""
-    answers: dict[str, object] = {}
-    for match in ANSWER_RE.finditer(body):
-        n, text = int(match[1]), match[2]
-        if not 1 <= n <= len(questions):
-            continue
-        question = questions[n - 1]
-        if question.kind == "scale":
-            scale = SCALE_RE.search(text)
-            if scale:
-                answers[question.id] = int(scale[1])
-        else:
-            answers[question.id] = text
-    return answers

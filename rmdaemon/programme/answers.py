@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from rmdaemon.programme import champion
 from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS
 from rmdaemon.programme.context import Context
-from rmdaemon.jobs.surveys import parse_answers
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
 
+ANSWER_RE = re.compile(r"^\s*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):\-–]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+SCALE_RE = re.compile(r"(?<!\d)([1-5])(?:\s*(?:/|out of)\s*5)?(?!\d)")
 FLAG_RE = re.compile(r"^\s*FLAG\b\s*[:\-–]?\s*(?P<text>.*)$", re.IGNORECASE | re.MULTILINE)
 HELP_RE = re.compile(r"^\s*HELP\s*[.!]*\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -76,3 +77,20 @@ def champion_commands(ctx: Context, state: dict[str, dict], sender: str, parsed:
         return None
     out = champion.apply_commands(parsed.body, state, key, sender)
     return Answer("champion", "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
+
+
+def parse_answers(body: str, questions: list) -> dict[str, object]:
+    """Numbered lines ("1. 4", "2) the async stand-up") → {question id: 1-5 or text}."""
+    answers: dict[str, object] = {}
+    for match in ANSWER_RE.finditer(body):
+        n, text = int(match[1]), match[2]
+        if not 1 <= n <= len(questions):
+            continue
+        question = questions[n - 1]
+        if question.kind == "scale":
+            scale = SCALE_RE.search(text)
+            if scale:
+                answers[question.id] = int(scale[1])
+        else:
+            answers[question.id] = text
+    return answers
