@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import annotate, publish
 from rmdaemon.programme import consistency
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,19 +186,19 @@ def test_a_moved_session_whose_record_failed_is_not_sent_again_by_the_rerun(ews_
     from rmdaemon.errors import BackendError
 
     be, meeting, planned = exchange_pair(ews_server)
-    be.publish(meeting)
+    publish(be, meeting)
     moved = replace(meeting, sequence=1, moved=((planned, planned + timedelta(days=1, hours=2)),))
     ews_server.add_fault("busy", "UpdateItem", times=5, contains=b"rmdaemon-sequence", back_off_ms=5000)
     with pytest.raises(BackendError):
-        be.publish(moved)  # moved and sent, but recording it on the series failed
+        publish(be, moved)  # moved and sent, but recording it on the series failed
     ews_server.faults.clear()
-    be.publish(moved)  # the next tick asks again
+    publish(be, moved)  # the next tick asks again
     assert len(session_updates(ews_server, planned)) == 1
 
 
 def test_an_agenda_written_into_a_session_again_after_a_crash_is_not_sent_again(ews_server):
     be, meeting, planned = exchange_pair(ews_server)
-    be.publish(meeting)
+    publish(be, meeting)
     for _ in range(2):  # the agendas job reruns after a crash: its agenda is found sent, the note is asked again
-        be.annotate_occurrence(meeting, planned, "Goal: TikTok\nConversation starter: what surprised you?")
+        annotate(be, meeting, planned, "Goal: TikTok\nConversation starter: what surprised you?")
     assert len(session_updates(ews_server, planned)) == 1

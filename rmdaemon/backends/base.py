@@ -1,20 +1,57 @@
 """The narrow interface every backend implements, free of any backend's own types.
 
-Local (Maildir), SMTP/IMAP, Exchange (EWS) and Graph backends all sit behind this, so the jobs
-never know which one they talk to, and ``tests/contract`` runs the same tests against each.
+Local (Maildir), SMTP/IMAP, Exchange (EWS) and Graph backends all derive from ``Backend``, so the
+jobs never know which one they talk to, and ``tests/contract`` runs the same tests against each.
 
-Idempotency is part of the contract: ``send`` never delivers the same ``Outgoing.key`` twice and
-``publish`` never books the same (uid, sequence) twice, even when called again after a crash
-between the backend doing the work and the store recording it.
+The batch methods are the protocol: jobs call ``send_many``, ``publish_many`` and
+``annotate_many`` and get one outcome per item (None when done or found done already, else a
+``BackendError``, temporary or permanent). A backend that batches (Exchange: 100 per request)
+implements the batch method; one that does not implements the one-item method (``send``,
+``publish``, ``annotate``) and inherits the batch method, which loops. Only that direction:
+nothing is built the other way round.
+
+What only some backends can do is declared in ``capabilities`` and checked when the class is
+defined (a class declaring what it does not implement fails at import, not in a job); jobs test
+``Capability.X in backend.capabilities`` and never probe for methods.
+
+Idempotency is part of the contract: ``send_many`` never delivers the same ``Outgoing.key`` twice
+and ``publish_many`` never books the same (uid, sequence) twice, even when called again after a
+crash between the backend doing the work and the store recording it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from enum import Enum
+from typing import ClassVar, TypeVar
 
 from rmdaemon.errors import BackendError
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
+
+Outcomes = dict[str, BackendError | None]  # by Outgoing.key or Meeting.uid
+Note = tuple[Meeting, datetime, str]  # (series, planned start of one session, text)
+NoteOutcomes = dict[tuple[str, datetime], BackendError | None]  # by (uid, planned start)
+
+
+class Capability(Enum):
+    """What only some backends can do; the methods each one needs are in ``REQUIRES``."""
+
+    FREE_BUSY = "free/busy"  # ``free_busy``: people's busy times (calendar servers)
+    WORKING_HOURS = "working hours"  # ``free_busy`` answers also carry the hours people keep in their calendars
+    OCCURRENCE_ANSWERS = "occurrence answers"  # ``occurrence_answers``: who is going to one session
+    ANNOTATE = "annotate"  # ``annotate_many``: the agenda written into a session's calendar entry
+
+
+REQUIRES: dict[Capability, tuple[tuple[str, ...], ...]] = {  # each inner tuple: one of these methods
+    Capability.FREE_BUSY: (("free_busy",),),
+    Capability.WORKING_HOURS: (("free_busy",),),
+    Capability.OCCURRENCE_ANSWERS: (("occurrence_answers",),),
+    Capability.ANNOTATE: (("annotate", "annotate_many"),),
+}
+ALWAYS: tuple[tuple[str, ...], ...] = (("send", "send_many"), ("publish", "publish_many"), ("cancel_occurrence",),
+                                       ("fetch_new",), ("mark_processed",), ("check_online",))
 
 
 def windows(start: datetime, end: datetime, span: timedelta) -> list[tuple[datetime, datetime]]:
@@ -27,62 +64,146 @@ def windows(start: datetime, end: datetime, span: timedelta) -> list[tuple[datet
     return found
 
 
-class FreeBusyGaps(BackendError):
-    """Some mailboxes could not be read (an unknown address, say). What was read is in
-    ``partial`` and the reason per address in ``problems``, so the booking job still plans the
-    pairs it could see and names the others (part of the interface: any backend may raise it)."""
+@dataclass(frozen=True, slots=True)
+class FreeBusy:
+    """One free/busy answer. ``busy``: busy times by lower-cased address, for every mailbox that
+    could be read; ``hours``: the working hours people keep in their own calendars, in each
+    person's zone (only with ``Capability.WORKING_HOURS``; people whose hours could not be used
+    are left out); ``problems``: why a mailbox could not be read (an unknown address, say), by
+    address — the booking job plans the pairs it could see and names the others."""
 
-    def __init__(self, partial: dict[str, list[BusyTime]], problems: dict[str, str]) -> None:
-        super().__init__("free/busy: " + "; ".join(f"{a}: {why}" for a, why in problems.items()), permanent=True)
-        self.partial = partial
-        self.problems = problems
+    busy: dict[str, list[BusyTime]]
+    hours: dict[str, WorkingHours] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, busy: dict[str, list[BusyTime]], hours: dict[str, WorkingHours],
+             problems: dict[str, str]) -> FreeBusy:
+        """The answer from what a backend gathered: the unreadable mailboxes' (empty) busy lists dropped."""
+        return cls({a: b for a, b in busy.items() if a not in problems}, hours, problems)
 
 
-def busy_or_gaps(busy: dict[str, list[BusyTime]], problems: dict[str, str]) -> dict[str, list[BusyTime]]:
-    """``busy`` when every mailbox could be read; otherwise FreeBusyGaps with what could."""
-    if problems:
-        raise FreeBusyGaps({a: b for a, b in busy.items() if a not in problems}, problems)
-    return busy
+def implements(cls: type, capability: Capability) -> bool:
+    """Whether ``cls`` overrides, for each group the capability needs, one of its methods."""
+    return all(_overrides(cls, group) for group in REQUIRES[capability])
 
 
-class Backend(Protocol):
-    name: str
+def _overrides(cls: type, names: tuple[str, ...]) -> bool:
+    return any(getattr(cls, name) is not getattr(Backend, name) for name in names)
+
+
+class Backend:
+    """Base of every backend: the protocol, default loops for backends without batching, and the
+    check that what a backend declares it also implements."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [" or ".join(group) for group in ALWAYS if not _overrides(cls, group)]
+        missing += [f"{c.name} needs {' or '.join(group)}" for c in cls.capabilities
+                    for group in REQUIRES[c] if not _overrides(cls, group)]
+        if Capability.WORKING_HOURS in cls.capabilities and Capability.FREE_BUSY not in cls.capabilities:
+            missing.append("WORKING_HOURS comes with FREE_BUSY")
+        if missing:
+            raise TypeError(f"backend {cls.__name__} does not implement: {'; '.join(missing)}")
+
+    # -- mail ---------------------------------------------------------------------------------
+    def send_many(self, messages: list[Outgoing]) -> Outcomes:
+        """Deliver each email unless its key was delivered before; the outcome by key. Default:
+        ``send`` one by one, a refusal kept with its message."""
+        return {m.key: _attempt(self.send, m) for m in messages}
 
     def send(self, message: Outgoing) -> None:
-        """Deliver one email unless its key was already delivered. Raises BackendError."""
+        """One email (for backends without batching). Raises BackendError."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Make everything sent so far durable in one step; jobs call it after ``send_many`` and
+        ``publish_many``, before they record the work as done (the local Maildir syncs once)."""
+
+    # -- calendar -----------------------------------------------------------------------------
+    def publish_many(self, meetings: list[Meeting]) -> Outcomes:
+        """Book, update (same uid, higher sequence) or cancel (``meeting.cancelled``) each series,
+        inviting every attendee; the outcome by uid. Idempotent on (uid, sequence). Default:
+        ``publish`` one by one."""
+        return {m.uid: _attempt(self.publish, m) for m in meetings}
 
     def publish(self, meeting: Meeting) -> None:
-        """Book, update (same uid, higher sequence) or cancel (``meeting.cancelled``) a series,
-        inviting every attendee. Idempotent on (uid, sequence)."""
+        """One series (for backends without batching). Raises BackendError."""
+        raise NotImplementedError
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         """Cancel one occurrence of a booked series (``start`` aware, as planned)."""
+        raise NotImplementedError
 
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        """Busy times by lower-cased address, or None when this backend cannot see calendars."""
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
+        """``Capability.FREE_BUSY``: busy times (and, with WORKING_HOURS, working hours) of ``people``."""
+        raise NotImplementedError
 
+    def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
+        """``Capability.OCCURRENCE_ANSWERS``: each attendee's answer for the session planned at
+        ``start`` (PARTSTAT words, by address), as the calendar has it; None when the series is
+        not there."""
+        raise NotImplementedError
+
+    def annotate_many(self, notes: list[Note]) -> NoteOutcomes:
+        """``Capability.ANNOTATE``: write each text (an agenda) into its session's calendar entry,
+        once; the outcome by (uid, planned start). Default: ``annotate`` one by one."""
+        return {(m.uid, start): _attempt(self.annotate, m, start, text) for m, start, text in notes}
+
+    def annotate(self, meeting: Meeting, start: datetime, text: str) -> None:
+        """One note (for backends without batching). Raises BackendError."""
+        raise NotImplementedError
+
+    # -- inbox and health ---------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:
         """Messages in the inbox not yet marked processed, oldest first."""
+        raise NotImplementedError
 
     def mark_processed(self, ref: str) -> None:
         """Move a fetched message out of the way; idempotent (marking twice is harmless)."""
+        raise NotImplementedError
 
     def check_online(self) -> list[str]:
         """One cheap real request; returns problems (empty when fine) instead of raising."""
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release connections; nothing to do by default."""
 
-    # Optional: ``flush()`` makes everything sent so far durable in one step; jobs call it after
-    # a batch of sends when the backend has it (the local Maildir fsyncs its directory once).
-    # Optional: ``send_many(messages) -> dict[str, Exception | None]`` sends many emails at once
-    # (Exchange: 100 per request), the outcome by key: None when sent or found sent already, else
-    # a BackendError (temporary or permanent, as ``send`` would raise). Same idempotency as ``send``.
-    # Optional, calendar backends: ``publish_many(meetings)`` books many series at once (Exchange,
-    # Graph); ``occurrence_answers(meeting, start)`` says who is going to one session and
-    # ``annotate_occurrence(meeting, start, text)`` writes the agenda into it (Exchange), and
-    # ``annotate_many([(meeting, start, text), ...]) -> dict[(uid, start), Exception | None]``
-    # many at once (Exchange: a few requests per 100), each outcome None or a BackendError;
-    # ``working_hours() -> dict[str, WorkingHours]`` gives the hours people keep in their own
-    # calendars, by lower-cased address and in each person's own zone, as the last ``free_busy``
-    # answers carried them (no request of its own; people whose hours could not be used are left
-    # out). Booking lets them stand in for hours the roster left to ``[program] working_hours``.
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def settle(call: Callable[[list[T]], Mapping[K, Exception | None]], items: list[T],
+           key: Callable[[T], K]) -> dict[K, BackendError | None]:
+    """Each item's outcome from one of the batch methods, for the jobs: a failure of the call as a
+    whole counts for every item, and an item the backend says nothing about counts as not done
+    (temporary) — nothing is recorded as done unless the backend said so."""
+    if not items:
+        return {}
+    try:
+        found = call(items)
+    except BackendError as e:
+        return {key(i): e for i in items}
+    return {key(i): _as_error(found, key(i)) for i in items}
+
+
+def _as_error(found: Mapping[K, Exception | None], key: K) -> BackendError | None:
+    if key not in found:
+        return BackendError("the backend gave no outcome for this item", permanent=False)
+    error = found[key]
+    if error is None or isinstance(error, BackendError):
+        return error
+    return BackendError(f"{type(error).__name__}: {error}", permanent=False)
+
+
+def _attempt(call: Callable[..., None], *args: object) -> BackendError | None:
+    try:
+        call(*args)
+    except BackendError as e:
+        return e
+    return None

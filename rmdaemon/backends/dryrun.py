@@ -1,20 +1,27 @@
-"""``run --dry-run``: reads what the real backend has, records what would change, changes nothing."""
+"""``run --dry-run``: reads what the real backend has, records what would change, changes nothing.
+
+It can read what the real backend can read (free/busy with its working hours, who is going to a
+session), so a dry run plans as a run would; writing an agenda into a calendar it leaves out."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from email import message_from_bytes, policy
 
-from rmdaemon.backends.base import Backend
+from rmdaemon.backends.base import Backend, Capability, FreeBusy
 from rmdaemon.compose import local_time
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
+from rmdaemon.model import Incoming, Meeting, Outgoing, Person
+
+READS = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.OCCURRENCE_ANSWERS})
 
 
-class DryRunBackend:
+class DryRunBackend(Backend):
     name = "dry-run"
+    capabilities = READS  # what it could pass through; each instance keeps what its real backend has
 
     def __init__(self, real: Backend) -> None:
         self.real = real
+        self.capabilities = real.capabilities & READS  # type: ignore[misc]
         self.lines: list[str] = []
 
     def send(self, message: Outgoing) -> None:
@@ -31,19 +38,13 @@ class DryRunBackend:
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.lines.append(f"would cancel the session of {local_time(start, meeting.plan.tzid)} in {meeting.uid}")
 
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
         return self.real.free_busy(people, start, end)
-
-    def working_hours(self) -> dict[str, WorkingHours]:
-        """The hours the real backend read with that free/busy, so a dry run plans as a run would."""
-        reader = getattr(self.real, "working_hours", None)
-        return reader() if reader is not None else {}
 
     def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
         """Read-only like free/busy: a dry run asks the calendar who is going, as a run would,
         so it does not preview a nudge the run would not send."""
-        reader = getattr(self.real, "occurrence_answers", None)
-        return reader(meeting, start) if reader is not None else None
+        return self.real.occurrence_answers(meeting, start)
 
     def fetch_new(self) -> list[Incoming]:
         return self.real.fetch_new()
@@ -59,6 +60,3 @@ class DryRunBackend:
 
     def count(self) -> int:
         return len(self.lines)
-
-    def close(self) -> None:
-        pass

@@ -25,12 +25,12 @@ from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow,
 from exchangelib.services import GetUserAvailability
 
 from rmdaemon.atomic import atomic_write
-from rmdaemon.backends.base import busy_or_gaps, windows
+from rmdaemon.backends.base import Backend, Capability, FreeBusy, Note, NoteOutcomes, Outcomes, windows
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
 from rmdaemon.errors import BackendError
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
+from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
 MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
@@ -57,8 +57,10 @@ class ExchangeSettings:
     state_path: Path | None = None  # small JSON file for the inbox watermark; None keeps it in memory
 
 
-class ExchangeBackend:
+class ExchangeBackend(Backend):
     name = "exchange"
+    capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.OCCURRENCE_ANSWERS,
+                              Capability.ANNOTATE})
 
     def __init__(self, settings: ExchangeSettings, *, secret: str) -> None:
         register_properties()
@@ -70,15 +72,9 @@ class ExchangeBackend:
         self._unsure: set[str] = set()  # keys of requests that failed whole: maybe sent, look before resending
         self._fetched: dict[str, tuple[str, list[str]]] = {}  # ref → (changekey, categories), for mark_processed
         self._zone = None  # the server's definition of [program] timezone, fetched on first free/busy
-        self._hours: dict[str, WorkingHours] = {}  # from the last free/busy answers, by address
 
     # -- mail -------------------------------------------------------------------------------
-    def send(self, message: Outgoing) -> None:
-        error = self.send_many([message])[message.key]
-        if error is not None:
-            raise error
-
-    def send_many(self, messages: list[Outgoing]) -> dict[str, Exception | None]:
+    def send_many(self, messages: list[Outgoing]) -> Outcomes:
         """Many emails in one CreateItem per 100 (SendAndSaveCopy: each leaves its copy, tagged with
         its key, in Sent Items); keys already there are not sent again. A refusal stays with its
         message. A request that fails as a whole (throttled beyond the retry budget, an outage)
@@ -91,7 +87,7 @@ class ExchangeBackend:
             done = self._keys_in_sent_items() | self._gone_of_unsure(messages)
         except BackendError as exc:
             return {m.key: exc for m in messages}
-        results: dict[str, Exception | None] = {m.key: None for m in messages}
+        results: Outcomes = {m.key: None for m in messages}
         todo = list({m.key: m for m in messages if m.key not in done}.values())
         for start in range(0, len(todo), SEND_CHUNK):
             try:
@@ -165,47 +161,33 @@ class ExchangeBackend:
         return self._sent_keys
 
     # -- calendar ---------------------------------------------------------------------------
-    def publish(self, meeting: Meeting) -> None:
-        error = self.publish_many([meeting])[meeting.uid]
-        if error is not None:
-            raise error
-
-    def publish_many(self, meetings: list[Meeting]) -> dict[str, Exception | None]:
+    def publish_many(self, meetings: list[Meeting]) -> Outcomes:
         """Book, update or cancel many series in few requests; one failure stays with its uid."""
         return self.calendar.publish_many(meetings)
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.calendar.cancel_occurrence(meeting, start)
 
-    # Optional capabilities (not in base.Backend; jobs look for them with getattr).
     def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
         """Who said they are going to the session planned at ``start``, by address, from the calendar."""
         return self.calendar.occurrence_answers(meeting, start)
 
-    def annotate_occurrence(self, meeting: Meeting, start: datetime, text: str) -> None:
-        """Put the agenda into that session's calendar entry, for people who only open the calendar."""
-        self.calendar.annotate_occurrence(meeting, start, text)
-
-    def annotate_many(self, notes: list[tuple[Meeting, datetime, str]]) -> dict[tuple[str, datetime], Exception | None]:
-        """Many agendas into their sessions' calendar entries, four requests per 100 (not per note);
+    def annotate_many(self, notes: list[Note]) -> NoteOutcomes:
+        """Agendas, for people who only open the calendar, into their sessions' calendar entries: many into their sessions' calendar entries, four requests per 100 (not per note);
         the outcome by (uid, planned start): None, or a BackendError for that note alone."""
         return self.calendar.annotate_many(notes)
 
-    def working_hours(self) -> dict[str, WorkingHours]:
-        """The working hours people keep in their mailboxes, by address, in each person's own zone,
-        as the last ``free_busy`` answers carried them (no request of its own). Left out: hours
-        kept in another zone or of a shape planning cannot hold (see ``exchange_hours``)."""
-        return dict(self._hours)
-
     # -- free/busy --------------------------------------------------------------------------
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request. Addresses Exchange
-        cannot resolve raise FreeBusyGaps naming them, with everyone else's busy times in it."""
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
+        """Busy times from Exchange, ≤100 mailboxes and ≤42 days per request, and the working hours
+        people keep in their mailboxes, in each person's own zone (left out: hours kept in another
+        zone or of a shape planning cannot hold, see ``exchange_hours``). Addresses Exchange cannot
+        resolve are named in ``problems``."""
         by_address = {p.address: p for p in people}
         addresses = list(by_address)
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
         problems: dict[str, str] = {}
-        self._hours, hours = {}, Collected("Exchange")
+        hours = Collected("Exchange")
         for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_MAILBOXES):
                 chunk = addresses[index : index + MAX_MAILBOXES]
@@ -215,9 +197,8 @@ class ExchangeBackend:
                         continue
                     busy[address].extend(_busy_times(view))
                     hours.add(by_address[address], partial(ews_hours, view, by_address[address], start))
-        self._hours = hours.found
         hours.report()
-        return busy_or_gaps(busy, problems)
+        return FreeBusy.read(busy, hours.found, problems)
 
     def _availability(self, addresses: list[str], start: datetime, end: datetime) -> list:  # type: ignore[type-arg]
         """One GetUserAvailability. exchangelib's ``get_free_busy_info`` also asks the server for the

@@ -332,12 +332,6 @@ class SeriesCalendar:
         return {a.mailbox.email_address.casefold(): PARTSTAT.get(a.response_type, "NEEDS-ACTION")
                 for a in found.required_attendees or []}  # fmt: skip
 
-    def annotate_occurrence(self, meeting: Meeting, start: datetime, text: str) -> None:
-        """One note: ``annotate_many`` of one."""
-        error = self.annotate_many([(meeting, start, text)])[(meeting.uid, start)]
-        if error is not None:
-            raise error
-
     def annotate_many(self, notes: list[tuple[Meeting, datetime, str]]) -> Notes:
         """Write each text (an agenda) into the body of the session planned at its start, and send
         the attendees that update, so their own calendar entries show it: per 100 notes one

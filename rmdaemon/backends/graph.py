@@ -23,14 +23,14 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rmdaemon.backends.graph_auth import Credential, TokenSource, certificate_problems
-from rmdaemon.backends.graph_calendar import Calendar, Results
+from rmdaemon.backends.graph_calendar import Calendar
 from rmdaemon.backends.exchange_hours import Collected, Unusable, in_persons_zone
 from rmdaemon.backends.graph_events import iana_zone, parse_time
 from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, SendPace, TokenError
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
-from rmdaemon.backends.base import busy_or_gaps, windows
+from rmdaemon.backends.base import Backend, Capability, FreeBusy, Outcomes, windows
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
@@ -55,8 +55,9 @@ class GraphSettings:
     messages_per_minute: int = 30
 
 
-class GraphBackend:
+class GraphBackend(Backend):
     name = "graph"
+    capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS})
 
     def __init__(self, settings: GraphSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -74,7 +75,6 @@ class GraphBackend:
                              self.clock)
         self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"
-        self._hours: dict[str, WorkingHours] = {}  # from the last free/busy answers, by address
 
     # -- mail -------------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
@@ -87,31 +87,22 @@ class GraphBackend:
         self.inbox.mark_processed(ref)
 
     # -- calendar ---------------------------------------------------------------------------
-    def publish(self, meeting: Meeting) -> None:
-        error = self.publish_many([meeting])[meeting.uid]
-        if error is not None:
-            raise error
-
-    def publish_many(self, meetings: list[Meeting]) -> Results:
+    def publish_many(self, meetings: list[Meeting]) -> Outcomes:
         """Book, update or cancel many series in few round trips; one failure stays with its uid."""
         return self.calendar.publish_many(meetings)
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.calendar.cancel_occurrence(meeting, start)
 
-    def working_hours(self) -> dict[str, WorkingHours]:
-        """The working hours people keep in their mailboxes, by address, in each person's own zone,
-        as the last ``free_busy`` answers carried them (no request of its own); hours kept in a zone
-        with another clock are left out (see ``exchange_hours``)."""
-        return dict(self._hours)
-
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch.
-        Addresses Exchange cannot resolve raise ``FreeBusyGaps`` naming them, with the rest kept."""
+    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
+        """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch,
+        with the working hours people keep in their mailboxes, in each person's own zone (hours kept
+        in a zone with another clock are left out, see ``exchange_hours``). Addresses Exchange
+        cannot resolve are named in ``problems``."""
         by_address = {p.address: p for p in people}
         addresses = list(by_address)
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
-        self._hours, hours = {}, Collected("Graph")
+        hours = Collected("Graph")
         calls, asked = [], []
         for window_start, window_end in windows(start, end, MAX_WINDOW):
             for index in range(0, len(addresses), MAX_PEOPLE):
@@ -130,9 +121,8 @@ class GraphBackend:
                 busy.setdefault(address, []).extend(_busy_times(entry))
                 if address in by_address:
                     hours.add(by_address[address], partial(_working_hours, entry, by_address[address], start))
-        self._hours = hours.found
         hours.report()
-        return busy_or_gaps(busy, problems)
+        return FreeBusy.read(busy, hours.found, problems)
 
     # -- health -----------------------------------------------------------------------------
     def check_online(self) -> list[str]:

@@ -15,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 from rmdaemon.backends import imip
+from rmdaemon.backends.base import Backend
 from rmdaemon.clock import Clock
 from rmdaemon.errors import BackendError
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.model import Incoming, Meeting, Outgoing
 
 SUBDIRS = ("tmp", "new", "cur")
 
@@ -42,7 +43,7 @@ def _sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, outbox: Path, inbox: Path, clock: Clock) -> None:
@@ -86,31 +87,14 @@ class LocalBackend:
             self._unsynced = False
 
     def publish(self, meeting: Meeting) -> None:
-        error = self.publish_many([meeting])[meeting.uid]
-        if error is not None:
-            raise error
-
-    def publish_many(self, meetings: list[Meeting]) -> dict[str, Exception | None]:
-        """Every series' invitations, then one flush for them all (a flush per series was a tenth
-        of a first tick at 10,000 pairs). Nothing counts as published before that flush."""
-        outcomes: dict[str, Exception | None] = {}
-        for meeting in meetings:
-            try:
-                for message in imip.series_messages(meeting, self.clock()):
-                    self.send(message)
-                outcomes[meeting.uid] = None
-            except BackendError as e:
-                outcomes[meeting.uid] = e
-        self.flush()
-        return outcomes
+        """The series' invitations, made durable with the rest by the job's ``flush`` (a flush per
+        series was a tenth of a first tick at 10,000 pairs)."""
+        for message in imip.series_messages(meeting, self.clock()):
+            self.send(message)
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         for message in imip.occurrence_messages(meeting, start, self.clock()):
             self.send(message)
-        self.flush()
-
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        return None  # a Maildir cannot see anyone's calendar
 
     # -- receiving -----------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:
@@ -136,6 +120,3 @@ class LocalBackend:
             if not os.access(box / "new", os.W_OK):
                 problems.append(f"{box}/new: not writable; fix its permissions")
         return problems
-
-    def close(self) -> None:
-        pass

@@ -26,6 +26,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from rmdaemon.backends import imip
+from rmdaemon.backends.base import Backend
 from rmdaemon.backends.imap_read import ImapMailbox, MailboxSettings
 from rmdaemon.backends.smtp_journal import Journal
 from rmdaemon.backends.smtp_net import SECTION, Endpoint, explain
@@ -33,13 +34,13 @@ from rmdaemon.backends.smtp_send import SmtpTransport, Unreachable, Unsure
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings, SmtpBackendSettings
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
+from rmdaemon.model import Incoming, Meeting, Outgoing
 
 log = logging.getLogger("rmdaemon.smtp")
 RETRY_AFTER = timedelta(seconds=60)
 
 
-class SmtpBackend:
+class SmtpBackend(Backend):
     name = "smtp"
 
     def __init__(self, cfg: SmtpBackendSettings, *, sender: str, smtp: Endpoint, imap: Endpoint,
@@ -115,9 +116,6 @@ class SmtpBackend:
         if errors:
             text = "; ".join(dict.fromkeys(str(e) for e in errors))
             raise BackendError(text, permanent=all(e.permanent for e in errors))
-
-    def free_busy(self, people: list[Person], start: datetime, end: datetime) -> dict[str, list[BusyTime]] | None:
-        return None  # a mailbox cannot see anyone's calendar
 
     # -- receiving -------------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:

@@ -8,7 +8,7 @@ before the new time and shows it; an agenda already sent for the old time does n
 one, because the key names the new time. A session someone declined waits for the repair (the
 pair picks another time, or it is skipped) and gets no agenda meanwhile.
 
-Backends that can (``annotate_many`` / ``annotate_occurrence``, optional: Exchange) also get the agenda written into
+Backends that can (``Capability.ANNOTATE``: Exchange) also get the agenda written into
 that session's calendar entry, once, when it is first sent: a senior leader who only opens the
 calendar sees it there. Best effort: a failure is logged and the emails stand.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.errors import BackendError
+from rmdaemon.backends.base import Capability, settle
 from rmdaemon.records import PAIRS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, final_keys
@@ -77,29 +77,19 @@ def run(ctx: Context) -> JobResult:
 
 
 def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]], result: JobResult) -> None:
-    """The agendas just sent, written into their sessions' calendar entries where the backend can:
-    all at once with ``annotate_many`` (a few requests per 100), else one by one."""
-    many = getattr(ctx.backend, "annotate_many", None)
-    one = getattr(ctx.backend, "annotate_occurrence", None)
-    if many is None and one is None:
+    """The agendas just sent, written into their sessions' calendar entries where the backend can
+    (Exchange: a few requests per 100). A failure of the whole call counts for every note."""
+    if Capability.ANNOTATE not in ctx.backend.capabilities:
         return
     built = [(pair, meeting_for(ctx.mail, pair, doc), when(doc, session)[0],
               compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps)).text)
              for pair, doc, session, steps in notes]  # fmt: skip
-    outcomes: dict = {}
-    if many is not None:
-        try:
-            outcomes = many([b[1:] for b in built])
-        except BackendError as e:  # best effort: the emails stand whatever the calendar says
-            outcomes = {(meeting.uid, start): e for _, meeting, start, _ in built}
-    for pair, meeting, start, text in built:
-        try:
-            error = outcomes.get((meeting.uid, start)) if many is not None else one(meeting, start, text)
-            if error is not None:
-                raise error
-        except BackendError as e:
-            job_log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, e)
-            result.add("calendar notes failed", f"{pair.pair_id}: {e}")
+    outcomes = settle(ctx.backend.annotate_many, [b[1:] for b in built], lambda note: (note[0].uid, note[1]))
+    for pair, meeting, start, _ in built:  # best effort: the emails stand whatever the calendar says
+        error = outcomes[(meeting.uid, start)]
+        if error is not None:
+            job_log.warning("pair %s: agenda not written into the calendar: %s", pair.pair_id, error)
+            result.add("calendar notes failed", f"{pair.pair_id}: {error}")
             continue
         result.add("agendas in calendars")
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 
 from rmdaemon import compose, planning
-from rmdaemon.backends.base import FreeBusyGaps
+from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import pairstate
 from rmdaemon.records import OUTBOX, PAIRS, SESSIONS, index, save
@@ -30,7 +30,7 @@ from rmdaemon.programme.delivery import deliver
 from rmdaemon.records import ACTIVE
 from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
-from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, WorkingHours
+from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, WorkingHours
 
 MIN_NOTICE_HOURS = 24
 FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange's longest window)
@@ -182,10 +182,11 @@ def _hours_note(used: dict[str, WorkingHours]) -> str:
     return f"working hours from Exchange: {'; '.join(f'{a} {h}' for a, h in used.items())}" if used else ""
 
 
-def _calendar_hours_read(ctx: Context) -> dict[str, WorkingHours]:
-    """The working hours the backend's last free/busy answers carried (optional capability)."""
-    reader = getattr(ctx.backend, "working_hours", None)
-    return reader() if reader is not None else {}
+def _calendars_of(ctx: Context, people: list[Person], start: datetime, end: datetime) -> FreeBusy | None:
+    """What the backend sees of these people's calendars; None where it sees none (a mailbox)."""
+    if Capability.FREE_BUSY not in ctx.backend.capabilities:
+        return None
+    return ctx.backend.free_busy(people, start, end)
 
 
 def _first_day(ctx: Context, pair: Pair) -> tuple[datetime, date]:
@@ -208,22 +209,25 @@ def _busy_all(ctx: Context, pairs: list[Pair], result: JobResult) -> dict[str, C
     start = min(datetime.combine(_first_day(ctx, p)[1], time(0), ZoneInfo(p.mentee.timezone)) for p in pairs)
     people = list({p.address: p for pair in pairs for p in pair.people}.values())
     try:
-        busy, unseen = ctx.backend.free_busy(people, start, start + timedelta(days=FREE_BUSY_DAYS)), {}
-    except FreeBusyGaps as e:  # per-mailbox errors: plan on what the backend could see
-        busy, unseen = e.partial, e.problems
+        read = _calendars_of(ctx, people, start, start + timedelta(days=FREE_BUSY_DAYS))
     except BackendError as e:
-        busy, unseen = None, {}
+        read = None
         log.warning("free/busy unavailable, planning on working hours only: %s", e)
-    hours = _calendar_hours_read(ctx) if busy is not None else {}
+    if read is None:
+        return {pair.pair_id: Calendars() for pair in pairs}
     found: dict[str, Calendars] = {}
-    for pair in pairs:
-        missing = [p.address for p in pair.people if busy is not None and (p.address in unseen or p.address not in busy)]
+    for pair in pairs:  # mailboxes the backend could not read: their pairs plan on working hours
+        missing = [p.address for p in pair.people if p.address not in read.busy]
         if missing:
-            why = "; ".join(f"{a}: {unseen.get(a, 'not returned')}" for a in missing)
+            why = _unread(read, missing)
             log.warning("pair %s: free/busy unavailable, planning on working hours only: %s", pair.pair_id, why)
             result.add("free/busy unavailable", f"{pair.pair_id}: calendars not readable, planned on working hours ({why})")
-        found[pair.pair_id] = Calendars(None if missing else busy, hours)
+        found[pair.pair_id] = Calendars(None if missing else read.busy, read.hours)
     return found
+
+
+def _unread(read: FreeBusy, addresses: list[str]) -> str:
+    return "; ".join(f"{a}: {read.problems.get(a, 'not returned')}" for a in addresses)
 
 
 def _past(series: dict, pair_id: str, now: datetime) -> int:
@@ -265,7 +269,8 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
         with isolated(result, pair_id):
             todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc)))
-    outcomes = _publish_all(ctx, [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]])
+    changed = [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]]
+    outcomes = settle(ctx.backend.publish_many, changed, lambda m: m.uid)
     for pair_id, doc, meeting in todo:
         series = doc["series"]
         error = outcomes.get(meeting.uid) or _cancel_occurrences(ctx, meeting, series.get("cancel_occurrences", []))
@@ -276,28 +281,10 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[]))
         result.add("series published")
     if confirmed:
+        ctx.backend.flush()  # durable before it is recorded (the local Maildir: one sync for every series)
         with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
-
-
-def _publish_all(ctx: Context, meetings: list[Meeting]) -> dict[str, Exception | None]:
-    """Each series' outcome by uid. A backend with ``publish_many`` (optional: Exchange books 100
-    series per request) gets them all at once and reports per series; others get one call each."""
-    many = getattr(ctx.backend, "publish_many", None)
-    if many is not None and meetings:
-        try:
-            return many(meetings)
-        except BackendError as e:
-            return {m.uid: e for m in meetings}
-    outcomes: dict[str, Exception | None] = {}
-    for meeting in meetings:
-        try:
-            ctx.backend.publish(meeting)
-            outcomes[meeting.uid] = None
-        except BackendError as e:
-            outcomes[meeting.uid] = e
-    return outcomes
 
 
 def _cancel_occurrences(ctx: Context, meeting: Meeting, starts: list[str]) -> BackendError | None:
@@ -424,16 +411,20 @@ def _alternatives(ctx: Context, pair: Pair, series: dict, planned: datetime) -> 
     others = [actual_start(series, s) for s in planning.occurrences_between(plan, week - timedelta(days=7),
                                                                              week + timedelta(days=14), exdates(series))]
     try:
-        busy = ctx.backend.free_busy(list(pair.people), week, week + timedelta(days=7))
+        read = _calendars_of(ctx, list(pair.people), week, week + timedelta(days=7))
+        why = _unread(read, list(read.problems)) if read is not None else ""
     except BackendError as e:
-        log.warning("pair %s: free/busy unavailable, offering times on working hours only: %s", pair.pair_id, e)
-        busy = None
-    else:  # offered inside the hours the series was planned in
-        pair = _with_calendar_hours(pair, _calendar_hours_read(ctx))[0]
-    offered = planning.alternative_starts(pair, actual, not_before=ctx.now + REPAIR_NOTICE, busy=busy,
+        read, why = None, str(e)
+    if why:
+        log.warning("pair %s: free/busy unavailable, offering times on working hours only: %s", pair.pair_id, why)
+        read = None
+    if read is not None:  # offered inside the hours the series was planned in
+        pair = _with_calendar_hours(pair, read.hours)[0]
+    offered = planning.alternative_starts(pair, actual, not_before=ctx.now + REPAIR_NOTICE,
+                                          busy=read.busy if read is not None else None,
                                           avoid=[o for o in others if o != actual],
                                           blackout=ctx.settings.program.blackout_dates)
-    return offered, busy is not None
+    return offered, read is not None
 
 
 def _repair_messages(ctx: Context, pair: Pair, series: dict) -> list[Outgoing]:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from rmdaemon import compose
 from rmdaemon.programme import health
+from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
 from rmdaemon.records import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
@@ -60,16 +61,15 @@ def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str)
     (Exchange) and both people accepted that session and it is still there, it most likely took
     place: no nudge. Declined, cancelled or deleted means it did not, and the nudge goes out.
     Asked once per missed session: once its nudge is out, the calendar is not read again."""
-    answers = getattr(ctx.backend, "occurrence_answers", None)
     session = next((s for s in (record.sessions if record else []) if s["token"] == token), None)
-    if answers is None or session is None or not doc.get("series"):
+    if Capability.OCCURRENCE_ANSWERS not in ctx.backend.capabilities or session is None or not doc.get("series"):
         return False
     if "outbox_keys" not in ctx.cache:
         ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.rows(OUTBOX).values()}
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:
-        said = answers(meeting_for(ctx.mail, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
+        said = ctx.backend.occurrence_answers(meeting_for(ctx.mail, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
     except BackendError:
         return False  # unclear: ask by email
     return bool(said) and all(said.get(p.address) == "ACCEPTED" for p in pair.people)

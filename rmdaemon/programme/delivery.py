@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from rmdaemon.backends.base import Backend
-from rmdaemon.errors import BackendError
+from rmdaemon.backends.base import settle
 from rmdaemon.model import JobResult, Outgoing
 from rmdaemon.programme.context import Context
 from rmdaemon.records import OUTBOX, PAIRS, index, save
@@ -23,8 +22,8 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     """Send ``messages`` exactly once each, also across crashes.
 
     1. one batch records every key as ``pending`` (before anything leaves);
-    2. the messages go to the backend (all at once where it has ``send_many``), which skips keys
-       it already delivered;
+    2. the messages go to the backend (``send_many``: Exchange sends 100 per request), which skips
+       keys it already delivered, then ``flush`` makes them durable;
     3. one batch records the delivered keys as ``sent``, and permanent refusals as ``failed``
        (shown against the pair in ``status``; never retried).
     A crash between 1 and 3, or a temporary failure, leaves ``pending`` keys: jobs offer those
@@ -49,7 +48,7 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
-    outcomes = _send_all(ctx.backend, todo)
+    outcomes = settle(ctx.backend.send_many, todo, lambda m: m.key)
     for message in todo:
         e = outcomes[message.key]
         if e is not None:
@@ -60,46 +59,13 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             continue
         sent.add(message.key)
         result.add(f"{message.kind} sent")
-    flush = getattr(ctx.backend, "flush", None)
-    if sent and flush is not None:
-        flush()
+    if sent:
+        ctx.backend.flush()
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
         save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
         _record_refusals(ctx, refused.values())
     return sent
-
-
-def _send_all(backend: Backend, messages: list[Outgoing]) -> dict[str, BackendError | None]:
-    """Each message's outcome by key (None: sent, or found sent). A backend with ``send_many``
-    (optional: Exchange sends 100 emails per request) gets them all at once; others one call each.
-    A message the backend says nothing about counts as not sent (temporary): nothing is recorded
-    as done unless the backend said so."""
-    many = getattr(backend, "send_many", None)
-    if many is None:
-        return {m.key: _send_one(backend, m) for m in messages}
-    try:
-        outcomes = many(messages)
-    except BackendError as e:
-        return {m.key: e for m in messages}
-    return {m.key: _outcome(outcomes, m.key) for m in messages}
-
-
-def _send_one(backend: Backend, message: Outgoing) -> BackendError | None:
-    try:
-        backend.send(message)
-    except BackendError as e:
-        return e
-    return None
-
-
-def _outcome(outcomes: dict[str, Exception | None], key: str) -> BackendError | None:
-    if key not in outcomes:
-        return BackendError("the backend gave no outcome for this message", permanent=False)
-    found = outcomes[key]
-    if found is None or isinstance(found, BackendError):
-        return found
-    return BackendError(f"{type(found).__name__}: {found}", permanent=False)
 
 
 FINAL = ("sent", "failed")
