@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from contract import BackendContract
 from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+from rmdaemon.model import WorkingHours
 from tests.servers.ews.fixtures import ews_schema, ews_server  # noqa: F401  (fixtures)
 from tests.servers.ews.server import EwsServer
+from tests.servers.ews.store import Hours
 
 PROGRAMME = "mentoring@example.com"
 USER = ("svc-contract", "contract-Passw0rd")
@@ -31,6 +35,13 @@ class ExchangeHarness:
 
     def received(self, address: str) -> list[bytes]:
         return [item.mime for item in self.server.control.items(address, "inbox") if item.mime is not None]
+
+    def script_busy(self, address: str, start: datetime, end: datetime) -> None:
+        self.server.control.script_busy(address, start, end)
+
+    def keep_hours(self, address: str, hours: WorkingHours, zone: str) -> None:
+        minutes = [t.hour * 60 + t.minute for t in (hours.start, hours.end)]
+        self.server.control.set_working_hours(address, Hours(zone, *minutes, hours.days))
 
 
 class TestExchangeBackend(BackendContract):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from contract import BackendContract
 from rmdaemon.backends.graph import GraphBackend
+from rmdaemon.model import WorkingHours
 from tests.servers.graph.fixtures import PROGRAMME, graph_backend, graph_server  # noqa: F401  (fixtures)
 from tests.servers.graph.server import GraphServer
+from tests.servers.graph.store import Hours
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class GraphHarness:
@@ -27,6 +33,13 @@ class GraphHarness:
 
     def received(self, address: str) -> list[bytes]:
         return self.server.control.received(address)
+
+    def script_busy(self, address: str, start: datetime, end: datetime) -> None:
+        self.server.control.script_busy(address, start, end)
+
+    def keep_hours(self, address: str, hours: WorkingHours, zone: str) -> None:
+        start, end = (f"{t:%H:%M:%S}.0000000" for t in (hours.start, hours.end))
+        self.server.control.set_working_hours(address, Hours(zone, start, end, tuple(DAYS[d] for d in hours.days)))
 
 
 class TestGraphBackend(BackendContract):
