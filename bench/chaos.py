@@ -13,7 +13,7 @@ with a back-off hint, HTTP 500 and 503, dropped connections and slow answers (ex
 own timeout is fixed at 120 s, so "past the timeout" is played by killing the daemon while
 a slow answer is still being worked on: the server finishes what the dead client asked).
 
-At the end, after two clean runs, it checks what users rely on (SPEC.md, "Invariants"):
+At the end, after two clean runs, it checks what users rely on (the README's promises):
 
 - duplicates: an email or a calendar message sent twice (same idempotency key, or the same
   content to the same person), a series booked twice, an inbox message acted on twice;

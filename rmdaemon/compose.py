@@ -3,7 +3,7 @@
 Every email is ``multipart/alternative`` (text + autoescaped HTML, so a reply quoted into a later
 agenda cannot inject markup). Message-IDs and MIME boundaries derive from the message's
 idempotency key, so rebuilding the same message gives the same identity.
-An invitation follows the iMIP shape in INTEROP.md: the ``text/calendar; method=…`` part inside
+An invitation follows the iMIP shape Outlook, Gmail and Apple Mail all act on: the ``text/calendar; method=…`` part inside
 the alternative (first child of ``multipart/mixed``) and the same bytes again as an attachment.
 """
 

@@ -415,11 +415,6 @@ def read_responses(raw_email: bytes) -> list[ItipResponse]:
     return list(dict.fromkeys(found))
 
 
-def read_calendar_responses(ics: bytes) -> list[ItipResponse]:
-    """Every attendee answer in an iCalendar object; an unparseable one yields ``[]``."""
-    return _responses(ics, "")
-
-
 def _calendar_parts(message: Message) -> Iterator[Message]:
     """Calendar parts of the message itself, not of messages attached to it.
 

@@ -214,13 +214,6 @@ def occurrences_between(plan: SeriesPlan, start: datetime, end: datetime,
     return _without(itertools.takewhile(lambda s: s < end, starts[bisect_left(starts, start):]), exdates)
 
 
-def next_occurrence(plan: SeriesPlan, after: datetime, exdates: Iterable[datetime] = ()) -> datetime | None:
-    """The first start strictly after ``after`` that is not skipped, or None when the series is over."""
-    skipped = {e.astimezone(UTC) for e in exdates}
-    starts = _starts(plan)
-    return next((s for s in starts[bisect_right(starts, after):] if s.astimezone(UTC) not in skipped), None)
-
-
 # --------------------------------------------------------------------------------------------
 # One session at a time: blackout days, moves, alternatives when someone declines.
 

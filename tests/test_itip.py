@@ -31,7 +31,6 @@ from rmdaemon.itip import (
     ItipResponse,
     build_cancel,
     build_request,
-    read_calendar_responses,
     read_responses,
     vtimezone,
 )
@@ -46,6 +45,11 @@ OFFICE_HOURS = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
 
 # --------------------------------------------------------------------------------------------
 # Helpers
+
+
+def read_ics(ics: bytes) -> list:
+    """A bare .ics file as the daemon meets it: the calendar part of an email (no METHOD on the part)."""
+    return read_responses(b"Content-Type: text/calendar; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + ics)
 
 
 def local(tzid: str, text: str) -> datetime:
@@ -468,7 +472,7 @@ INBOUND = {
 @pytest.mark.parametrize("name", INBOUND)
 def test_reply_fixture_is_understood(name: str) -> None:
     raw = (FIXTURES / name).read_bytes()
-    read = read_responses if name.endswith(".eml") else read_calendar_responses
+    read = read_responses if name.endswith(".eml") else read_ics
     assert read(raw) == INBOUND[name]
 
 
@@ -527,7 +531,7 @@ def test_a_bounce_of_our_invitation_is_not_an_answer() -> None:
 def test_our_own_request_read_back_lists_the_invited_as_not_yet_answered() -> None:
     meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=2",
                            sequence=1)
-    read = read_calendar_responses(build_request(meeting, STAMP))
+    read = read_ics(build_request(meeting, STAMP))
     assert {(r.attendee, r.partstat, r.method, r.sequence) for r in read} == {
         ("ana.junior@example.com", "NEEDS-ACTION", "REQUEST", 1),
         ("bob.senior@example.com", "NEEDS-ACTION", "REQUEST", 1),
@@ -555,7 +559,7 @@ def test_corpus_replies_with_an_event_yield_an_answer() -> None:
                if row["METHOD"].upper() == "REPLY" and int(row["n_VEVENT"] or 0) > 0]
     assert replies, "the corpus index lists no REPLY with a VEVENT"
     for path, _ in replies:
-        read = read_calendar_responses(path.read_bytes())
+        read = read_ics(path.read_bytes())
         assert read, path
         assert all(r.partstat in PARTSTATS and r.uid and "@" in r.attendee for r in read), path
 
@@ -565,14 +569,14 @@ def test_corpus_freebusy_replies_are_not_taken_for_answers() -> None:
     freebusy = [path for path, row in corpus_rows()
                 if row["METHOD"].upper() == "REPLY" and int(row["n_VEVENT"] or 0) == 0]
     for path in freebusy:
-        assert read_calendar_responses(path.read_bytes()) == [], path
+        assert read_ics(path.read_bytes()) == [], path
 
 
 def test_corpus_exchange_reply_keeps_the_note_and_ignores_the_unanswered_attendee() -> None:
     path = CORPORA / "ics" / "jazzband-icalevents" / "test_data" / "multi_attendee_response.ics"
     if not path.is_file():
         pytest.skip(f"shared corpora not found at {CORPORA}")
-    (answer,) = read_calendar_responses(path.read_bytes())
+    (answer,) = read_ics(path.read_bytes())
     assert (answer.attendee, answer.partstat, answer.comment) == (
         "calendar@gmail.com", "DECLINED", "test-message-from-the-calendar")
 
@@ -583,6 +587,6 @@ def test_no_corpus_file_makes_the_readers_raise() -> None:
     emails = sorted(p for p in (CORPORA / "eml").rglob("*") if p.suffix in {".eml", ""}
                     and p.is_file())
     for path, _ in rows:
-        read_calendar_responses(path.read_bytes())
+        read_ics(path.read_bytes())
     for path in emails:
         read_responses(path.read_bytes())

@@ -12,7 +12,7 @@ import recurring_ical_events
 from rmdaemon.errors import UserError
 from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot, WorkingHours
 from rmdaemon.config import parse_slot
-from rmdaemon.planning import next_occurrence, occurrences, occurrences_between, plan_series
+from rmdaemon.planning import occurrences, occurrences_between, plan_series
 
 UTC = timezone.utc
 LONDON, NYC, KOLKATA = ZoneInfo("Europe/London"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
@@ -235,13 +235,12 @@ def test_exdates_are_removed_whatever_zone_they_are_given_in() -> None:
     assert occurrences(series, [skipped]) == [all_starts[0], *all_starts[2:]]
 
 
-def test_next_occurrence_and_between() -> None:
+def test_occurrences_between_is_half_open_and_drops_exdates_in_any_zone() -> None:
     series = plan(london_pair(), sessions=4)
     first, second, third, fourth = occurrences(series)
-    assert next_occurrence(series, first) == second
-    assert next_occurrence(series, first - timedelta(seconds=1)) == first
-    assert next_occurrence(series, first, exdates=[second.astimezone(NYC)]) == third
-    assert next_occurrence(series, fourth) is None
+    assert occurrences_between(series, first - timedelta(seconds=1), second) == [first]
+    assert occurrences_between(series, first, fourth, exdates=[second.astimezone(NYC)]) == [first, third]
+    assert occurrences_between(series, fourth + timedelta(seconds=1), fourth + timedelta(days=90)) == []
     assert occurrences_between(series, second, fourth) == [second, third]
     assert occurrences_between(series, second, fourth, exdates=[third]) == [second]
 

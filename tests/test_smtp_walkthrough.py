@@ -3,7 +3,7 @@
 tests play the people by APPENDing their replies — as Google Calendar, Outlook/Exchange and
 Thunderbird write them — to the IMAP inbox.
 
-consent → invitations (checked part by part against INTEROP.md, and by libical's RFC 5546
+consent → invitations (checked part by part against what Outlook and Gmail require, and by libical's RFC 5546
 restriction check where Debian's bindings are installed) → calendar replies → attendance per
 (UID, RECURRENCE-ID) → agenda → a free-text reply → session log. Nothing sent twice, nothing
 deleted from the mailbox.
@@ -109,7 +109,7 @@ def pairs_state(world: World) -> dict[str, dict]:
     return {doc["pair_id"]: doc for doc in data["pairs"].values()}
 
 
-# -- the invitation, part by part (INTEROP.md) ------------------------------------------------------
+# -- the invitation, part by part (what real clients require) -------------------------------------------
 
 
 def check_invitation(received: Received) -> icalendar.Calendar:

@@ -1,6 +1,6 @@
 """Calendars by email (iMIP, RFC 6047): what the local and SMTP backends publish instead of
 writing to a calendar server. One email per attendee, ``To:`` equal to that ATTENDEE, because a
-person reached by Cc or in a shared message gets no RSVP buttons (INTEROP.md)."""
+person reached by Cc or in a shared message gets no RSVP buttons in Outlook or Gmail."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.programme import pairstate
+from rmdaemon.programme import pairstate, repairs
 from rmdaemon.records import OUTBOX, PAIRS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
@@ -357,10 +357,10 @@ def _mail(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result:
             if _wanted(pair, doc) and doc.get("series") and not doc["series"].get("cancelled") \
                     and doc["series"].get("published") is not None:
                 series, new_rows = _open_repairs(ctx, pair, doc, result)
-                built = _repair_messages(ctx, pair, series)
+                built = repairs.offer_messages(ctx.mail, pair, series)
                 if new_rows:
                     offers[pair_id], rows = dict(doc, series=series), rows + new_rows
-            messages += built + _notice_messages(ctx, pair or _snapshot(doc), doc)
+            messages += built + repairs.notice_messages(ctx.mail, pair or _snapshot(doc), doc)
 
     def record() -> None:
         save(ctx.store, PAIRS, "pair_id", offers.values())
@@ -425,45 +425,6 @@ def _alternatives(ctx: Context, pair: Pair, series: dict, planned: datetime) -> 
                                           avoid=[o for o in others if o != actual],
                                           blackout=ctx.settings.program.blackout_dates)
     return offered, read is not None
-
-
-def _repair_messages(ctx: Context, pair: Pair, series: dict) -> list[Outgoing]:
-    """The offer email of every open repair whose session is still ahead (rebuilt each tick, sent once)."""
-    out = []
-    for key, repair in (series.get("repairs") or {}).items():
-        actual = actual_start(series, datetime.fromisoformat(key))
-        if repair["state"] != "offered" or actual <= ctx.now:
-            continue
-        names = [p.name for p in pair.people if p.address in repair["declined_by"]]
-        options = [datetime.fromisoformat(o) for o in repair["offered"]]
-        context = {
-            "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
-            "when_mentee": compose.local_time(actual, pair.mentee.timezone),
-            "when_mentor": compose.local_time(actual, pair.mentor.timezone),
-            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone),
-                         "mentor": compose.local_time(o, pair.mentor.timezone)} for o in options],
-            "checked_calendars": repair.get("checked_calendars", False),
-        }
-        out.append(ctx.mail.email("repair", key=f"repair:{series['uid']}:{key}", to=pair.people, context=context,
-                          kind="repair", pair_id=pair.pair_id, token=repair["token"]))
-    return out
-
-
-def _notice_messages(ctx: Context, pair: Pair | None, doc: dict) -> list[Outgoing]:
-    """Queued notices (why a RESCHEDULE or a repair choice was not done), each as a reply to its cause."""
-    out = []
-    for notice in doc.get("notices", []):
-        person = pair.member(notice["to"]) if pair else None
-        if person is None:
-            continue
-        planned = notice.get("planned")
-        when = None
-        if planned and doc.get("series"):
-            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone)
-        context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when}
-        out.append(ctx.mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
-                          pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", "")))
-    return out
 
 
 def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:

@@ -66,4 +66,4 @@ def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
     return ctx.mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context,
-                     kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+                          kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))

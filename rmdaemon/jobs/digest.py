@@ -50,7 +50,7 @@ def run(ctx: Context) -> JobResult:
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
     }
     message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(),
-                        context=context, kind="digest")
+                             context=context, kind="digest")
     if deliver(ctx, [message], result):
         result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")
     return result

@@ -85,7 +85,7 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
                # pair got for the same missed session a tick earlier (found by bench/chaos.py).
                "requested": reason.startswith("request:")}
     return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
-                     kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+                          kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
 
 
 def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:
@@ -93,4 +93,4 @@ def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:
     champion = ctx.mail.champion()
     context = {"pair": pair, "state": h.state, "missed": h.missed_in_a_row, "held": h.held}
     return ctx.mail.email("alert", key=f"alert:{pair.pair_id}:{h.missed[-1]}", to=champion, context=context,
-                     kind="alert", pair_id=pair.pair_id)
+                          kind="alert", pair_id=pair.pair_id)

@@ -52,7 +52,7 @@ def run(ctx: Context) -> JobResult:
 
 def forward_flag(ctx: Context, pair: Pair, flag: dict) -> Outgoing:
     return ctx.mail.email("flag", key=f"flag:{flag['id']}", to=ctx.mail.champion(),
-                     context={"pair": pair, "text": flag["text"]}, kind="flag", pair_id=pair.pair_id)
+                          context={"pair": pair, "text": flag["text"]}, kind="flag", pair_id=pair.pair_id)
 
 
 def confirm(ctx: Context, request: dict) -> Outgoing:

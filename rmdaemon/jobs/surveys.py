@@ -98,7 +98,7 @@ def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: in
                    "milestone_text": MILESTONE_TEXT[milestone], "intro": intro,
                    "min_group": ctx.settings.privacy.min_group_size}
         out.append(ctx.mail.email("survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
-                             context=context, kind="survey", pair_id=pair.pair_id, token=token))
+                                  context=context, kind="survey", pair_id=pair.pair_id, token=token))
     if milestone == "midpoint":
         message, session = checkin(ctx.mail, pair, "midpoint")
         out.append(message)
@@ -114,7 +114,7 @@ def certificates(ctx: Context, pair: Pair, doc: dict, held: int, topics: list[st
                "topics": topics, "champion": ctx.settings.program.champion}
     copy: Person = ctx.mail.champion()
     return [ctx.mail.email("certificate", key=f"certificate:{pair.pair_id}:{p.address}", to=p, context=context,
-                      kind="certificate", pair_id=pair.pair_id) for p in (pair.mentor, copy)]
+                           kind="certificate", pair_id=pair.pair_id) for p in (pair.mentor, copy)]
 
 
 def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]:

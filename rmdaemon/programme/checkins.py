@@ -18,6 +18,6 @@ def checkin(mail: Mailer, pair: Pair, reason: str) -> tuple[Outgoing, dict]:
     session = {"token": token, "pair_id": pair.pair_id, "kind": "checkin", "start": None,
                "person": pair.mentor.address, "milestone": reason}
     out = mail.email("checkin", key=f"checkin:{pair.pair_id}:{reason}", to=pair.mentor,
-                    context={"pair": pair, "person": pair.mentor, "other": pair.mentee},
-                    kind="checkin", pair_id=pair.pair_id, token=token)
+                     context={"pair": pair, "person": pair.mentor, "other": pair.mentee},
+                     kind="checkin", pair_id=pair.pair_id, token=token)
     return out, session

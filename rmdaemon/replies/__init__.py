@@ -1,6 +1,6 @@
 """Raw reply bytes → what the sender wrote, the session-log fields, and any command.
 
-This is the ``parse-reply`` contract of SPEC.md and the one code path the daemon's inbox uses.
+This is the ``parse-reply`` contract (README, "Commands") and the one code path the daemon's inbox uses.
 It is pure (bytes in, a frozen record out) and total: any bytes give a ``ParsedReply``; what
 could not be read is said in ``warnings``, never raised.
 

@@ -2,8 +2,8 @@
 
 Everything language-specific lives here so that adding a language is adding words, not code.
 Sources: the quote headers and separators that Outlook, Gmail, Apple Mail, Thunderbird, Yahoo
-and phone clients write in their localised versions (as collected by the reply-parser test suites
-under ``shared/corpora/replies``), and the prompts of our own agenda template.
+and phone clients write in their localised versions (as collected by other reply parsers' test
+suites, which tests/test_replies_corpora.py scores us against), and the prompts of our own agenda template.
 
 Every pattern is anchored and free of nested quantifiers over the same text, so matching a line
 is linear in its length (``parse_reply`` must stay fast on hostile input).

@@ -1,5 +1,5 @@
 """A real IMAP server for the tests: Dovecot 2.3 from Debian's packages, run on 127.0.0.1 from a
-self-contained config in a temp directory (measured notes in INTEROP.md).
+self-contained config in a temp directory.
 
 - ``dovecot -F -c CONF`` with ``base_dir``, ``state_dir`` and ``log_path`` in the temp dir,
   ``passdb static`` (any user name, one password: a passwd-file is re-read at most once a second,

@@ -5,7 +5,7 @@ It keeps every accepted message with its envelope, and can misbehave the way rea
 refuse one recipient (``refuse``), be down (``stop``), or take a message and drop the connection
 before answering (``drop_after_data``). ``on_message`` lets a test play what the server does next,
 e.g. file a copy in the Sent folder like Gmail or deliver a blind copy to the IMAP inbox.
-Measured (INTEROP.md): starts in ~2 ms; ``port=0`` does not work, so a free port is picked first.
+Measured: starts in ~2 ms; ``port=0`` does not work, so a free port is picked first.
 """
 
 from __future__ import annotations

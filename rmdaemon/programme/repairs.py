@@ -1,0 +1,51 @@
+"""The emails that follow from a pair's calendar state: the offer of other times when someone
+declined a session, and the short notices explaining a RESCHEDULE or a choice that could not be
+done. Built afresh each tick from the stored series; the booking job sends each once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rmdaemon import compose
+from rmdaemon.model import Outgoing, Pair
+from rmdaemon.programme.messages import Mailer
+from rmdaemon.programme.series import actual_start
+
+
+def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
+    """The offer email of every open repair whose session is still ahead (rebuilt each tick, sent once)."""
+    out = []
+    for key, repair in (series.get("repairs") or {}).items():
+        actual = actual_start(series, datetime.fromisoformat(key))
+        if repair["state"] != "offered" or actual <= mail.now:
+            continue
+        names = [p.name for p in pair.people if p.address in repair["declined_by"]]
+        options = [datetime.fromisoformat(o) for o in repair["offered"]]
+        context = {
+            "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
+            "when_mentee": compose.local_time(actual, pair.mentee.timezone),
+            "when_mentor": compose.local_time(actual, pair.mentor.timezone),
+            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone),
+                         "mentor": compose.local_time(o, pair.mentor.timezone)} for o in options],
+            "checked_calendars": repair.get("checked_calendars", False),
+        }
+        out.append(mail.email("repair", key=f"repair:{series['uid']}:{key}", to=pair.people, context=context,
+                              kind="repair", pair_id=pair.pair_id, token=repair["token"]))
+    return out
+
+
+def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing]:
+    """Queued notices (why a RESCHEDULE or a repair choice was not done), each as a reply to its cause."""
+    out = []
+    for notice in doc.get("notices", []):
+        person = pair.member(notice["to"]) if pair else None
+        if person is None:
+            continue
+        planned = notice.get("planned")
+        when = None
+        if planned and doc.get("series"):
+            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone)
+        context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when}
+        out.append(mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
+                              pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", "")))
+    return out
