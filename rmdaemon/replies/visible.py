@@ -20,7 +20,16 @@ from rmdaemon.replies.fields import looks_like_field
 CUT_MARK = "\x1e"  # a line the HTML converter writes where client markup says history begins
 _MAX_LINE_FOR_PATTERNS = 400
 _SIGNATURE_MAX_LINES = 8
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Characters that carry no text: zero-width and bidi controls, soft hyphen, the combining
+# grapheme joiner that newsletters pad preheaders with, Hangul fillers used as blanks, and the
+# object-replacement character Apple Mail leaves where an inline image was.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\u034f"
+                                    "\u061c\u115f\u1160\u180e\u3164\uffa0\ufeff\ufffc\u00ad"), None)
+# Decorative marks that mail add-ons append on their own: Gmail trackers (Mailtrack, Streak...)
+# write U+1427 "ᐧ" where their pixel sits. Only a mark standing alone (a line of its own, or
+# after a space at the end of a line) goes: inside a word it is Canadian syllabics.
+_DEBRIS_RE = re.compile(r"(?:(?<=\n)|^|[ \t]+)[\u1427\u00b7\u2027\u30fb]+[ \t]*(?=\n|$)")
 _SPACES_RE = re.compile(r"[\u00a0\u2007\u202f\t]")
 _ADDRESS_AT_END_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:：]$")
 _FROM_WITH_ADDRESS_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>|\[mailto:")
@@ -61,6 +70,8 @@ def extract(text: str) -> Visible:
 def normalise(text: str) -> str:
     """One newline convention, no invisible characters, ordinary spaces."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    if "\u1427" in text or "\u00b7" in text or "\u2027" in text or "\u30fb" in text:
+        text = _DEBRIS_RE.sub("", text)
     return _SPACES_RE.sub(" ", text)
 
 
