@@ -34,3 +34,65 @@ def test_invisible_and_decorative_characters_do_not_reach_the_log(debris: str) -
 def test_a_syllabics_final_inside_a_word_is_text_not_debris() -> None:
     text = "Learned: ᐊᐃᑉᐱᑦ ᐧᐊᐃ means a lot\n"
     assert parse_reply(reply(text)).body == text.strip()
+
+
+# --- quote headers as clients localise and wrap them ----------------------------------------------
+
+# Seven languages, the header each client writes (Gmail web unless said otherwise).
+HEADERS = {
+    "en": "On Fri, Mar 25, 2016 at 10:00 AM Max Mustermann <max@example.com> wrote:",
+    "en-apple": "On 25 Mar 2016, at 10:00, Max Mustermann <max@example.com> wrote:",
+    "iso-gmail-2016": "2016-03-03 17:21 GMT+01:00 Some One <some.one@example.com>:",
+    "de": "Am Fr., 25. März 2016 um 10:00 Uhr schrieb Max Mustermann <max@example.com>:",
+    "de-gmail-android": "Max Mustermann <max@example.com> schrieb am Fr., 25. März 2016 um 10:00 Uhr:",
+    "fr": "Le ven. 25 mars 2016 à 10:00, Max Mustermann <max@example.com> a écrit :",
+    "es": "El vie., 25 mar. 2016 a las 10:00, Max Mustermann (<max@example.com>) escribió:",
+    "nl": "Op vr 25 mrt. 2016 om 10:00 schreef Max Mustermann <max@example.com>:",
+    "pt": "Em sex., 25 de mar. de 2016 às 10:00, Max Mustermann <max@example.com> escreveu:",
+    "ja": "2016年3月25日(金) 10:00 Max Mustermann <max@example.com>:",
+    "ja-apple": "2016/03/25 10:00、Max Mustermann <max@example.com> のメッセージ:",
+}
+
+
+def _wrapped(header: str) -> dict[str, str]:
+    """The ways clients break a header over lines: inside or before the address, the address
+    continued as ``<mailto:…>`` (HTML links turned into text), or at a space in the middle."""
+    name, rest = header.split("<", 1)
+    address, after = rest.split(">", 1)
+    words = header.split()
+    return {
+        "one line": header,
+        "cut inside <": f"{name.rstrip()} <\n{address}>{after}",
+        "cut before <": f"{name.rstrip()}\n<{address}>{after}",
+        "mailto on the next line": f"{name.rstrip()} <{address}\n<mailto:{address}>>{after}",
+        "mailto on one line": f"{name.rstrip()} <{address}<mailto:{address}>>{after}",
+        "cut in the middle": " ".join(words[:len(words) // 2]) + "\n" + " ".join(words[len(words) // 2:]),
+    }
+
+
+HEADER_CASES = [(lang, how, text) for lang, header in HEADERS.items()
+                for how, text in _wrapped(header).items()]
+
+
+@pytest.mark.parametrize("quoted", [True, False], ids=["quoted", "unquoted original"])
+@pytest.mark.parametrize(("lang", "how", "header"), HEADER_CASES,
+                         ids=[f"{lang}-{how}" for lang, how, _ in HEADER_CASES])
+def test_quote_headers_in_every_language_and_wrapping_end_the_new_text(
+        lang: str, how: str, header: str, quoted: bool) -> None:
+    original = "Hello Alex,\nTopics: ...\nRating: 1-5\nThe agenda's own words\n"
+    if quoted:
+        original = "".join(f"> {s}\n" for s in original.splitlines())
+    parsed = parse_reply(reply(f"We met on Tuesday.\nTopics: pricing\n\n{header}\n\n{original}"))
+    assert parsed.body == "We met on Tuesday.\nTopics: pricing"
+    assert parsed.fields["rating"] is None
+
+
+@pytest.mark.parametrize("text", [
+    "I wrote to sam@example.com\n",  # an address and "wrote" in a note, then a real header
+    "On Monday we met.\n",
+    "Alex\n",
+])
+def test_a_line_above_a_wrapped_header_stays_the_senders(text: str) -> None:
+    header = "On Mon, 3 Mar 2025 at 09:00, Reverse Mentoring <mentoring@acme.example>\nwrote:\n"
+    parsed = parse_reply(reply("Topics: pricing\n" + text + header + QUOTE))
+    assert parsed.body == "Topics: pricing\n" + text.strip()

@@ -34,6 +34,8 @@ _SPACES_RE = re.compile(r"[\u00a0\u2007\u202f\t]")
 _ADDRESS_AT_END_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:：]$")
 _FROM_WITH_ADDRESS_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>|\[mailto:")
 _DATED_LABEL_RE = re.compile(r"^[^:：]{1,30}[:：].*(?:\b(?:19|20)\d\d\b|\b\d{1,2}[./]\d{1,2}[./]\d{2}\b)")
+_MAILTO_RE = re.compile(r"\s*[<\[]mailto:[^<>\[\]\s]{1,200}[>\]]")
+_DATE_START_RE = re.compile(r"\d{4}\s*[-/.年]|\d{1,2}[./]\d{1,2}[./]")
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
 
 
@@ -232,8 +234,10 @@ def header_block_at(lines: list[str], i: int) -> bool:
 def attribution_span(lines: list[str], i: int) -> int:
     """How many lines (1–3) an "On <date>, <name> wrote:" header at ``i`` takes; 0 if none.
 
-    Clients wrap long headers, so a header may continue on the next lines; the words
-    "On"/"Am"/"Le"... must then open it, which keeps "On the other hand, …" safe.
+    Clients wrap long headers, so a header may continue on the next lines; it must then open
+    like one ("On"/"Am"/"Le"..., a date) or be cut inside the sender's name or address
+    ("Max Mustermann <" / "<max@example.com> schrieb am …:", "<mailto:…>" on the next line),
+    which keeps "On the other hand, …" and a note's last line safe.
     """
     first = lines[i].strip()
     if len(first) > _MAX_LINE_FOR_PATTERNS:
@@ -243,14 +247,42 @@ def attribution_span(lines: list[str], i: int) -> int:
         if span > 1:
             if i + span - 1 >= len(lines) or not lines[i + span - 1].strip():
                 return 0
-            if not (lx.WROTE_HEAD_RE.match(first) or _has_date(first)):
+            nxt = unquote(lines[i + span - 1]).strip()
+            if not _header_may_continue(first, nxt, span):
                 return 0
-            joined = f"{joined} {unquote(lines[i + span - 1]).strip()}"
+            joined = _join_wrapped(joined, nxt)
             if len(joined) > _MAX_LINE_FOR_PATTERNS:
                 return 0
         if is_attribution(joined, _followed_by_quote(lines, i + span)):
             return span
     return 0
+
+
+def _header_may_continue(first: str, nxt: str, span: int) -> bool:
+    """May a quote header that starts with ``first`` go on with ``nxt``?
+
+    Never when ``nxt`` opens a header itself ("On …", a date): then ``first`` is the sender's.
+    """
+    if first.count("<") > first.count(">") or first.endswith(("(", "\"")):
+        return True  # cut inside the address: "Max Mustermann <" / "max@example.com"
+    if lx.WROTE_HEAD_RE.match(nxt) or _DATE_START_RE.match(nxt):
+        return False
+    if lx.WROTE_HEAD_RE.match(first) or _has_date(first):
+        return True
+    if first.endswith((".", "!", "?")) or len(first) > 160:
+        return False
+    if nxt.startswith(("<", "(<", "[mailto:")):
+        return len(first) <= 80  # "Max Mustermann" / "<max@example.com> schrieb am …:"
+    # "Max Mustermann <max@example.com> schrieb am Fr.," / "Max <max@example.com>" + "schrieb …"
+    return ("@" in first and (bool(lx.WROTE_ANY_RE.search(first)) or bool(lx.WROTE_ANY_RE.match(nxt))
+                              or span > 2))
+
+
+def _join_wrapped(joined: str, nxt: str) -> str:
+    """Two lines of one wrapped header as one: no space inside "<…>" cut at the wrap."""
+    if joined.endswith(("<", "(")) or nxt.startswith((">", ")")):
+        return joined + nxt
+    return f"{joined} {nxt}"
 
 
 def _followed_by_quote(lines: list[str], i: int) -> bool:
@@ -272,6 +304,8 @@ def is_attribution(text: str, before_quote: bool) -> bool:
     text = text.strip().strip("*_-=").strip()
     if not text or len(text) > _MAX_LINE_FOR_PATTERNS:
         return False
+    if "mailto:" in text:  # "<max@example.com<mailto:max@example.com>>" from an HTML link
+        text = _MAILTO_RE.sub("", text)
     if lx.WROTE_OTHER_RE.match(text):
         return True
     specific = _has_date(text) or "@" in text
