@@ -96,3 +96,67 @@ def test_a_line_above_a_wrapped_header_stays_the_senders(text: str) -> None:
     header = "On Mon, 3 Mar 2025 at 09:00, Reverse Mentoring <mentoring@acme.example>\nwrote:\n"
     parsed = parse_reply(reply("Topics: pricing\n" + text + header + QUOTE))
     assert parsed.body == "Topics: pricing\n" + text.strip()
+
+
+# --- the author's words are never lost ------------------------------------------------------------
+
+HEADER = "On Mon, 3 Mar 2025 at 09:00, Reverse Mentoring <mentoring@acme.example> wrote:\n"
+
+
+def test_interleaved_answers_keep_their_order_and_drop_the_quote() -> None:
+    text = (HEADER + "> Attended?\nyes\n> Which topics came up, and why did they come up in this session at all?\n"
+            "creators, then ads\n> Rating: 1-5\n\n4\n")
+    parsed = parse_reply(reply(text))
+    assert parsed.body == "yes\ncreators, then ads\n\n4"
+    assert parsed.fields["rating"] == 4
+
+
+def test_a_lower_case_answer_under_a_long_quoted_question_is_kept() -> None:
+    text = HEADER + "> Did you get to talk about how the team uses group chats for work?\nyes, at length\n"
+    assert parse_reply(reply(text)).body == "yes, at length"
+
+
+def test_a_client_rewrapped_quote_line_is_still_quote() -> None:
+    text = ("Thanks.\n\n" + HEADER + "> Lorem ipsum dolor sit amet, consectetur adipiscing elit. Nullam d\n"
+            "ignissim odio\n> more quote\n")
+    assert parse_reply(reply(text)).body == "Thanks."
+
+
+@pytest.mark.parametrize("above", ["", "\n\nSent from my iPhone\n\n", "-- \nAlex Morgan\n\n"])
+def test_bottom_posting_keeps_the_text_below_the_quote(above: str) -> None:
+    parsed = parse_reply(reply(above + HEADER + QUOTE + "\nWe met. Sam showed me BeReal.\nRating: 4\n"))
+    assert parsed.body == "We met. Sam showed me BeReal.\nRating: 4"
+
+
+@pytest.mark.parametrize("note", ["FYI: my notes from 4 March 2025 are below.", "Sam - see below",
+                                  "Thanks!"])
+def test_the_senders_line_above_a_forward_is_kept(note: str) -> None:
+    text = (f"{note}\n---------- Forwarded message ---------\nFrom: Sam <sam@example.com>\n"
+            "Date: Tue, 4 Mar 2025 at 10:12\nSubject: notes\nTo: Alex <alex@example.com>\n\nTopics: x\n")
+    assert parse_reply(reply(text, subject="Fwd: notes [RM-7F3K2Q]")).body == note
+
+
+def test_text_under_a_signature_mark_is_kept_with_a_warning_when_it_is_all_there_is() -> None:
+    parsed = parse_reply(reply("Sent from my Galaxy\n\nTopics: Discord\nRating: 5\n"))
+    assert parsed.body == "Topics: Discord\nRating: 5"
+    assert any("signature" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize("text", ["Sent from my iPhone\n", "-- \nAlex Morgan\nCFO, ACME\n+44 20 7946 0000\n"])
+def test_a_signature_alone_is_still_no_text(text: str) -> None:
+    parsed = parse_reply(reply(text + "\n" + HEADER + QUOTE))
+    assert parsed.body == ""
+    assert not any("signature" in w for w in parsed.warnings)
+
+
+def test_an_outlook_reply_with_nothing_written_stays_empty() -> None:
+    text = ("-----Original Message-----\nFrom: P <p@example.com>\nSent: Monday, March 3, 2025 9:00 AM\n"
+            "To: Alex\nSubject: agenda\n\n> Attended: yes\n> Topics: ...\n")
+    parsed = parse_reply(reply(text))
+    assert parsed.body == "" and parsed.fields["attended"] is None
+
+
+def test_a_rule_line_between_answers_is_not_a_footer() -> None:
+    text = "Topics: pricing\n\n------------\nLearned: Sam's team prices by usage\nRating: 4\n"
+    parsed = parse_reply(reply(text))
+    assert parsed.fields["learned"] == "Sam's team prices by usage" and parsed.fields["rating"] == 4

@@ -102,7 +102,7 @@ def _body_warnings(text: str, seen: visible.Visible) -> list[str]:
         found.append("body: nothing new above the quoted text")
     if seen.forwarded:
         found.append("forward: a forwarded message was left out of the body")
-    return found
+    return found + list(seen.warnings)
 
 
 def _raw_text(raw: bytes) -> str:

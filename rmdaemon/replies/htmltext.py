@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import lxml.html
 from lxml import etree
 
+from rmdaemon.replies import lexicon as lx
 from rmdaemon.replies.visible import CUT_MARK
 
 _SKIP = frozenset({"script", "style", "head", "title", "meta", "link", "noscript", "template",
@@ -137,10 +138,17 @@ def _render_element(el: etree._Element, tag: str, marks: str, out: _Out, level: 
     if tag == "pre":
         out.pre += 1
     lines_before = len(out.lines)
+    # Gmail keeps an inline answer inside its quote container: the header and the first
+    # <blockquote> are the quote, what the sender wrote between later blockquotes is not.
+    container = quote and tag == "div" and _answered_inside(el, marks)
     _open(el, tag, out)
     out.text(el.text or "")
     for child in el:
         _render(child, out, level + 1)
+        if container and _is_blockquote(child):
+            out.block()
+            out.depth -= 1
+            quote = container = False
         out.text(child.tail or "")
     _close(el, tag, out)
     if tag == "p" and len(out.lines) == lines_before and not "".join(out.buf).strip():
@@ -194,6 +202,24 @@ def _is_quote(el: etree._Element, tag: str, marks: str) -> bool:
     if tag == "div":
         return any(c in marks.split() for c in _QUOTE_CLASSES) or "gmail_quote" in marks
     return False
+
+
+def _answered_inside(el: etree._Element, marks: str) -> bool:
+    """A Gmail quote container (not a forward's) with a <blockquote> of its own."""
+    if "gmail_quote" not in marks or "forward" in marks:
+        return False
+    if not any(_is_blockquote(c) for c in el):
+        return False
+    head = " ".join((el.text or "").split())
+    for c in el:
+        if _is_blockquote(c):
+            break
+        head += " " + " ".join(" ".join(c.itertext()).split()) + " " + (c.tail or "")
+    return not lx.SEPARATOR_RE.search(head) and not lx.FORWARD_INTRO_RE.search(head.strip()[:200])
+
+
+def _is_blockquote(el: etree._Element) -> bool:
+    return isinstance(el.tag, str) and el.tag.lower() == "blockquote"
 
 
 def _hidden(el: etree._Element) -> bool:

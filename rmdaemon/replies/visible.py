@@ -36,6 +36,9 @@ _FROM_WITH_ADDRESS_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>|\[mailto:")
 _DATED_LABEL_RE = re.compile(r"^[^:：]{1,30}[:：].*(?:\b(?:19|20)\d\d\b|\b\d{1,2}[./]\d{1,2}[./]\d{2}\b)")
 _MAILTO_RE = re.compile(r"\s*[<\[]mailto:[^<>\[\]\s]{1,200}[>\]]")
 _DATE_START_RE = re.compile(r"\d{4}\s*[-/.年]|\d{1,2}[./]\d{1,2}[./]")
+_MESSAGE_LABEL_RE = re.compile(
+    r"^(?:message|mensaje|mensagem|nachricht|messaggio|bericht|wiadomość|mail|e-mail|courriel"
+    r"|date|datum|fecha|data|sent|gesendet|envoyé|enviado|verzonden)\b", re.IGNORECASE)
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
 
 
@@ -47,6 +50,7 @@ class Visible:
     answers: tuple[tuple[str, str], ...] = ()  # (quoted prompt, the answer written under it)
     quoted: bool = False  # history was found and left out
     forwarded: bool = False  # a forwarded message was found and left out
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,16 +61,55 @@ class _Scan:
     forwarded: bool = False
     prompt: str = ""
     after_quote: bool = False
+    segments: list[int] = field(default_factory=list)  # where in ``kept`` text resumes after a quote
 
 
 def extract(text: str) -> Visible:
     """The sender's own text of ``text`` (a decoded, plain-text message body)."""
     lines = normalise(text).split("\n")
     scan = _scan(lines)
-    body = tidy(strip_tail(scan.kept))
+    kept, rescued = _strip_segments(scan.kept, scan.segments)
+    body = tidy(kept)
     answers = tuple((a[0], text) for a in scan.answers
                     if a[0] and (text := tidy(strip_tail(a[1:]))) and text in body)
-    return Visible(body, answers, scan.quoted, scan.forwarded)
+    warnings = ("body: the text below a signature mark was kept, as it was all the sender wrote",) if rescued else ()
+    return Visible(body, answers, scan.quoted, scan.forwarded, warnings)
+
+
+def _strip_segments(kept: list[str], starts: list[int]) -> tuple[list[str], bool]:
+    """Signatures and footers off each run of new text between quotes (an interleaved or
+    bottom-posted reply has several: "Sent from my iPhone" above the quote must not take the
+    answer below it along). True when stripping would have left nothing but kept the text."""
+    bounds = [0, *starts, len(kept)]
+    out: list[str] = []
+    for a, b in zip(bounds, bounds[1:]):
+        segment = kept[a:b]
+        stripped = strip_tail(segment)
+        while stripped and not stripped[-1].strip():
+            stripped.pop()
+        if stripped:  # the blank lines the sender left before the next quote, as written
+            k = len(segment)
+            while k and not segment[k - 1].strip():
+                k -= 1
+            stripped.extend(segment[k:] if len(stripped) == k else [""])
+        out.extend(stripped)
+    if any(s.strip() for s in out) or not any(s.strip() for s in kept):
+        return out, False
+    rest = [s for s in _drop_disclaimers(kept) if not _signature_mark(s)]
+    if _only_signature(rest):
+        return [], False
+    return rest, True
+
+
+def _signature_mark(line: str) -> bool:
+    return bool(lx.SIG_DELIMITER_RE.match(line) or _sent_from([line]) == 0)
+
+
+def _only_signature(lines: list[str]) -> bool:
+    """Is this what a signature holds (a name, title, phone, link), not notes or answers?"""
+    nonblank = [s.strip() for s in lines if s.strip()]
+    return len(nonblank) <= _SIGNATURE_MAX_LINES and all(
+        _signature_like(s) and len(s.split()) <= 8 for s in nonblank)
 
 
 def normalise(text: str) -> str:
@@ -112,7 +155,16 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         return i + 1
     if _continues_quote(lines, i):
         return i + 1
-    if _flattened_header(scan, line) or _history(scan, lines, i):
+    if _flattened_header(scan, line):
+        return None
+    cut = _history_starts(lines, i)
+    if cut == "history" and not any(s.strip() for s in scan.kept):
+        j = _quote_after_header(lines, i)
+        if j:  # the header block of a quote answered inline below: not the end
+            scan.quoted = True
+            return j
+    if cut:
+        _history(scan, cut)
         return None
     span = attribution_span(lines, i)
     if span:
@@ -133,28 +185,43 @@ def _flattened_header(scan: _Scan, line: str) -> bool:
     return True
 
 
-def _history(scan: _Scan, lines: list[str], i: int) -> bool:
-    cut = _history_starts(lines, i)
-    if cut:
-        scan.quoted = True
-        scan.forwarded = scan.forwarded or cut == "forward"
-        _drop_header_leftovers(scan.kept)
-    return bool(cut)
+def _history(scan: _Scan, cut: str) -> None:
+    scan.quoted = True
+    scan.forwarded = scan.forwarded or cut == "forward"
+    _drop_header_leftovers(scan.kept)
+
+
+def _quote_after_header(lines: list[str], i: int) -> int:
+    """The first ``>``-quoted line right after the separator or header block at ``i`` (Outlook
+    with "prefix each line of the original message", answered inline), or 0."""
+    for j in range(i, min(len(lines), i + 14)):
+        s = lines[j].strip()
+        if is_quoted(lines[j]):
+            return j if j > i else 0
+        if s and not (lx.HEADER_LINE_RE.match(s) or lx.SEPARATOR_RE.match(s)
+                      or lx.UNDERSCORE_RULE_RE.match(s) or lines[j][:1] in " \t"):
+            return 0
+    return 0
 
 
 def _continues_quote(lines: list[str], i: int) -> bool:
-    """A quoted line that a client re-wrapped without its ``>``: lower-case text glued to a
-    long quoted line."""
+    """A quoted line that a client re-wrapped without its ``>``: lower-case text glued between
+    a long quoted line and the next quoted line ("> … pharetra d" / "ignissim odio?" / "> …").
+    An answer is not: it follows a question or a prompt, or is the last thing written."""
     if i == 0 or not is_quoted(lines[i - 1]) or len(lines[i - 1]) < 55:
         return False
-    first = lines[i].lstrip()[:1]
-    return first.islower()
+    if not lines[i].lstrip()[:1].islower() or lines[i - 1].rstrip().endswith(("?", ":", "：", "？")):
+        return False
+    return i + 1 < len(lines) and is_quoted(lines[i + 1])
 
 
 def _drop_header_leftovers(kept: list[str]) -> None:
-    """Lines just above a history cut that belong to it: a dated label glued to it
-    ("Message du : 12/12/2016 13:20") and rule lines ("====")."""
-    if kept and _DATED_LABEL_RE.match(kept[-1].strip()) and not looks_like_field(kept[-1]):
+    """Lines just above a history cut that belong to it: a dated "message" label glued to it
+    ("Message du : 12/12/2016 13:20") and rule lines ("===="). A note of the sender's that
+    has a date in it ("FYI: Sam's notes from 3 March 2025") stays."""
+    last = kept[-1].strip() if kept else ""
+    if (last and _DATED_LABEL_RE.match(last) and _MESSAGE_LABEL_RE.match(last)
+            and not looks_like_field(last)):
         kept.pop()
     while kept and (not kept[-1].strip() or _RULE_RE.match(kept[-1])):
         kept.pop()
@@ -166,6 +233,7 @@ def _keep(scan: _Scan, line: str) -> None:
     if scan.after_quote:
         scan.answers.append([scan.prompt])
         scan.after_quote = False
+        scan.segments.append(len(scan.kept))
     if scan.answers:
         scan.answers[-1].append(line)
     scan.kept.append(line)
@@ -349,6 +417,8 @@ def _list_footer(lines: list[str]) -> int | None:
     for pos in range(max(0, len(nonblank) - _SIGNATURE_MAX_LINES - 1), len(nonblank)):
         k = nonblank[pos]
         if _RULE_RE.match(lines[k]) and len(lines[k].strip()) >= 10:
+            if any(looks_like_field(s) for s in lines[k + 1:]):
+                return None  # "----------" between the sender's answers, not above a footer
             return k
     return None
 
