@@ -160,3 +160,36 @@ def test_a_rule_line_between_answers_is_not_a_footer() -> None:
     text = "Topics: pricing\n\n------------\nLearned: Sam's team prices by usage\nRating: 4\n"
     parsed = parse_reply(reply(text))
     assert parsed.fields["learned"] == "Sam's team prices by usage" and parsed.fields["rating"] == 4
+
+
+# --- fields in running text -----------------------------------------------------------------------
+
+
+def test_labels_in_one_paragraph_fill_every_field() -> None:
+    parsed = parse_reply(reply("Attended yes. Topics: TikTok ads, creators. Learned: creators charge "
+                               "per post. Next steps: brief two creators; test a small budget. 4/5\n"))
+    assert parsed.fields == {**parsed.fields, "attended": True, "topics": ["TikTok ads", "creators"],
+                             "learned": "creators charge per post.",
+                             "next_steps": ["brief two creators", "test a small budget"], "rating": 4}
+
+
+def test_labels_in_running_text_read_in_other_languages() -> None:
+    parsed = parse_reply(reply("Teilgenommen ja. Themen: TikTok, Discord. Nächste Schritte: Discord testen.\n"))
+    assert parsed.fields["topics"] == ["TikTok", "Discord"]
+    assert parsed.fields["next_steps"] == ["Discord testen"]
+
+
+@pytest.mark.parametrize("text", [
+    "Great session, I learned a lot about TikTok.",
+    "Great session. Learned a lot about TikTok. Topics were broad.",
+    "We met. The topics: too many to list, honestly.",
+    "Great session. Note: bring a laptop next time.",
+])
+def test_a_label_word_inside_a_sentence_is_not_a_field(text: str) -> None:
+    fields = parse_reply(reply(text + "\n")).fields
+    assert fields["learned"] is None and fields["topics"] == [] and fields["rating"] is None
+
+
+def test_a_rating_after_the_last_sentence_does_not_join_the_field_before_it() -> None:
+    parsed = parse_reply(reply("Learned: creators charge per post. 4/5\n"))
+    assert parsed.fields["learned"] == "creators charge per post." and parsed.fields["rating"] == 4

@@ -78,6 +78,16 @@ LOOSE_RATING_RE = re.compile(
     r"|van|em)\s*(?:5|10))?|[★☆⭐]{1,5}|\*{1,5})\s*[.!]?\s*$",
     re.IGNORECASE,
 )
+# "Attended yes." — the attendance label needs no colon before a plain yes or no either.
+LOOSE_ATTENDED_RE = re.compile(
+    r"^[\s*_]*(?:attended|met|teilgenommen|getroffen|présent|asistió|aanwezig|compareceu)[\s*_]+"
+    r"(?P<value>yes|no|ja|nein|oui|non|sí|si|nee|sim|não|nao)[.!]?\s*$",
+    re.IGNORECASE,
+)
+# Where a sentence of running text opens a field: "… creators. Learned: …" / "… budget. 4/5"
+_SENTENCE_BREAK_RE = re.compile(r"(?<=[.;!?。])\s+(?=\S)")
+_RUNNING_LABEL_RE = re.compile(
+    r"^[*_]{0,2}(?:" + _ALT + r")[*_]{0,2}(?:\s*\([^)\n]{0,40}\))?[*_]{0,2}\s*[:：]", re.IGNORECASE)
 _SPLIT_HINT_RE = re.compile(r"[;,、，；]| - ")
 _SPLIT_RE = re.compile(r"\s*[;,、，；]\s*|\s+[-–•]\s+")
 ITEM_RE = re.compile(r"^\s*(?:[-*•·–—+]|\d{1,2}[.)]|[a-z][.)])\s+(?P<item>.+?)\s*$", re.IGNORECASE)
@@ -145,7 +155,7 @@ def _sections(lines: list[str]) -> list[_Section]:
     found: list[_Section] = []
     current: tuple[str, str, str] | None = None
     under: list[str] = []
-    for line in lines:
+    for line in (piece for whole in lines for piece in _running_fields(whole)):
         start = _label_of(line)
         if start:
             if current:
@@ -158,11 +168,35 @@ def _sections(lines: list[str]) -> list[_Section]:
     return found
 
 
+def _running_fields(line: str) -> list[str]:
+    """A line of running text cut where a sentence opens a field: "Attended yes. Topics: ads,
+    creators. Learned: … 4/5" → one piece per field, as if written one a line. A label word
+    inside a sentence ("I learned a lot") opens nothing: it must start a sentence and have a
+    colon, or be a rating on its own ("4/5")."""
+    if len(line) > 2000 or ("." not in line and ";" not in line and "!" not in line and "?" not in line):
+        return [line]
+    sentences = _SENTENCE_BREAK_RE.split(line)
+    if len(sentences) == 1:
+        return [line]
+    pieces = [sentences[0]]
+    for sentence in sentences[1:]:
+        if _RUNNING_LABEL_RE.match(sentence) or LOOSE_ATTENDED_RE.match(sentence) or LOOSE_RATING_RE.match(sentence):
+            pieces.append(sentence)
+        elif _RATING_ONLY_RE.match(sentence) and not sentence.strip().rstrip(".!").isdigit():
+            pieces.append(f"rating: {sentence}")  # "… budget. 4/5" rates the session
+        else:
+            pieces[-1] += " " + sentence
+    return pieces
+
+
 def _label_of(line: str) -> tuple[str, str, str] | None:
     """(field, label, inline value) when ``line`` opens a field, else None."""
     loose = LOOSE_RATING_RE.match(line) if len(line) < 80 else None
     if loose:
         return "rating", "rating", loose.group("value")
+    loose = LOOSE_ATTENDED_RE.match(line) if len(line) < 40 else None
+    if loose:
+        return "attended", "attended", loose.group("value")
     match = LABEL_RE.match(line) if len(line) < 300 else None
     if not (match and _is_label(match)):
         return None
