@@ -39,6 +39,9 @@ _DATE_START_RE = re.compile(r"\d{4}\s*[-/.年]|\d{1,2}[./]\d{1,2}[./]")
 _MESSAGE_LABEL_RE = re.compile(
     r"^(?:message|mensaje|mensagem|nachricht|messaggio|bericht|wiadomość|mail|e-mail|courriel"
     r"|date|datum|fecha|data|sent|gesendet|envoyé|enviado|verzonden)\b", re.IGNORECASE)
+_DIGIT_RE = re.compile(r"\d")
+_LETTERS_RE = re.compile(r"[^\W\d_]")
+_ZONE_RE = re.compile(r"\b(?:GMT|UTC|CES?T|[AP]M)\b", re.IGNORECASE)
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
 
 
@@ -335,12 +338,19 @@ def _header_may_continue(first: str, nxt: str, span: int) -> bool:
         return True  # cut inside the address: "Max Mustermann <" / "max@example.com"
     if lx.WROTE_HEAD_RE.match(nxt) or _DATE_START_RE.match(nxt):
         return False
-    if lx.WROTE_HEAD_RE.match(first) or _has_date(first):
+    dated = _has_date(first)
+    if lx.WROTE_HEAD_RE.match(first) and _DIGIT_RE.search(first):
+        return True  # "On Mon, 3 Mar 2025 at 09:00, Reverse" / "Em sex., 25 de mar. de"
+    if dated and (_DATE_START_RE.match(first) or not _LETTERS_RE.search(_ZONE_RE.sub("", first))):
+        return True  # "2016/03/25 10:00、Max" / "2016-03-03 17:21 GMT+01:00"
+    if nxt.startswith(("<", "(<", "[mailto:")) and not first.endswith((".", "!", "?")):
+        return len(first) <= 80  # "Max Mustermann" / "<max@example.com> schrieb am …:"
+    if is_attribution(nxt, False):
+        return False  # "2025 ads" / "On Monday we met" above "Sam <sam@example.com> wrote:"
+    if lx.WROTE_HEAD_RE.match(first) or dated:
         return True
     if first.endswith((".", "!", "?")) or len(first) > 160:
         return False
-    if nxt.startswith(("<", "(<", "[mailto:")):
-        return len(first) <= 80  # "Max Mustermann" / "<max@example.com> schrieb am …:"
     # "Max Mustermann <max@example.com> schrieb am Fr.," / "Max <max@example.com>" + "schrieb …"
     return ("@" in first and (bool(lx.WROTE_ANY_RE.search(first)) or bool(lx.WROTE_ANY_RE.match(nxt))
                               or span > 2))
