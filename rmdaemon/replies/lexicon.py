@@ -12,7 +12,6 @@ is linear in its length (``parse_reply`` must stay fast on hostile input).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 # --- quote headers: "On <date>, <name> wrote:" ---------------------------------------------------
 # (prefix words that start the header, verb phrases that end it); matched on one line or on up
@@ -227,9 +226,3 @@ GREETING_RE = re.compile(
     re.IGNORECASE,
 )
 
-
-@lru_cache(maxsize=None)
-def words_re(words: tuple[str, ...]) -> re.Pattern[str]:
-    """One alternation for a word list, longest first so that 'next steps' wins over 'next'."""
-    ordered = sorted(words, key=len, reverse=True)
-    return re.compile("|".join(re.escape(w) for w in ordered), re.IGNORECASE)
