@@ -155,7 +155,9 @@ def _sections(lines: list[str]) -> list[_Section]:
     found: list[_Section] = []
     current: tuple[str, str, str] | None = None
     under: list[str] = []
-    for line in (piece for whole in lines for piece in _running_fields(whole)):
+    if any(":" in s or "：" in s or "/" in s or " out of " in s for s in lines):
+        lines = [piece for whole in lines for piece in _running_fields(whole)]
+    for line in lines:
         start = _label_of(line)
         if start:
             if current:
@@ -173,8 +175,8 @@ def _running_fields(line: str) -> list[str]:
     creators. Learned: … 4/5" → one piece per field, as if written one a line. A label word
     inside a sentence ("I learned a lot") opens nothing: it must start a sentence and have a
     colon, or be a rating on its own ("4/5")."""
-    if len(line) > 2000 or ("." not in line and ";" not in line and "!" not in line and "?" not in line):
-        return [line]
+    if len(line) > 2000 or not (". " in line or "; " in line or "! " in line or "? " in line or "。" in line):
+        return [line]  # one sentence: nothing to cut
     sentences = _SENTENCE_BREAK_RE.split(line)
     if len(sentences) == 1:
         return [line]

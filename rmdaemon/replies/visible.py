@@ -332,28 +332,33 @@ def attribution_span(lines: list[str], i: int) -> int:
 def _header_may_continue(first: str, nxt: str, span: int) -> bool:
     """May a quote header that starts with ``first`` go on with ``nxt``?
 
-    Never when ``nxt`` opens a header itself ("On …", a date): then ``first`` is the sender's.
+    Never when ``nxt`` opens a header itself ("On …", a date, or a whole "Sam <sam@…> wrote:")
+    unless ``first`` plainly opens one: then ``first`` is the sender's ("On Monday we met").
     """
+    head = lx.WROTE_HEAD_RE.match(first)
+    address = "<" in first or "@" in first or nxt.startswith(("<", "(<", "[mailto:"))
+    dated = _has_date(first)
+    if not (head or address or dated):
+        return False  # most lines: plain text
     if first.count("<") > first.count(">") or first.endswith(("(", "\"")):
         return True  # cut inside the address: "Max Mustermann <" / "max@example.com"
     if lx.WROTE_HEAD_RE.match(nxt) or _DATE_START_RE.match(nxt):
         return False
-    dated = _has_date(first)
-    if lx.WROTE_HEAD_RE.match(first) and _DIGIT_RE.search(first):
+    if head and _DIGIT_RE.search(first):
         return True  # "On Mon, 3 Mar 2025 at 09:00, Reverse" / "Em sex., 25 de mar. de"
+    sentence_end = first.endswith((".", "!", "?"))
+    if nxt.startswith(("<", "(<", "[mailto:")) and not sentence_end:
+        return len(first) <= 80  # "Max Mustermann" / "<max@example.com> schrieb am …:"
     if dated and (_DATE_START_RE.match(first) or not _LETTERS_RE.search(_ZONE_RE.sub("", first))):
         return True  # "2016/03/25 10:00、Max" / "2016-03-03 17:21 GMT+01:00"
-    if nxt.startswith(("<", "(<", "[mailto:")) and not first.endswith((".", "!", "?")):
-        return len(first) <= 80  # "Max Mustermann" / "<max@example.com> schrieb am …:"
-    if is_attribution(nxt, False):
-        return False  # "2025 ads" / "On Monday we met" above "Sam <sam@example.com> wrote:"
-    if lx.WROTE_HEAD_RE.match(first) or dated:
-        return True
-    if first.endswith((".", "!", "?")) or len(first) > 160:
+    if head or dated:
+        may = True
+    elif sentence_end or len(first) > 160 or "@" not in first:
         return False
-    # "Max Mustermann <max@example.com> schrieb am Fr.," / "Max <max@example.com>" + "schrieb …"
-    return ("@" in first and (bool(lx.WROTE_ANY_RE.search(first)) or bool(lx.WROTE_ANY_RE.match(nxt))
-                              or span > 2))
+    else:  # "Max Mustermann <max@example.com> schrieb am Fr.," / "Max <max@…>" + "schrieb …"
+        may = bool(lx.WROTE_ANY_RE.search(first) or lx.WROTE_ANY_RE.match(nxt) or span > 2)
+    # "2025 ads" / "On Monday we met" above a whole "Sam <sam@example.com> wrote:"
+    return may and not is_attribution(nxt, False)
 
 
 def _join_wrapped(joined: str, nxt: str) -> str:
