@@ -128,11 +128,8 @@ def is_quoted(line: str) -> bool:
 
 
 def unquote(line: str) -> str:
-    """The text of a quoted line without its ``>`` markers."""
-    s = line.lstrip(" ")
-    while s.startswith(">"):
-        s = s[1:].lstrip(" ")
-    return s
+    """The text of a quoted line without its ``>`` markers (linear: a line may be all ``>``)."""
+    return line.lstrip("> ")
 
 
 def _scan(lines: list[str]) -> _Scan:
