@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,40 +27,59 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+def _global_options(defaults: bool) -> argparse.ArgumentParser:
+    """--config and --verbose, accepted before or after the subcommand. After it they default to
+    'not given' so they do not undo the same option given before it."""
+    p = argparse.ArgumentParser(add_help=False)
+    unset = {} if defaults else {"default": argparse.SUPPRESS}
+    p.add_argument("--config", help="config file (default: $RMDAEMON_CONFIG, then ./rmdaemon.toml)", **unset)
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr", **unset)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rmdaemon", description="Runs a reverse-mentoring programme over mail and calendar.")
-    p.add_argument("--config", help="config file (default: $RMDAEMON_CONFIG, then ./rmdaemon.toml)")
+    p = _Parser(prog="rmdaemon", description="Runs a reverse-mentoring programme over mail and calendar.",
+                parents=[_global_options(defaults=True)])
     p.add_argument("--version", action="version", version=f"rmdaemon {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    c = sub.add_parser("check", help="validate config, roster and templates")
+    _commands(sub, _global_options(defaults=False))
+    return p
+
+
+def _commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    def add(name: str, **kw: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    c = add("check", help="validate config, roster and templates")
     c.add_argument("--online", action="store_true", help="also make one authenticated request to the backend")
-    r = sub.add_parser("run", help="run the daemon (forever, or --once)")
+    r = add("run", help="run the daemon (forever, or --once)")
     r.add_argument("--once", action="store_true", help="run every job once and exit")
     r.add_argument("--dry-run", action="store_true", help="print what would be booked and sent; change nothing")
     r.add_argument("--now", help="pin the clock (ISO 8601 with offset); implies --once")
-    s = sub.add_parser("status", help="each pair's state, next session, sessions held")
+    s = add("status", help="each pair's state, next session, sessions held")
     s.add_argument("--json", action="store_true")
     s.add_argument("--now", help="the moment to report for (default: now)")
-    v = sub.add_parser("preview", help="print the next agenda email of a pair as it would be sent")
+    v = add("preview", help="print the next agenda email of a pair as it would be sent")
     v.add_argument("pair_id")
     v.add_argument("--now")
-    e = sub.add_parser("export", help="write a pair's series as an .ics file")
+    e = add("export", help="write a pair's series as an .ics file")
     e.add_argument("pair_id")
     e.add_argument("--ics", action="store_true", required=True, help="iCalendar format (the only one)")
     e.add_argument("--out", help="file to write (default: standard output)")
-    rp = sub.add_parser("report", help="programme outcomes: summary and per-pair table (md, csv, or html with charts)")
+    rp = add("report", help="programme outcomes: summary and per-pair table (md, csv, or html with charts)")
     rp.add_argument("--format", choices=("md", "html", "csv"), default="md", help="default: md")
     rp.add_argument("--out", help="file to write (default: standard output)")
     rp.add_argument("--since", help="first day of the period, YYYY-MM-DD (default: the programme's start)")
     rp.add_argument("--until", help="first day after the period, YYYY-MM-DD (default: now)")
     rp.add_argument("--now", help="the moment to report for (default: now)")
-    u = sub.add_parser("purge", help="delete everything stored about a pair (notes, logs, sessions)")
+    u = add("purge", help="delete everything stored about a pair (notes, logs, sessions)")
     u.add_argument("--pair", required=True, dest="pair_id")
-    pr = sub.add_parser("parse-reply", help="parse one reply email offline and print what was understood")
+    i = add("init", help="write a commented config, an example roster and the data folders into DIR (never overwrites)")
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--templates", action="store_true", help="also copy the shipped templates there, to customise")
+    pr = add("parse-reply", help="parse one reply email offline and print what was understood")
     pr.add_argument("file")
     pr.add_argument("--json", action="store_true")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rmdaemon: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `rmdaemon status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too
         return EXIT_OK
     except Exception:  # noqa: BLE001 — a bug, not a user mistake: show it whole
         logging.getLogger("rmdaemon").exception("unexpected failure; please report this with the traceback")
@@ -104,23 +128,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = fixed_clock(parse_now(args.now)) if args.now else system_clock
     if args.once or args.now or args.dry_run:
         results = daemon.run_once(settings, clock, dry_run=args.dry_run)
-        print(_summary(results, clock()))
-        return EXIT_OK
+        print(_summary(results, clock(), dry_run=args.dry_run))
+        return _run_exit(results)
     daemon.run_forever(settings, clock)
     return EXIT_OK
 
 
-def _summary(results: list, now) -> str:
-    """Only what happened: a quiet tick says so in one line."""
-    lines = [f"rmdaemon run at {now.isoformat()}"]
+def _run_exit(results: list) -> int:
+    """Non-zero when something could not be done, so a cron job or a script notices: 2 when a
+    template failed (the admin's to fix), 1 for the rest (see 'rmdaemon status')."""
+    if any(r.counts.get("template errors") for r in results):
+        return EXIT_USAGE
+    return EXIT_FAILURE if any(r.problems or r.counts.get("errors") for r in results) else EXIT_OK
+
+
+def _summary(results: list, now, *, dry_run: bool = False) -> str:
+    """Only what happened: a quiet tick says so in one line. A dry run says 'would' throughout."""
+    lines = []
     for r in results:
         if r.counts or r.lines:
             counts = ", ".join(f"{n} {what}" for what, n in sorted(r.counts.items()))
             lines.append(f"{r.name}: {counts}")
             lines += [f"  {line}" for line in r.lines]
-    if len(lines) == 1:
-        lines[0] += ": nothing to do"
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if dry_run:
+        text = re.sub(r"\b(sent|booked)\b", r"would be \1", text)
+    head = f"rmdaemon {'dry run' if dry_run else 'run'} at {now.isoformat(timespec='minutes')}"
+    if not lines:
+        return f"{head}: nothing to do"
+    return f"{head}{': nothing below is sent, booked or written' if dry_run else ''}\n{text}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -186,6 +222,15 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from rmdaemon.commands.init import init, next_steps
+
+    target = Path(args.dir).expanduser()
+    print("\n".join(init(target, templates=args.templates)))
+    print(next_steps(target))
+    return EXIT_OK
+
+
 def cmd_parse_reply(args: argparse.Namespace) -> int:
     from rmdaemon.replies import parse_reply, to_contract_json
 
@@ -205,4 +250,5 @@ def cmd_parse_reply(args: argparse.Namespace) -> int:
 COMMANDS = {
     "check": cmd_check, "run": cmd_run, "status": cmd_status, "preview": cmd_preview,
     "export": cmd_export, "report": cmd_report, "purge": cmd_purge, "parse-reply": cmd_parse_reply,
+    "init": cmd_init,
 }

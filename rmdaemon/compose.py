@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import tomllib
+from importlib import resources
 from dataclasses import dataclass
 from datetime import datetime
 from email import encoders
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from rmdaemon import templatecheck
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
 
@@ -48,9 +50,9 @@ class _Wire(Compat32):
 
 
 WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
                    "certificate", "digest", "repair", "reschedule_refused")
+REPORT_TEMPLATE = "report.html"
 TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
 STARTERS_FILE = "starters.toml"
 SURVEYS_FILE = "surveys.toml"
@@ -88,37 +90,41 @@ class Rendered:
     html: str
 
 
+def shipped_templates() -> Path:
+    """The templates inside the installed package: a wheel carries them, no checkout needed."""
+    return Path(str(resources.files("rmdaemon") / "templates"))
+
+
 def _search_path(override: Path | None) -> list[str]:
     """An override directory shadows the shipped templates file by file."""
     dirs = [override] if override else []
-    return [str(d) for d in [*dirs, SHIPPED_TEMPLATES]]
+    return [str(d) for d in [*dirs, shipped_templates()]]
 
 
 def load_templates(override: Path | None = None) -> Templates:
     problems = check_templates(override)
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", problems)
-    return _load(override)
+    return Templates(env=_environment(override), starters=_read_starters(_find(override, STARTERS_FILE)),
+                     questions=_read_questions(_find(override, SURVEYS_FILE)))
 
 
-def _load(override: Path | None) -> Templates:
+def _environment(override: Path | None) -> jinja2.Environment:
     # The sandbox: a template (an admin's override, or a copied one) can read the values it is
     # given but never reach Python's internals (``''.__class__.__mro__`` and the like).
-    env = SandboxedEnvironment(
+    return SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(_search_path(override)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)),
-                     questions=_read_questions(_find(override, SURVEYS_FILE)))
 
 
 def _find(override: Path | None, name: str) -> Path:
     for d in _search_path(override):
         if (Path(d) / name).is_file():
             return Path(d) / name
-    raise UserError(f"template {name} not found in {', '.join(_search_path(override))}; restore it from the shipped templates/")
+    raise UserError(f"template {name} not found in {', '.join(_search_path(override))}; restore it with 'rmdaemon init DIR --templates', or remove the copy to use the shipped one")
 
 
 def _read_starters(path: Path) -> dict[str, tuple[Starter, ...]]:
@@ -137,18 +143,18 @@ def _read_questions(path: Path) -> tuple[Question, ...]:
 
 
 def check_templates(override: Path | None = None) -> list[str]:
-    """Every template problem at once: missing files, Jinja syntax errors with file and line."""
+    """Every template problem at once: missing files, syntax, unknown filters and names (with file,
+    line and did-you-mean), and what rendering each on its sample context meets."""
     problems: list[str] = []
     if override is not None and not override.is_dir():
         return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
-    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(_search_path(override)))
-    for name in TEMPLATE_FILES:
+    env = _environment(override)
+    for name in (*TEMPLATE_FILES, REPORT_TEMPLATE):
         try:
-            env.get_template(name)
+            problems += templatecheck.check_file(env, name)
         except jinja2.TemplateNotFound:
-            problems.append(f"template {name}: not found in {', '.join(_search_path(override))}; copy it from {SHIPPED_TEMPLATES}")
-        except jinja2.TemplateSyntaxError as e:
-            problems.append(f"{e.filename}: line {e.lineno}: template syntax error: {e.message}; fix the Jinja2 tag on that line")
+            problems.append(f"template {name}: not found in {', '.join(_search_path(override))}; "
+                            f"copy it from {shipped_templates()}, or remove [templates] dir")
     try:
         starters_path = _find(override, STARTERS_FILE)
         if not _read_starters(starters_path).get("general"):
@@ -168,16 +174,25 @@ def check_templates(override: Path | None = None) -> list[str]:
 
 def render(templates: Templates, name: str, context: dict) -> Rendered:
     """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body."""
-    text = templates.env.get_template(f"{name}.txt").render(context)
+    text = _render(templates, f"{name}.txt", context)
     head, _, body = text.partition("\n\n")
     if not head.startswith("Subject:"):
         raise UserError(f"template {name}.txt must start with a 'Subject: ...' line followed by a blank line")
-    html = templates.env.get_template(f"{name}.html").render(context)
+    html = _render(templates, f"{name}.html", context)
     return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
 
 
 def render_text(templates: Templates, name: str, context: dict) -> str:
-    return templates.env.get_template(name).render(context).strip()
+    return _render(templates, name, context).strip()
+
+
+def _render(templates: Templates, name: str, context: dict) -> str:
+    """A template's text, or a TemplateError naming its file and line: never a half-built email."""
+    template = templates.env.get_template(name)
+    try:
+        return template.render(context)
+    except Exception as e:  # noqa: BLE001 — a template's fault is the admin's to fix, shown as such
+        raise templatecheck.located(e, template.filename, context) from e
 
 
 def pick_starter(templates: Templates, track: str, used: list[str]) -> Starter:

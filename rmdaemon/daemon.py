@@ -131,7 +131,7 @@ def _dry_run(settings: Settings, clock: Clock) -> list[JobResult]:
         with Store.open(copy) as store, _backend(settings, clock) as real:
             dry = DryRunBackend(real)
             results = tick(store, dry, scratch, clock(), only_due=False)
-        results.append(JobResult("dry-run (nothing above was sent or written)", {"actions": dry.count()}, dry.report()))
+        results.append(JobResult("dry run", {"actions": dry.count()}, dry.report()))
         return results
 
 

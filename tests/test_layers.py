@@ -13,7 +13,7 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "clock", "logsetup", "model", "atomic"},
     {"config"},
     {"roster"},
-    {"planning", "itip", "compose", "replies", "authres"},
+    {"planning", "itip", "compose", "templatecheck", "template_vars", "replies", "authres"},
     {"store", "records"},
     {"backends"},
     {"programme"},

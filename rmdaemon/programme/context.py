@@ -14,6 +14,7 @@ from rmdaemon.backends.base import Backend
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
+from rmdaemon.templatecheck import TemplateError
 from rmdaemon.model import JobResult, Pair
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.store import Store
@@ -44,9 +45,15 @@ def isolated(result: JobResult, pair_id: str) -> Iterator[None]:
     """One pair's share of a job. A bug met there (odd data, a template that fails for this pair
     only) is logged with the pair and kept for ``status``, and the job goes on with the other
     pairs; the pair is tried again next tick. A UserError (a broken template, say) concerns
-    every pair, so it still stops the tick and is shown to the admin."""
+    every pair, so it still stops the tick and is shown to the admin; a template that renders on
+    its sample but not on this pair's values (``check`` passed it) fails this pair only, and no
+    half-rendered email of it is sent."""
     try:
         yield
+    except TemplateError as e:  # fails for this pair's values only (check passed the sample): the admin's to fix
+        log.error("%s: pair %s: %s", result.name, pair_id, e)
+        result.add("template errors")
+        result.problems.append(f"{pair_id}: {e}"[:300])
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 — isolation is the point

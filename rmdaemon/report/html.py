@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import jinja2
 
+from rmdaemon.compose import REPORT_TEMPLATE
 from rmdaemon.programme.metrics import percent
 from rmdaemon.report import charts
 from rmdaemon.report import data as fmt
 from rmdaemon.report.data import ReportData
 
-TEMPLATE = "report.html"
+TEMPLATE = REPORT_TEMPLATE
 
 
 def render(report: ReportData, env: jinja2.Environment) -> str:

@@ -1,0 +1,200 @@
+"""What each template may use: its variables, described once, with a sample context.
+
+One source for three readers: ``rmdaemon check`` (a name a template uses that is not listed here
+is a typo, reported with file, line and a did-you-mean; the template is then rendered with
+StrictUndefined on the sample context, which catches a misspelt attribute such as
+``person.frist_name``), docs/templates.md (``python -m rmdaemon.template_vars``, compared by a
+test), and whoever writes a job (a new variable goes here first, or ``check`` rejects the shipped
+template that uses it).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, time
+from typing import Any
+
+from rmdaemon.config import ProgramSettings
+from rmdaemon.model import Pair, Person, WorkingHours
+
+PROGRAM = ("program", "the [program] settings: program.name, program.organizer_name, program.organizer, "
+                      "program.champion, program.timezone, program.sessions, program.duration_minutes")
+TOKEN = ("token", "the thread's token (e.g. RM-7F3K2Q); replies that keep it in the subject find their way back")
+PAIR = ("pair", "the pair: pair.pair_id, pair.goal, pair.track, pair.cadence, pair.duration_minutes, "
+                "pair.mentor and pair.mentee (people, as below)")
+PERSON = ("person", "the recipient: person.name, person.email, person.timezone, person.working_hours")
+OTHER = ("other", "the other member of the pair (same fields as person)")
+GOAL = ("goal", "the pair's goal as the pair last stated it (the roster's goal until then)")
+SERIES = (("cadence_text", "the rhythm in words: 'every week', 'every two weeks', 'every month'"),
+          ("sessions_text", "how many sessions or until when, in words"))
+
+
+@dataclass(frozen=True)
+class TemplateDoc:
+    name: str  # the email's name: the files are name.txt and name.html (or the one file named)
+    files: tuple[str, ...]
+    purpose: str
+    variables: tuple[tuple[str, str], ...]
+    sample: Callable[[], dict[str, Any]] | None = None  # None: checked by names only (see docs)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(v for v, _ in self.variables)
+
+
+def _email(name: str, purpose: str, *variables: tuple[str, str], sample: Callable[[], dict] | None = None,
+           token: bool = True) -> TemplateDoc:
+    """An email template pair; every email gets ``program``, and ``token`` when it has a thread."""
+    common = (PROGRAM, TOKEN) if token else (PROGRAM,)
+    return TemplateDoc(name, (f"{name}.txt", f"{name}.html"), purpose, common + variables, sample)
+
+
+def sample_program() -> ProgramSettings:
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    return ProgramSettings(
+        name="Reverse Mentoring Pilot", timezone="Europe/London", cadence="biweekly", duration_minutes=45, sessions=6,
+        end_date=None, start_date=date(2027, 1, 4), working_hours=hours, require_opt_in=True, agenda_lead_hours=24,
+        organizer="mentoring@example.com", organizer_name="Reverse Mentoring Team", champion="champion@example.com",
+        max_pairs_per_mentor=1)
+
+
+def sample_pair() -> Pair:
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    mentor = Person("Aisha Khan", "aisha.khan@example.com", "Europe/London", hours)
+    mentee = Person("Richard Hale", "richard.hale@example.com", "America/New_York", hours)
+    return Pair("P01", mentor, mentee, "Understand how younger customers discover products", "social media",
+                "biweekly", 45, None, "active", row=2)
+
+
+def _people(**extra: Any) -> Callable[[], dict]:
+    """A sample for mail to one member of the pair, about the other."""
+    def sample() -> dict:
+        pair = sample_pair()
+        return {"program": sample_program(), "token": "RM-7F3K2Q", "pair": pair, "person": pair.mentee,
+                "other": pair.mentor, "goal": pair.goal, **extra}
+    return sample
+
+
+def _about_pair(**extra: Any) -> Callable[[], dict]:
+    """A sample for mail about the pair (to the champion, or to both)."""
+    return lambda: {"program": sample_program(), "token": "RM-7F3K2Q", "pair": sample_pair(), "goal": sample_pair().goal,
+                    **extra}
+
+
+def _survey_questions() -> list:
+    from rmdaemon.compose import Question  # same layer; imported here, as compose imports this module
+
+    return [Question("useful", "How useful was the programme so far?", "scale", ("mentor", "mentee"), ("first",)),
+            Question("learned", "What did you learn?", "text", ("mentee",), ("first",))]
+
+
+WHEN = "Tue 12 Jan 2027, 15:00 GMT"
+CATALOGUE: tuple[TemplateDoc, ...] = (
+    _email("kickoff", "asks each person for consent and introduces the pair", PAIR, PERSON, OTHER, GOAL, *SERIES,
+           ("role", "'mentor' or 'mentee': the recipient's role"),
+           ("require_opt_in", "true when sessions are booked only after both said yes"),
+           sample=_people(role="mentee", require_opt_in=True, cadence_text="every two weeks",
+                          sessions_text="6 sessions")),
+    _email("agenda", "before every session: the goal, a conversation starter, last time's next steps",
+           PAIR, PERSON, OTHER, GOAL,
+           ("number", "the session's number, 1 for the first"),
+           ("total", "the number of sessions, or none when the programme runs to an end date"),
+           ("when_local", "the session's time in the recipient's zone, e.g. " + WHEN),
+           ("when_other", "the same time in the other person's zone"),
+           ("starter", "a conversation starter the pair has not had yet (templates/starters.toml)"),
+           ("next_steps", "the next steps logged last session (a list, maybe empty)"),
+           ("ask_progress", "true at the sessions where the reply should rate progress towards the goal"),
+           sample=_people(number=2, total=6, when_local=WHEN, when_other="Tue 12 Jan 2027, 10:00 EST",
+                          starter="What surprised you most this month?", next_steps=["Try the app"],
+                          ask_progress=True)),
+    TemplateDoc("invitation", ("invitation.txt", "invitation.html", "event_description.txt"),
+                "the calendar invitation's email (txt, html) and the event's description (event_description.txt)",
+                (PROGRAM, PAIR, GOAL, *SERIES,
+                 ("summary", "the event's title"),
+                 ("cancelled", "true when the series is being cancelled"),
+                 ("sequence", "the invitation's revision, 0 for the first"),
+                 ("first_mentee", "the first session in the mentee's zone"),
+                 ("first_mentor", "the first session in the mentor's zone")),
+                _about_pair(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
+                            cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
+                            first_mentor=WHEN)),
+    _email("nudge", "to a pair that missed sessions, or when the champion asks", PAIR, PERSON, OTHER, GOAL,
+           ("missed", "sessions missed in a row"),
+           ("next_local", "the next session in the recipient's zone, or none"),
+           ("requested", "true when the champion asked for this nudge"),
+           sample=_people(missed=2, next_local=WHEN, requested=False)),
+    _email("alert", "to the champion when a pair keeps missing sessions", PAIR,
+           ("state", "the pair's health: fizzling, stalled, ..."), ("missed", "sessions missed in a row"),
+           ("held", "sessions held so far"), token=False, sample=_about_pair(state="stalled", missed=3, held=1)),
+    _email("checkin", "asks the mentor privately how it is going", PAIR, PERSON, OTHER,
+           sample=_people()),
+    _email("flag", "passes a mentor's request for help to the champion", PAIR,
+           ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?")),
+    _email("confirm", "tells the champion what their emailed commands did",
+           ("lines", "one line per command and its outcome"), token=False,
+           sample=lambda: {"program": sample_program(), "lines": ["NUDGE P01: sent"]}),
+    _email("survey", "a short survey at a milestone", PAIR, PERSON, OTHER,
+           ("questions", "the questions for this milestone and role: q.id, q.text, q.kind (scale or text)"),
+           ("milestone_text", "e.g. 'halfway through'"), ("intro", "one sentence on where the pair stands"),
+           ("min_group", "the smallest group figures are shown for"),
+           sample=lambda: _people(milestone_text="halfway through", intro="You are halfway through.", min_group=5)()
+           | {"questions": _survey_questions()}),
+    _email("certificate", "thanks the mentor at the end (a copy goes to the champion)", PAIR, PERSON, OTHER, GOAL,
+           ("held", "sessions held"), ("topics", "topics the pair covered (a list)"),
+           ("champion", "the champion's address, or empty"), token=False,
+           sample=_people(held=6, topics=["TikTok"], champion="champion@example.com")),
+    _email("digest", "the champion's weekly figures; only aggregates, notes only where both agreed",
+           ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
+           ("attention", "pairs that need attention: row.pair_id, row.mentor, row.mentee, row.state, row.missed, row.held"),
+           ("notes", "shared notes: note.pair_id, note.role, note.source, note.lines"),
+           ("pct", "a function: pct(0.5) gives '50%'"), ("local", "a function: local(moment) in the champion's zone"),
+           token=False),
+    _email("repair", "offers other times when someone declined a session", PAIR,
+           ("decliners", "who declined, e.g. 'Aisha Khan and Richard Hale'"), ("both_declined", "true when both did"),
+           ("when_mentee", "the declined session in the mentee's zone"), ("when_mentor", "the same in the mentor's zone"),
+           ("options", "times offered: option.mentee and option.mentor (each person's zone)"),
+           ("checked_calendars", "true when both calendars were read for free time"),
+           sample=_about_pair(decliners="Aisha Khan", both_declined=False, when_mentee=WHEN, when_mentor=WHEN,
+                              options=[{"mentee": WHEN, "mentor": WHEN}], checked_calendars=True)),
+    _email("reschedule_refused", "says why a RESCHEDULE was not done", PAIR, PERSON,
+           ("asked", "what the person wrote"), ("reason", "why it was not done"),
+           ("when", "the session they asked to move, in their zone, or none"), token=False,
+           sample=lambda: _people(asked="RESCHEDULE Sun 03:00", reason="outside working hours", when=WHEN)()),
+    TemplateDoc("report", ("report.html",), "the HTML report (rmdaemon report --format html)",
+                (("report", "the report: report.pairs, report.notes, report.people, ..."), ("s", "its summary figures"),
+                 ("fmt", "formatting helpers"), ("percent", "a function: percent(0.5) gives '50%'"),
+                 ("charts", "the charts as inline SVG"), ("figures", "(label, figures) for this period and overall"),
+                 ("notes_by_pair", "(pair_id, people, notes) for pairs who agreed to share notes"))),
+)
+
+
+def by_file() -> dict[str, TemplateDoc]:
+    return {f: doc for doc in CATALOGUE for f in doc.files}
+
+
+def reference_markdown() -> str:
+    """docs/templates.md, from CATALOGUE."""
+    out = ["# Templates and their variables", "",
+           "Generated from `rmdaemon/template_vars.py` (`python -m rmdaemon.template_vars > docs/templates.md`).", "",
+           "The shipped templates live in `templates/` and inside the installed package. `[templates] dir` names a",
+           "folder whose files replace single templates; the others still come from the package",
+           "(`rmdaemon init DIR --templates` copies them all to start from). An email template is a pair:",
+           "`NAME.txt` starts with a `Subject:` line and a blank line, then the text; `NAME.html` is the HTML part",
+           "(autoescaped). Templates run in Jinja2's sandbox.", "",
+           "`rmdaemon check` reads every template: a syntax error, an unknown filter, or a name that is not one of",
+           "the template's variables below is reported with file, line and a did-you-mean. Then the template is",
+           "rendered on a sample context with undefined values as errors, which catches a misspelt field",
+           "(`person.frist_name`). Templates marked *names only* have no sample and are checked by names.", ""]
+    for doc in CATALOGUE:
+        files = ", ".join(f"`{f}`" for f in doc.files)
+        out += [f"## {doc.name}", "", f"{files}: {doc.purpose}." + ("" if doc.sample else " *Names only.*"), "",
+                "| variable | meaning |", "| --- | --- |"]
+        out += [f"| `{name}` | {text} |" for name, text in doc.variables]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference_markdown())
