@@ -135,11 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_exit(results: list) -> int:
-    """Non-zero when something could not be done, so a cron job or a script notices: 2 when a
-    template failed (the admin's to fix), 1 for the rest (see 'rmdaemon status')."""
-    if any(r.counts.get("template errors") for r in results):
-        return EXIT_USAGE
-    return EXIT_FAILURE if any(r.problems or r.counts.get("errors") for r in results) else EXIT_OK
+    """2 when a template could not be rendered for some pair (the admin's to fix; nothing of that
+    email was sent), so a script running --once notices. A job that failed otherwise is retried
+    with back-off and shown by 'status' and the health check (docs/production.md): exit 0."""
+    return EXIT_USAGE if any(r.counts.get("template errors") for r in results) else EXIT_OK
 
 
 def _summary(results: list, now, *, dry_run: bool = False) -> str:
@@ -174,12 +173,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps({"now": now.isoformat(), "pairs": rows, **extra}, indent=2))
     else:
         print(status.render_table(rows))
-        print(f"\nquarantined messages: {extra['quarantined']}")
-        for name, job in extra["jobs"].items():
-            error = f"; last error {job['last_error']} at {job['error_at']}" if job.get("failures") else ""
-            print(f"job {name}: last ok {job.get('last_ok', 'never')}{error}")
-            for problem in job.get("pair_errors", []):  # the job ran, but not for these pairs
-                print(f"  could not handle {problem}")
+        print("\n" + status.render_jobs(extra, settings.program.timezone))
     return EXIT_OK
 
 

@@ -40,14 +40,15 @@ def status_json(prog: Programme, capsys) -> dict:
 
 def test_a_pair_whose_data_breaks_a_template_does_not_keep_the_other_pairs_mail_back(tmp_path, capsys):
     prog = with_kickoff_override(tmp_path)
-    assert prog.run(T0) == 0
+    assert prog.run(T0) == 2  # a template failed (the admin's to fix): a script running --once notices
     to = sorted(str(m["To"]).split("<")[1].rstrip(">") for m in prog.outbox("kickoff"))
     assert to == ["aisha@example.com", "david@example.com", "richard@example.com", "tom@example.com"]
     job = status_json(prog, capsys)["jobs"]["consent"]
     assert job["last_ok"] == T0.isoformat()  # the job ran ...
-    assert job["pair_errors"] and job["pair_errors"][0].startswith("P02: UndefinedError")  # ... but not for P02
+    assert job["pair_errors"] and job["pair_errors"][0].startswith("P02: ")  # ... but not for P02
+    assert "my-templates/kickoff.txt: line 3: list object has no element 1" in job["pair_errors"][0]  # file, line, why
     assert prog.cli("status", "--now", T0.isoformat()) == 0
-    assert "could not handle P02: UndefinedError" in capsys.readouterr().out
+    assert "could not handle P02: " in capsys.readouterr().out
     with Store.open(prog.state, writer=False) as store:
         assert sorted(d["pair_id"] for d in store.table("pairs").all()) == ["P01", "P03"]  # P02 not half-started
     prog.roster.write_text(ROSTER.replace("P02,Cher,", "P02,Cher Sarkisian,"))  # the admin fixes the name

@@ -18,6 +18,7 @@ import pytest
 from programme import Programme
 from rmdaemon import compose
 from rmdaemon.store import Store
+from rmdaemon.templatecheck import TemplateError
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 MENTOR, MENTEE = "aisha.khan@example.com", "richard.hale@example.com"
@@ -185,9 +186,12 @@ def test_templates_are_sandboxed(tmp_path):
     override = tmp_path / "my-templates"
     override.mkdir()
     (override / "nudge.txt").write_text("Subject: x\n\n{{ ''.__class__.__mro__[1].__subclasses__() }}\n")
-    templates = compose.load_templates(override)
-    with pytest.raises(jinja2.exceptions.SecurityError):
-        compose.render(templates, "nudge", {})
+    problems = compose.check_templates(override)  # check finds it, with file and line
+    assert len(problems) == 1 and "nudge.txt: line 3: access to attribute '__class__' of 'str' object is unsafe" in problems[0]
+    unchecked = compose.Templates(env=compose._environment(override), starters={})
+    with pytest.raises(TemplateError) as caught:  # and rendering without the check still refuses
+        compose.render(unchecked, "nudge", {})
+    assert isinstance(caught.value.__cause__, jinja2.exceptions.SecurityError)
 
 
 def test_the_html_report_escapes_roster_text(tmp_path, capsys):

@@ -26,6 +26,7 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
         nxt = found[1] if found else None  # when it happens: a moved session shows its new time
         rows.append({
             "pair_id": pair.pair_id, "mentor": pair.mentor.email, "mentee": pair.mentee.email,
+            "mentor_name": pair.mentor.name, "mentee_name": pair.mentee.name,
             "state": _label(h.state, doc),
             "next_session": nxt.isoformat() if nxt else None,
             "next_session_local": compose.local_time(nxt, pair.mentee.timezone) if nxt else None,
@@ -60,11 +61,24 @@ def summary(store: Store, job_names: list[str]) -> dict:
 
 
 def render_table(rows: list[dict]) -> str:
-    head = ("PAIR", "STATE", "NEXT SESSION (mentee's time)", "HELD", "LAST LOG")
-    body = [(r["pair_id"], r["state"], r["next_session_local"] or "-", str(r["sessions_held"]),
-             (r["last_log"] or "-")[:10]) for r in rows]
+    head = ("PAIR", "MENTOR", "MENTEE", "STATE", "NEXT SESSION (mentee's time)", "HELD", "LAST LOG")
+    body = [(r["pair_id"], r["mentor_name"], r["mentee_name"], r["state"], r["next_session_local"] or "-",
+             str(r["sessions_held"]), (r["last_log"] or "-")[:10]) for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in (head, *body)]
     for r in rows:
         lines += [f"  {r['pair_id']}: {p}" for p in r["problems"]]
+    return "\n".join(lines)
+
+
+def render_jobs(extra: dict, zone: str) -> str:
+    """The jobs' last runs in the programme's zone, to the minute, as an admin reads a clock."""
+    def local(stamp: str | None) -> str:
+        return compose.local_time(datetime.fromisoformat(stamp), zone) if stamp else "never"
+
+    lines = [f"quarantined messages: {extra['quarantined']}"]
+    for name, job in extra["jobs"].items():
+        error = f"; last error {job['last_error']} at {local(job['error_at'])}" if job.get("failures") else ""
+        lines.append(f"job {name}: last ok {local(job.get('last_ok'))}{error}")
+        lines += [f"  could not handle {problem}" for problem in job.get("pair_errors", [])]  # ran, not for these pairs
     return "\n".join(lines)
