@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,52 @@ def test_daemon_runs_forever_refuses_a_second_instance_and_stops_cleanly_on_sigt
     third.communicate(timeout=30)
     assert third.returncode == 0
     assert len(prog.outbox_files()) == 14
+
+
+def test_global_options_stand_before_or_after_the_subcommand(prog, capsys):
+    from rmdaemon.cli import main
+
+    assert main(["check", "--config", str(prog.config)]) == 0
+    assert main(["--config", str(prog.root / "elsewhere.toml"), "check", "--config", str(prog.config)]) == 0  # the later wins
+    assert main(["-v", "check", "--config", str(prog.config)]) == 0
+    assert capsys.readouterr().out.count(": OK") == 3
+
+
+def test_version_names_the_package(capsys):
+    from rmdaemon import __version__
+    from rmdaemon.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"rmdaemon {__version__}\n"
+
+
+def test_a_dry_run_says_would_and_sends_nothing(prog, capsys):
+    assert prog.cli("run", "--dry-run", "--now", "2027-01-04T08:00:00+00:00") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rmdaemon dry run at 2027-01-04T08:00+00:00: nothing below is sent, booked or written\n")
+    assert "consent: 14 kickoff would be sent" in out and "P01: kickoff would be sent to Aisha Khan" in out
+    assert "kickoff sent" not in out and not prog.outbox_files()
+
+
+def test_status_shows_names_and_times_to_the_minute(prog, capsys):
+    assert prog.run(datetime(2027, 1, 4, 8, 0, 30, 123456, tzinfo=timezone.utc)) == 0
+    capsys.readouterr()
+    assert prog.cli("status", "--now", "2027-01-04T09:00:00+00:00") == 0
+    out = capsys.readouterr().out
+    assert "P01   Aisha Khan" in out and "Richard Hale" in out
+    assert "job consent: last ok Mon 04 Jan 2027, 08:00 GMT" in out and "123456" not in out
+
+
+def test_status_piped_into_head_is_quiet(prog):
+    """A roster long enough to fill the pipe: the reader closes it after one line."""
+    rows = prog.roster.read_text().splitlines()
+    head, row = rows[0], rows[1].split(",")
+    lines = [",".join([f"X{i:05d}", row[1], f"m{i}@example.com", row[3], f"e{i}@example.com", *row[5:]])
+             for i in range(3000)]
+    prog.roster.write_text("\n".join([head, *lines]) + "\n")
+    proc = rmdaemon("--config", str(prog.config), "status", "--now", "2027-01-04T08:00:00+00:00")
+    assert proc.stdout.readline().startswith("PAIR")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
