@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,14 +134,48 @@ def _records(path: Path, name: str) -> list[list[str]]:
             "save the file as \"CSV UTF-8\" (Excel) or with UTF-8 encoding"
         ) from None
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=separator(text)))
     except csv.Error as exc:
         raise _Unreadable(f"{name}: not a readable CSV file ({exc}); save it as CSV with a header row") from None
 
 
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def separator(text: str) -> str:
+    """The header row's separator: a comma, or the semicolon that European Excel writes, or a tab
+    (a sheet saved as text). Column names contain none of them, so the most frequent one wins."""
+    first = text.partition("\n")[0]
+    counts = {sep: first.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+def column_name(cell: str) -> str:
+    """A header cell as people type it, as the column it means: 'Mentor E-mail' → mentor_email."""
+    words = re.sub(r"e-mail", "email", cell.strip().lower())
+    return re.sub(r"[^a-z0-9]+", "_", words).strip("_")
+
+
+def notes(path: Path) -> list[str]:
+    """What was read differently from the documented form (a separator, header names): worth a
+    look, not an error. Empty when the file cannot be read (read_roster says why)."""
+    try:
+        text = read_bounded(path, MAX_ROSTER_BYTES).decode("utf-8-sig")
+    except (OSError, FileTooLarge, UnicodeDecodeError):
+        return []
+    name, sep = display_path(path), separator(text)
+    found = [f"{name}: read as {SEPARATORS[sep]}-separated"] if sep != "," else []
+    header = next(csv.reader([text.partition("\n")[0]], delimiter=sep), [])
+    renamed = [f"'{cell}' as {column_name(cell)}" for cell in header if cell.strip() and cell.strip() != column_name(cell)]
+    if renamed:
+        found.append(f"{name}: row 1: read the columns {', '.join(renamed)}")
+    return found
+
+
 def _read_header(name: str, header: list[str]) -> tuple[list[str], list[str]]:
     """Normalised column names and the header's problems (missing, unknown, repeated columns)."""
-    columns = [cell.strip().lower() for cell in header]
+    columns = [column_name(cell) for cell in header]
     unknown = [c for c in columns if c and c not in COLUMNS]
     problems: list[str] = []
     for column in REQUIRED_COLUMNS:

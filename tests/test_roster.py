@@ -12,7 +12,7 @@ import pytest
 from rmdaemon.config import ProgramSettings, load_settings
 from rmdaemon.errors import UserError
 from rmdaemon.model import Pair, Person, Slot, WorkingHours
-from rmdaemon.roster import load_roster, read_roster
+from rmdaemon.roster import load_roster, notes, read_roster
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal"
@@ -285,3 +285,26 @@ def test_all_problems_are_reported_at_once_and_good_rows_still_read(tmp_path: Pa
     with pytest.raises(UserError) as caught:
         load_roster(path, program)
     assert caught.value.message == "roster.csv has 4 problems" and caught.value.problems == problems
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolon"), ("\t", "tab")])
+def test_semicolon_and_tab_separated_spreadsheets_read_with_a_note(tmp_path: Path, program: ProgramSettings,
+                                                                    sep: str, name: str) -> None:
+    """European Excel saves 'CSV' with semicolons (a goal with a comma stays one cell); a sheet
+    saved as text uses tabs. A BOM from 'CSV UTF-8' is fine."""
+    path = tmp_path / "roster.csv"
+    path.write_bytes("\ufeff".encode() + f"{HEADER}\n{GOOD}, with a comma\n".replace(",", sep).replace(
+        f"{sep} with a comma", ", with a comma").encode())
+    pairs, problems = read_roster(path, program)
+    assert problems == [] and [p.goal for p in pairs] == ["Learn TikTok, with a comma"]
+    assert notes(path) == [f"roster.csv: read as {name}-separated"]
+
+
+def test_header_names_as_people_type_them_are_read_with_a_note(tmp_path: Path, program: ProgramSettings) -> None:
+    header = "Pair ID,Mentor Name,Mentor E-mail,Mentee name,MENTEE_EMAIL, Goal "
+    path = write(tmp_path, header, GOOD)
+    pairs, problems = read_roster(path, program)
+    assert problems == [] and pairs[0].mentor.email == "Aisha.Khan@example.com" and pairs[0].goal == "Learn TikTok"
+    assert notes(path) == ["roster.csv: row 1: read the columns 'Pair ID' as pair_id, 'Mentor Name' as mentor_name, "
+                           "'Mentor E-mail' as mentor_email, 'Mentee name' as mentee_name, 'MENTEE_EMAIL' as mentee_email"]
+    assert notes(write(tmp_path, HEADER, GOOD)) == []

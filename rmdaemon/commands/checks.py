@@ -42,7 +42,7 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     active = sum(1 for p in pairs if p.status == "active")
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else ""))
-    return problems, booking_warnings(pairs, settings.program), summary
+    return problems, roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
 
 
 def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:
