@@ -167,7 +167,7 @@ def notes(path: Path) -> list[str]:
     name, sep = display_path(path), separator(text)
     found = [f"{name}: read as {SEPARATORS[sep]}-separated"] if sep != "," else []
     header = next(csv.reader([text.partition("\n")[0]], delimiter=sep), [])
-    renamed = [f"'{cell}' as {column_name(cell)}" for cell in header if cell.strip() and cell.strip() != column_name(cell)]
+    renamed = [f"'{cell}' as {column_name(cell)}" for cell in header if cell.strip() and cell.strip().lower() != column_name(cell)]
     if renamed:
         found.append(f"{name}: row 1: read the columns {', '.join(renamed)}")
     return found
