@@ -161,3 +161,26 @@ def test_status_piped_into_head_is_quiet(prog):
     proc.stdout.close()
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == ""
+
+
+def graph_config(prog: Programme, example: str, tenant: str, secret: str) -> None:
+    text = example.replace('kind = "local" ', 'kind = "graph" ')
+    text = text.replace('# [backend.graph] ', '[backend.graph] ').replace(
+        '# tenant_id = "00000000-0000-0000-0000-000000000000"  # Directory', f'tenant_id = "{tenant}"  # Directory')
+    text = text.replace('# client_id = "00000000-0000-0000-0000-000000000000"  # Application',
+                        'client_id = "11111111-2222-3333-4444-555555555555"  # Application')
+    prog.config.write_text(text.replace('# client_secret_env = "RMDAEMON_GRAPH_SECRET"', f'client_secret_env = "{secret}"'))
+
+
+def test_offline_check_names_an_unset_secret_variable_and_a_malformed_tenant(prog, capsys, monkeypatch):
+    monkeypatch.delenv("RMDAEMON_TEST_GRAPH_SECRET", raising=False)
+    example = prog.config.read_text()
+    graph_config(prog, example, "x", "RMDAEMON_TEST_GRAPH_SECRET")
+    assert prog.cli("check") == 2
+    out = capsys.readouterr().out
+    assert "[backend.graph] client_secret_env: environment variable RMDAEMON_TEST_GRAPH_SECRET is not set" in out
+    assert "[backend.graph] tenant_id: 'x' is not a tenant id" in out
+    monkeypatch.setenv("RMDAEMON_TEST_GRAPH_SECRET", "s3cr3t-value")
+    graph_config(prog, example, "contoso.onmicrosoft.com", "RMDAEMON_TEST_GRAPH_SECRET")
+    assert prog.cli("check") == 0
+    assert "s3cr3t-value" not in capsys.readouterr().out

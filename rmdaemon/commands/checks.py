@@ -8,13 +8,17 @@ sees what to change; ``status`` shows the same reason once the daemon tried to b
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, planning, roster
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import system_clock
-from rmdaemon.config import ProgramSettings, find_config, load_settings
+from rmdaemon.config import ProgramSettings, Settings, find_config, load_settings
 from rmdaemon.errors import UserError
 from rmdaemon.model import Pair
 
@@ -29,6 +33,8 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     pairs, roster_problems = roster.read_roster(settings.roster_path, settings.program)
     problems += roster_problems
     problems += compose.check_templates(settings.templates_dir)
+    secrets, waiting = secret_problems(settings)
+    problems += secrets
     if online and not problems:
         try:
             backend = open_backend(settings, system_clock)
@@ -42,7 +48,42 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     active = sum(1 for p in pairs if p.status == "active")
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else ""))
-    return problems, roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
+    return problems, waiting + roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
+
+
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+CREDENTIALS = "/run/credentials/"  # systemd's LoadCredential=: exists inside the service only
+
+
+def secret_problems(settings: Settings) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the chosen backend's secrets and ids, offline: every environment
+    variable named is set and every file named is readable (their contents are never shown), and
+    Microsoft ids have their form. A systemd credential is only a warning: it exists in the service."""
+    kind = settings.backend.kind
+    section = getattr(settings.backend, kind, None)
+    if not dataclasses.is_dataclass(section):
+        return [], []
+    where = f"{settings.config_path}: [backend.{kind}]"
+    problems, warnings = [], []
+    for key, value in ((f.name, getattr(section, f.name)) for f in dataclasses.fields(section)):
+        if key.endswith("_env") and value and value not in os.environ:
+            problems.append(f"{where} {key}: environment variable {value} is not set; set it for the daemon "
+                            "(systemd: Environment= or a credential file instead)")
+        elif isinstance(value, Path) and (key.endswith("_file") or key.endswith("_path")) and key != "state_path":
+            if not os.access(value, os.R_OK) or not value.is_file():
+                missing = f"{where} {key}: {value} is not a readable file"
+                (warnings if str(value).startswith(CREDENTIALS) else problems).append(
+                    missing + ("; it exists inside the service only (LoadCredential=)" if str(value).startswith(CREDENTIALS)
+                               else "; check the path and that the daemon's user may read it"))
+        elif key in ("tenant_id", "client_id") and value and not _microsoft_id(key, value):
+            problems.append(f"{where} {key}: {value!r} is not a {'tenant' if key == 'tenant_id' else 'client'} id; "
+                            "copy the GUID (00000000-0000-0000-0000-000000000000) from the app registration's Overview")
+    return problems, warnings
+
+
+def _microsoft_id(key: str, value: str) -> bool:
+    """A GUID; a tenant may also be named by its domain (contoso.onmicrosoft.com)."""
+    return bool(GUID.fullmatch(value)) or (key == "tenant_id" and "." in value and " " not in value)
 
 
 def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:
