@@ -352,6 +352,7 @@ def test_check_online_through_the_cli_says_what_is_wrong(prog, capsys, monkeypat
 
 
 def test_a_secret_and_a_certificate_together_are_refused_by_name(prog, capsys):
+    (prog.root / "app.pem").write_text("a certificate")  # present: check's offline look at the files passes
     prog.config.write_text(prog.config.read_text().replace("[backend.graph]\n", '[backend.graph]\ncertificate_path = "app.pem"\n'))
     assert prog.cli("check", "--online") == 2
     captured = capsys.readouterr()
