@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from rmdaemon.config import (
+from rmdaemon.config.parse import (
     FileTooLarge,
     Invalid,
-    ProgramSettings,
     check_email,
     check_timezone,
     did_you_mean,
@@ -30,6 +29,7 @@ from rmdaemon.config import (
     parse_slot,
     read_bounded,
 )
+from rmdaemon.config.values import ProgramSettings
 from rmdaemon.errors import UserError
 from rmdaemon.model import CADENCES, PAIR_STATUSES, Pair, Person, Slot, WorkingHours
 

@@ -155,7 +155,8 @@ def exchange_pair(ews) -> tuple:  # type: ignore[no-untyped-def]
     from datetime import time, timedelta
     from zoneinfo import ZoneInfo
 
-    from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+    from rmdaemon.backends.exchange import ExchangeBackend
+    from rmdaemon.config import ExchangeBackendSettings
     from rmdaemon.model import Meeting, Person, SeriesPlan, WorkingHours
     from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER
 
@@ -168,7 +169,7 @@ def exchange_pair(ews) -> tuple:  # type: ignore[no-untyped-def]
     plan = SeriesPlan("p1", "Europe/Berlin", first, 45, "weekly", "FREQ=WEEKLY;BYDAY=TU;COUNT=6")
     meeting = Meeting(uid="rm-chaos@corp.example", sequence=0, organizer_email=PROGRAMME, organizer_name="Programme",
                       attendees=people, summary="Reverse mentoring", description="Agenda follows by mail.", plan=plan)
-    settings = ExchangeSettings(service_endpoint=ews.url, mailbox=PROGRAMME, auth="basic", username=SERVICE_USER[0],
+    settings = ExchangeBackendSettings(service_endpoint=ews.url, mailbox=PROGRAMME, auth="basic", username=SERVICE_USER[0],
                                 access="delegate", retry_budget_seconds=1, timezone="Europe/Berlin")
     return ExchangeBackend(settings, secret=SERVICE_USER[1]), meeting, first + timedelta(weeks=1)
 

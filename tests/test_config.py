@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rmdaemon.config import OPTIONS, SECTIONS, Settings, find_config, load_settings, reference_markdown
+from rmdaemon.config import Settings, find_config, load_settings
+from rmdaemon.config.reference import reference_markdown
+from rmdaemon.config.schema import OPTIONS, SECTIONS
 from rmdaemon.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,7 +282,7 @@ def test_secret_in_the_file_is_refused_with_the_env_alternative(tmp_path: Path) 
 
 
 def test_every_backend_kind_is_available(tmp_path: Path) -> None:
-    from rmdaemon.config import BACKEND_KINDS, available_backends
+    from rmdaemon.config.schema import BACKEND_KINDS, available_backends
 
     assert available_backends() == BACKEND_KINDS
 
@@ -289,6 +291,24 @@ def test_exchange_kind_needs_its_endpoint(tmp_path: Path) -> None:
     problem = only_problem(write(tmp_path, edit('kind = "local"', 'kind = "exchange"')))
     assert problem == ('config.toml: [backend.exchange] service_endpoint: missing; '
                        'add service_endpoint = "https://mail.example.com/EWS/Exchange.asmx"')
+
+
+@pytest.mark.parametrize("kind, section, state_file", [
+    ("exchange", 'service_endpoint = "https://mail.example.com/EWS/Exchange.asmx"', "exchange-state.json"),
+    ("smtp", 'smtp_host = "smtp.example.com"\nimap_host = "imap.example.com"', "smtp-state.jsonl"),
+    ("graph", 'tenant_id = "t"\nclient_id = "c"', "graph-state.json"),
+])
+def test_a_backend_section_arrives_complete_with_defaults_from_the_other_sections(
+        tmp_path: Path, kind: str, section: str, state_file: str) -> None:
+    """The backend gets its section as it is: its journal beside the state file, the programme mailbox."""
+    text = edit('kind = "local"', f'kind = "{kind}"') + f"\n[storage]\npath = \"data/state.json\"\n\n[backend.{kind}]\n{section}\n"
+    settings = load_settings(write(tmp_path, text))
+    backend = getattr(settings.backend, kind)
+    assert backend.state_path == tmp_path / "data" / state_file
+    if kind != "smtp":
+        assert backend.mailbox == "mentoring@example.com"
+    if kind == "exchange":
+        assert backend.timezone == "Europe/London"
 
 
 def test_misspelt_key_in_a_backend_table_suggests_the_right_one(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contract import annotate, publish, send
-from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+from rmdaemon.backends.exchange import ExchangeBackend
+from rmdaemon.config import ExchangeBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting, Outgoing, Person, SeriesPlan, WorkingHours
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER, ews_schema, ews_server  # noqa: F401  (fixtures)
@@ -29,8 +30,8 @@ def person(name: str) -> Person:
     return Person(name.title(), f"{name}@corp.example", "Europe/Berlin", HOURS)
 
 
-def settings(server: EwsServer, **changes: object) -> ExchangeSettings:
-    base = ExchangeSettings(
+def settings(server: EwsServer, **changes: object) -> ExchangeBackendSettings:
+    base = ExchangeBackendSettings(
         service_endpoint=server.url,
         mailbox=PROGRAMME,
         auth="basic",

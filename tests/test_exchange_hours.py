@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+from rmdaemon.backends.exchange import ExchangeBackend
+from rmdaemon.config import ExchangeBackendSettings
 from rmdaemon.model import Person, WorkingHours
 from programme import status
 from test_exchange_programme import SECRET_ENV, T0, T1, ExchangeProgramme, exchange_programme, opt_in_all
@@ -144,7 +145,7 @@ NINE_TO_FIVE = WorkingHours(time(9), time(17), WEEK)
 def test_exchange_hours_are_given_in_the_persons_zone_only_when_both_keep_the_same_clock(
         ews_server: EwsServer, mailbox_zone: str, person_zone: str, used: bool) -> None:
     ews_server.control.add_mailbox("pat@corp.example", hours=Hours(mailbox_zone, 7 * 60 + 30, 15 * 60, (1, 2, 3)))
-    settings = ExchangeSettings(service_endpoint=ews_server.url, mailbox=PROGRAMME, auth="basic", username=SERVICE_USER[0],
+    settings = ExchangeBackendSettings(service_endpoint=ews_server.url, mailbox=PROGRAMME, auth="basic", username=SERVICE_USER[0],
                                 password_env=SECRET_ENV, retry_budget_seconds=2)
     backend = ExchangeBackend(settings, secret=SERVICE_USER[1])
     person = Person("Pat", "Pat@corp.example", person_zone, NINE_TO_FIVE, hours_defaulted=True)

@@ -11,7 +11,7 @@ import recurring_ical_events
 
 from rmdaemon.errors import UserError
 from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot, WorkingHours
-from rmdaemon.config import parse_slot
+from rmdaemon.config.parse import parse_slot
 from rmdaemon.planning import occurrences, occurrences_between, plan_series
 
 UTC = timezone.utc

@@ -13,10 +13,8 @@ beside this one: EWS in Exchange Online is blocked by default from 1 Oct 2026 an
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from exchangelib import EWSDateTime, Message, Q
 from exchangelib import errors as ews_errors
@@ -29,6 +27,7 @@ from rmdaemon.backends.base import Backend, Capability, FreeBusy, Note, NoteOutc
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
+from rmdaemon.config import ExchangeBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
@@ -38,31 +37,12 @@ SEND_CHUNK = 100  # Messages per CreateItem: exchangelib's default chunk, and wh
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
 
 
-@dataclass(frozen=True)
-class ExchangeSettings:
-    service_endpoint: str  # https://mail.example.com/EWS/Exchange.asmx
-    mailbox: str  # the programme mailbox that organises meetings and sends mail ([program] organizer)
-    auth: str = "ntlm"  # basic | ntlm | oauth2 (client credentials)
-    username: str = ""  # DOMAIN\user or UPN for basic/ntlm
-    password_env: str = ""  # env var holding the password (basic/ntlm)
-    client_secret_env: str = ""  # env var holding the client secret (oauth2)
-    tenant_id: str = ""
-    client_id: str = ""
-    access: str = "delegate"  # delegate (Full Access to the mailbox) | impersonation
-    version: str = "Exchange2016"  # Exchange2013 | Exchange2013_SP1 | Exchange2016 | Exchange2019
-    max_connections: int = 4
-    retry_budget_seconds: int = 300  # longest single back-off we wait for before giving up until next tick
-    timezone: str = "UTC"  # zone for free/busy requests ([program] timezone)
-    processed_category: str = "rmdaemon: processed"
-    state_path: Path | None = None  # small JSON file for the inbox watermark; None keeps it in memory
-
-
 class ExchangeBackend(Backend):
     name = "exchange"
     capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.OCCURRENCE_ANSWERS,
                               Capability.ANNOTATE})
 
-    def __init__(self, settings: ExchangeSettings, *, secret: str) -> None:
+    def __init__(self, settings: ExchangeBackendSettings, *, secret: str) -> None:
         register_properties()
         self.settings = settings
         self._secret = secret

@@ -22,7 +22,7 @@ from exchangelib.version import EXCHANGE_2013, EXCHANGE_2013_SP1, EXCHANGE_2016,
 from rmdaemon.errors import BackendError
 
 if TYPE_CHECKING:
-    from rmdaemon.backends.exchange import ExchangeSettings
+    from rmdaemon.config import ExchangeBackendSettings
 
 VERSIONS = {"Exchange2013": EXCHANGE_2013, "Exchange2013_SP1": EXCHANGE_2013_SP1, "Exchange2016": EXCHANGE_2016,
             "Exchange2019": EXCHANGE_2019}  # fmt: skip
@@ -45,7 +45,7 @@ TRANSIENT = (
 )
 
 
-def open_account(settings: ExchangeSettings, secret: str, *, fail_fast: bool = False) -> Account:
+def open_account(settings: ExchangeBackendSettings, secret: str, *, fail_fast: bool = False) -> Account:
     """An Account on the programme mailbox; constructing it sends no request."""
     policy = FailFast() if fail_fast else FaultTolerance(max_wait=settings.retry_budget_seconds)
     credentials = _credentials(settings, secret)
@@ -70,7 +70,7 @@ def open_account(settings: ExchangeSettings, secret: str, *, fail_fast: bool = F
     )
 
 
-def _credentials(settings: ExchangeSettings, secret: str):  # type: ignore[no-untyped-def]
+def _credentials(settings: ExchangeBackendSettings, secret: str):  # type: ignore[no-untyped-def]
     if settings.auth == "oauth2":
         return OAuth2Credentials(
             client_id=settings.client_id,
@@ -99,7 +99,7 @@ def translate(exc: Exception, what: str) -> BackendError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}", permanent=not transient)
 
 
-def online_problem(exc: Exception, settings: ExchangeSettings) -> str:
+def online_problem(exc: Exception, settings: ExchangeBackendSettings) -> str:
     """One sentence a mail admin can act on, for ``rmdaemon check --online``."""
     where = f"[backend.exchange] service_endpoint = {settings.service_endpoint!r}"
     if isinstance(exc, ews_errors.UnauthorizedError):

@@ -4,7 +4,6 @@ secrets are read (from the environment or a file named in the config, never from
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from rmdaemon.backends.base import Backend
@@ -21,9 +20,7 @@ def open_backend(settings: Settings, clock: Clock) -> Backend:
     if kind == "exchange":
         return _exchange(settings)
     if kind == "smtp":
-        from rmdaemon.backends.smtp import open_smtp  # IMAPClient only when it is used
-
-        return open_smtp(settings, clock)
+        return _smtp(settings, clock)
     if kind == "graph":
         return _graph(settings, clock)
     raise UserError(f"{settings.config_path}: [backend] kind = {kind!r} is not available in this version; use 'local'")
@@ -47,7 +44,7 @@ def read_secret(settings: Settings, section: str, env: str, file: Path | None, w
 
 
 def _exchange(settings: Settings) -> Backend:
-    from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings  # exchangelib is slow to import
+    from rmdaemon.backends.exchange import ExchangeBackend  # exchangelib is slow to import
 
     cfg = settings.backend.exchange
     assert cfg is not None
@@ -55,15 +52,12 @@ def _exchange(settings: Settings) -> Backend:
         secret = read_secret(settings, "backend.exchange", cfg.client_secret_env, None, "client_secret")
     else:
         secret = read_secret(settings, "backend.exchange", cfg.password_env, cfg.password_file, "password")
-    options = {k: v for k, v in asdict(cfg).items() if k != "password_file"}
-    options["state_path"] = cfg.state_path or settings.storage_path.with_name("exchange-state.json")
-    return ExchangeBackend(ExchangeSettings(**options, mailbox=settings.program.organizer,
-                                            timezone=settings.program.timezone), secret=secret)
+    return ExchangeBackend(cfg, secret=secret)
 
 
 def _graph(settings: Settings, clock: Clock) -> Backend:
-    """A secret (env or file) or a certificate file, never both; the mailbox defaults to the organizer."""
-    from rmdaemon.backends.graph import GraphBackend, GraphSettings  # msal only when it is used
+    """A secret (env or file) or a certificate file, never both."""
+    from rmdaemon.backends.graph import GraphBackend  # msal only when it is used
     from rmdaemon.backends.graph_auth import Credential, load_credential
 
     cfg = settings.backend.graph
@@ -79,10 +73,34 @@ def _graph(settings: Settings, clock: Clock) -> Backend:
     else:
         credential = Credential(secret=read_secret(settings, "backend.graph", cfg.client_secret_env,
                                                    cfg.client_secret_file, "client_secret"))
-    options = GraphSettings(
-        tenant_id=cfg.tenant_id, client_id=cfg.client_id, mailbox=cfg.mailbox or settings.program.organizer,
-        authority_host=cfg.authority_host, graph_base=cfg.graph_base, ca_file=cfg.ca_file,
-        state_path=cfg.state_path or settings.storage_path.with_name("graph-state.json"),
-        processed_category=cfg.processed_category, retry_budget_seconds=cfg.retry_budget_seconds,
-        timeout_seconds=cfg.timeout_seconds, messages_per_minute=cfg.messages_per_minute)
-    return GraphBackend(options, credential, clock=clock)
+    return GraphBackend(cfg, credential, clock=clock)
+
+
+def _smtp(settings: Settings, clock: Clock) -> Backend:
+    """The passwords (IMAP shares SMTP's unless it has its own) and the two endpoints."""
+    from rmdaemon.backends.smtp import SmtpBackend  # IMAPClient only when it is used
+    from rmdaemon.backends.smtp_net import Endpoint
+
+    cfg = settings.backend.smtp
+    assert cfg is not None
+    section = "backend.smtp"
+    username = cfg.username or settings.program.organizer
+    password = read_secret(settings, section, cfg.password_env, cfg.password_file, "password") \
+        if cfg.password_env or cfg.password_file else None
+    source = f"${cfg.password_env}" if cfg.password_env and not cfg.password_file else str(cfg.password_file)
+    if cfg.imap_password_env or cfg.imap_password_file:
+        imap_password = read_secret(settings, section, cfg.imap_password_env, cfg.imap_password_file, "imap_password")
+        imap_source = f"${cfg.imap_password_env}" if not cfg.imap_password_file else str(cfg.imap_password_file)
+    elif password is None:
+        raise UserError(f"{settings.config_path}: [{section}]: IMAP needs a login; set password_env to the name of the "
+                        "environment variable that holds the mailbox's (app) password")
+    else:
+        imap_password, imap_source = password, source
+    timeout = float(cfg.timeout_seconds)
+    smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, username, password, cfg.ca_file, timeout,
+                    "username", source)
+    imap = Endpoint("IMAP", cfg.imap_host, cfg.imap_port, cfg.imap_tls, cfg.imap_username or username, imap_password,
+                    cfg.ca_file, timeout, "imap_username" if cfg.imap_username else "username", imap_source)
+    assert cfg.state_path is not None  # the loader puts it beside the state file when not set
+    return SmtpBackend(cfg, sender=settings.program.organizer, smtp=smtp, imap=imap, journal_path=cfg.state_path,
+                       clock=clock)

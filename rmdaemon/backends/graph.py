@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, time as clock_time, timedelta, timezone
 from functools import partial
-from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +29,7 @@ from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.backends.base import Backend, Capability, FreeBusy, Outcomes, windows
+from rmdaemon.config import GraphBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
@@ -40,26 +39,11 @@ BUSY = ("busy", "tentative", "oof")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-@dataclass(frozen=True)
-class GraphSettings:
-    tenant_id: str
-    client_id: str
-    mailbox: str  # the programme mailbox: organizer of every series, sender of every mail
-    authority_host: str = "https://login.microsoftonline.com"
-    graph_base: str = "https://graph.microsoft.com"
-    ca_file: Path | None = None
-    state_path: Path | None = None  # None keeps the journal in memory (tests)
-    processed_category: str = "rmdaemon: processed"
-    retry_budget_seconds: int = 300
-    timeout_seconds: int = 30
-    messages_per_minute: int = 30
-
-
 class GraphBackend(Backend):
     name = "graph"
     capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS})
 
-    def __init__(self, settings: GraphSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, settings: GraphBackendSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings, self.credential = settings, credential
         self.clock = clock or (lambda: datetime.now(timezone.utc))

@@ -12,13 +12,13 @@ from rmdaemon.backends.graph_http import GraphError, TokenError
 from rmdaemon.errors import BackendError
 
 if TYPE_CHECKING:
-    from rmdaemon.backends.graph import GraphSettings
+    from rmdaemon.config import GraphBackendSettings
 
 SECTION = "[backend.graph]"
 ROLES = "Application Calendars.ReadWrite, Application Mail.ReadWrite and Application Mail.Send"
 
 
-def token_problem(exc: TokenError, settings: GraphSettings) -> str:
+def token_problem(exc: TokenError, settings: GraphBackendSettings) -> str:
     text = exc.description.splitlines()[0] if exc.description else exc.error
     codes = set(exc.codes) | {int(c) for c in _aadsts(text)}
     if codes & {7000215, 7000222}:
@@ -39,7 +39,7 @@ def token_problem(exc: TokenError, settings: GraphSettings) -> str:
     return f"no token from {settings.authority_host}: {exc}"
 
 
-def mailbox_problem(exc: GraphError, settings: GraphSettings, what: str) -> str:
+def mailbox_problem(exc: GraphError, settings: GraphBackendSettings, what: str) -> str:
     mailbox = settings.mailbox
     if exc.code == "NoPermissionsInAccessToken" or (exc.status == 401 and "permission" in str(exc).lower()):
         return (f"consent missing: the token of app {settings.client_id} carries no permission for {what}; assign it "
@@ -55,7 +55,7 @@ def mailbox_problem(exc: GraphError, settings: GraphSettings, what: str) -> str:
     return f"Graph refused {what} in {mailbox}: {exc}"
 
 
-def transport_problem(exc: BackendError, settings: GraphSettings) -> str:
+def transport_problem(exc: BackendError, settings: GraphBackendSettings) -> str:
     text = str(exc)
     if "TLS error" in text or "SSL" in text or "CERTIFICATE" in text.upper():
         return (f"TLS error: {text}; check {SECTION} ca_file (a TLS-inspecting proxy needs its CA there), "

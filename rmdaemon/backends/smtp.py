@@ -32,7 +32,7 @@ from rmdaemon.backends.smtp_journal import Journal
 from rmdaemon.backends.smtp_net import SECTION, Endpoint, explain
 from rmdaemon.backends.smtp_send import SmtpTransport, Unreachable, Unsure
 from rmdaemon.clock import Clock
-from rmdaemon.config import Settings, SmtpBackendSettings
+from rmdaemon.config import SmtpBackendSettings
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.model import Incoming, Meeting, Outgoing
 
@@ -177,31 +177,3 @@ class SmtpBackend(Backend):
     def close(self) -> None:
         self.transport.close()
         self.mailbox.close()
-
-
-def open_smtp(settings: Settings, clock: Clock) -> SmtpBackend:
-    """Settings + secrets → the backend; a missing secret is a UserError naming the key."""
-    from rmdaemon.backends.factory import read_secret
-
-    cfg = settings.backend.smtp
-    assert cfg is not None
-    section = "backend.smtp"
-    username = cfg.username or settings.program.organizer
-    password = read_secret(settings, section, cfg.password_env, cfg.password_file, "password") \
-        if cfg.password_env or cfg.password_file else None
-    source = f"${cfg.password_env}" if cfg.password_env and not cfg.password_file else str(cfg.password_file)
-    if cfg.imap_password_env or cfg.imap_password_file:
-        imap_password = read_secret(settings, section, cfg.imap_password_env, cfg.imap_password_file, "imap_password")
-        imap_source = f"${cfg.imap_password_env}" if not cfg.imap_password_file else str(cfg.imap_password_file)
-    elif password is None:
-        raise UserError(f"{settings.config_path}: [{section}]: IMAP needs a login; set password_env to the name of the "
-                        "environment variable that holds the mailbox's (app) password")
-    else:
-        imap_password, imap_source = password, source
-    timeout = float(cfg.timeout_seconds)
-    smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, username, password, cfg.ca_file, timeout,
-                    "username", source)
-    imap = Endpoint("IMAP", cfg.imap_host, cfg.imap_port, cfg.imap_tls, cfg.imap_username or username, imap_password,
-                    cfg.ca_file, timeout, "imap_username" if cfg.imap_username else "username", imap_source)
-    journal = cfg.state_path or settings.storage_path.with_name("smtp-state.jsonl")
-    return SmtpBackend(cfg, sender=settings.program.organizer, smtp=smtp, imap=imap, journal_path=journal, clock=clock)

@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 
 from contract import BackendContract
-from rmdaemon.backends.exchange import ExchangeBackend, ExchangeSettings
+from rmdaemon.backends.exchange import ExchangeBackend
+from rmdaemon.config import ExchangeBackendSettings
 from rmdaemon.model import WorkingHours
 from tests.servers.ews.fixtures import ews_schema, ews_server  # noqa: F401  (fixtures)
 from tests.servers.ews.server import EwsServer
@@ -26,7 +27,7 @@ class ExchangeHarness:
         self.backend = self.reopen()
 
     def reopen(self) -> ExchangeBackend:
-        settings = ExchangeSettings(service_endpoint=self.server.url, mailbox=PROGRAMME, auth="basic", username=USER[0],
+        settings = ExchangeBackendSettings(service_endpoint=self.server.url, mailbox=PROGRAMME, auth="basic", username=USER[0],
                                     password_env="RMDAEMON_EWS_PASSWORD", retry_budget_seconds=2)  # fmt: skip
         return ExchangeBackend(settings, secret=USER[1])
 

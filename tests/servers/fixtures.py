@@ -124,7 +124,7 @@ class MailWorld:
 
     def backend(self, smtp_password: str = SMTP_PASSWORD, imap_password: str | None = None,
                 **overrides: object) -> SmtpBackend:
-        """A backend as ``open_smtp`` builds it, with the secrets given here instead of the environment."""
+        """A backend as ``factory.open_backend`` builds it, with the secrets given here instead of the environment."""
         cfg = self.settings(**overrides)
         smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, cfg.username, smtp_password,
                         cfg.ca_file, cfg.timeout_seconds, "username", "$RM_TEST_SMTP_PASSWORD")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rmdaemon.backends.graph import GraphBackend, GraphSettings
+from rmdaemon.backends.graph import GraphBackend
+from rmdaemon.config import GraphBackendSettings
 from rmdaemon.backends.graph_auth import Credential
 from tests.servers.graph.server import GraphServer
 
@@ -36,8 +37,8 @@ def graph_server(tmp_path: Path) -> Iterator[GraphServer]:
         server.stop()
 
 
-def graph_settings(server: GraphServer, **changes: object) -> GraphSettings:
-    base = GraphSettings(tenant_id=TENANT, client_id=CLIENT_ID, mailbox=PROGRAMME, authority_host=server.base,
+def graph_settings(server: GraphServer, **changes: object) -> GraphBackendSettings:
+    base = GraphBackendSettings(tenant_id=TENANT, client_id=CLIENT_ID, mailbox=PROGRAMME, authority_host=server.base,
                          graph_base=server.base, ca_file=server.ca_file, retry_budget_seconds=5)
     return replace(base, **changes)  # type: ignore[arg-type]
 
