@@ -10,7 +10,7 @@
 
 Extending it: a new ``[schedule]`` key becomes a job interval by itself; a backend kind gets a
 dataclass in ``backend_sections`` whose ``config_key`` fields are its keys, a section in
-``SECTIONS``, a field on ``BackendSettings`` and a line in ``load._build_backend``. Its required
+``SECTIONS``, an entry in ``BY_KIND`` and a field on ``BackendSettings``. Its required
 keys are only demanded when ``kind`` names it.
 """
 

@@ -16,12 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmdaemon.config.backend_sections import (
-    ExchangeBackendSettings,
-    GraphBackendSettings,
-    LocalBackendSettings,
-    SmtpBackendSettings,
-)
+from rmdaemon.config.backend_sections import BY_KIND, LocalBackendSettings
 from rmdaemon.config.convert import REQUIRED, SameAs, toml_quote
 from rmdaemon.config.parse import FileTooLarge, Invalid, did_you_mean, display_path, read_bounded
 from rmdaemon.config.schema import BACKEND_KINDS, OPTIONS, SECTIONS, available_backends, options_by_section, table_names
@@ -258,12 +253,10 @@ def _backend_values(kind: str, values: dict[str, dict[str, Any]]) -> dict[str, A
 
 
 def _build_backend(values: dict[str, dict[str, Any]]) -> BackendSettings:
+    """``[backend.local]`` is always built (all its keys have defaults), the chosen kind's section besides."""
     kind = values["backend"]["kind"]
-    exchange = ExchangeBackendSettings(**_backend_values(kind, values)) if kind == "exchange" else None
-    smtp = SmtpBackendSettings(**_backend_values(kind, values)) if kind == "smtp" else None
-    graph = GraphBackendSettings(**_backend_values(kind, values)) if kind == "graph" else None
-    return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), exchange=exchange,
-                           smtp=smtp, graph=graph)
+    chosen = {} if kind == "local" else {kind: BY_KIND[kind](**_backend_values(kind, values))}
+    return BackendSettings(kind=kind, local=LocalBackendSettings(**values["backend.local"]), **chosen)
 
 
 def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:

@@ -9,12 +9,7 @@ read back as rows, so nothing is written twice. A ``[schedule]`` key becomes a j
 
 from __future__ import annotations
 
-from rmdaemon.config.backend_sections import (
-    ExchangeBackendSettings,
-    GraphBackendSettings,
-    LocalBackendSettings,
-    SmtpBackendSettings,
-)
+from rmdaemon.config.backend_sections import BY_KIND
 from rmdaemon.config.convert import (
     BLACKOUTS,
     BOOL,
@@ -81,10 +76,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("templates", "dir", PATH, None, "A folder of templates that override the shipped ones, file by file.", '"templates"'),
     Option("storage", "path", PATH, "var/state.json", "The state file; one daemon per file.", '"var/state.json"'),
     Option("backend", "kind", choice(*BACKEND_KINDS), "local", "Which backend to use; its settings go in [backend.<kind>].", '"local"'),
-    *section_options("backend.local", LocalBackendSettings),
-    *section_options("backend.exchange", ExchangeBackendSettings),
-    *section_options("backend.smtp", SmtpBackendSettings),
-    *section_options("backend.graph", GraphBackendSettings),
+    *(row for kind, settings in BY_KIND.items() for row in section_options(f"backend.{kind}", settings)),
     Option("schedule", "tick_seconds", integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),
     Option("schedule", "consent", MINUTES, 15, "Minutes between consent runs (invite, remind, record answers).", "15"),
     Option("schedule", "booking", MINUTES, 15, "Minutes between booking runs (book, update, cancel series).", "15"),
