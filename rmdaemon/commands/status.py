@@ -8,10 +8,9 @@ from datetime import datetime
 from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.config import Settings
-from rmdaemon.records import INBOX, LOGS, PAIRS, SESSIONS
-from rmdaemon.records import ACTIVE
+from rmdaemon.records import ACTIVE, INBOX, LOGS, PAIRS, SESSIONS, InboxOutcome
 from rmdaemon.programme.series import next_session
-from rmdaemon.model import Pair
+from rmdaemon.model import Pair, RosterStatus
 from rmdaemon.store import Store
 
 def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime) -> list[dict]:
@@ -21,7 +20,7 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
     for pair in pairs:
         doc = state.get(pair.pair_id, {})
         h = health.pair_health(pair, doc, records.get(pair.pair_id), now, settings.nudges)
-        live = doc.get("state") == ACTIVE and pair.status == "active"
+        live = doc.get("state") == ACTIVE and pair.status == RosterStatus.ACTIVE
         found = next_session(doc.get("series"), pair.pair_id, now) if live else None
         nxt = found[1] if found else None  # when it happens: a moved session shows its new time
         rows.append({
@@ -55,7 +54,7 @@ def _calendar_problems(pair: Pair, doc: dict) -> list[str]:
 
 def summary(store: Store, job_names: list[str]) -> dict:
     inbox = store.table(INBOX).all()
-    return {"quarantined": sum(1 for d in inbox if d["outcome"] == "quarantine"),
+    return {"quarantined": sum(1 for d in inbox if d["outcome"] == InboxOutcome.QUARANTINE),
             "messages_processed": len(inbox),
             "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names}}
 

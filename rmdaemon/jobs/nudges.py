@@ -12,7 +12,7 @@ from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
-from rmdaemon.records import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
@@ -34,7 +34,7 @@ def run(ctx: Context) -> JobResult:
     sent = deliver(ctx, messages, result)
     done = [dict(r, done=ctx.now.isoformat()) for r in requested.values()
             if any(k.startswith(f"nudge:{r['pair_id']}:request:{r['id']}:") for k in sent)
-            or state.get(r["pair_id"], {}).get("state") != "active"]
+            or state.get(r["pair_id"], {}).get("state") != ACTIVE]
     if done:
         with ctx.store.deferred():  # confirmations only: a lost one means a deduplicated resend
             save(ctx.store, REQUESTS, "id", done)
@@ -51,7 +51,7 @@ def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | 
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
     if h.state == "fizzling":
         out.append(alert(ctx, pair, h))
-    if request is not None and doc["state"] == "active":
+    if request is not None and doc["state"] == ACTIVE:
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}") for person in pair.people]
     return out
 

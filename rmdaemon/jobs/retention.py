@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, index, save
+from rmdaemon.records import COMMANDS, DECLINED, ENDED, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, index, save
 from rmdaemon.programme.context import Context
-from rmdaemon.records import DECLINED, ENDED
 from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
-from rmdaemon.model import JobResult
+from rmdaemon.model import JobResult, RosterStatus
 
 KEPT_FIELDS = ("attended", "rating", "progress")  # numbers, not words
 
@@ -25,7 +24,7 @@ def run(ctx: Context) -> JobResult:
     keep = timedelta(days=ctx.settings.privacy.retention_days)
     for pair_id, doc in state.items():
         pair = roster.get(pair_id)
-        over = doc["state"] in (ENDED, DECLINED) or pair is None or pair.status == "ended"
+        over = doc["state"] in (ENDED, DECLINED) or pair is None or pair.status == RosterStatus.ENDED
         if not over or doc.get("redacted"):
             continue
         if not doc.get("ended_at"):

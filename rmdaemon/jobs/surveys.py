@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.records import LOGS, PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, ENDED, LOGS, PAIRS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
-from rmdaemon.records import ACTIVE, ENDED
 from rmdaemon.programme.checkins import checkin
 from rmdaemon.programme.series import goal_of, milestone_sessions, total_sessions
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
+from rmdaemon.model import JobResult, Outgoing, Pair, Person, RosterStatus
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
 
@@ -41,7 +40,7 @@ def run(ctx: Context) -> JobResult:
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
             done = set(doc.get("milestones", []))
             due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
-            if doc["state"] == ACTIVE and pair.status == "active":
+            if doc["state"] == ACTIVE and pair.status == RosterStatus.ACTIVE:
                 due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
             order = sorted(due, key=list(MILESTONE_TEXT).index)
             built = [milestone_mail(ctx, pair, doc, m, len(by_pair.get(pair.pair_id, [])), topics) for m in order]

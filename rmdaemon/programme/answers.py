@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from rmdaemon.programme import champion
-from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS
+from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS, InboxOutcome
 from rmdaemon.programme.context import Context
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -24,7 +24,7 @@ HELP_RE = re.compile(r"^\s*HELP\s*[.!]*\s*$", re.IGNORECASE | re.MULTILINE)
 
 @dataclass
 class Answer:
-    kind: str
+    kind: InboxOutcome
     reason: str = ""
     docs: dict[str, list[dict]] = field(default_factory=dict)
     pair_docs: dict[str, dict] = field(default_factory=dict)
@@ -32,26 +32,27 @@ class Answer:
 
 def survey(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
     if sender.address != session.get("person"):
-        return Answer("quarantine", f"survey answer from {sender.email}, but the survey was sent to {session.get('person')}")
+        return Answer(InboxOutcome.QUARANTINE,
+                      f"survey answer from {sender.email}, but the survey was sent to {session.get('person')}")
     questions = ctx.templates.survey(session["milestone"], session["role"])
     answers = parse_answers(parsed.body, questions)
     row = {"pair_id": pair.pair_id, "token": session["token"], "milestone": session["milestone"],
            "from": sender.address, "role": session["role"], "answers": answers, "received": ctx.now.isoformat(),
            "message_id": key}
     reason = f"{len(answers)} of {len(questions)} answers"
-    return Answer("survey", reason, {SURVEYS: [row]})
+    return Answer(InboxOutcome.SURVEY, reason, {SURVEYS: [row]})
 
 
 def checkin_reply(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
     """Only the mentor's answer counts, and only the FLAG line travels (to the champion alone)."""
     if sender.address != session.get("person"):
-        return Answer("quarantine", "a reply to the mentor's private check-in from someone else")
+        return Answer(InboxOutcome.QUARANTINE, "a reply to the mentor's private check-in from someone else")
     flag = FLAG_RE.search(parsed.body)
     if flag is None:
-        return Answer("checkin", "the mentor says all is well")
+        return Answer(InboxOutcome.CHECKIN, "the mentor says all is well")
     text = flag["text"].strip() or parsed.body.strip()
     row = {"id": key, "pair_id": pair.pair_id, "from": sender.address, "text": text, "at": ctx.now.isoformat()}
-    return Answer("checkin", "the mentor flagged something for the champion", {FLAGS: [row]})
+    return Answer(InboxOutcome.CHECKIN, "the mentor flagged something for the champion", {FLAGS: [row]})
 
 
 def help_request(ctx: Context, pair: Pair, sender: Person, parsed: ParsedReply, key: str) -> Answer | None:
@@ -61,7 +62,7 @@ def help_request(ctx: Context, pair: Pair, sender: Person, parsed: ParsedReply, 
     command = {"pair_id": pair.pair_id, "command": "help", "arg": None, "from": sender.address,
                "at": ctx.now.isoformat(), "message_id": parsed.message_id, "token": None}
     request = {"id": key, "kind": "checkin", "pair_id": pair.pair_id, "by": sender.address, "reason": "help"}
-    return Answer("command", "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
+    return Answer(InboxOutcome.COMMAND, "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
 
 
 def only_help(body: str) -> bool:
@@ -76,7 +77,7 @@ def champion_commands(ctx: Context, state: dict[str, dict], sender: str, parsed:
     if not champion.COMMAND_RE.search(parsed.body):
         return None
     out = champion.apply_commands(parsed.body, state, key, sender)
-    return Answer("champion", "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
+    return Answer(InboxOutcome.CHAMPION, "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
 
 
 def parse_answers(body: str, questions: list) -> dict[str, object]:

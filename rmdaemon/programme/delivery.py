@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from rmdaemon.backends.base import settle
 from rmdaemon.model import JobResult, Outgoing
 from rmdaemon.programme.context import Context
-from rmdaemon.records import OUTBOX, PAIRS, index, save
+from rmdaemon.records import FINAL, OUTBOX, PAIRS, OutboxStatus, index, save
 
 log = logging.getLogger("rmdaemon.jobs")
 
@@ -44,7 +44,7 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
         if record is not None:
             record()
         save(ctx.store, OUTBOX, "key", (
-            {"key": m.key, "status": "pending", "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
+            {"key": m.key, "status": OutboxStatus.PENDING, "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
             for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
@@ -62,13 +62,13 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     if sent:
         ctx.backend.flush()
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
-        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
-        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
+        save(ctx.store, OUTBOX, "key", ({"key": k, "status": OutboxStatus.SENT, "sent_at": stamp} for k in sent))
+        save(ctx.store, OUTBOX, "key", ({"key": k, "status": OutboxStatus.FAILED, "error": err}
+                                        for k, (_, err) in refused.items()))
         _record_refusals(ctx, refused.values())
     return sent
 
 
-FINAL = ("sent", "failed")
 
 
 def final_keys(ctx: Context) -> set[str]:
@@ -79,7 +79,7 @@ def final_keys(ctx: Context) -> set[str]:
 
 def pending_keys(ctx: Context) -> set[str]:
     """Keys recorded as pending: a temporary failure or a crash; their job offers them again."""
-    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") == "pending"}
+    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") == OutboxStatus.PENDING}
 
 
 def _record_refusals(ctx: Context, refused: Iterable[tuple[Outgoing, str]]) -> None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rmdaemon.config import NudgeSettings
-from rmdaemon.model import Pair
+from rmdaemon.model import Pair, RosterStatus
+from rmdaemon.records import ACTIVE, AWAITING
 
-ACTIVE = "active"
-LABELS = {"awaiting_consent": "awaiting consent"}
+LABELS = {AWAITING: "awaiting consent"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _both_declined(pair: Pair | None, doc: dict | None, session: dict) -> bool:
 def _state(pair: Pair | None, doc: dict | None, missed: int, rules: NudgeSettings) -> str:
     if pair is None:
         return "ended"
-    if pair.status != ACTIVE:
+    if pair.status != RosterStatus.ACTIVE:
         return pair.status  # the roster's paused/ended wins
     if not doc:
         return "new"

@@ -27,13 +27,11 @@ from rmdaemon import planning
 from rmdaemon.programme import health
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
-from rmdaemon.records import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
+from rmdaemon.records import ACTIVE, COMMANDS, DECLINED, INBOX, LOGS, MILESTONES, PAIRS, SESSIONS, SURVEYS, InboxOutcome
 from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
-SURVEYS = "surveys"
-MILESTONES = ("first", "midpoint", "end")
 STATE_ORDER = ("new", "awaiting consent", "active", "at risk", "fizzling", "paused", "ended", "declined")
 HELD, MISSED, OPEN, UPCOMING = "held", "missed", "open", "upcoming"
 SCALE = range(1, 6)
@@ -256,7 +254,7 @@ def figures(snap: Snapshot, outcomes: dict[str, str], period: Period, floor: int
         sessions=count_sessions(snap.sessions, outcomes, period),
         rating=score(ratings(snap.logs, period), floor),
         progress=score(latest_each(progress(snap.logs, period)), floor),
-        quarantined=sum(1 for m in snap.inbox if m.get("outcome") == "quarantine" and m.get("at") in period),
+        quarantined=sum(1 for m in snap.inbox if m.get("outcome") == InboxOutcome.QUARANTINE and m.get("at") in period),
         stopped=commands["stop"], paused=commands["pause"],
     )
 
@@ -405,7 +403,7 @@ def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: 
     found = []
     for m in everyone:
         series = m.doc.get("series")
-        if m.roster is None or m.doc.get("state") != "active" or not series or series.get("cancelled"):
+        if m.roster is None or m.doc.get("state") != ACTIVE or not series or series.get("cancelled"):
             continue
         starts = planning.occurrences(plan_from_doc(m.pair_id, series["plan"]), exdates(series))
         used = m.doc.get("sessions_used", 0)
@@ -457,7 +455,7 @@ def programme_summary(snap: Snapshot, pairs: Sequence[Pair], settings: Settings,
         states=_states(snap, everyone, settings.nudges, now),
         this_period=figures(snap, outcomes, period, floor),
         overall=figures(snap, outcomes, Period(None, now), floor),
-        declined=sum(1 for d in snap.pairs.values() if d.get("state") == "declined"),
+        declined=sum(1 for d in snap.pairs.values() if d.get("state") == DECLINED),
         by_bucket=trend, rating_change=rating_change(trend),
         rating_distribution=distribution(ratings(snap.logs, period), floor),
         surveys=survey_scores(snap.surveys, period, floor, questions),

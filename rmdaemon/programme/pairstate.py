@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rmdaemon import compose, planning
-from rmdaemon.records import COMMANDS, LOGS
 from rmdaemon.programme.context import Context
-from rmdaemon.records import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
+from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS, NO, PAUSED, YES, InboxOutcome,
+                              RepairState)
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -24,7 +24,7 @@ from rmdaemon.replies import ParsedReply
 
 @dataclass
 class Update:
-    kind: str
+    kind: InboxOutcome
     reason: str = ""
     doc: dict | None = None  # the pair's new state doc, when it changed
     docs: dict[str, list[dict]] = field(default_factory=dict)
@@ -50,19 +50,19 @@ def apply_reply(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Pers
 
 
 def _consent(pair: Pair, doc: dict, sender: Person, parsed: ParsedReply) -> Update:
-    answer = "no" if parsed.command == "stop" else parsed.consent
-    if answer not in ("yes", "no"):
+    answer = NO if parsed.command == "stop" else parsed.consent
+    if answer not in (YES, NO):
         if doc.get("goal") or parsed.share_notes is not None:
-            return Update("consent", "goal or sharing noted; still waiting for YES or NO", doc)
-        return Update("quarantine", "reply to the kickoff without a YES or NO")
+            return Update(InboxOutcome.CONSENT, "goal or sharing noted; still waiting for YES or NO", doc)
+        return Update(InboxOutcome.QUARANTINE, "reply to the kickoff without a YES or NO")
     doc["consent"] = {**doc.get("consent", {}), sender.address: answer}
-    if answer == "no":
+    if answer == NO:
         doc["state"] = DECLINED
-        return Update("consent", f"{sender.email} declined", doc)
-    if all(doc["consent"].get(p.address) == "yes" for p in pair.people):
+        return Update(InboxOutcome.CONSENT, f"{sender.email} declined", doc)
+    if all(doc["consent"].get(p.address) == YES for p in pair.people):
         doc["state"] = ACTIVE
-        return Update("consent", f"{sender.email} opted in; both in, booking next", doc)
-    return Update("consent", f"{sender.email} opted in", doc)
+        return Update(InboxOutcome.CONSENT, f"{sender.email} opted in; both in, booking next", doc)
+    return Update(InboxOutcome.CONSENT, f"{sender.email} opted in", doc)
 
 
 def _command(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
@@ -81,8 +81,8 @@ def _command(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person,
     elif command == "reschedule":
         return _reschedule(ctx, pair, doc, session, sender, parsed, docs)
     else:
-        return Update("command", f"{command} noted (state stays {doc['state']})", doc, docs)
-    return Update("command", f"{command} by {sender.email}: now {doc['state']}", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"{command} noted (state stays {doc['state']})", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"{command} by {sender.email}: now {doc['state']}", doc, docs)
 
 
 def _target(ctx: Context, pair: Pair, series: dict | None, session: dict) -> tuple[datetime, datetime] | None:
@@ -104,12 +104,12 @@ def _skip(ctx: Context, pair: Pair, doc: dict, session: dict, docs: dict) -> Upd
     series = doc.get("series")
     found = _target(ctx, pair, series, session)
     if found is None:
-        return Update("command", "skip: no upcoming session to skip", doc, docs)
+        return Update(InboxOutcome.COMMAND, "skip: no upcoming session to skip", doc, docs)
     key = utc_key(found[0])
     if key in series.get("exdates", []):
-        return Update("command", f"skip: session {key} already skipped", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"skip: session {key} already skipped", doc, docs)
     doc["series"] = with_skip(series, found[0])
-    return Update("command", f"skip: session {key} cancelled", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"skip: session {key} cancelled", doc, docs)
 
 
 def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply,
@@ -133,9 +133,9 @@ def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Pers
     if problem:
         return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
     if new == actual:
-        return Update("command", f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
     doc["series"] = with_move(series, planned, new)
-    return Update("command", f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
 
 
 def move_problem(ctx: Context, pair: Pair, series: dict, planned: datetime, new: datetime, reader: Person) -> str | None:
@@ -163,7 +163,7 @@ def _refuse(ctx: Context, doc: dict, sender: Person, parsed: ParsedReply, docs: 
         "kind": "reschedule_refused", "to": sender.address, "asked": parsed.command_arg or "",
         "reason": reason, "planned": utc_key(planned) if planned else None, "reply_to": parsed.message_id or "",
     }]
-    return Update("command", f"reschedule refused: {reason}", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"reschedule refused: {reason}", doc, docs)
 
 
 def _pick(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
@@ -182,16 +182,16 @@ def _pick(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, pa
         return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
     new = datetime.fromisoformat(repair["offered"][number - 1])
     doc["series"] = with_move(series, planned, new)
-    return Update("command", f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}",
-                  doc, docs)
+    return Update(InboxOutcome.COMMAND,
+                  f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}", doc, docs)
 
 
 def _pick_problem(ctx: Context, doc: dict, series: dict, repair: dict | None, number: int | None) -> str | None:
     if doc["state"] != ACTIVE or repair is None or series.get("cancelled"):
         return "that offer is no longer open"
-    if repair["state"] == "moved":
+    if repair["state"] == RepairState.MOVED:
         return "the session was already moved; reply RESCHEDULE with a day and time to move it again"
-    if repair["state"] != "offered":
+    if repair["state"] != RepairState.OFFERED:
         return "that session has already been skipped"
     offered = repair["offered"]
     if number is None or not 1 <= number <= len(offered):
@@ -214,7 +214,7 @@ def slot_number(body: str) -> int | None:
 
 def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
     if session is None:
-        return Update("quarantine", "a note arrived before any session was held")
+        return Update(InboxOutcome.QUARANTINE, "a note arrived before any session was held")
     row = {
         "pair_id": pair.pair_id, "token": session["token"], "session_start": session["start"],
         "from": sender.address, "role": "mentor" if sender is pair.mentor else "mentee",
@@ -222,7 +222,7 @@ def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Pers
         "received": ctx.now.isoformat(), "message_id": parsed.message_id,
     }
     doc["last_log"] = ctx.now.isoformat()
-    return Update("log", f"session {session.get('number', '?')} logged by {sender.email}", doc, {LOGS: [row]})
+    return Update(InboxOutcome.LOG, f"session {session.get('number', '?')} logged by {sender.email}", doc, {LOGS: [row]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,12 +247,12 @@ def settle_repairs(series: dict, declines: dict[str, list[str]], now: datetime) 
     repairs = dict(series.get("repairs") or {})
     skip: list[str] = []
     for key, repair in repairs.items():
-        if repair["state"] != "offered":
+        if repair["state"] != RepairState.OFFERED:
             continue
         if not declines.get(key):
-            repairs[key] = dict(repair, state="withdrawn", closed=now.isoformat())
+            repairs[key] = dict(repair, state=RepairState.WITHDRAWN, closed=now.isoformat())
         elif key in series.get("exdates", []) or actual_start(series, datetime.fromisoformat(key)) <= now:
-            repairs[key] = dict(repair, state="skipped", closed=now.isoformat())
+            repairs[key] = dict(repair, state=RepairState.SKIPPED, closed=now.isoformat())
             skip.append(key)
     if repairs == (series.get("repairs") or {}):
         return None

@@ -23,6 +23,7 @@ from rmdaemon import compose, planning
 from rmdaemon.config import ProgramSettings
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.model import Meeting, Pair, Person, SeriesPlan, WorkingHours
+from rmdaemon.records import RepairState
 
 CADENCE_TEXT = {"weekly": "every week", "biweekly": "every two weeks", "monthly": "once a month"}
 
@@ -137,8 +138,8 @@ def with_move(series: dict, planned: datetime, new: datetime) -> dict:
     if utc_key(new) != key:
         moved.append([key, utc_key(new)])
     repairs = dict(series.get("repairs") or {})
-    if repairs.get(key, {}).get("state") == "offered":
-        repairs[key] = dict(repairs[key], state="moved", moved_to=utc_key(new))
+    if repairs.get(key, {}).get("state") == RepairState.OFFERED:
+        repairs[key] = dict(repairs[key], state=RepairState.MOVED, moved_to=utc_key(new))
     return dict(series, moved=sorted(moved), repairs=repairs, sequence=series["sequence"] + 1)
 
 
