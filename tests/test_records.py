@@ -38,3 +38,24 @@ def test_a_state_file_written_by_main_runs_a_tick_and_keeps_its_keys(tmp_path: P
     already = {d["key"] for d in before["outbox"].values() if d["status"] == "sent"}
     new = sent_keys(prog)
     assert new and not already & set(new)  # the week's mail goes out; nothing sent before goes again
+
+
+def test_records_read_and_written_unchanged_are_the_same_json() -> None:
+    import orjson
+
+    from rmdaemon.records import INBOX, LOGS, OUTBOX, PAIRS, InboxRow, Log, OutboxEntry, PairRecord
+
+    tables = _tables(FIXTURE)
+    for table, record in ((PAIRS, PairRecord), (LOGS, Log), (OUTBOX, OutboxEntry), (INBOX, InboxRow)):
+        assert tables[table], table
+        for doc in tables[table].values():
+            assert orjson.dumps(record.from_doc(doc).to_doc()) == orjson.dumps(doc), (table, doc)
+
+
+def test_a_key_this_version_does_not_know_survives_a_change() -> None:
+    from rmdaemon.records import ENDED, PairRecord
+
+    doc = dict(next(iter(_tables(FIXTURE)["pairs"].values())), mood="from a newer rmdaemon")
+    pair = PairRecord.from_doc(doc)
+    pair.state = ENDED
+    assert pair.to_doc() == dict(doc, state="ended")

@@ -12,7 +12,7 @@ from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
-from rmdaemon.records import ACTIVE, LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, OUTBOX, PAIRS, REQUESTS, SESSIONS, PairRecord, index, logs, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
@@ -22,7 +22,7 @@ from rmdaemon.model import JobResult, Outgoing, Pair, Person
 def run(ctx: Context) -> JobResult:
     result = JobResult("nudges")
     state = index(ctx.store, PAIRS, "pair_id")
-    records = health.gather(ctx.store.rows(SESSIONS).values(), ctx.store.rows(LOGS).values())
+    records = health.gather(ctx.store.rows(SESSIONS).values(), logs(ctx.store))
     requested = {r["pair_id"]: r for r in ctx.store.rows(REQUESTS).values() if r["kind"] == "nudge" and not r.get("done")}
     messages: list[Outgoing] = []
     for pair in ctx.pairs:
@@ -44,7 +44,7 @@ def run(ctx: Context) -> JobResult:
 
 def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | None) -> list[Outgoing]:  # type: ignore[no-untyped-def]
     """The nudges (and the champion's alert) one pair needs now."""
-    h = health.pair_health(pair, doc, record, ctx.now, ctx.settings.nudges)
+    h = health.pair_health(pair, PairRecord.from_doc(doc), record, ctx.now, ctx.settings.nudges)
     out: list[Outgoing] = []
     if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, record, h.missed[-1]):
         reason = h.missed[-1]

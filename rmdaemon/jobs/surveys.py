@@ -79,7 +79,7 @@ def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[s
     """Milestones whose session has ended by now, in order."""
     ended = {s["number"] for s in sessions
              if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
-    return [name for name, number in milestone_sessions(total_sessions(doc)).items() if number in ended]
+    return [name for name, number in milestone_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))).items() if number in ended]
 
 
 def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,

@@ -63,7 +63,7 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
         "token": session["token"], "number": session["number"], "total": program.sessions,
         "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
         "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
-        "ask_progress": session["number"] in progress_sessions(total_sessions(doc)),
+        "ask_progress": session["number"] in progress_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))),
     }
 
 

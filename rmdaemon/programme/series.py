@@ -203,14 +203,12 @@ def _count_text(plan: SeriesPlan, series: dict, program: ProgramSettings) -> str
     return sessions_text(program)
 
 
-def total_sessions(doc: dict) -> int:
-    """How many sessions the pair will have had: those of earlier series (before a pause or a
+def total_sessions(pair_id: str, series: dict | None, used: int) -> int:
+    """How many sessions the pair will have had: ``used`` in earlier series (before a pause or a
     re-plan) plus this series' occurrences, skipped ones excluded, so the last one is the end."""
-    series = doc.get("series")
-    used = doc.get("sessions_used", 0)
     if not series or series.get("cancelled"):
         return used
-    return used + len(planning.occurrences(plan_from_doc(doc["pair_id"], series["plan"]), exdates(series)))
+    return used + len(planning.occurrences(plan_from_doc(pair_id, series["plan"]), exdates(series)))
 
 
 def milestone_sessions(total: int) -> dict[str, int]:

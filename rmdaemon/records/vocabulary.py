@@ -1,18 +1,9 @@
-"""The state file's vocabulary: table names, the states a pair, a repair offer and an outgoing
-message move through, what an inbox message became, and the two table helpers every reader and
-writer uses.
-
-One home for what ``docs/state.md`` describes, so jobs, metrics, status, preview, purge and
-consistency learn the schema here and never from each other.
-"""
+"""The words the state file stores: table names, the states a pair, a repair offer and an
+outgoing message move through, and what an inbox message became."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
-
-from rmdaemon.store import Store
 
 PAIRS, OUTBOX, SESSIONS, LOGS, INBOX, COMMANDS = "pairs", "outbox", "sessions", "logs", "inbox", "commands"
 SURVEYS, FLAGS, REQUESTS = "surveys", "flags", "requests"
@@ -71,21 +62,3 @@ class InboxOutcome(StrEnum):
 MILESTONES = ("first", "midpoint", "end")  # survey milestones, in programme order
 # What a session log's ``fields`` hold (the reply parser's fields, see rmdaemon/replies).
 LOG_FIELDS = ("attended", "topics", "learned", "next_steps", "rating", "goal", "progress")
-
-
-def index(store: Store, table: str, key: str) -> dict[Any, dict]:
-    """A whole table as a dict by ``key``: one read, then O(1) lookups for the rest of the job."""
-    return {doc[key]: dict(doc) for doc in store.rows(table).values()}
-
-
-def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
-    """Upsert many docs by ``key`` with one table rewrite for updates and one for inserts."""
-    tbl = store.table(table)
-    existing = {doc[key]: int(doc_id) for doc_id, doc in store.rows(table).items()}
-    changed = {d[key]: d for d in docs}
-    updates = {k: d for k, d in changed.items() if k in existing}
-    if updates:
-        tbl.update(lambda doc: doc.update(updates[doc[key]]), doc_ids=[existing[k] for k in updates])
-    inserts = [d for k, d in changed.items() if k not in existing]
-    if inserts:
-        tbl.insert_multiple(inserts)
