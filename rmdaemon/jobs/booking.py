@@ -24,7 +24,7 @@ from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import pairstate, repairs
-from rmdaemon.records import ACTIVE, OUTBOX, PAIRS, SESSIONS, OutboxStatus, RepairState, index, save
+from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
@@ -431,7 +431,7 @@ def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
     with_notices = {pid: d for pid, d in state.items() if d.get("notices")}
     if not with_notices:
         return
-    sent = {k for k, row in index(ctx.store, OUTBOX, "key").items() if row.get("status") == OutboxStatus.SENT}
+    sent = outbox_keys(ctx.store, OutboxStatus.SENT)
     pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in sent]) for pid, d in with_notices.items()}
     pruned = {pid: d for pid, d in pruned.items() if len(d["notices"]) != len(with_notices[pid]["notices"])}
     if pruned:

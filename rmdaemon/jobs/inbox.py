@@ -15,7 +15,7 @@ from datetime import timezone
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
-                              index, save)
+                              InboxRow, index, save)
 from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
@@ -59,10 +59,10 @@ def run(ctx: Context) -> JobResult:
 
 def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Outcome]]) -> None:
     stamp = ctx.now.isoformat()
-    save(ctx.store, INBOX, "message_key", ({
-        "message_key": key, "ref": m.ref, "outcome": o.kind, "pair_id": o.pair_id, "reason": o.reason,
-        "at": stamp, "quarantine": quarantine_name(key) if o.kind == InboxOutcome.QUARANTINE else None,
-    } for m, key, o in outcomes))
+    save(ctx.store, INBOX, "message_key", (
+        InboxRow(key, o.kind, o.pair_id, o.reason, stamp,
+                 quarantine_name(key) if o.kind == InboxOutcome.QUARANTINE else None, m.ref).to_doc()
+        for m, key, o in outcomes))
     for table in (LOGS, COMMANDS, SURVEYS, FLAGS, REQUESTS):
         docs = [d for _, _, o in outcomes for d in o.docs.get(table, [])]
         if docs:
@@ -131,7 +131,7 @@ class Router:
             return self._itip(parsed, responses)
         if parsed.auto_submitted:
             return Outcome(InboxOutcome.QUARANTINE, reason="automatic reply (out of office, bounce or auto-generated)")
-        admin = answers.champion_commands(self.ctx, self.state, (parsed.from_addr or "").casefold(), parsed, key)
+        admin = answers.champion_commands(self.ctx.settings, self.state, (parsed.from_addr or "").casefold(), parsed, key)
         if admin is not None:
             return self._apply(admin, "")
         pair, session = self._find_pair(parsed)
@@ -145,10 +145,11 @@ class Router:
         if special is not None:
             return self._apply(special, pair.pair_id)
         doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
-        help_ = answers.help_request(self.ctx, pair, sender, parsed, key) if doc["state"] == ACTIVE else None
+        help_ = answers.help_request(self.ctx.now, pair, sender, parsed, key) if doc["state"] == ACTIVE else None
         if help_ is not None and answers.only_help(parsed.body):
             return self._apply(help_, pair.pair_id)
-        update = pairstate.apply_reply(self.ctx, pair, doc, session, sender, parsed, self.latest.get(pair.pair_id))
+        update = pairstate.apply_reply(self.ctx.now, self.ctx.settings.program.blackout_dates, pair, doc, session,
+                                       sender, parsed, self.latest.get(pair.pair_id))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc
@@ -162,9 +163,9 @@ class Router:
     def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
         kind = session.get("kind")
         if kind == "survey":
-            return answers.survey(self.ctx, pair, session, sender, parsed, key)
+            return answers.survey(self.ctx.templates, self.ctx.now, pair, session, sender, parsed, key)
         if kind == "checkin":
-            return answers.checkin_reply(self.ctx, pair, session, sender, parsed, key)
+            return answers.checkin_reply(self.ctx.now, pair, session, sender, parsed, key)
         return None
 
     def _apply(self, answer: answers.Answer, pair_id: str) -> Outcome:

@@ -12,7 +12,7 @@ from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
-from rmdaemon.records import ACTIVE, OUTBOX, PAIRS, REQUESTS, SESSIONS, PairRecord, index, logs, save
+from rmdaemon.records import ACTIVE, PAIRS, REQUESTS, SESSIONS, PairRecord, index, logs, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
@@ -65,7 +65,7 @@ def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str)
     if Capability.OCCURRENCE_ANSWERS not in ctx.backend.capabilities or session is None or not doc.get("series"):
         return False
     if "outbox_keys" not in ctx.cache:
-        ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.rows(OUTBOX).values()}
+        ctx.cache["outbox_keys"] = outbox_keys(ctx.store)
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:
