@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.records import ACTIVE, ENDED, LOGS, PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, ENDED, PAIRS, SESSIONS, index, logs, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
 from rmdaemon.programme.checkins import checkin
@@ -120,9 +120,9 @@ def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]
     """Topics per pair, only for pairs where both people said SHARE NOTES."""
     shared = {pid for pid, d in state.items() if len(d.get("share_notes") or {}) == 2 and all(d["share_notes"].values())}
     topics: dict[str, list[str]] = {}
-    for log in ctx.store.rows(LOGS).values():
-        if log["pair_id"] in shared:
-            for topic in (log.get("fields") or {}).get("topics") or []:
-                if topic not in topics.setdefault(log["pair_id"], []):
-                    topics[log["pair_id"]].append(topic)
+    for log in logs(ctx.store):
+        if log.pair_id in shared:
+            for topic in log.field("topics") or []:
+                if topic not in topics.setdefault(log.pair_id, []):
+                    topics[log.pair_id].append(topic)
     return topics

@@ -133,6 +133,8 @@ class PairRecord:
     completed: str | None = None
     paused_by: str | None = None
     notices: list[Doc] | None = None  # short emails the booking job still owes
+    ended_at: str | None = None  # when retention first saw it over
+    redacted: str | None = None  # when retention removed its words
     rest: Doc = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -141,7 +143,7 @@ class PairRecord:
         return cls(doc["pair_id"], doc["state"], get("consent") or {}, get("goal"), get("started"), get("series"),
                    get("starters_used") or [], get("responses") or {}, get("errors") or [], get("send_errors"),
                    get("share_notes"), get("pair"), get("sessions_used"), get("last_log"), get("milestones"),
-                   get("completed"), get("paused_by"), get("notices"), doc)
+                   get("completed"), get("paused_by"), get("notices"), get("ended_at"), get("redacted"), doc)
 
     def to_doc(self) -> Doc:
         rest = self.rest
@@ -154,7 +156,8 @@ class PairRecord:
             "goal": self.goal, "started": self.started, "series": self.series, "send_errors": self.send_errors,
             "share_notes": self.share_notes, "pair": self.pair, "sessions_used": self.sessions_used,
             "last_log": self.last_log, "milestones": self.milestones, "completed": self.completed,
-            "paused_by": self.paused_by, "notices": self.notices})
+            "paused_by": self.paused_by, "notices": self.notices, "ended_at": self.ended_at,
+            "redacted": self.redacted})
 
     @property
     def shares_notes(self) -> bool:
