@@ -9,13 +9,13 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
-                              InboxRow, index, save)
+                              InboxRow, PairRecord, index, pair_records, save)
 from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
@@ -33,7 +33,7 @@ class Outcome:
 def run(ctx: Context) -> JobResult:
     result = JobResult("inbox")
     done = index(ctx.store, INBOX, "message_key")
-    state = index(ctx.store, PAIRS, "pair_id")
+    state = pair_records(ctx.store)
     fresh: list[tuple[Incoming, str]] = []
     for message in ctx.backend.fetch_new():
         key = message_key(message.raw)
@@ -67,7 +67,7 @@ def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Ou
         docs = [d for _, _, o in outcomes for d in o.docs.get(table, [])]
         if docs:
             ctx.store.table(table).insert_multiple(docs)
-    save(ctx.store, PAIRS, "pair_id", router.changed.values())
+    save(ctx.store, PAIRS, "pair_id", (doc.to_doc() for doc in router.changed.values()))
 
 
 def message_key(raw: bytes) -> str:
@@ -83,7 +83,7 @@ def message_key(raw: bytes) -> str:
 class Router:
     """Decides what one message is; collects pair state changes across the whole fetch."""
 
-    def __init__(self, ctx: Context, state: dict[str, dict]) -> None:
+    def __init__(self, ctx: Context, state: dict[str, PairRecord]) -> None:
         self.ctx, self.state = ctx, state
         self.roster = ctx.roster()
         self.sessions = index(ctx.store, SESSIONS, "token")
@@ -91,8 +91,8 @@ class Router:
         for s in self.sessions.values():
             if s["kind"] == "session" and s["start"] > self.latest.get(s["pair_id"], {}).get("start", ""):
                 self.latest[s["pair_id"]] = s
-        self.by_uid = {d["series"]["uid"]: pid for pid, d in state.items() if d.get("series")}
-        self.changed: dict[str, dict] = {}
+        self.by_uid = {d.series["uid"]: pid for pid, d in state.items() if d.series}
+        self.changed: dict[str, PairRecord] = {}
 
     def route_safely(self, message: Incoming, key: str) -> Outcome:
         """``route``, but a bug met on one message quarantines that message (raw kept, reason
@@ -145,7 +145,7 @@ class Router:
         if special is not None:
             return self._apply(special, pair.pair_id)
         doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
-        help_ = answers.help_request(self.ctx.now, pair, sender, parsed, key) if doc["state"] == ACTIVE else None
+        help_ = answers.help_request(self.ctx.now, pair, sender, parsed, key) if doc.state == ACTIVE else None
         if help_ is not None and answers.only_help(parsed.body):
             return self._apply(help_, pair.pair_id)
         update = pairstate.apply_reply(self.ctx.now, self.ctx.settings.program.blackout_dates, pair, doc, session,
@@ -197,8 +197,8 @@ class Router:
         pair = self.roster.get(pair_id)
         if pair is None:
             return Outcome(InboxOutcome.QUARANTINE, pair_id, "calendar reply for a series we do not know")
-        doc = dict(self.changed.get(pair_id) or self.state[pair_id])
-        answers = dict(doc.get("responses") or {})
+        doc = replace(self.changed.get(pair_id) or self.state[pair_id])
+        answers = dict(doc.responses)
         strangers = []
         for r in responses:
             who = pair.member(r.attendee) or pair.member(parsed.from_addr or "")
@@ -209,7 +209,7 @@ class Router:
             answers.setdefault(who.address, {})[slot] = r.partstat
         if strangers and len(strangers) == len(responses):
             return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply from {', '.join(strangers)}, who was not invited")
-        doc["responses"] = answers
+        doc.responses = answers
         self.changed[pair_id] = self.state[pair_id] = doc
         return Outcome(InboxOutcome.ITIP, pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in responses))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rmdaemon.programme import champion
-from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS, InboxOutcome
+from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS, InboxOutcome, PairRecord
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
 from rmdaemon.model import Pair, Person
@@ -29,7 +29,7 @@ class Answer:
     kind: InboxOutcome
     reason: str = ""
     docs: dict[str, list[dict]] = field(default_factory=dict)
-    pair_docs: dict[str, dict] = field(default_factory=dict)
+    pair_docs: dict[str, PairRecord] = field(default_factory=dict)
 
 
 def survey(templates: Templates, now: datetime, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
@@ -72,7 +72,7 @@ def only_help(body: str) -> bool:
     return bool(HELP_RE.fullmatch(body.strip()))
 
 
-def champion_commands(settings: Settings, state: dict[str, dict], sender: str, parsed: ParsedReply,
+def champion_commands(settings: Settings, state: dict[str, PairRecord], sender: str, parsed: ParsedReply,
                       key: str) -> Answer | None:
     if not champion.is_admin(sender, settings.program.champion, settings.digest.admins):
         return None

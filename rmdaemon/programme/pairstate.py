@@ -1,6 +1,6 @@
 """What a participant's reply does to their pair: consent, a command, or a session log.
 
-Pure with respect to the store: takes the pair's stored doc and returns the new doc plus rows to
+Pure with respect to the store: takes the pair's record and returns the new one plus rows to
 insert; the inbox job writes them in its one batch. Calendar effects (a cancelled series, a
 skipped or moved session) are only marked in the series doc here; the booking job carries them
 out, and also sends the short emails queued in the doc's ``notices`` (why a RESCHEDULE could
@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from rmdaemon import compose, planning
 from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS, NO, PAUSED, YES, InboxOutcome,
-                              Log, RepairState)
+                              Log, PairRecord, RepairState)
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -25,25 +25,25 @@ from rmdaemon.replies import ParsedReply
 class Update:
     kind: InboxOutcome
     reason: str = ""
-    doc: dict | None = None  # the pair's new state doc, when it changed
+    doc: PairRecord | None = None  # the pair's new state, when it changed
     docs: dict[str, list[dict]] = field(default_factory=dict)
 
 
 Blackouts = tuple[tuple[date, date], ...]  # [program] blackout_dates
 
 
-def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: dict, session: dict, sender: Person,
+def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
                 parsed: ParsedReply, latest: dict | None = None) -> Update:
     """``session`` is the one the reply's token names ({} if none); ``latest`` the pair's most
     recent session, which a log without a usable token is filed under; a RESCHEDULE never lands
     on one of the ``blackouts``."""
-    doc = dict(doc)
+    doc = replace(doc)
     goal = (parsed.fields or {}).get("goal")
     if goal:
-        doc["goal"] = goal
+        doc.goal = goal
     if parsed.share_notes is not None:
-        doc["share_notes"] = {**doc.get("share_notes", {}), sender.address: parsed.share_notes}
-    if doc["state"] == AWAITING:
+        doc.share_notes = {**(doc.share_notes or {}), sender.address: parsed.share_notes}
+    if doc.state == AWAITING:
         return _consent(pair, doc, sender, parsed)
     if session.get("kind") == "repair" and parsed.command is None:
         return _pick(now, pair, doc, session, sender, parsed)
@@ -52,41 +52,41 @@ def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: dict, sess
     return _log(now, pair, doc, session if session.get("kind") == "session" else latest, sender, parsed)
 
 
-def _consent(pair: Pair, doc: dict, sender: Person, parsed: ParsedReply) -> Update:
+def _consent(pair: Pair, doc: PairRecord, sender: Person, parsed: ParsedReply) -> Update:
     answer = NO if parsed.command == "stop" else parsed.consent
     if answer not in (YES, NO):
-        if doc.get("goal") or parsed.share_notes is not None:
+        if doc.goal or parsed.share_notes is not None:
             return Update(InboxOutcome.CONSENT, "goal or sharing noted; still waiting for YES or NO", doc)
         return Update(InboxOutcome.QUARANTINE, "reply to the kickoff without a YES or NO")
-    doc["consent"] = {**doc.get("consent", {}), sender.address: answer}
+    doc.consent = {**doc.consent, sender.address: answer}
     if answer == NO:
-        doc["state"] = DECLINED
+        doc.state = DECLINED
         return Update(InboxOutcome.CONSENT, f"{sender.email} declined", doc)
-    if all(doc["consent"].get(p.address) == YES for p in pair.people):
-        doc["state"] = ACTIVE
+    if all(doc.consent.get(p.address) == YES for p in pair.people):
+        doc.state = ACTIVE
         return Update(InboxOutcome.CONSENT, f"{sender.email} opted in; both in, booking next", doc)
     return Update(InboxOutcome.CONSENT, f"{sender.email} opted in", doc)
 
 
-def _command(now: datetime, blackouts: Blackouts, pair: Pair, doc: dict, session: dict, sender: Person,
+def _command(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
              parsed: ParsedReply) -> Update:
     command = parsed.command
     row = {"pair_id": pair.pair_id, "command": command, "arg": parsed.command_arg, "from": sender.address,
            "at": now.isoformat(), "message_id": parsed.message_id, "token": session.get("token")}
     docs = {COMMANDS: [row]}
-    if command == "pause" and doc["state"] == ACTIVE:
-        doc["state"] = PAUSED
-    elif command == "resume" and doc["state"] == PAUSED:
-        doc["state"] = ACTIVE
-    elif command == "stop" and doc["state"] in (ACTIVE, PAUSED):
-        doc["state"] = ENDED
+    if command == "pause" and doc.state == ACTIVE:
+        doc.state = PAUSED
+    elif command == "resume" and doc.state == PAUSED:
+        doc.state = ACTIVE
+    elif command == "stop" and doc.state in (ACTIVE, PAUSED):
+        doc.state = ENDED
     elif command == "skip":
         return _skip(now, pair, doc, session, docs)
     elif command == "reschedule":
         return _reschedule(now, blackouts, pair, doc, session, sender, parsed, docs)
     else:
-        return Update(InboxOutcome.COMMAND, f"{command} noted (state stays {doc['state']})", doc, docs)
-    return Update(InboxOutcome.COMMAND, f"{command} by {sender.email}: now {doc['state']}", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"{command} noted (state stays {doc.state})", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"{command} by {sender.email}: now {doc.state}", doc, docs)
 
 
 def _target(now: datetime, pair: Pair, series: dict | None, session: dict) -> tuple[datetime, datetime] | None:
@@ -103,26 +103,26 @@ def _target(now: datetime, pair: Pair, series: dict | None, session: dict) -> tu
     return next_session(series, pair.pair_id, now)
 
 
-def _skip(now: datetime, pair: Pair, doc: dict, session: dict, docs: dict) -> Update:
+def _skip(now: datetime, pair: Pair, doc: PairRecord, session: dict, docs: dict) -> Update:
     """Skip the session the reply is about if it is still ahead, else the next one."""
-    series = doc.get("series")
+    series = doc.series
     found = _target(now, pair, series, session)
     if found is None:
         return Update(InboxOutcome.COMMAND, "skip: no upcoming session to skip", doc, docs)
     key = utc_key(found[0])
     if key in series.get("exdates", []):
         return Update(InboxOutcome.COMMAND, f"skip: session {key} already skipped", doc, docs)
-    doc["series"] = with_skip(series, found[0])
+    doc.series = with_skip(series, found[0])
     return Update(InboxOutcome.COMMAND, f"skip: session {key} cancelled", doc, docs)
 
 
-def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: dict, session: dict, sender: Person,
+def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
                 parsed: ParsedReply, docs: dict) -> Update:
     """Move the session the reply is about (or the next one) to a day and time of the same week,
     both read in the sender's zone; an impossible time leaves everything as it was and queues a
     notice that tells the sender why."""
-    series = doc.get("series")
-    found = _target(now, pair, series, session) if doc["state"] == ACTIVE else None
+    series = doc.series
+    found = _target(now, pair, series, session) if doc.state == ACTIVE else None
     if found is None:
         return _refuse(now, doc, sender, parsed, docs, None, "there is no upcoming session to move")
     planned, actual = found
@@ -138,7 +138,7 @@ def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: dict, sess
         return _refuse(now, doc, sender, parsed, docs, planned, problem)
     if new == actual:
         return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
-    doc["series"] = with_move(series, planned, new)
+    doc.series = with_move(series, planned, new)
     return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
 
 
@@ -160,25 +160,25 @@ def move_problem(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, 
     return planning.blocked_reason(pair, new, blackouts)
 
 
-def _refuse(now: datetime, doc: dict, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
+def _refuse(now: datetime, doc: PairRecord, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
             reason: str) -> Update:
     """Nothing moves; the sender gets a short email saying why (sent by the booking job)."""
-    doc["notices"] = [*doc.get("notices", []), {
-        "key": f"notice:{doc['pair_id']}:{compose.digest(parsed.message_id or now.isoformat())}:{sender.address}",
+    doc.notices = [*(doc.notices or []), {
+        "key": f"notice:{doc.pair_id}:{compose.digest(parsed.message_id or now.isoformat())}:{sender.address}",
         "kind": "reschedule_refused", "to": sender.address, "asked": parsed.command_arg or "",
         "reason": reason, "planned": utc_key(planned) if planned else None, "reply_to": parsed.message_id or "",
     }]
     return Update(InboxOutcome.COMMAND, f"reschedule refused: {reason}", doc, docs)
 
 
-def _pick(now: datetime, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
+def _pick(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Person, parsed: ParsedReply) -> Update:
     """A reply to a repair offer: the number of one of the offered times moves the declined session."""
     number = slot_number(parsed.body)
     row = {"pair_id": pair.pair_id, "command": "pick", "arg": None if number is None else str(number),
            "from": sender.address, "at": now.isoformat(), "message_id": parsed.message_id,
            "token": session.get("token")}
     docs = {COMMANDS: [row]}
-    series = doc.get("series") or {}
+    series = doc.series or {}
     planned = datetime.fromisoformat(session["planned"])
     repair = (series.get("repairs") or {}).get(session["planned"])
     problem = _pick_problem(now, doc, series, repair, number)
@@ -186,13 +186,13 @@ def _pick(now: datetime, pair: Pair, doc: dict, session: dict, sender: Person, p
         parsed = replace(parsed, command_arg=parsed.body.strip()[:60])
         return _refuse(now, doc, sender, parsed, docs, planned, problem)
     new = datetime.fromisoformat(repair["offered"][number - 1])
-    doc["series"] = with_move(series, planned, new)
+    doc.series = with_move(series, planned, new)
     return Update(InboxOutcome.COMMAND,
                   f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}", doc, docs)
 
 
-def _pick_problem(now: datetime, doc: dict, series: dict, repair: dict | None, number: int | None) -> str | None:
-    if doc["state"] != ACTIVE or repair is None or series.get("cancelled"):
+def _pick_problem(now: datetime, doc: PairRecord, series: dict, repair: dict | None, number: int | None) -> str | None:
+    if doc.state != ACTIVE or repair is None or series.get("cancelled"):
         return "that offer is no longer open"
     if repair["state"] == RepairState.MOVED:
         return "the session was already moved; reply RESCHEDULE with a day and time to move it again"
@@ -217,13 +217,13 @@ def slot_number(body: str) -> int | None:
     return int(match[1]) if match else None
 
 
-def _log(now: datetime, pair: Pair, doc: dict, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
+def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
     if session is None:
         return Update(InboxOutcome.QUARANTINE, "a note arrived before any session was held")
     row = Log(pair.pair_id, session["token"], session["start"], sender.address,
               "mentor" if sender is pair.mentor else "mentee", parsed.body, parsed.fields, now.isoformat(),
               parsed.message_id, parsed.warnings)
-    doc["last_log"] = now.isoformat()
+    doc.last_log = now.isoformat()
     return Update(InboxOutcome.LOG, f"session {session.get('number', '?')} logged by {sender.email}", doc,
                   {LOGS: [row.to_doc()]})
 
