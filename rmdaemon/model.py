@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from enum import StrEnum
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CADENCES = ("weekly", "biweekly", "monthly")
-PAIR_STATUSES = ("active", "paused", "ended")
+
+
+class RosterStatus(StrEnum):
+    """The roster's ``status`` column: the admin's own switch on a pair. Not the pair's state in
+    the programme (``records.PairState``), which the replies move."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+PAIR_STATUSES = tuple(RosterStatus)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from rmdaemon.config.parse import (
 )
 from rmdaemon.config.values import ProgramSettings
 from rmdaemon.errors import UserError
-from rmdaemon.model import CADENCES, PAIR_STATUSES, Pair, Person, Slot, WorkingHours
+from rmdaemon.model import CADENCES, PAIR_STATUSES, Pair, Person, RosterStatus, Slot, WorkingHours
 
 REQUIRED_COLUMNS = ("pair_id", "mentor_name", "mentor_email", "mentee_name", "mentee_email", "goal")
 OPTIONAL_COLUMNS = (
@@ -242,7 +242,7 @@ def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
     goal = row.required("goal")
     cadence = row.parse("cadence", _choice(CADENCES), program.cadence)
     duration = row.parse("duration_minutes", _duration, program.duration_minutes)
-    status = row.parse("status", _choice(PAIR_STATUSES), "active")
+    status = row.parse("status", _choice(PAIR_STATUSES), RosterStatus.ACTIVE)
     slot = row.parse("preferred_slot", parse_slot, None)
     if mentor and mentee and mentor.address == mentee.address:
         row.problem("mentee_email", f"{mentee.email!r} is also the mentor; a pair needs two different people")
@@ -295,7 +295,7 @@ def _busy_mentors(name: str, rows: list[_Row], limit: int) -> list[str]:
     """Mentors with more active pairs than ``[program] max_pairs_per_mentor`` allows."""
     active: dict[str, list[_Row]] = {}
     for row in rows:
-        if row.text("status").lower() in ("", "active") and row.text("mentor_email"):
+        if row.text("status").lower() in ("", RosterStatus.ACTIVE) and row.text("mentor_email"):
             active.setdefault(row.text("mentor_email").casefold(), []).append(row)
     problems = []
     for mentor_rows in active.values():

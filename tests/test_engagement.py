@@ -9,6 +9,7 @@ import pytest
 from programme import Programme
 from rmdaemon.compose import load_templates
 from rmdaemon.programme.champion import apply_commands
+from rmdaemon.records import PairRecord
 from rmdaemon.programme.answers import parse_answers
 from rmdaemon.store import Store
 
@@ -25,9 +26,9 @@ def test_survey_answers_from_numbered_lines():
 
 
 def test_champion_commands_pause_and_report_unknown_pairs():
-    state = {"P1": {"pair_id": "P1", "state": "active"}, "P2": {"pair_id": "P2", "state": "paused"}}
+    state = {"P1": PairRecord("P1", "active"), "P2": PairRecord("P2", "paused")}
     out = apply_commands("pause p1\nNUDGE P2\nASK-MENTOR P9\nthanks!", state, "m1", "champion@example.com")
-    assert out.docs["P1"]["state"] == "paused"
+    assert out.docs["P1"].state == "paused"
     assert [r["kind"] for r in out.requests] == ["nudge", "confirm"]
     assert out.lines[2] == "ASK-MENTOR P9: no such pair has started; nothing done"
 

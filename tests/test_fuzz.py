@@ -24,7 +24,7 @@ from rmdaemon.backends.local import LocalBackend
 from rmdaemon.commands.checks import check_all
 from rmdaemon.config import SecuritySettings, load_settings
 from rmdaemon.errors import UserError
-from rmdaemon.records import PAIRS, index
+from rmdaemon.records import PAIRS, pair_records
 from rmdaemon.programme.context import Context
 from rmdaemon.jobs.inbox import Router, message_key
 from rmdaemon.model import Incoming
@@ -261,7 +261,7 @@ def test_incoming_mail_always_finds_exactly_one_outcome(live) -> None:
         @settings(FUZZ, max_examples=300)
         @given(incoming(agendas, uids))
         def check(raw: bytes) -> None:
-            router = Router(ctx, index(store, PAIRS, "pair_id"))  # fresh: a router collects changes
+            router = Router(ctx, pair_records(store))  # fresh: a router collects changes
             outcome = router.route(Incoming("fuzz.eml", raw), message_key(raw))
             assert outcome.kind in OUTCOMES
             if outcome.kind == "quarantine":

@@ -64,8 +64,7 @@ def survey(pair: Pair, milestone: str, role: str, received: datetime, **answers:
 def snap(pairs: list[Pair], docs: list[dict] | None = None, sessions=(), logs=(), surveys=(), commands=(),
          inbox=()) -> metrics.Snapshot:
     docs = docs if docs is not None else [doc(p) for p in pairs]
-    return metrics.Snapshot(pairs={d["pair_id"]: d for d in docs}, sessions=tuple(sessions), logs=tuple(logs),
-                            surveys=tuple(surveys), commands=tuple(commands), inbox=tuple(inbox))
+    return metrics.Snapshot.of(docs, sessions, logs, surveys, commands, inbox)
 
 
 def at(day: int, month: int = 2, hour: int = 10) -> datetime:
@@ -246,7 +245,7 @@ def test_summary_and_pair_rows_carry_no_note_text_at_all(settings):
 
 def test_a_pair_that_said_private_after_sharing_is_private_again(settings):
     pairs, data = three_pairs_with_notes()
-    data.pairs["P01"]["share_notes"][pairs[0].mentee.address] = False
+    data.pairs["P01"].share_notes[pairs[0].mentee.address] = False
     assert metrics.shared_notes(data, pairs, now=NOW) == []
 
 

@@ -260,8 +260,7 @@ def full_report(settings) -> ReportData:
             for i, p in enumerate(pairs) for s in sessions if s["pair_id"] == p.pair_id]
     surveys = [survey(p, m, r, at(25, month=month), confidence=c, value=c + 1)
                for p in pairs for m, month, c in (("first", 1, 2), ("end", 2, 4)) for r in ("mentor", "mentee")]
-    snap = metrics.Snapshot(pairs={p.pair_id: doc(p) for p in pairs}, sessions=tuple(sessions), logs=tuple(logs),
-                            surveys=tuple(surveys), commands=(), inbox=())
+    snap = metrics.Snapshot.of([doc(p) for p in pairs], sessions, logs, surveys)
     now = datetime(2027, 3, 1, tzinfo=timezone.utc)
     rows = metrics.pair_table(snap, pairs, settings, now)
     return ReportData(programme="Pilot", timezone="Europe/London",

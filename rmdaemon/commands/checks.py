@@ -20,7 +20,7 @@ from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import system_clock
 from rmdaemon.config import ProgramSettings, Settings, find_config, load_settings
 from rmdaemon.errors import UserError
-from rmdaemon.model import Pair
+from rmdaemon.model import Pair, RosterStatus
 
 
 def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str], list[str], str]:
@@ -45,7 +45,7 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
                 problems += backend.check_online()
             finally:
                 backend.close()
-    active = sum(1 for p in pairs if p.status == "active")
+    active = sum(1 for p in pairs if p.status == RosterStatus.ACTIVE)
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else ""))
     return problems, waiting + roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
@@ -93,7 +93,7 @@ def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:
     free/busy), so what ``check`` warns about is what would happen.
     """
     warnings = []
-    for pair in (p for p in pairs if p.status == "active"):
+    for pair in (p for p in pairs if p.status == RosterStatus.ACTIVE):
         zone = ZoneInfo(pair.mentee.timezone)
         not_before = datetime.combine(program.start_date, time(0), zone) - timedelta(seconds=1)
         try:

@@ -11,7 +11,7 @@ from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
 from rmdaemon.programme.agenda import agenda_message, latest_next_steps, session_record
 from rmdaemon.programme.messages import Mailer
-from rmdaemon.records import PAIRS, SESSIONS
+from rmdaemon.records import SESSIONS, pair_records
 from rmdaemon.programme.series import meeting_for, upcoming
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
@@ -21,11 +21,11 @@ def _pair_and_state(settings: Settings, store: Store, pair_id: str) -> tuple[Pai
     pairs = {p.pair_id: p for p in roster.load_roster(settings.roster_path, settings.program)}
     if pair_id not in pairs:
         raise UserError(f"{settings.roster_path}: no pair {pair_id!r}; known pairs: {', '.join(sorted(pairs)) or 'none'}")
-    docs = [d for d in store.table(PAIRS).all() if d["pair_id"] == pair_id]
-    if not docs or not docs[0].get("series"):
-        state = docs[0]["state"] if docs else "not started"
+    found = pair_records(store).get(pair_id)
+    if found is None or not found.series:
+        state = found.state if found else "not started"
         raise UserError(f"pair {pair_id} has no booked series yet (state: {state}); run 'rmdaemon run --once' first")
-    return pairs[pair_id], dict(docs[0])
+    return pairs[pair_id], found.to_doc()
 
 
 def _mailer(settings: Settings, now: datetime) -> Mailer:

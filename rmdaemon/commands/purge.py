@@ -8,7 +8,7 @@ from tinydb import Query
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
 from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
-from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SESSIONS, SURVEYS
+from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SESSIONS, SURVEYS, pair_records
 from rmdaemon.store import Store
 
 
@@ -16,9 +16,10 @@ def purge(settings: Settings, pair_id: str) -> str:
     q = Query()
     counts: dict[str, int] = {}
     with Store.open(settings.storage_path) as store, store.batch():
-        for doc in store.table(PAIRS).search(q.pair_id == pair_id):
-            series = doc.get("series") or {}
-            if series.get("published") is not None and not series.get("cancelled") and not doc.get("completed"):
+        found = pair_records(store).get(pair_id)
+        if found is not None:
+            series = found.live_series or {}
+            if series.get("published") is not None and not found.completed:
                 raise UserError(f"pair {pair_id} still has a booked series; set its status to ended in "
                                 f"{settings.roster_path} and run 'rmdaemon run --once' first, so the calendars are cleared")
         # The outbox keeps its keys (no private content): they stop a restarted pair's mail going out twice.

@@ -8,21 +8,20 @@ from datetime import datetime
 from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.config import Settings
-from rmdaemon.records import INBOX, LOGS, PAIRS, SESSIONS
-from rmdaemon.records import ACTIVE
+from rmdaemon.records import ACTIVE, INBOX, SESSIONS, InboxOutcome, InboxRow, PairRecord, logs, pair_records
 from rmdaemon.programme.series import next_session
-from rmdaemon.model import Pair
+from rmdaemon.model import Pair, RosterStatus
 from rmdaemon.store import Store
 
 def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime) -> list[dict]:
-    state = {d["pair_id"]: d for d in store.table(PAIRS).all()}
-    records = health.gather(store.table(SESSIONS).all(), store.table(LOGS).all())
+    state = pair_records(store)
+    records = health.gather(store.rows(SESSIONS).values(), logs(store))
     rows = []
     for pair in pairs:
-        doc = state.get(pair.pair_id, {})
+        doc = state.get(pair.pair_id)
         h = health.pair_health(pair, doc, records.get(pair.pair_id), now, settings.nudges)
-        live = doc.get("state") == ACTIVE and pair.status == "active"
-        found = next_session(doc.get("series"), pair.pair_id, now) if live else None
+        live = doc is not None and doc.state == ACTIVE and pair.status == RosterStatus.ACTIVE
+        found = next_session(doc.series, pair.pair_id, now) if live else None
         nxt = found[1] if found else None  # when it happens: a moved session shows its new time
         rows.append({
             "pair_id": pair.pair_id, "mentor": pair.mentor.email, "mentee": pair.mentee.email,
@@ -32,30 +31,28 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
             "next_session_local": compose.local_time(nxt, pair.mentee.timezone) if nxt else None,
             "sessions_held": h.held, "missed_in_a_row": h.missed_in_a_row,
             "last_log": h.last_log,
-            "problems": [*doc.get("errors", []), *doc.get("send_errors", []), *_calendar_problems(pair, doc)],
+            "problems": [*doc.errors, *(doc.send_errors or []), *_calendar_problems(pair, doc)] if doc else [],
         })
     return rows
 
 
-def _label(state: str, doc: dict) -> str:
+def _label(state: str, doc: PairRecord | None) -> str:
     """An active pair that booking could not place says so instead of looking fine."""
-    series = doc.get("series")
-    if state == ACTIVE and doc.get("errors") and (not series or series.get("cancelled")):
+    if state == ACTIVE and doc is not None and doc.errors and doc.live_series is None:
         return "not bookable"
     return state
 
 
-def _calendar_problems(pair: Pair, doc: dict) -> list[str]:
+def _calendar_problems(pair: Pair, doc: PairRecord) -> list[str]:
     """What people said in their calendars that needs a person, not the daemon, to act."""
-    answers = doc.get("responses") or {}
     return [f"{p.name} <{p.email}> declined the whole series in their calendar; ask which time works and set "
             f"preferred_slot (or {'mentor' if p is pair.mentor else 'mentee'}_working_hours) for {pair.pair_id} in the roster"
-            for p in pair.people if (answers.get(p.address) or {}).get("series") == "DECLINED"]
+            for p in pair.people if doc.answer(p.address, "series") == "DECLINED"]
 
 
 def summary(store: Store, job_names: list[str]) -> dict:
-    inbox = store.table(INBOX).all()
-    return {"quarantined": sum(1 for d in inbox if d["outcome"] == "quarantine"),
+    inbox = [InboxRow.from_doc(doc) for doc in store.rows(INBOX).values()]
+    return {"quarantined": sum(1 for row in inbox if row.outcome == InboxOutcome.QUARANTINE),
             "messages_processed": len(inbox),
             "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names}}
 

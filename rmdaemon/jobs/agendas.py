@@ -19,14 +19,13 @@ from datetime import datetime, timedelta
 
 from rmdaemon import compose
 from rmdaemon.backends.base import Capability, settle
-from rmdaemon.records import PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, RepairState, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.context import log as job_log
-from rmdaemon.records import ACTIVE
 from rmdaemon.programme.series import (meeting_for, next_session, utc_key)
 from rmdaemon.programme.agenda import agenda_context, agenda_key, agenda_message, latest_next_steps, session_record, when
-from rmdaemon.model import JobResult, Pair
+from rmdaemon.model import JobResult, Pair, RosterStatus
 
 
 def run(ctx: Context) -> JobResult:
@@ -43,7 +42,7 @@ def run(ctx: Context) -> JobResult:
     done = final_keys(ctx)
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
-        if pair.status != "active" or not doc or doc["state"] != ACTIVE or not _published(doc):
+        if pair.status != RosterStatus.ACTIVE or not doc or doc["state"] != ACTIVE or not _published(doc):
             continue
         found = next_session(doc["series"], pair.pair_id, ctx.now)
         if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
@@ -100,4 +99,4 @@ def _published(doc: dict) -> bool:
 
 
 def _awaiting_repair(series: dict, planned: datetime) -> bool:
-    return (series.get("repairs") or {}).get(utc_key(planned), {}).get("state") == "offered"
+    return (series.get("repairs") or {}).get(utc_key(planned), {}).get("state") == RepairState.OFFERED

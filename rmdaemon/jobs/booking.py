@@ -24,13 +24,12 @@ from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import pairstate, repairs
-from rmdaemon.records import OUTBOX, PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
-from rmdaemon.records import ACTIVE
 from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
-from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, WorkingHours
+from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, RosterStatus, WorkingHours
 
 MIN_NOTICE_HOURS = 24
 FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange's longest window)
@@ -81,7 +80,7 @@ def run(ctx: Context) -> JobResult:
 
 
 def _wanted(pair: Pair | None, doc: dict) -> bool:
-    return pair is not None and pair.status == "active" and doc["state"] == ACTIVE
+    return pair is not None and pair.status == RosterStatus.ACTIVE and doc["state"] == ACTIVE
 
 
 def _needs_plan(ctx: Context, pair: Pair | None, doc: dict) -> bool:
@@ -387,7 +386,7 @@ def _open_repairs(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> tup
             continue
         offered, checked = _alternatives(ctx, pair, series, planned)
         token = repair_token(series["uid"], planned)
-        repairs[key] = {"state": "offered", "token": token, "offered": [utc_key(o) for o in offered],
+        repairs[key] = {"state": RepairState.OFFERED, "token": token, "offered": [utc_key(o) for o in offered],
                         "declined_by": who, "checked_calendars": checked, "at": ctx.now.isoformat()}
         rows.append({"token": token, "pair_id": pair.pair_id, "kind": "repair", "uid": series["uid"],
                      "planned": key, "start": None})
@@ -432,7 +431,7 @@ def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
     with_notices = {pid: d for pid, d in state.items() if d.get("notices")}
     if not with_notices:
         return
-    sent = {k for k, row in index(ctx.store, OUTBOX, "key").items() if row.get("status") == "sent"}
+    sent = outbox_keys(ctx.store, OutboxStatus.SENT)
     pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in sent]) for pid, d in with_notices.items()}
     pruned = {pid: d for pid, d in pruned.items() if len(d["notices"]) != len(with_notices[pid]["notices"])}
     if pruned:

@@ -5,19 +5,17 @@ is a welcome and the pair is active at once."""
 from __future__ import annotations
 
 from rmdaemon import compose
-from rmdaemon.records import PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, AWAITING, PAIRS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
 from rmdaemon.programme.series import cadence_text, sessions_text
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
-
-AWAITING, ACTIVE, PAUSED, ENDED, DECLINED = "awaiting_consent", "active", "paused", "ended", "declined"
+from rmdaemon.model import JobResult, Outgoing, Pair, Person, RosterStatus
 
 
 def run(ctx: Context) -> JobResult:
     result = JobResult("consent")
     state = index(ctx.store, PAIRS, "pair_id")
-    new = [p for p in ctx.pairs if p.status == "active" and p.pair_id not in state]
+    new = [p for p in ctx.pairs if p.status == RosterStatus.ACTIVE and p.pair_id not in state]
     pending = pending_keys(ctx)  # kickoffs a temporary failure (or a crash) kept from going out
     retry = [p for p in ctx.pairs if p.pair_id in state and any(kickoff_key(p, x) in pending for x in p.people)]
     messages: list[Outgoing] = []

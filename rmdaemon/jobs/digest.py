@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from rmdaemon import compose
 from rmdaemon.programme import health, metrics
-from rmdaemon.records import OUTBOX, PAIRS
+from rmdaemon.records import FINAL, outbox_keys, pair_records
 from rmdaemon.programme.context import Context
-from rmdaemon.programme.delivery import FINAL, deliver
+from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
 
 ATTENTION = ("at risk", "fizzling")
@@ -34,9 +34,9 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("digest")
     slot = due_slot(ctx)
     key = f"digest:{slot.date().isoformat()}"
-    if ctx.store.table(OUTBOX).search(lambda d: d["key"] == key and d.get("status") in FINAL):
+    if key in outbox_keys(ctx.store, *FINAL):
         return result  # this week's is out: most ticks stop here, before reading every table
-    started = min((d["started"] for d in ctx.store.table(PAIRS).all() if d.get("started")), default=None)
+    started = min((p.started for p in pair_records(ctx.store).values() if p.started), default=None)
     if started is None or datetime.fromisoformat(started) >= slot - timedelta(days=1):
         return result  # the first digest waits for a week in which the programme really ran
     snap = metrics.snapshot(ctx.store)

@@ -9,12 +9,13 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, pairstate
-from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, index, save
+from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
+                              InboxRow, PairRecord, index, pair_records, save)
 from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
@@ -23,7 +24,7 @@ from rmdaemon.replies import ParsedReply, parse_reply
 
 @dataclass
 class Outcome:
-    kind: str  # log | command | consent | itip | quarantine
+    kind: InboxOutcome
     pair_id: str = ""
     reason: str = ""
     docs: dict[str, list[dict]] = field(default_factory=dict)  # table → docs to insert
@@ -32,7 +33,7 @@ class Outcome:
 def run(ctx: Context) -> JobResult:
     result = JobResult("inbox")
     done = index(ctx.store, INBOX, "message_key")
-    state = index(ctx.store, PAIRS, "pair_id")
+    state = pair_records(ctx.store)
     fresh: list[tuple[Incoming, str]] = []
     for message in ctx.backend.fetch_new():
         key = message_key(message.raw)
@@ -46,7 +47,7 @@ def run(ctx: Context) -> JobResult:
     router = Router(ctx, state)
     outcomes = [(m, key, router.route_safely(m, key)) for m, key in fresh]
     for message, key, outcome in outcomes:
-        if outcome.kind == "quarantine":  # an oversized message keeps its first max_message_bytes
+        if outcome.kind == InboxOutcome.QUARANTINE:  # an oversized message keeps its first max_message_bytes
             quarantine_file(ctx.settings, key, message.raw[: ctx.settings.security.max_message_bytes])
     with ctx.store.batch():
         _record(ctx, router, outcomes)
@@ -58,15 +59,15 @@ def run(ctx: Context) -> JobResult:
 
 def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Outcome]]) -> None:
     stamp = ctx.now.isoformat()
-    save(ctx.store, INBOX, "message_key", ({
-        "message_key": key, "ref": m.ref, "outcome": o.kind, "pair_id": o.pair_id, "reason": o.reason,
-        "at": stamp, "quarantine": quarantine_name(key) if o.kind == "quarantine" else None,
-    } for m, key, o in outcomes))
+    save(ctx.store, INBOX, "message_key", (
+        InboxRow(key, o.kind, o.pair_id, o.reason, stamp,
+                 quarantine_name(key) if o.kind == InboxOutcome.QUARANTINE else None, m.ref).to_doc()
+        for m, key, o in outcomes))
     for table in (LOGS, COMMANDS, SURVEYS, FLAGS, REQUESTS):
         docs = [d for _, _, o in outcomes for d in o.docs.get(table, [])]
         if docs:
             ctx.store.table(table).insert_multiple(docs)
-    save(ctx.store, PAIRS, "pair_id", router.changed.values())
+    save(ctx.store, PAIRS, "pair_id", (doc.to_doc() for doc in router.changed.values()))
 
 
 def message_key(raw: bytes) -> str:
@@ -82,7 +83,7 @@ def message_key(raw: bytes) -> str:
 class Router:
     """Decides what one message is; collects pair state changes across the whole fetch."""
 
-    def __init__(self, ctx: Context, state: dict[str, dict]) -> None:
+    def __init__(self, ctx: Context, state: dict[str, PairRecord]) -> None:
         self.ctx, self.state = ctx, state
         self.roster = ctx.roster()
         self.sessions = index(ctx.store, SESSIONS, "token")
@@ -90,8 +91,8 @@ class Router:
         for s in self.sessions.values():
             if s["kind"] == "session" and s["start"] > self.latest.get(s["pair_id"], {}).get("start", ""):
                 self.latest[s["pair_id"]] = s
-        self.by_uid = {d["series"]["uid"]: pid for pid, d in state.items() if d.get("series")}
-        self.changed: dict[str, dict] = {}
+        self.by_uid = {d.series["uid"]: pid for pid, d in state.items() if d.series}
+        self.changed: dict[str, PairRecord] = {}
 
     def route_safely(self, message: Incoming, key: str) -> Outcome:
         """``route``, but a bug met on one message quarantines that message (raw kept, reason
@@ -100,18 +101,18 @@ class Router:
             return self.route(message, key)
         except Exception as e:  # noqa: BLE001 — isolation: one poisonous message must not block the inbox
             log.exception("inbox message %s (%s) could not be handled", message.ref, key)
-            return Outcome("quarantine", reason=f"internal error while handling it ({type(e).__name__}: {e})"[:300])
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"internal error while handling it ({type(e).__name__}: {e})"[:300])
 
     def refused(self, message: Incoming) -> Outcome | None:
         """Messages not read at all: too large, or the mail server says the sender's domain did not send them."""
         security = self.ctx.settings.security
         if len(message.raw) > security.max_message_bytes:
-            return Outcome("quarantine", reason=f"{len(message.raw):,} bytes is over [security] max_message_bytes "
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"{len(message.raw):,} bytes is over [security] max_message_bytes "
                                                 f"({security.max_message_bytes:,}); not read, the first "
                                                 f"{security.max_message_bytes:,} bytes kept")
         failed = authres.failures(message.raw, security.authserv_id) if security.trust_authentication_results else []
         if failed:
-            return Outcome("quarantine", reason=f"{security.authserv_id} found the sender's domain forged "
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"{security.authserv_id} found the sender's domain forged "
                                                 f"({', '.join(failed)}); not trusted even though the From may match")
         return None
 
@@ -123,35 +124,37 @@ class Router:
             parsed = parse_reply(message.raw)
         except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
             log.exception("reply parser failed on %s", message.ref)
-            return Outcome("quarantine", reason=f"could not be parsed ({type(e).__name__})")
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"could not be parsed ({type(e).__name__})")
         # Only answers count: a forwarded REQUEST or a PUBLISH must not overwrite real RSVPs.
         responses = [r for r in itip.read_responses(message.raw) if r.method == "REPLY"]
         if responses:
             return self._itip(parsed, responses)
         if parsed.auto_submitted:
-            return Outcome("quarantine", reason="automatic reply (out of office, bounce or auto-generated)")
-        admin = answers.champion_commands(self.ctx, self.state, (parsed.from_addr or "").casefold(), parsed, key)
+            return Outcome(InboxOutcome.QUARANTINE, reason="automatic reply (out of office, bounce or auto-generated)")
+        admin = answers.champion_commands(self.ctx.settings, self.state, (parsed.from_addr or "").casefold(), parsed, key)
         if admin is not None:
             return self._apply(admin, "")
         pair, session = self._find_pair(parsed)
         if pair is None:
-            return Outcome("quarantine", reason=session.get("reason", "no session token and sender not in any pair"))
+            return Outcome(InboxOutcome.QUARANTINE, reason=session.get("reason", "no session token and sender not in any pair"))
         sender = pair.member(parsed.from_addr or "")
         if sender is None:
-            return Outcome("quarantine", pair.pair_id, f"sender {parsed.from_addr or 'unknown'} is not part of pair {pair.pair_id}")
+            return Outcome(InboxOutcome.QUARANTINE, pair.pair_id,
+                           f"sender {parsed.from_addr or 'unknown'} is not part of pair {pair.pair_id}")
         special = self._answer(pair, session, sender, parsed, key)
         if special is not None:
             return self._apply(special, pair.pair_id)
         doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
-        help_ = answers.help_request(self.ctx, pair, sender, parsed, key) if doc["state"] == "active" else None
+        help_ = answers.help_request(self.ctx.now, pair, sender, parsed, key) if doc.state == ACTIVE else None
         if help_ is not None and answers.only_help(parsed.body):
             return self._apply(help_, pair.pair_id)
-        update = pairstate.apply_reply(self.ctx, pair, doc, session, sender, parsed, self.latest.get(pair.pair_id))
+        update = pairstate.apply_reply(self.ctx.now, self.ctx.settings.program.blackout_dates, pair, doc, session,
+                                       sender, parsed, self.latest.get(pair.pair_id))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc
         outcome = Outcome(update.kind, pair.pair_id, update.reason, update.docs)
-        if help_ is not None and outcome.kind != "quarantine":  # a HELP line rides along with a log or command
+        if help_ is not None and outcome.kind != InboxOutcome.QUARANTINE:  # a HELP line rides along with a log or command
             for table, rows in help_.docs.items():
                 outcome.docs[table] = [*outcome.docs.get(table, []), *rows]
             outcome.reason = "; ".join(filter(None, [outcome.reason, help_.reason]))
@@ -160,9 +163,9 @@ class Router:
     def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
         kind = session.get("kind")
         if kind == "survey":
-            return answers.survey(self.ctx, pair, session, sender, parsed, key)
+            return answers.survey(self.ctx.templates, self.ctx.now, pair, session, sender, parsed, key)
         if kind == "checkin":
-            return answers.checkin_reply(self.ctx, pair, session, sender, parsed, key)
+            return answers.checkin_reply(self.ctx.now, pair, session, sender, parsed, key)
         return None
 
     def _apply(self, answer: answers.Answer, pair_id: str) -> Outcome:
@@ -193,9 +196,9 @@ class Router:
         pair_id = next((self.by_uid[r.uid] for r in responses if r.uid in self.by_uid), "")
         pair = self.roster.get(pair_id)
         if pair is None:
-            return Outcome("quarantine", pair_id, "calendar reply for a series we do not know")
-        doc = dict(self.changed.get(pair_id) or self.state[pair_id])
-        answers = dict(doc.get("responses") or {})
+            return Outcome(InboxOutcome.QUARANTINE, pair_id, "calendar reply for a series we do not know")
+        doc = replace(self.changed.get(pair_id) or self.state[pair_id])
+        answers = dict(doc.responses)
         strangers = []
         for r in responses:
             who = pair.member(r.attendee) or pair.member(parsed.from_addr or "")
@@ -205,8 +208,8 @@ class Router:
             slot = r.recurrence_id.astimezone(timezone.utc).isoformat() if r.recurrence_id else "series"
             answers.setdefault(who.address, {})[slot] = r.partstat
         if strangers and len(strangers) == len(responses):
-            return Outcome("quarantine", pair_id, f"calendar reply from {', '.join(strangers)}, who was not invited")
-        doc["responses"] = answers
+            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply from {', '.join(strangers)}, who was not invited")
+        doc.responses = answers
         self.changed[pair_id] = self.state[pair_id] = doc
-        return Outcome("itip", pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in responses))
+        return Outcome(InboxOutcome.ITIP, pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in responses))
 

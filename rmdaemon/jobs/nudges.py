@@ -12,7 +12,7 @@ from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
-from rmdaemon.records import LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, PAIRS, REQUESTS, SESSIONS, PairRecord, index, logs, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
@@ -22,7 +22,7 @@ from rmdaemon.model import JobResult, Outgoing, Pair, Person
 def run(ctx: Context) -> JobResult:
     result = JobResult("nudges")
     state = index(ctx.store, PAIRS, "pair_id")
-    records = health.gather(ctx.store.rows(SESSIONS).values(), ctx.store.rows(LOGS).values())
+    records = health.gather(ctx.store.rows(SESSIONS).values(), logs(ctx.store))
     requested = {r["pair_id"]: r for r in ctx.store.rows(REQUESTS).values() if r["kind"] == "nudge" and not r.get("done")}
     messages: list[Outgoing] = []
     for pair in ctx.pairs:
@@ -34,7 +34,7 @@ def run(ctx: Context) -> JobResult:
     sent = deliver(ctx, messages, result)
     done = [dict(r, done=ctx.now.isoformat()) for r in requested.values()
             if any(k.startswith(f"nudge:{r['pair_id']}:request:{r['id']}:") for k in sent)
-            or state.get(r["pair_id"], {}).get("state") != "active"]
+            or state.get(r["pair_id"], {}).get("state") != ACTIVE]
     if done:
         with ctx.store.deferred():  # confirmations only: a lost one means a deduplicated resend
             save(ctx.store, REQUESTS, "id", done)
@@ -44,14 +44,14 @@ def run(ctx: Context) -> JobResult:
 
 def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | None) -> list[Outgoing]:  # type: ignore[no-untyped-def]
     """The nudges (and the champion's alert) one pair needs now."""
-    h = health.pair_health(pair, doc, record, ctx.now, ctx.settings.nudges)
+    h = health.pair_health(pair, PairRecord.from_doc(doc), record, ctx.now, ctx.settings.nudges)
     out: list[Outgoing] = []
     if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, record, h.missed[-1]):
         reason = h.missed[-1]
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
     if h.state == "fizzling":
         out.append(alert(ctx, pair, h))
-    if request is not None and doc["state"] == "active":
+    if request is not None and doc["state"] == ACTIVE:
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}") for person in pair.people]
     return out
 
@@ -65,7 +65,7 @@ def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str)
     if Capability.OCCURRENCE_ANSWERS not in ctx.backend.capabilities or session is None or not doc.get("series"):
         return False
     if "outbox_keys" not in ctx.cache:
-        ctx.cache["outbox_keys"] = {d["key"] for d in ctx.store.rows(OUTBOX).values()}
+        ctx.cache["outbox_keys"] = outbox_keys(ctx.store)
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:

@@ -8,29 +8,27 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, index, save
+from rmdaemon.records import COMMANDS, DECLINED, ENDED, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, pair_records, save
 from rmdaemon.programme.context import Context
-from rmdaemon.records import DECLINED, ENDED
 from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
-from rmdaemon.model import JobResult
+from rmdaemon.model import JobResult, RosterStatus
 
 KEPT_FIELDS = ("attended", "rating", "progress")  # numbers, not words
 
 
 def run(ctx: Context) -> JobResult:
     result = JobResult("retention")
-    state = index(ctx.store, PAIRS, "pair_id")
     roster = ctx.roster()
     stamps, due = [], set()
     keep = timedelta(days=ctx.settings.privacy.retention_days)
-    for pair_id, doc in state.items():
+    for pair_id, doc in pair_records(ctx.store).items():
         pair = roster.get(pair_id)
-        over = doc["state"] in (ENDED, DECLINED) or pair is None or pair.status == "ended"
-        if not over or doc.get("redacted"):
+        over = doc.state in (ENDED, DECLINED) or pair is None or pair.status == RosterStatus.ENDED
+        if not over or doc.redacted:
             continue
-        if not doc.get("ended_at"):
+        if not doc.ended_at:
             stamps.append({"pair_id": pair_id, "ended_at": ctx.now.isoformat()})
-        elif datetime.fromisoformat(doc["ended_at"]) + keep <= ctx.now:
+        elif datetime.fromisoformat(doc.ended_at) + keep <= ctx.now:
             due.add(pair_id)
     if due:
         delete_quarantined(ctx.store, quarantine_dir(ctx.settings), due)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rmdaemon import compose
-from rmdaemon.records import LOGS, PAIRS, SESSIONS, index, save
+from rmdaemon.records import ACTIVE, ENDED, PAIRS, SESSIONS, index, logs, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
-from rmdaemon.records import ACTIVE, ENDED
 from rmdaemon.programme.checkins import checkin
 from rmdaemon.programme.series import goal_of, milestone_sessions, total_sessions
-from rmdaemon.model import JobResult, Outgoing, Pair, Person
+from rmdaemon.model import JobResult, Outgoing, Pair, Person, RosterStatus
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
 
@@ -41,7 +40,7 @@ def run(ctx: Context) -> JobResult:
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
             done = set(doc.get("milestones", []))
             due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
-            if doc["state"] == ACTIVE and pair.status == "active":
+            if doc["state"] == ACTIVE and pair.status == RosterStatus.ACTIVE:
                 due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
             order = sorted(due, key=list(MILESTONE_TEXT).index)
             built = [milestone_mail(ctx, pair, doc, m, len(by_pair.get(pair.pair_id, [])), topics) for m in order]
@@ -80,7 +79,7 @@ def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[s
     """Milestones whose session has ended by now, in order."""
     ended = {s["number"] for s in sessions
              if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
-    return [name for name, number in milestone_sessions(total_sessions(doc)).items() if number in ended]
+    return [name for name, number in milestone_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))).items() if number in ended]
 
 
 def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,
@@ -121,9 +120,9 @@ def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]
     """Topics per pair, only for pairs where both people said SHARE NOTES."""
     shared = {pid for pid, d in state.items() if len(d.get("share_notes") or {}) == 2 and all(d["share_notes"].values())}
     topics: dict[str, list[str]] = {}
-    for log in ctx.store.rows(LOGS).values():
-        if log["pair_id"] in shared:
-            for topic in (log.get("fields") or {}).get("topics") or []:
-                if topic not in topics.setdefault(log["pair_id"], []):
-                    topics[log["pair_id"]].append(topic)
+    for log in logs(ctx.store):
+        if log.pair_id in shared:
+            for topic in log.field("topics") or []:
+                if topic not in topics.setdefault(log.pair_id, []):
+                    topics[log.pair_id].append(topic)
     return topics

@@ -12,7 +12,7 @@ from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Outgoing, Pair, Person
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.programme.series import actual_start, goal_of, progress_sessions, total_sessions, utc_key
-from rmdaemon.records import LOGS
+from rmdaemon.records import logs
 from rmdaemon.store import Store
 
 
@@ -46,12 +46,12 @@ def latest_next_steps(store: Store, pair_id: str | None = None) -> dict[str, lis
     """Each pair's next steps (or one pair's) from its most recent log that has any: the next
     agenda carries them forward."""
     latest: dict[str, tuple[str, list[str]]] = {}
-    for log in store.rows(LOGS).values():
-        if pair_id is not None and log["pair_id"] != pair_id:
+    for log in logs(store):
+        if pair_id is not None and log.pair_id != pair_id:
             continue
-        steps = (log.get("fields") or {}).get("next_steps") or []
-        if steps and log["received"] >= latest.get(log["pair_id"], ("", []))[0]:
-            latest[log["pair_id"]] = (log["received"], steps)
+        steps = log.field("next_steps") or []
+        if steps and log.received >= latest.get(log.pair_id, ("", []))[0]:
+            latest[log.pair_id] = (log.received, steps)
     return {pair_id: steps for pair_id, (_, steps) in latest.items()}
 
 
@@ -63,7 +63,7 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
         "token": session["token"], "number": session["number"], "total": program.sessions,
         "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
         "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
-        "ask_progress": session["number"] in progress_sessions(total_sessions(doc)),
+        "ask_progress": session["number"] in progress_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))),
     }
 
 

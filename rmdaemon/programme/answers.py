@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from rmdaemon.programme import champion
-from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS
-from rmdaemon.programme.context import Context
+from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS, InboxOutcome, PairRecord
+from rmdaemon.compose import Templates
+from rmdaemon.config import Settings
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
 
@@ -24,44 +26,45 @@ HELP_RE = re.compile(r"^\s*HELP\s*[.!]*\s*$", re.IGNORECASE | re.MULTILINE)
 
 @dataclass
 class Answer:
-    kind: str
+    kind: InboxOutcome
     reason: str = ""
     docs: dict[str, list[dict]] = field(default_factory=dict)
-    pair_docs: dict[str, dict] = field(default_factory=dict)
+    pair_docs: dict[str, PairRecord] = field(default_factory=dict)
 
 
-def survey(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
+def survey(templates: Templates, now: datetime, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
     if sender.address != session.get("person"):
-        return Answer("quarantine", f"survey answer from {sender.email}, but the survey was sent to {session.get('person')}")
-    questions = ctx.templates.survey(session["milestone"], session["role"])
+        return Answer(InboxOutcome.QUARANTINE,
+                      f"survey answer from {sender.email}, but the survey was sent to {session.get('person')}")
+    questions = templates.survey(session["milestone"], session["role"])
     answers = parse_answers(parsed.body, questions)
     row = {"pair_id": pair.pair_id, "token": session["token"], "milestone": session["milestone"],
-           "from": sender.address, "role": session["role"], "answers": answers, "received": ctx.now.isoformat(),
+           "from": sender.address, "role": session["role"], "answers": answers, "received": now.isoformat(),
            "message_id": key}
     reason = f"{len(answers)} of {len(questions)} answers"
-    return Answer("survey", reason, {SURVEYS: [row]})
+    return Answer(InboxOutcome.SURVEY, reason, {SURVEYS: [row]})
 
 
-def checkin_reply(ctx: Context, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
+def checkin_reply(now: datetime, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
     """Only the mentor's answer counts, and only the FLAG line travels (to the champion alone)."""
     if sender.address != session.get("person"):
-        return Answer("quarantine", "a reply to the mentor's private check-in from someone else")
+        return Answer(InboxOutcome.QUARANTINE, "a reply to the mentor's private check-in from someone else")
     flag = FLAG_RE.search(parsed.body)
     if flag is None:
-        return Answer("checkin", "the mentor says all is well")
+        return Answer(InboxOutcome.CHECKIN, "the mentor says all is well")
     text = flag["text"].strip() or parsed.body.strip()
-    row = {"id": key, "pair_id": pair.pair_id, "from": sender.address, "text": text, "at": ctx.now.isoformat()}
-    return Answer("checkin", "the mentor flagged something for the champion", {FLAGS: [row]})
+    row = {"id": key, "pair_id": pair.pair_id, "from": sender.address, "text": text, "at": now.isoformat()}
+    return Answer(InboxOutcome.CHECKIN, "the mentor flagged something for the champion", {FLAGS: [row]})
 
 
-def help_request(ctx: Context, pair: Pair, sender: Person, parsed: ParsedReply, key: str) -> Answer | None:
+def help_request(now: datetime, pair: Pair, sender: Person, parsed: ParsedReply, key: str) -> Answer | None:
     """A mentor's HELP line asks for the private check-in; from the mentee it is an ordinary word."""
     if sender is not pair.mentor or not HELP_RE.search(parsed.body):
         return None
     command = {"pair_id": pair.pair_id, "command": "help", "arg": None, "from": sender.address,
-               "at": ctx.now.isoformat(), "message_id": parsed.message_id, "token": None}
+               "at": now.isoformat(), "message_id": parsed.message_id, "token": None}
     request = {"id": key, "kind": "checkin", "pair_id": pair.pair_id, "by": sender.address, "reason": "help"}
-    return Answer("command", "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
+    return Answer(InboxOutcome.COMMAND, "HELP: the mentor gets a private check-in", {COMMANDS: [command], REQUESTS: [request]})
 
 
 def only_help(body: str) -> bool:
@@ -69,14 +72,14 @@ def only_help(body: str) -> bool:
     return bool(HELP_RE.fullmatch(body.strip()))
 
 
-def champion_commands(ctx: Context, state: dict[str, dict], sender: str, parsed: ParsedReply, key: str) -> Answer | None:
-    settings = ctx.settings
+def champion_commands(settings: Settings, state: dict[str, PairRecord], sender: str, parsed: ParsedReply,
+                      key: str) -> Answer | None:
     if not champion.is_admin(sender, settings.program.champion, settings.digest.admins):
         return None
     if not champion.COMMAND_RE.search(parsed.body):
         return None
     out = champion.apply_commands(parsed.body, state, key, sender)
-    return Answer("champion", "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
+    return Answer(InboxOutcome.CHAMPION, "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
 
 
 def parse_answers(body: str, questions: list) -> dict[str, object]:

@@ -8,9 +8,9 @@ confirmations, nudges and check-ins the requests ask for.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from rmdaemon.records import ACTIVE, PAUSED
+from rmdaemon.records import ACTIVE, PAUSED, PairRecord
 
 COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -18,7 +18,7 @@ COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)
 @dataclass
 class ChampionOutcome:
     lines: list[str] = field(default_factory=list)  # what was done, for the confirmation email
-    docs: dict[str, dict] = field(default_factory=dict)  # pair_id → new pair doc
+    docs: dict[str, PairRecord] = field(default_factory=dict)  # pair_id → the pair's new state
     requests: list[dict] = field(default_factory=list)
 
 
@@ -27,7 +27,7 @@ def is_admin(address: str, champion: str, admins: tuple[str, ...]) -> bool:
     return wanted == champion.casefold() or wanted in {a.casefold() for a in admins}
 
 
-def apply_commands(body: str, state: dict[str, dict], request_id: str, sender: str) -> ChampionOutcome:
+def apply_commands(body: str, state: dict[str, PairRecord], request_id: str, sender: str) -> ChampionOutcome:
     """Every command line in ``body``; unknown pairs and impossible commands are said, not ignored."""
     out = ChampionOutcome()
     ids = {pid.casefold(): pid for pid in state}  # pair ids are unique regardless of case
@@ -53,15 +53,15 @@ def apply_commands(body: str, state: dict[str, dict], request_id: str, sender: s
     return out
 
 
-def _pause(out: ChampionOutcome, doc: dict, pair_id: str) -> str:
-    if doc["state"] != ACTIVE:
-        return f"PAUSE {pair_id}: the pair is {doc['state']}; nothing done"
-    out.docs[pair_id] = dict(doc, state=PAUSED, paused_by="champion")
+def _pause(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> str:
+    if doc.state != ACTIVE:
+        return f"PAUSE {pair_id}: the pair is {doc.state}; nothing done"
+    out.docs[pair_id] = replace(doc, state=PAUSED, paused_by="champion")
     return f"PAUSE {pair_id}: paused; their calendars are freed"
 
 
-def _resume(out: ChampionOutcome, doc: dict, pair_id: str) -> str:
-    if doc["state"] != PAUSED:
-        return f"RESUME {pair_id}: the pair is {doc['state']}; nothing done"
-    out.docs[pair_id] = dict(doc, state=ACTIVE, paused_by=None)
+def _resume(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> str:
+    if doc.state != PAUSED:
+        return f"RESUME {pair_id}: the pair is {doc.state}; nothing done"
+    out.docs[pair_id] = replace(doc, state=ACTIVE, paused_by=None)
     return f"RESUME {pair_id}: resumed; the remaining sessions are booked again"

@@ -17,20 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from rmdaemon.errors import UserError
-from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, OUTBOX, PAIRS, REQUESTS, SESSIONS, SURVEYS
+from rmdaemon.records import (COMMANDS, FLAGS, INBOX, LOGS, NO, OUTBOX, PAIRS, REQUESTS, SESSIONS, SURVEYS, YES,
+                              InboxOutcome, OutboxStatus, PairState)
 from rmdaemon.store import Store
 
 Tables = Mapping[str, list[dict[str, Any]]]
 
 TABLES = (PAIRS, SESSIONS, LOGS, SURVEYS, FLAGS, COMMANDS, REQUESTS, INBOX, OUTBOX)
 
-PAIR_STATES = ("awaiting_consent", "active", "paused", "ended", "declined")
 SESSION_KINDS = ("kickoff", "session", "survey", "checkin", "repair")
-OUTBOX_STATUSES = ("pending", "sent", "failed")  # failed: refused for good by the backend
 TIME_BOUND = ("agenda", "nudge", "alert", "repair")
-INBOX_OUTCOMES = ("log", "command", "consent", "itip", "survey", "checkin", "champion", "quarantine")
 # Rows that name a pair; champion confirmations carry pair_id "" (they are about the programme).
-PAIR_TABLES = ("sessions", "logs", "surveys", "flags", "commands", "requests")
+PAIR_TABLES = (SESSIONS, LOGS, SURVEYS, FLAGS, COMMANDS, REQUESTS)
 
 
 def _duplicates(rows: Iterable[dict], key: str) -> list[str]:
@@ -40,8 +38,7 @@ def _duplicates(rows: Iterable[dict], key: str) -> list[str]:
 
 def _unique_keys(tables: Tables) -> list[str]:
     """Each keyed table holds one row per key: a second row means something was done twice."""
-    keyed = {"pairs": "pair_id", "sessions": "token", "outbox": "key", "inbox": "message_key",
-             "flags": "id", "requests": "id"}
+    keyed = {PAIRS: "pair_id", SESSIONS: "token", OUTBOX: "key", INBOX: "message_key", FLAGS: "id", REQUESTS: "id"}
     problems = []
     for table, key in keyed.items():
         for value in _duplicates(tables.get(table, []), key):
@@ -52,10 +49,10 @@ def _unique_keys(tables: Tables) -> list[str]:
 def _pair_problems(doc: dict) -> list[str]:
     pid = doc.get("pair_id")
     problems = []
-    if doc.get("state") not in PAIR_STATES:
+    if doc.get("state") not in tuple(PairState):
         problems.append(f"pairs: {pid}: unknown state {doc.get('state')!r}")
     for address, answer in (doc.get("consent") or {}).items():
-        if answer not in ("yes", "no"):
+        if answer not in (YES, NO):
             problems.append(f"pairs: {pid}: consent of {address} is {answer!r}, not yes/no")
     series = doc.get("series")
     if series:
@@ -87,15 +84,15 @@ def _series_uids(pairs: list[dict]) -> list[str]:
 
 def _references(tables: Tables) -> list[str]:
     """Every row about a pair names a pair that exists; every log names a session that exists."""
-    pair_ids = {p.get("pair_id") for p in tables.get("pairs", [])}
-    tokens = {s.get("token") for s in tables.get("sessions", [])}
+    pair_ids = {p.get("pair_id") for p in tables.get(PAIRS, [])}
+    tokens = {s.get("token") for s in tables.get(SESSIONS, [])}
     problems = []
     for table in PAIR_TABLES:
         for row in tables.get(table, []):
             pid = row.get("pair_id")
             if pid and pid not in pair_ids:
                 problems.append(f"{table}: a row for pair {pid!r}, which is not in the pairs table")
-    for row in tables.get("logs", []):
+    for row in tables.get(LOGS, []):
         if row.get("token") not in tokens:
             problems.append(f"logs: a log of pair {row.get('pair_id')!r} names session {row.get('token')!r}, which does not exist")
     return problems
@@ -103,14 +100,14 @@ def _references(tables: Tables) -> list[str]:
 
 def _rows_problems(tables: Tables) -> list[str]:
     problems = []
-    for row in tables.get("sessions", []):
+    for row in tables.get(SESSIONS, []):
         if row.get("kind") not in SESSION_KINDS:
             problems.append(f"sessions: {row.get('token')}: unknown kind {row.get('kind')!r}")
-    for row in tables.get("outbox", []):
-        if row.get("status") not in OUTBOX_STATUSES:
+    for row in tables.get(OUTBOX, []):
+        if row.get("status") not in tuple(OutboxStatus):
             problems.append(f"outbox: {row.get('key')}: unknown status {row.get('status')!r}")
-    for row in tables.get("inbox", []):
-        if row.get("outcome") not in INBOX_OUTCOMES:
+    for row in tables.get(INBOX, []):
+        if row.get("outcome") not in tuple(InboxOutcome):
             problems.append(f"inbox: {row.get('message_key')}: unknown outcome {row.get('outcome')!r}")
     return problems
 
@@ -136,7 +133,7 @@ def _is_aware(stamp: object) -> bool:
 
 def problems(tables: Tables, meta: Mapping[str, Any] | None = None) -> list[str]:
     """Everything in the tables that whole batches could never have produced."""
-    pairs = tables.get("pairs", [])
+    pairs = tables.get(PAIRS, [])
     found = _unique_keys(tables) + _series_uids(pairs) + _references(tables) + _rows_problems(tables)
     for doc in pairs:
         found += _pair_problems(doc)
@@ -153,12 +150,12 @@ def settled_problems(tables: Tables, now: datetime) -> list[str]:
     right: a late agenda for a session that is over (or skipped) helps no one.
     """
     found = []
-    for row in tables.get("outbox", []):
+    for row in tables.get(OUTBOX, []):
         if row.get("kind") in TIME_BOUND:
             continue
-        if row.get("status") == "pending" and datetime.fromisoformat(row["at"]) < now:
+        if row.get("status") == OutboxStatus.PENDING and datetime.fromisoformat(row["at"]) < now:
             found.append(f"outbox: {row['key']} still pending since {row['at']}")
-    for doc in tables.get("pairs", []):
+    for doc in tables.get(PAIRS, []):
         series = doc.get("series") or {}
         if series and (series.get("published") != series.get("sequence") or series.get("cancel_occurrences")):
             found.append(f"pairs: {doc['pair_id']}: series {series.get('uid')} sequence {series.get('sequence')} "
@@ -169,7 +166,7 @@ def settled_problems(tables: Tables, now: datetime) -> list[str]:
 def quarantine_problems(tables: Tables, folder: Path) -> list[str]:
     """A quarantined message keeps its raw bytes until retention or purge clears the name."""
     return [f"inbox: {row['message_key']}: quarantined file {row['quarantine']} is missing from {folder}"
-            for row in tables.get("inbox", []) if row.get("quarantine") and not (folder / row["quarantine"]).is_file()]
+            for row in tables.get(INBOX, []) if row.get("quarantine") and not (folder / row["quarantine"]).is_file()]
 
 
 def read_tables(path: Path, job_names: Iterable[str] = ()) -> tuple[dict[str, list[dict]], dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from rmdaemon.backends.base import settle
 from rmdaemon.model import JobResult, Outgoing
 from rmdaemon.programme.context import Context
-from rmdaemon.records import OUTBOX, PAIRS, index, save
+from rmdaemon.records import FINAL, OUTBOX, PAIRS, OutboxEntry, OutboxStatus, index, outbox, outbox_keys, save
 
 log = logging.getLogger("rmdaemon.jobs")
 
@@ -39,12 +39,12 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             with ctx.store.deferred():
                 record()
         return set()
-    known = {d["key"] for d in ctx.store.rows(OUTBOX).values()}  # pending ones stay as they are
+    known = outbox_keys(ctx.store)  # pending ones stay as they are
     with ctx.store.batch():  # the intent is on disk before anything leaves
         if record is not None:
             record()
         save(ctx.store, OUTBOX, "key", (
-            {"key": m.key, "status": "pending", "kind": m.kind, "pair_id": m.pair_id, "to": list(m.to), "at": stamp}
+            OutboxEntry(m.key, OutboxStatus.PENDING, m.kind, m.pair_id, list(m.to), stamp).to_doc()
             for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
@@ -61,25 +61,28 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
         result.add(f"{message.kind} sent")
     if sent:
         ctx.backend.flush()
+    entries = outbox(ctx.store, [*sent, *refused])
+    for key in sent:
+        entries[key].status, entries[key].sent_at = OutboxStatus.SENT, stamp
+    for key, (_, error) in refused.items():
+        entries[key].status, entries[key].error = OutboxStatus.FAILED, error
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
-        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "sent", "sent_at": stamp} for k in sent))
-        save(ctx.store, OUTBOX, "key", ({"key": k, "status": "failed", "error": err} for k, (_, err) in refused.items()))
+        save(ctx.store, OUTBOX, "key", (entries[key].to_doc() for key in [*sent, *refused]))
         _record_refusals(ctx, refused.values())
     return sent
 
 
-FINAL = ("sent", "failed")
 
 
 def final_keys(ctx: Context) -> set[str]:
     """Keys that need nothing more (sent, or refused for good). Jobs that would otherwise rebuild
     every message they ever sent ask this first: building is most of the cost of a message."""
-    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") in FINAL}
+    return outbox_keys(ctx.store, *FINAL)
 
 
 def pending_keys(ctx: Context) -> set[str]:
     """Keys recorded as pending: a temporary failure or a crash; their job offers them again."""
-    return {d["key"] for d in ctx.store.rows(OUTBOX).values() if d.get("status") == "pending"}
+    return outbox_keys(ctx.store, OutboxStatus.PENDING)
 
 
 def _record_refusals(ctx: Context, refused: Iterable[tuple[Outgoing, str]]) -> None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rmdaemon.config import NudgeSettings
-from rmdaemon.model import Pair
+from rmdaemon.model import Pair, RosterStatus
+from rmdaemon.records import ACTIVE, AWAITING, Log, PairRecord
 
-ACTIVE = "active"
-LABELS = {"awaiting_consent": "awaiting consent"}
+LABELS = {AWAITING: "awaiting consent"}
 
 
 @dataclass(frozen=True)
@@ -34,24 +34,24 @@ class PairRecords:
     """A pair's rows, gathered once per job from whole tables (see ``gather``)."""
 
     sessions: list[dict]
-    logs: list[dict]
+    logs: list[Log]
 
 
-def gather(sessions: Iterable[dict], logs: Iterable[dict]) -> dict[str, PairRecords]:
+def gather(sessions: Iterable[dict], logs: Iterable[Log]) -> dict[str, PairRecords]:
     by_pair: dict[str, PairRecords] = {}
     for s in sessions:
         if s["kind"] == "session" and s.get("skipped") != "skip":  # SKIPped in time: neither held nor missed
             by_pair.setdefault(s["pair_id"], PairRecords([], [])).sessions.append(s)
     for log in logs:
-        by_pair.setdefault(log["pair_id"], PairRecords([], [])).logs.append(log)
+        by_pair.setdefault(log.pair_id, PairRecords([], [])).logs.append(log)
     return by_pair
 
 
-def pair_health(pair: Pair | None, doc: dict | None, records: PairRecords | None, now: datetime,
+def pair_health(pair: Pair | None, doc: PairRecord | None, records: PairRecords | None, now: datetime,
                 rules: NudgeSettings) -> Health:
     records = records or PairRecords([], [])
-    held_tokens = {log["token"] for log in records.logs if (log.get("fields") or {}).get("attended") is not False}
-    last_log = max((log["received"] for log in records.logs), default=None)
+    held_tokens = {log.token for log in records.logs if log.attended}
+    last_log = max((log.received for log in records.logs), default=None)
     window = timedelta(hours=rules.log_window_hours)
     closed = sorted((s for s in records.sessions
                      if datetime.fromisoformat(s["start"]) + window <= now
@@ -65,22 +65,21 @@ def pair_health(pair: Pair | None, doc: dict | None, records: PairRecords | None
                   last_log=last_log, missed=tuple(run))
 
 
-def _both_declined(pair: Pair | None, doc: dict | None, session: dict) -> bool:
-    if pair is None or not doc:
+def _both_declined(pair: Pair | None, doc: PairRecord | None, session: dict) -> bool:
+    if pair is None or doc is None:
         return False
-    answers = doc.get("responses") or {}
     key = session.get("planned") or session["start"]  # RSVPs name the occurrence by its planned start
-    return all((answers.get(p.address) or {}).get(key) == "DECLINED" for p in pair.people)
+    return all(doc.answer(p.address, key) == "DECLINED" for p in pair.people)
 
 
-def _state(pair: Pair | None, doc: dict | None, missed: int, rules: NudgeSettings) -> str:
+def _state(pair: Pair | None, doc: PairRecord | None, missed: int, rules: NudgeSettings) -> str:
     if pair is None:
         return "ended"
-    if pair.status != ACTIVE:
+    if pair.status != RosterStatus.ACTIVE:
         return pair.status  # the roster's paused/ended wins
-    if not doc:
+    if doc is None:
         return "new"
-    state = doc["state"]
+    state = doc.state
     if state == ACTIVE and missed >= rules.fizzling_after:
         return "fizzling"
     if state == ACTIVE and missed >= rules.at_risk_after:

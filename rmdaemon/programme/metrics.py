@@ -21,21 +21,22 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from rmdaemon import planning
 from rmdaemon.programme import health
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
-from rmdaemon.records import COMMANDS, INBOX, LOGS, PAIRS, SESSIONS
+from rmdaemon.records import (ACTIVE, COMMANDS, DECLINED, INBOX, LOGS, MILESTONES, PAIRS, SESSIONS, SURVEYS,
+                              InboxOutcome, InboxRow, Log, PairRecord)
 from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
-SURVEYS = "surveys"
-MILESTONES = ("first", "midpoint", "end")
 STATE_ORDER = ("new", "awaiting consent", "active", "at risk", "fizzling", "paused", "ended", "declined")
 HELD, MISSED, OPEN, UPCOMING = "held", "missed", "open", "upcoming"
+Row = TypeVar("Row")
 SCALE = range(1, 6)
 
 
@@ -46,21 +47,28 @@ SCALE = range(1, 6)
 class Snapshot:
     """Every table the figures need, read once: a consistent view even while the daemon writes."""
 
-    pairs: dict[str, dict]  # pair_id → pair doc
+    pairs: dict[str, PairRecord]
     sessions: tuple[dict, ...]  # kind == "session" only: the meetings
-    logs: tuple[dict, ...]
+    logs: tuple[Log, ...]
     surveys: tuple[dict, ...]
     commands: tuple[dict, ...]
-    inbox: tuple[dict, ...]
+    inbox: tuple[InboxRow, ...]
+
+    @classmethod
+    def of(cls, pairs: Iterable[dict] = (), sessions: Iterable[dict] = (), logs: Iterable[dict] = (),
+           surveys: Iterable[dict] = (), commands: Iterable[dict] = (), inbox: Iterable[dict] = ()) -> Snapshot:
+        """From stored docs: the one place the figures' rows become records."""
+        return cls(pairs={d["pair_id"]: PairRecord.from_doc(d) for d in pairs},
+                   sessions=tuple(s for s in sessions if s.get("kind") == "session"),
+                   logs=tuple(map(Log.from_doc, logs)), surveys=tuple(surveys), commands=tuple(commands),
+                   inbox=tuple(map(InboxRow.from_doc, inbox)))
 
 
 def snapshot(store: Store) -> Snapshot:
     def rows(name: str) -> tuple[dict, ...]:
         return tuple(dict(doc) for doc in store.table(name).all())
 
-    return Snapshot(pairs={d["pair_id"]: d for d in rows(PAIRS)},
-                    sessions=tuple(s for s in rows(SESSIONS) if s.get("kind") == "session"),
-                    logs=rows(LOGS), surveys=rows(SURVEYS), commands=rows(COMMANDS), inbox=rows(INBOX))
+    return Snapshot.of(rows(PAIRS), rows(SESSIONS), rows(LOGS), rows(SURVEYS), rows(COMMANDS), rows(INBOX))
 
 
 # --- small values -------------------------------------------------------------------------
@@ -155,7 +163,7 @@ class Member:
     pair_id: str
     roster: Pair | None  # None: no longer in the roster (counts as ended)
     people: Pair | None  # the roster's pair, else the snapshot stored at booking
-    doc: dict
+    doc: PairRecord | None  # None: not started yet
 
     @property
     def track(self) -> str:
@@ -164,17 +172,17 @@ class Member:
     @property
     def shares_notes(self) -> bool:
         """Both people said SHARE NOTES (and neither said PRIVATE since)."""
-        chosen = self.doc.get("share_notes") or {}
+        chosen = (self.doc.share_notes if self.doc else None) or {}
         return self.people is not None and all(chosen.get(p.address) is True for p in self.people.people)
 
 
 def members(snap: Snapshot, pairs: Sequence[Pair]) -> list[Member]:
     """Roster pairs in roster order, then pairs only the store remembers, by id."""
-    found = [Member(p.pair_id, p, p, snap.pairs.get(p.pair_id, {})) for p in pairs]
+    found = [Member(p.pair_id, p, p, snap.pairs.get(p.pair_id)) for p in pairs]
     listed = {p.pair_id for p in pairs}
     for pair_id in sorted(set(snap.pairs) - listed):
         doc = snap.pairs[pair_id]
-        people = pair_from_doc(doc["pair"]) if doc.get("pair") else None
+        people = pair_from_doc(doc.pair) if doc.pair else None
         found.append(Member(pair_id, None, people, doc))
     return found
 
@@ -182,7 +190,7 @@ def members(snap: Snapshot, pairs: Sequence[Pair]) -> list[Member]:
 def session_outcomes(snap: Snapshot, by_id: dict[str, Member], rules: NudgeSettings,
                      now: datetime) -> dict[str, str]:
     """token → held / missed / open / upcoming, each judged by ``health.pair_health`` alone."""
-    logs = _group(snap.logs, lambda log: log["token"])
+    logs = _group(snap.logs, lambda log: log.token)
     out: dict[str, str] = {}
     for s in snap.sessions:
         if datetime.fromisoformat(s["start"]) > now:
@@ -195,8 +203,8 @@ def session_outcomes(snap: Snapshot, by_id: dict[str, Member], rules: NudgeSetti
     return out
 
 
-def _group(rows: Iterable[dict], key: Callable[[dict], str]) -> dict[str, list[dict]]:
-    grouped: dict[str, list[dict]] = defaultdict(list)
+def _group(rows: Iterable[Row], key: Callable[[Row], str]) -> dict[str, list[Row]]:
+    grouped: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         grouped[key(row)].append(row)
     return grouped
@@ -213,20 +221,20 @@ def _scale(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value in SCALE else None
 
 
-def ratings(logs: Iterable[dict], period: Period) -> list[tuple[str, int]]:
+def ratings(logs: Iterable[Log], period: Period) -> list[tuple[str, int]]:
     """(person, rating) of every log about a session that started in the period."""
     found = []
     for log in logs:
-        value = _scale((log.get("fields") or {}).get("rating"))
-        if value is not None and log.get("session_start") in period:
-            found.append((log["from"], value))
+        value = _scale(log.field("rating"))
+        if value is not None and log.session_start in period:
+            found.append((log.sender, value))
     return found
 
 
-def progress(logs: Iterable[dict], period: Period) -> list[tuple[str, int]]:
+def progress(logs: Iterable[Log], period: Period) -> list[tuple[str, int]]:
     """(person, goal progress 1-5) in the order they were reported, within the period."""
-    found = [(log["received"], log["from"], _scale((log.get("fields") or {}).get("progress"))) for log in logs
-             if log.get("session_start") in period]
+    found = [(log.received, log.sender, _scale(log.field("progress"))) for log in logs
+             if log.session_start in period]
     return [(who, value) for _, who, value in sorted(found, key=lambda f: f[0]) if value is not None]
 
 
@@ -256,7 +264,7 @@ def figures(snap: Snapshot, outcomes: dict[str, str], period: Period, floor: int
         sessions=count_sessions(snap.sessions, outcomes, period),
         rating=score(ratings(snap.logs, period), floor),
         progress=score(latest_each(progress(snap.logs, period)), floor),
-        quarantined=sum(1 for m in snap.inbox if m.get("outcome") == "quarantine" and m.get("at") in period),
+        quarantined=sum(1 for m in snap.inbox if m.outcome == InboxOutcome.QUARANTINE and m.at in period),
         stopped=commands["stop"], paused=commands["pause"],
     )
 
@@ -303,9 +311,9 @@ def buckets(snap: Snapshot, outcomes: dict[str, str], period: Period, zone: Zone
         per[bucket_label(datetime.fromisoformat(s["start"]), zone, by)][outcomes[s["token"]]] += 1
     rated: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for log in snap.logs:
-        value = _scale((log.get("fields") or {}).get("rating"))
-        if value is not None and log.get("session_start") in period:
-            rated[bucket_label(datetime.fromisoformat(log["session_start"]), zone, by)].append((log["from"], value))
+        value = _scale(log.field("rating"))
+        if value is not None and log.session_start in period:
+            rated[bucket_label(datetime.fromisoformat(log.session_start), zone, by)].append((log.sender, value))
     return tuple(Bucket(label, c[HELD] + c[MISSED] + c[OPEN], c[HELD], score(rated.get(label, []), floor))
                  for label, c in per.items())
 
@@ -386,7 +394,7 @@ def tracks(snap: Snapshot, everyone: Sequence[Member], outcomes: dict[str, str],
             out.append(TrackFigures(track, len(group), people, True, None, None))
             continue
         sessions = count_sessions((s for s in snap.sessions if s["pair_id"] in ids), outcomes, period)
-        rating = score(ratings((log for log in snap.logs if log["pair_id"] in ids), period), floor)
+        rating = score(ratings((log for log in snap.logs if log.pair_id in ids), period), floor)
         out.append(TrackFigures(track, len(group), people, False, sessions, rating))
     return tuple(out)
 
@@ -404,12 +412,12 @@ def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: 
     """Live pairs whose midpoint or last session starts inside ``window`` (the next period)."""
     found = []
     for m in everyone:
-        series = m.doc.get("series")
-        if m.roster is None or m.doc.get("state") != "active" or not series or series.get("cancelled"):
+        series = m.doc.live_series if m.doc else None
+        if m.roster is None or m.doc is None or m.doc.state != ACTIVE or series is None:
             continue
         starts = planning.occurrences(plan_from_doc(m.pair_id, series["plan"]), exdates(series))
-        used = m.doc.get("sessions_used", 0)
-        total = total_sessions(m.doc)
+        used = m.doc.sessions_used or 0
+        total = total_sessions(m.pair_id, series, used)
         marks = milestone_sessions(total)  # the surveys job's own rule, so the dates agree
         for name in ("midpoint", "end"):
             number = marks.get(name, 0)
@@ -457,7 +465,7 @@ def programme_summary(snap: Snapshot, pairs: Sequence[Pair], settings: Settings,
         states=_states(snap, everyone, settings.nudges, now),
         this_period=figures(snap, outcomes, period, floor),
         overall=figures(snap, outcomes, Period(None, now), floor),
-        declined=sum(1 for d in snap.pairs.values() if d.get("state") == "declined"),
+        declined=sum(1 for d in snap.pairs.values() if d.state == DECLINED),
         by_bucket=trend, rating_change=rating_change(trend),
         rating_distribution=distribution(ratings(snap.logs, period), floor),
         surveys=survey_scores(snap.surveys, period, floor, questions),
@@ -500,12 +508,13 @@ def pair_table(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, now: d
     everyone = members(snap, pairs)
     outcomes = session_outcomes(snap, {m.pair_id: m for m in everyone}, settings.nudges, now)
     states = _health(snap, everyone, settings.nudges, now)
-    sessions, logs, surveys = (_group(rows, lambda r: r["pair_id"]) for rows in (snap.sessions, snap.logs, snap.surveys))
+    sessions, surveys = (_group(rows, lambda r: r["pair_id"]) for rows in (snap.sessions, snap.surveys))
+    logs = _group(snap.logs, lambda log: log.pair_id)
     return [_pair_row(m, states[m.pair_id].state, count_sessions(sessions.get(m.pair_id, []), outcomes, period),
                       logs.get(m.pair_id, []), surveys.get(m.pair_id, []), period) for m in everyone]
 
 
-def _pair_row(m: Member, state: str, counted: Sessions, logs: list[dict], surveys: list[dict], period: Period) -> PairRow:
+def _pair_row(m: Member, state: str, counted: Sessions, logs: list[Log], surveys: list[dict], period: Period) -> PairRow:
     rated = [value for _, value in ratings(logs, period)]
     survey: dict[str, float | None] = {}
     for milestone in MILESTONES:
@@ -535,19 +544,18 @@ def shared_notes(snap: Snapshot, pairs: Sequence[Pair], since: datetime | None =
     """The only way notes leave the store for a report or digest: both people must have opted in."""
     period = Period(since, until or now)
     sharing = {m.pair_id for m in members(snap, pairs) if m.shares_notes}
-    notes = [_log_note(log) for log in snap.logs if log["pair_id"] in sharing and log.get("session_start") in period]
+    notes = [_log_note(log) for log in snap.logs if log.pair_id in sharing and log.session_start in period]
     notes += [_survey_note(row) for row in snap.surveys if row["pair_id"] in sharing and row.get("received") in period]
     return sorted((n for n in notes if n.lines), key=lambda n: (n.pair_id, n.when, n.role))
 
 
-def _log_note(log: dict) -> Note:
+def _log_note(log: Log) -> Note:
     """The text the person wrote, whole; the parsed fields only when there is no text (they come from it)."""
-    body = (log.get("body") or "").strip()
-    fields = log.get("fields") or {}
+    body = (log.body or "").strip()
     lines = [("notes", body)] if body else [
-        ("topics", ", ".join(fields.get("topics") or [])), ("learned", fields.get("learned") or ""),
-        ("next steps", "; ".join(fields.get("next_steps") or []))]
-    return Note(log["pair_id"], log["session_start"], log.get("role", ""), "session",
+        ("topics", ", ".join(log.field("topics") or [])), ("learned", log.field("learned") or ""),
+        ("next steps", "; ".join(log.field("next_steps") or []))]
+    return Note(log.pair_id, log.session_start or "", log.role, "session",
                 tuple((label, text) for label, text in lines if text))
 
 

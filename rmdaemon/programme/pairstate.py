@@ -1,6 +1,6 @@
 """What a participant's reply does to their pair: consent, a command, or a session log.
 
-Pure with respect to the store: takes the pair's stored doc and returns the new doc plus rows to
+Pure with respect to the store: takes the pair's record and returns the new one plus rows to
 insert; the inbox job writes them in its one batch. Calendar effects (a cancelled series, a
 skipped or moved session) are only marked in the series doc here; the booking job carries them
 out, and also sends the short emails queued in the doc's ``notices`` (why a RESCHEDULE could
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from rmdaemon import compose, planning
-from rmdaemon.records import COMMANDS, LOGS
-from rmdaemon.programme.context import Context
-from rmdaemon.records import ACTIVE, AWAITING, DECLINED, ENDED, PAUSED
+from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS, NO, PAUSED, YES, InboxOutcome,
+                              Log, PairRecord, RepairState)
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -24,68 +23,73 @@ from rmdaemon.replies import ParsedReply
 
 @dataclass
 class Update:
-    kind: str
+    kind: InboxOutcome
     reason: str = ""
-    doc: dict | None = None  # the pair's new state doc, when it changed
+    doc: PairRecord | None = None  # the pair's new state, when it changed
     docs: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def apply_reply(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply,
-                latest: dict | None = None) -> Update:
+Blackouts = tuple[tuple[date, date], ...]  # [program] blackout_dates
+
+
+def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
+                parsed: ParsedReply, latest: dict | None = None) -> Update:
     """``session`` is the one the reply's token names ({} if none); ``latest`` the pair's most
-    recent session, which a log without a usable token is filed under."""
-    doc = dict(doc)
+    recent session, which a log without a usable token is filed under; a RESCHEDULE never lands
+    on one of the ``blackouts``."""
+    doc = replace(doc)
     goal = (parsed.fields or {}).get("goal")
     if goal:
-        doc["goal"] = goal
+        doc.goal = goal
     if parsed.share_notes is not None:
-        doc["share_notes"] = {**doc.get("share_notes", {}), sender.address: parsed.share_notes}
-    if doc["state"] == AWAITING:
+        doc.share_notes = {**(doc.share_notes or {}), sender.address: parsed.share_notes}
+    if doc.state == AWAITING:
         return _consent(pair, doc, sender, parsed)
     if session.get("kind") == "repair" and parsed.command is None:
-        return _pick(ctx, pair, doc, session, sender, parsed)
+        return _pick(now, pair, doc, session, sender, parsed)
     if parsed.command:
-        return _command(ctx, pair, doc, session, sender, parsed)
-    return _log(ctx, pair, doc, session if session.get("kind") == "session" else latest, sender, parsed)
+        return _command(now, blackouts, pair, doc, session, sender, parsed)
+    return _log(now, pair, doc, session if session.get("kind") == "session" else latest, sender, parsed)
 
 
-def _consent(pair: Pair, doc: dict, sender: Person, parsed: ParsedReply) -> Update:
-    answer = "no" if parsed.command == "stop" else parsed.consent
-    if answer not in ("yes", "no"):
-        if doc.get("goal") or parsed.share_notes is not None:
-            return Update("consent", "goal or sharing noted; still waiting for YES or NO", doc)
-        return Update("quarantine", "reply to the kickoff without a YES or NO")
-    doc["consent"] = {**doc.get("consent", {}), sender.address: answer}
-    if answer == "no":
-        doc["state"] = DECLINED
-        return Update("consent", f"{sender.email} declined", doc)
-    if all(doc["consent"].get(p.address) == "yes" for p in pair.people):
-        doc["state"] = ACTIVE
-        return Update("consent", f"{sender.email} opted in; both in, booking next", doc)
-    return Update("consent", f"{sender.email} opted in", doc)
+def _consent(pair: Pair, doc: PairRecord, sender: Person, parsed: ParsedReply) -> Update:
+    answer = NO if parsed.command == "stop" else parsed.consent
+    if answer not in (YES, NO):
+        if doc.goal or parsed.share_notes is not None:
+            return Update(InboxOutcome.CONSENT, "goal or sharing noted; still waiting for YES or NO", doc)
+        return Update(InboxOutcome.QUARANTINE, "reply to the kickoff without a YES or NO")
+    doc.consent = {**doc.consent, sender.address: answer}
+    if answer == NO:
+        doc.state = DECLINED
+        return Update(InboxOutcome.CONSENT, f"{sender.email} declined", doc)
+    if all(doc.consent.get(p.address) == YES for p in pair.people):
+        doc.state = ACTIVE
+        return Update(InboxOutcome.CONSENT, f"{sender.email} opted in; both in, booking next", doc)
+    return Update(InboxOutcome.CONSENT, f"{sender.email} opted in", doc)
 
 
-def _command(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
+def _command(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
+             parsed: ParsedReply) -> Update:
     command = parsed.command
     row = {"pair_id": pair.pair_id, "command": command, "arg": parsed.command_arg, "from": sender.address,
-           "at": ctx.now.isoformat(), "message_id": parsed.message_id, "token": session.get("token")}
+           "at": now.isoformat(), "message_id": parsed.message_id, "token": session.get("token")}
     docs = {COMMANDS: [row]}
-    if command == "pause" and doc["state"] == ACTIVE:
-        doc["state"] = PAUSED
-    elif command == "resume" and doc["state"] == PAUSED:
-        doc["state"] = ACTIVE
-    elif command == "stop" and doc["state"] in (ACTIVE, PAUSED):
-        doc["state"] = ENDED
+    if command == "pause" and doc.state == ACTIVE:
+        doc.state = PAUSED
+    elif command == "resume" and doc.state == PAUSED:
+        doc.state = ACTIVE
+    elif command == "stop" and doc.state in (ACTIVE, PAUSED):
+        doc.state = ENDED
     elif command == "skip":
-        return _skip(ctx, pair, doc, session, docs)
+        return _skip(now, pair, doc, session, docs)
     elif command == "reschedule":
-        return _reschedule(ctx, pair, doc, session, sender, parsed, docs)
+        return _reschedule(now, blackouts, pair, doc, session, sender, parsed, docs)
     else:
-        return Update("command", f"{command} noted (state stays {doc['state']})", doc, docs)
-    return Update("command", f"{command} by {sender.email}: now {doc['state']}", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"{command} noted (state stays {doc.state})", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"{command} by {sender.email}: now {doc.state}", doc, docs)
 
 
-def _target(ctx: Context, pair: Pair, series: dict | None, session: dict) -> tuple[datetime, datetime] | None:
+def _target(now: datetime, pair: Pair, series: dict | None, session: dict) -> tuple[datetime, datetime] | None:
     """(planned, actual) start of the session a command is about: the one the reply's token names
     while it is still ahead (skipped or not), else the next one."""
     if not series or series.get("cancelled"):
@@ -94,57 +98,58 @@ def _target(ctx: Context, pair: Pair, series: dict | None, session: dict) -> tup
     if named and session.get("kind") in ("session", "repair"):
         planned = datetime.fromisoformat(named)
         actual = actual_start(series, planned)
-        if actual > ctx.now:
+        if actual > now:
             return planned, actual
-    return next_session(series, pair.pair_id, ctx.now)
+    return next_session(series, pair.pair_id, now)
 
 
-def _skip(ctx: Context, pair: Pair, doc: dict, session: dict, docs: dict) -> Update:
+def _skip(now: datetime, pair: Pair, doc: PairRecord, session: dict, docs: dict) -> Update:
     """Skip the session the reply is about if it is still ahead, else the next one."""
-    series = doc.get("series")
-    found = _target(ctx, pair, series, session)
+    series = doc.series
+    found = _target(now, pair, series, session)
     if found is None:
-        return Update("command", "skip: no upcoming session to skip", doc, docs)
+        return Update(InboxOutcome.COMMAND, "skip: no upcoming session to skip", doc, docs)
     key = utc_key(found[0])
     if key in series.get("exdates", []):
-        return Update("command", f"skip: session {key} already skipped", doc, docs)
-    doc["series"] = with_skip(series, found[0])
-    return Update("command", f"skip: session {key} cancelled", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"skip: session {key} already skipped", doc, docs)
+    doc.series = with_skip(series, found[0])
+    return Update(InboxOutcome.COMMAND, f"skip: session {key} cancelled", doc, docs)
 
 
-def _reschedule(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply,
-                docs: dict) -> Update:
+def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
+                parsed: ParsedReply, docs: dict) -> Update:
     """Move the session the reply is about (or the next one) to a day and time of the same week,
     both read in the sender's zone; an impossible time leaves everything as it was and queues a
     notice that tells the sender why."""
-    series = doc.get("series")
-    found = _target(ctx, pair, series, session) if doc["state"] == ACTIVE else None
+    series = doc.series
+    found = _target(now, pair, series, session) if doc.state == ACTIVE else None
     if found is None:
-        return _refuse(ctx, doc, sender, parsed, docs, None, "there is no upcoming session to move")
+        return _refuse(now, doc, sender, parsed, docs, None, "there is no upcoming session to move")
     planned, actual = found
     try:
         weekday, at = planning.parse_day_time(parsed.command_arg or "")
     except ValueError as e:
         reason = str(e) if parsed.command_arg else "RESCHEDULE needs a day and a time, like RESCHEDULE Thu 14:00"
-        return _refuse(ctx, doc, sender, parsed, docs, planned, reason)
+        return _refuse(now, doc, sender, parsed, docs, planned, reason)
     # Read in the sender's own zone: it is the zone their agenda showed the session in.
     new = planning.in_same_week(planned, sender.timezone, weekday, at)
-    problem = move_problem(ctx, pair, series, planned, new, sender)
+    problem = move_problem(now, blackouts, pair, series, planned, new, sender)
     if problem:
-        return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
+        return _refuse(now, doc, sender, parsed, docs, planned, problem)
     if new == actual:
-        return Update("command", f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
-    doc["series"] = with_move(series, planned, new)
-    return Update("command", f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
+        return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} is already at that time", doc, docs)
+    doc.series = with_move(series, planned, new)
+    return Update(InboxOutcome.COMMAND, f"reschedule: session {utc_key(planned)} moved to {utc_key(new)}", doc, docs)
 
 
-def move_problem(ctx: Context, pair: Pair, series: dict, planned: datetime, new: datetime, reader: Person) -> str | None:
+def move_problem(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, planned: datetime, new: datetime,
+                 reader: Person) -> str | None:
     """Why the session planned for ``planned`` cannot happen at ``new`` (times shown in ``reader``'s zone)."""
     when = compose.local_time(new, reader.timezone)
     pair = planned_pair(pair, series)  # the hours the series was planned in (some may be from calendars)
     if utc_key(planned) in series.get("exdates", []):
         return f"the session of {compose.local_time(planned, reader.timezone)} was skipped"
-    if new <= ctx.now:
+    if new <= now:
         return f"{when} has already passed"
     outside = planning.outside_whose_hours(pair, new)
     if outside:
@@ -152,52 +157,52 @@ def move_problem(ctx: Context, pair: Pair, series: dict, planned: datetime, new:
             "" if p.timezone == reader.timezone else f" {p.timezone}, where it is {compose.local_time(new, p.timezone)}")
             for p in outside)
         return f"{when} is outside working hours ({hours})"
-    return planning.blocked_reason(pair, new, ctx.settings.program.blackout_dates)
+    return planning.blocked_reason(pair, new, blackouts)
 
 
-def _refuse(ctx: Context, doc: dict, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
+def _refuse(now: datetime, doc: PairRecord, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
             reason: str) -> Update:
     """Nothing moves; the sender gets a short email saying why (sent by the booking job)."""
-    doc["notices"] = [*doc.get("notices", []), {
-        "key": f"notice:{doc['pair_id']}:{compose.digest(parsed.message_id or ctx.now.isoformat())}:{sender.address}",
+    doc.notices = [*(doc.notices or []), {
+        "key": f"notice:{doc.pair_id}:{compose.digest(parsed.message_id or now.isoformat())}:{sender.address}",
         "kind": "reschedule_refused", "to": sender.address, "asked": parsed.command_arg or "",
         "reason": reason, "planned": utc_key(planned) if planned else None, "reply_to": parsed.message_id or "",
     }]
-    return Update("command", f"reschedule refused: {reason}", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"reschedule refused: {reason}", doc, docs)
 
 
-def _pick(ctx: Context, pair: Pair, doc: dict, session: dict, sender: Person, parsed: ParsedReply) -> Update:
+def _pick(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Person, parsed: ParsedReply) -> Update:
     """A reply to a repair offer: the number of one of the offered times moves the declined session."""
     number = slot_number(parsed.body)
     row = {"pair_id": pair.pair_id, "command": "pick", "arg": None if number is None else str(number),
-           "from": sender.address, "at": ctx.now.isoformat(), "message_id": parsed.message_id,
+           "from": sender.address, "at": now.isoformat(), "message_id": parsed.message_id,
            "token": session.get("token")}
     docs = {COMMANDS: [row]}
-    series = doc.get("series") or {}
+    series = doc.series or {}
     planned = datetime.fromisoformat(session["planned"])
     repair = (series.get("repairs") or {}).get(session["planned"])
-    problem = _pick_problem(ctx, doc, series, repair, number)
+    problem = _pick_problem(now, doc, series, repair, number)
     if problem:
         parsed = replace(parsed, command_arg=parsed.body.strip()[:60])
-        return _refuse(ctx, doc, sender, parsed, docs, planned, problem)
+        return _refuse(now, doc, sender, parsed, docs, planned, problem)
     new = datetime.fromisoformat(repair["offered"][number - 1])
-    doc["series"] = with_move(series, planned, new)
-    return Update("command", f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}",
-                  doc, docs)
+    doc.series = with_move(series, planned, new)
+    return Update(InboxOutcome.COMMAND,
+                  f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}", doc, docs)
 
 
-def _pick_problem(ctx: Context, doc: dict, series: dict, repair: dict | None, number: int | None) -> str | None:
-    if doc["state"] != ACTIVE or repair is None or series.get("cancelled"):
+def _pick_problem(now: datetime, doc: PairRecord, series: dict, repair: dict | None, number: int | None) -> str | None:
+    if doc.state != ACTIVE or repair is None or series.get("cancelled"):
         return "that offer is no longer open"
-    if repair["state"] == "moved":
+    if repair["state"] == RepairState.MOVED:
         return "the session was already moved; reply RESCHEDULE with a day and time to move it again"
-    if repair["state"] != "offered":
+    if repair["state"] != RepairState.OFFERED:
         return "that session has already been skipped"
     offered = repair["offered"]
     if number is None or not 1 <= number <= len(offered):
         choice = f"just the number of the time you pick (1 to {len(offered)})" if offered else "RESCHEDULE with a day and time"
         return f"I could not find a choice in your reply; reply with {choice}"
-    if datetime.fromisoformat(offered[number - 1]) <= ctx.now:
+    if datetime.fromisoformat(offered[number - 1]) <= now:
         return "that time has already passed; reply RESCHEDULE with a day and time"
     return None
 
@@ -212,17 +217,15 @@ def slot_number(body: str) -> int | None:
     return int(match[1]) if match else None
 
 
-def _log(ctx: Context, pair: Pair, doc: dict, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
+def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
     if session is None:
-        return Update("quarantine", "a note arrived before any session was held")
-    row = {
-        "pair_id": pair.pair_id, "token": session["token"], "session_start": session["start"],
-        "from": sender.address, "role": "mentor" if sender is pair.mentor else "mentee",
-        "body": parsed.body, "fields": parsed.fields, "warnings": parsed.warnings,
-        "received": ctx.now.isoformat(), "message_id": parsed.message_id,
-    }
-    doc["last_log"] = ctx.now.isoformat()
-    return Update("log", f"session {session.get('number', '?')} logged by {sender.email}", doc, {LOGS: [row]})
+        return Update(InboxOutcome.QUARANTINE, "a note arrived before any session was held")
+    row = Log(pair.pair_id, session["token"], session["start"], sender.address,
+              "mentor" if sender is pair.mentor else "mentee", parsed.body, parsed.fields, now.isoformat(),
+              parsed.message_id, parsed.warnings)
+    doc.last_log = now.isoformat()
+    return Update(InboxOutcome.LOG, f"session {session.get('number', '?')} logged by {sender.email}", doc,
+                  {LOGS: [row.to_doc()]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,12 +250,12 @@ def settle_repairs(series: dict, declines: dict[str, list[str]], now: datetime) 
     repairs = dict(series.get("repairs") or {})
     skip: list[str] = []
     for key, repair in repairs.items():
-        if repair["state"] != "offered":
+        if repair["state"] != RepairState.OFFERED:
             continue
         if not declines.get(key):
-            repairs[key] = dict(repair, state="withdrawn", closed=now.isoformat())
+            repairs[key] = dict(repair, state=RepairState.WITHDRAWN, closed=now.isoformat())
         elif key in series.get("exdates", []) or actual_start(series, datetime.fromisoformat(key)) <= now:
-            repairs[key] = dict(repair, state="skipped", closed=now.isoformat())
+            repairs[key] = dict(repair, state=RepairState.SKIPPED, closed=now.isoformat())
             skip.append(key)
     if repairs == (series.get("repairs") or {}):
         return None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rmdaemon.atomic import atomic_write
 from rmdaemon.config import Settings
-from rmdaemon.records import INBOX
+from rmdaemon.records import INBOX, InboxRow
 from rmdaemon.store import Store
 
 
@@ -36,6 +36,6 @@ def quarantine_file(settings: Settings, key: str, raw: bytes) -> None:
 
 def delete_quarantined(store: Store, folder: Path, pair_ids: set[str]) -> None:
     """The raw bytes kept for these pairs' quarantined messages (their inbox rows stay)."""
-    for doc in store.table(INBOX).all():
-        if doc.get("pair_id") in pair_ids and doc.get("quarantine"):
-            (folder / doc["quarantine"]).unlink(missing_ok=True)
+    for row in map(InboxRow.from_doc, store.rows(INBOX).values()):
+        if row.pair_id in pair_ids and row.quarantine:
+            (folder / row.quarantine).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from rmdaemon import compose
 from rmdaemon.model import Outgoing, Pair
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.programme.series import actual_start
+from rmdaemon.records import RepairState
 
 
 def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
@@ -17,7 +18,7 @@ def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
     out = []
     for key, repair in (series.get("repairs") or {}).items():
         actual = actual_start(series, datetime.fromisoformat(key))
-        if repair["state"] != "offered" or actual <= mail.now:
+        if repair["state"] != RepairState.OFFERED or actual <= mail.now:
             continue
         names = [p.name for p in pair.people if p.address in repair["declined_by"]]
         options = [datetime.fromisoformat(o) for o in repair["offered"]]

@@ -23,6 +23,7 @@ from rmdaemon import compose, planning
 from rmdaemon.config import ProgramSettings
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.model import Meeting, Pair, Person, SeriesPlan, WorkingHours
+from rmdaemon.records import RepairState
 
 CADENCE_TEXT = {"weekly": "every week", "biweekly": "every two weeks", "monthly": "once a month"}
 
@@ -137,8 +138,8 @@ def with_move(series: dict, planned: datetime, new: datetime) -> dict:
     if utc_key(new) != key:
         moved.append([key, utc_key(new)])
     repairs = dict(series.get("repairs") or {})
-    if repairs.get(key, {}).get("state") == "offered":
-        repairs[key] = dict(repairs[key], state="moved", moved_to=utc_key(new))
+    if repairs.get(key, {}).get("state") == RepairState.OFFERED:
+        repairs[key] = dict(repairs[key], state=RepairState.MOVED, moved_to=utc_key(new))
     return dict(series, moved=sorted(moved), repairs=repairs, sequence=series["sequence"] + 1)
 
 
@@ -202,14 +203,12 @@ def _count_text(plan: SeriesPlan, series: dict, program: ProgramSettings) -> str
     return sessions_text(program)
 
 
-def total_sessions(doc: dict) -> int:
-    """How many sessions the pair will have had: those of earlier series (before a pause or a
+def total_sessions(pair_id: str, series: dict | None, used: int) -> int:
+    """How many sessions the pair will have had: ``used`` in earlier series (before a pause or a
     re-plan) plus this series' occurrences, skipped ones excluded, so the last one is the end."""
-    series = doc.get("series")
-    used = doc.get("sessions_used", 0)
     if not series or series.get("cancelled"):
         return used
-    return used + len(planning.occurrences(plan_from_doc(doc["pair_id"], series["plan"]), exdates(series)))
+    return used + len(planning.occurrences(plan_from_doc(pair_id, series["plan"]), exdates(series)))
 
 
 def milestone_sessions(total: int) -> dict[str, int]:
