@@ -66,4 +66,4 @@ def skip_summary(reasons: list[str]) -> str:
     """One line: how many tests skipped, grouped by the prerequisite (or reason) behind each."""
     groups = Counter(reason.split(MISSING)[0] + " missing" if MISSING in reason else reason for reason in reasons)
     parts = ", ".join(f"{count} {reason}" for reason, count in groups.most_common())
-    return f"skipped {len(reasons)}: {parts}"
+    return f"skipped {len(reasons)}: {parts} (pytest -rs lists each, with how to install what is missing)"

@@ -25,7 +25,7 @@ def schema_or_none() -> EwsSchema | None:
     """The schemas when they are beside the checkout; None (answer unchecked) unless strict."""
     schema = load_schema()
     if schema is None and strict():
-        missing(EWS_SCHEMAS, f"not found at {schema_dir()}")
+        missing(EWS_SCHEMAS)
     return schema
 
 
@@ -38,7 +38,7 @@ def ews_schema() -> EwsSchema | None:
 def needs_ews_schema(ews_schema: EwsSchema | None) -> EwsSchema:
     """For the tests about validation itself: they skip (fail when strict) without the schemas."""
     if ews_schema is None:
-        missing(EWS_SCHEMAS, f"not found at {schema_dir()}")
+        missing(EWS_SCHEMAS)
     return ews_schema
 
 
