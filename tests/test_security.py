@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2.exceptions
 import pytest
 
-from programme import Programme
+from programme import Programme, inbox_rows
 from rmdaemon import compose
 from rmdaemon.store import Store
 from rmdaemon.templatecheck import TemplateError
@@ -24,11 +24,6 @@ T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 MENTOR, MENTEE = "aisha.khan@example.com", "richard.hale@example.com"
 ONE_PAIR = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal\n"
             f"P01,Aisha Khan,{MENTOR},Richard Hale,{MENTEE},Understand TikTok\n")
-
-
-def inbox_rows(prog: Programme) -> list[dict]:
-    with Store.open(prog.state, writer=False) as store:
-        return [dict(d) for d in store.table("inbox").all()]
 
 
 def table(prog: Programme, name: str) -> list[dict]:
@@ -103,10 +98,14 @@ def test_quarantined_file_name_is_a_hash_even_when_the_message_id_is_a_path(tmp_
 def test_a_stranger_replying_on_a_pairs_agenda_is_quarantined_not_logged(tmp_path):
     prog = active_pair(tmp_path)
     agenda, now = first_agenda(prog, MENTOR)
-    prog.reply(agenda, "Attended: yes\nRating: 1\nSTOP", now, sender="mallory@evil.example")
+    raw = prog.reply(agenda, "Attended: yes\nRating: 1\nSTOP", now, sender="mallory@evil.example").read_bytes()
     assert prog.run(now) == 0
     assert not table(prog, "logs") and not table(prog, "commands")
-    assert inbox_rows(prog)[-1]["outcome"] == "quarantine"
+    row = inbox_rows(prog)[-1]
+    # quarantined for who sent it, not because handling it went wrong further on
+    assert (row["outcome"], row["pair_id"], row["reason"]) == (
+        "quarantine", "P01", "sender mallory@evil.example is not part of pair P01")
+    assert (prog.root / "var" / "quarantine" / row["quarantine"]).read_bytes() == raw
 
 
 AUTH = {"trust_authentication_results": "true", "authserv_id": '"mx.example.com"'}
