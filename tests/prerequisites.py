@@ -64,6 +64,15 @@ def partly_missing(what: Prerequisite, check: str) -> None:
 
 def skip_summary(reasons: list[str]) -> str:
     """One line: how many tests skipped, grouped by the prerequisite (or reason) behind each."""
-    groups = Counter(reason.split(MISSING)[0] + " missing" if MISSING in reason else reason for reason in reasons)
+    groups = Counter(_group(reason) for reason in reasons)
     parts = ", ".join(f"{count} {reason}" for reason, count in groups.most_common())
-    return f"skipped {len(reasons)}: {parts} (pytest -rs lists each, with how to install what is missing)"
+    hint = " (pytest -rs says how to install each missing one)" if any(MISSING in r for r in reasons) else ""
+    return f"skipped {len(reasons)}: {parts}{hint}"
+
+
+def _group(reason: str) -> str:
+    if MISSING in reason:
+        return reason.split(MISSING)[0] + " missing"
+    if " declare" in reason:  # the contract's tests of a capability the backend does (not) declare
+        return "contract tests of a capability the backend does not have"
+    return reason
