@@ -180,9 +180,9 @@ def inject_faults(server, rng: random.Random) -> None:  # type: ignore[no-untype
 def ews_server(pairs: int, clock: Callable[[], datetime]):  # type: ignore[no-untyped-def]
     from tests.servers.ews import EwsServer, load_schema
 
-    schema = load_schema()
+    schema = load_schema()  # None in a fresh clone: the server still answers, unchecked
     if schema is None:
-        raise SystemExit("--backend exchange needs the EWS schemas in ../shared/ews-schema")
+        print("chaos: EWS schemas not beside the checkout: requests are answered without validation", file=sys.stderr)
     server = EwsServer(schema, clock)
     server.control.add_mailbox(ORGANIZER, "Reverse Mentoring Team")
     server.control.add_account(SERVICE_USER, PASSWORD, f"{SERVICE_USER}@example.com", delegate_for=[ORGANIZER])

@@ -104,6 +104,14 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
     return False
 
 
+def inbox_rows(prog: Programme) -> list[dict]:
+    """What the inbox job recorded for each message it read: outcome, reason, pair, quarantine file."""
+    from rmdaemon.store import Store
+
+    with Store.open(prog.state, writer=False) as store:
+        return [dict(d) for d in store.table("inbox").all()]
+
+
 def sent_keys(prog: Programme) -> list[str]:
     """The idempotency key of every message in the outbox, duplicates included."""
     return sorted(message_from_bytes(p.read_bytes(), policy=policy.default)["X-RM-Key"].strip() for p in prog.outbox_files())

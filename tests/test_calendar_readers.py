@@ -23,6 +23,7 @@ import recurring_ical_events
 from icalendar import Calendar
 
 from programme import Programme, calendar_parts
+from prerequisites import ICAL_JS, missing
 
 JS_DIR = Path(__file__).parent / "js"
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -48,7 +49,7 @@ process.stdout.write(JSON.stringify(out));
 def _node(args: list[str], ics: bytes) -> bytes:
     node = shutil.which("node")
     if node is None or not (JS_DIR / "node_modules" / "ical.js").is_dir():
-        pytest.fail("ICAL.js is not installed: run `make test` (npm ci --prefix tests/js)")
+        missing(ICAL_JS)
     done = subprocess.run([node, *args], input=ics, capture_output=True, timeout=30, cwd=JS_DIR)
     assert done.returncode == 0, done.stderr.decode()
     assert not done.stderr, done.stderr.decode()  # ICAL.js warns on stderr; we want none

@@ -35,6 +35,7 @@ from rmdaemon.itip import (
     vtimezone,
 )
 from rmdaemon.model import Meeting, Person, SeriesPlan, WorkingHours
+from prerequisites import ICAL_JS, SHARED_CORPORA, missing
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures" / "itip"
@@ -103,7 +104,7 @@ def ical_js(ics: bytes) -> list[dict[str, datetime]]:
     """Occurrences as ICAL.js (Thunderbird) expands them: recurrence_id, start, end in UTC."""
     node = shutil.which("node")
     if node is None or not (JS_DIR / "node_modules" / "ical.js").is_dir():
-        pytest.fail("ICAL.js is not installed: run `npm ci --prefix tests/js --no-audit --no-fund`")
+        missing(ICAL_JS)
     done = subprocess.run(
         [node, str(JS_DIR / "expand.mjs")], input=ics, capture_output=True, timeout=30
     )
@@ -545,7 +546,7 @@ def test_our_own_request_read_back_lists_the_invited_as_not_yet_answered() -> No
 def corpus_rows() -> list[tuple[Path, dict[str, str]]]:
     root = CORPORA / "ics"
     if not root.is_dir():
-        pytest.skip(f"shared corpora not found at {CORPORA} (CI has them beside the checkout)")
+        missing(SHARED_CORPORA)
     rows = []
     for index in sorted(root.glob("*/ics_index.tsv")):
         with index.open(encoding="utf-8", errors="replace", newline="") as handle:
@@ -575,7 +576,7 @@ def test_corpus_freebusy_replies_are_not_taken_for_answers() -> None:
 def test_corpus_exchange_reply_keeps_the_note_and_ignores_the_unanswered_attendee() -> None:
     path = CORPORA / "ics" / "jazzband-icalevents" / "test_data" / "multi_attendee_response.ics"
     if not path.is_file():
-        pytest.skip(f"shared corpora not found at {CORPORA}")
+        missing(SHARED_CORPORA)
     (answer,) = read_ics(path.read_bytes())
     assert (answer.attendee, answer.partstat, answer.comment) == (
         "calendar@gmail.com", "DECLINED", "test-message-from-the-calendar")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from prerequisites import SHARED_CORPORA, missing
 from rmdaemon.replies import htmltext, parse_reply, to_contract_json
 from rmdaemon.replies.visible import CUT_MARK
 
@@ -36,10 +37,13 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 REPLIES = CORPORA / "replies"
 EML = CORPORA / "eml"
 
-needs_corpora = pytest.mark.skipif(
-    not REPLIES.is_dir(),
-    reason=f"reply corpora not found at {REPLIES} (they live in ../shared/corpora beside the checkout)",
-)
+
+
+@pytest.fixture
+def needs_corpora() -> None:
+    """The corpora live in ../shared/corpora beside the checkout: skipped (failed when strict) without."""
+    if not REPLIES.is_dir():
+        missing(SHARED_CORPORA, f"not found at {REPLIES}")
 
 
 @dataclass(frozen=True)
@@ -495,9 +499,8 @@ def score(cases: list[Case], parser: Callable[[Case], str]) -> tuple[int, list[s
     return passed, failed
 
 
-@needs_corpora
 @pytest.mark.parametrize("corpus", sorted(CORPUS_CASES))
-def test_corpus_score(corpus: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_corpus_score(corpus: str, capsys: pytest.CaptureFixture[str], needs_corpora: None) -> None:
     cases = list(CORPUS_CASES[corpus]())
     results = {name: score(cases, parser) for name, parser in PARSERS.items()}
     line = "  ".join(f"{name} {passed}/{len(cases)}" for name, (passed, _) in results.items())
@@ -510,8 +513,7 @@ def test_corpus_score(corpus: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert ours_passed + allowance >= passed, f"{name} passes {passed}, we pass {ours_passed}"
 
 
-@needs_corpora
-def test_pathological_inputs_are_fast() -> None:
+def test_pathological_inputs_are_fast(needs_corpora: None) -> None:
     """The corpora's pathological/long-quote mails take milliseconds, not the 1 s they allow."""
     for name in ("pathological.txt", "email_long_quote.txt"):
         text = _read("github-email_reply_parser", f"emails/{name}")
@@ -520,8 +522,9 @@ def test_pathological_inputs_are_fast() -> None:
         assert time.perf_counter() - started < 0.5, name
 
 
-@pytest.mark.skipif(not EML.is_dir(), reason=f"eml corpus not found at {EML}")
 def test_every_eml_corpus_file_gives_contract_json() -> None:
+    if not EML.is_dir():
+        missing(SHARED_CORPORA, f"not found at {EML}")
     keys = ["message_id", "in_reply_to", "from", "subject", "session_token", "body", "fields",
             "command", "warnings"]
     files = [p for p in sorted(EML.rglob("*")) if p.is_file() and p.suffix not in (".md", ".tsv")]

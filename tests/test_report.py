@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from programme import Programme
+from prerequisites import CHROMIUM, missing
 from rmdaemon.programme import metrics
 from rmdaemon.report import html as html_report
 from rmdaemon.report.data import ReportData
@@ -196,7 +197,7 @@ document.body.appendChild(out);
 def chromium() -> str:
     found = shutil.which("chromium")
     if not found:
-        pytest.skip("Chromium is not installed; install it with: apt-get install chromium")
+        missing(CHROMIUM)
     return found
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2.exceptions
 import pytest
 
-from programme import Programme
+from programme import Programme, inbox_rows
 from rmdaemon import compose
 from rmdaemon.store import Store
 from rmdaemon.templatecheck import TemplateError
@@ -24,11 +24,6 @@ T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 MENTOR, MENTEE = "aisha.khan@example.com", "richard.hale@example.com"
 ONE_PAIR = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal\n"
             f"P01,Aisha Khan,{MENTOR},Richard Hale,{MENTEE},Understand TikTok\n")
-
-
-def inbox_rows(prog: Programme) -> list[dict]:
-    with Store.open(prog.state, writer=False) as store:
-        return [dict(d) for d in store.table("inbox").all()]
 
 
 def table(prog: Programme, name: str) -> list[dict]:
@@ -103,10 +98,14 @@ def test_quarantined_file_name_is_a_hash_even_when_the_message_id_is_a_path(tmp_
 def test_a_stranger_replying_on_a_pairs_agenda_is_quarantined_not_logged(tmp_path):
     prog = active_pair(tmp_path)
     agenda, now = first_agenda(prog, MENTOR)
-    prog.reply(agenda, "Attended: yes\nRating: 1\nSTOP", now, sender="mallory@evil.example")
+    raw = prog.reply(agenda, "Attended: yes\nRating: 1\nSTOP", now, sender="mallory@evil.example").read_bytes()
     assert prog.run(now) == 0
     assert not table(prog, "logs") and not table(prog, "commands")
-    assert inbox_rows(prog)[-1]["outcome"] == "quarantine"
+    row = inbox_rows(prog)[-1]
+    # quarantined for who sent it, not because handling it went wrong further on
+    assert (row["outcome"], row["pair_id"], row["reason"]) == (
+        "quarantine", "P01", "sender mallory@evil.example is not part of pair P01")
+    assert (prog.root / "var" / "quarantine" / row["quarantine"]).read_bytes() == raw
 
 
 AUTH = {"trust_authentication_results": "true", "authserv_id": '"mx.example.com"'}
@@ -218,6 +217,31 @@ def test_csv_report_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(t
     assert prog.cli("report", "--format", "csv", "--now", (T0 + timedelta(days=1)).isoformat()) == 0
     cells = [cell for row in csv.reader(io.StringIO(capsys.readouterr().out)) for cell in row]
     dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not dangerous, dangerous
+
+
+# OWASP's list, written out here (not imported) so narrowing the code's list fails a test.
+OWASP_FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]
+TEXT_COLUMNS = ["pair_id", "mentor", "mentee", "track", "state"]  # the CSV's only text; it carries no notes
+
+
+@pytest.mark.parametrize("start", OWASP_FORMULA_STARTS, ids=repr)
+@pytest.mark.parametrize("column", TEXT_COLUMNS)
+def test_every_formula_start_in_every_text_column_of_the_csv_is_shown_as_text(tmp_path, column, start):
+    """The roster strips tabs and CRs and pair ids cannot hold most of these, so the rows are
+    made directly: the CSV must hold up whatever reaches it."""
+    from dataclasses import replace
+
+    from rmdaemon.config import load_settings
+    from rmdaemon.report import csvfile
+    from test_report import full_report
+
+    data = full_report(load_settings(Programme.create(tmp_path).config))
+    payload = f"{start}HYPERLINK(\"http://evil.example\",\"x\")"
+    rows = [replace(data.pairs[0], **{column: payload}), *data.pairs[1:]]
+    table = list(csv.DictReader(io.StringIO(csvfile.render(replace(data, pairs=rows)), newline="")))
+    assert table[0][column] == "'" + payload
+    dangerous = [cell for row in table for cell in row.values() if cell[:1] in OWASP_FORMULA_STARTS]
     assert not dangerous, dangerous
 
 

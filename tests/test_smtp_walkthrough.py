@@ -25,6 +25,7 @@ import icalendar
 import pytest
 
 from programme import Programme
+from prerequisites import LIBICAL, partly_missing
 from tests.servers.dovecot import PASSWORD, Dovecot, Mailbox
 from tests.servers.fixtures import (ORGANIZER, SMTP_PASSWORD, Certs, dovecot, mail_certs, mailbox,  # noqa: F401
                                     smtp_server)
@@ -139,7 +140,9 @@ def check_invitation(received: Received) -> icalendar.Calendar:
     assert [line for line in lines if line.startswith("DTSTAMP")][0].endswith("Z")  # a new DTSTAMP, in UTC
     assert not [line for line in lines if line.endswith(":") and not line.startswith(" ")]  # no empty properties
     problems = libical_problems(ics)
-    assert problems in ([], None), problems
+    if problems is None:
+        partly_missing(LIBICAL, "libical's RFC 5546 restriction check")
+    assert not problems, problems
     return cal
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import icalendar
 import pytest
 
-from programme import Programme, calendar_parts, status
+from programme import Programme, calendar_parts, inbox_rows, status
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 ACTIVE = ["P01", "P02", "P03", "P04", "P05", "P07", "P08"]
@@ -164,4 +164,7 @@ def test_reply_from_a_stranger_is_quarantined_with_its_bytes(prog, capsys):
     prog.run(T0 + timedelta(hours=1))
     quarantined = list((prog.root / "var" / "quarantine").glob("*.eml"))
     assert [q.read_bytes() for q in quarantined] == [raw]
+    (row,) = [r for r in inbox_rows(prog) if r["outcome"] == "quarantine"]
+    assert row["reason"] == "sender mallory@evil.example is not part of pair P01"
+    assert row["quarantine"] == quarantined[0].name
     assert status(prog, T0, capsys)["P01"]["state"] == "awaiting consent"

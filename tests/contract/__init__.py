@@ -8,6 +8,8 @@ returning an object with:
 - ``received(address: str) -> list[bytes]``: every message the backend delivered to ``address``
   so far (RFC 5322 bytes; for calendar servers, the meeting messages in that mailbox as MIME);
 - ``reopen()``: a new backend instance on the same mailbox and files (a restarted daemon);
+- optionally ``read_delivered()``: where delivered mail sits in a folder its reader moves on
+  (the local outbox Maildir: a client moves ``new/`` to ``cur/``), that reader taking everything;
 - for backends declaring ``Capability.FREE_BUSY``: ``script_busy(address, start, end)``, busy time
   no calendar item explains; with ``WORKING_HOURS``: ``keep_hours(address, hours, zone)``, the
   working hours a person keeps in their own mailbox.
@@ -162,6 +164,18 @@ class BackendContract:
         fresh = harness.reopen()
         send(fresh, outgoing("k1"))
         assert len(harness.received(ALEX.email)) == 1
+
+    def test_a_delivered_key_is_refused_even_after_its_message_was_read_and_moved(self, harness):
+        """The re-send carries other content, so a backend that overwrote the first copy (same key,
+        same file name) instead of refusing it would show "Again" here."""
+        assert harness.backend.send_many([outgoing("k1", subject="First")]) == {"k1": None}
+        harness.backend.flush()
+        if hasattr(harness, "read_delivered"):
+            harness.read_delivered()
+        again = outgoing("k1", subject="Again")
+        assert harness.backend.send_many([again]) == {"k1": None}
+        assert harness.reopen().send_many([again]) == {"k1": None}
+        assert subjects(harness, ALEX.email) == ["First"]
 
     def test_the_same_key_twice_in_one_batch_is_delivered_once(self, harness):
         outcomes = harness.backend.send_many([outgoing("k1"), outgoing("k1")])

@@ -28,8 +28,14 @@ class LocalHarness:
         n = len(list((self.root / "inbox" / "new").iterdir()))
         (self.root / "inbox" / "new" / f"drop-{n}.eml").write_bytes(raw)
 
+    def read_delivered(self) -> None:
+        """A mail client reads the outbox: each message moves from new/ to cur/ with its flags."""
+        for path in (self.root / "outbox" / "new").iterdir():
+            path.rename(self.root / "outbox" / "cur" / f"{path.name}:2,S")
+
     def received(self, address: str) -> list[bytes]:
-        files = sorted((self.root / "outbox" / "new").glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        files = [p for box in ("new", "cur") for p in (self.root / "outbox" / box).glob("*.eml*")]
+        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
         raws = [p.read_bytes() for p in files]
         return [r for r in raws if address in str(message_from_bytes(r, policy=policy.default)["To"])]
 

@@ -31,7 +31,7 @@ from imapclient import IMAPClient
 
 HOST = "127.0.0.1"
 PASSWORD = "imap-Passw0rd"
-INSTALL_HINT = "Dovecot is not installed: apt-get install dovecot-imapd (the IMAP tests need it)"
+INSTALL_HINT = "Dovecot is not installed: apt-get install dovecot-imapd"
 
 
 def dovecot_binary() -> str | None:

@@ -6,7 +6,8 @@ the backend under test trusts it through ``ca_file``, exactly as a company with 
 
 Dovecot starts once per session (~0.03 s to greet) and every test gets its own user, so its own
 empty mailbox; tests that need a server of their own (restarts, UIDVALIDITY) use ``dovecot_private``.
-Without Dovecot installed the IMAP tests skip, saying how to install it; the rest still runs.
+Without Dovecot installed the IMAP tests skip, saying how to install it (under
+``RMDAEMON_STRICT_TESTS`` they fail); the rest still runs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import trustme
 from rmdaemon.backends.smtp import SmtpBackend
 from rmdaemon.backends.smtp_net import Endpoint
 from rmdaemon.config import SmtpBackendSettings
-from tests.servers.dovecot import INSTALL_HINT, Dovecot, Mailbox, dovecot_binary
+from prerequisites import DOVECOT, missing
+from tests.servers.dovecot import Dovecot, Mailbox, dovecot_binary
 from tests.servers.smtp import Received, SmtpServer
 
 ORGANIZER = "mentoring@example.com"
@@ -55,7 +57,7 @@ def mail_certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 def _require_dovecot() -> None:
     if dovecot_binary() is None:
-        pytest.skip(INSTALL_HINT)
+        missing(DOVECOT)
 
 
 @pytest.fixture(scope="session")
