@@ -74,6 +74,17 @@ def _commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     rp.add_argument("--now", help="the moment to report for (default: now)")
     u = add("purge", help="delete everything stored about a pair (notes, logs, sessions)")
     u.add_argument("--pair", required=True, dest="pair_id")
+    q = add("quarantine", help="list, read, release or delete the mail the inbox set aside")
+    verbs = q.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    verbs.add_parser("list", parents=[common], help="every quarantined message with its ID and reason")
+    for verb, what in (("show", "print one message's reason, headers and text"),
+                       ("release", "handle it as sent by the pair's member (you vouch for it; recorded)"),
+                       ("delete", "remove its bytes (the inbox row stays, saying so)")):
+        one = verbs.add_parser(verb, parents=[common], help=what)
+        one.add_argument("id", metavar="ID", help="as 'quarantine list' shows it (its first 4 characters or more)")
+    verbs.choices["release"].add_argument("--pair", dest="pair_id", help="the pair it belongs to (default: the one it names)")
+    b = add("backup", help="write a consistent copy of the state (and the installation's secret) while the daemon runs")
+    b.add_argument("--out", required=True, help="the archive to write (.tar.gz)")
     i = add("init", help="write a commented config, an example roster and the data folders into DIR (never overwrites)")
     i.add_argument("dir", metavar="DIR")
     i.add_argument("--templates", action="store_true", help="also copy the shipped templates there, to customise")
@@ -216,6 +227,28 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from rmdaemon.commands import quarantine
+
+    settings = _settings(args)
+    if args.verb == "list":
+        print("\n".join(quarantine.list_lines(settings)))
+    elif args.verb == "show":
+        sys.stdout.write(quarantine.show(settings, args.id))
+    elif args.verb == "release":
+        print(quarantine.release(settings, args.id, args.pair_id, system_clock))
+    else:
+        print(quarantine.delete(settings, args.id, system_clock()))
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from rmdaemon.commands.backup import backup
+
+    print(backup(_settings(args), Path(args.out).expanduser(), system_clock()))
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from rmdaemon.commands.init import init, next_steps
 
@@ -244,5 +277,5 @@ def cmd_parse_reply(args: argparse.Namespace) -> int:
 COMMANDS = {
     "check": cmd_check, "run": cmd_run, "status": cmd_status, "preview": cmd_preview,
     "export": cmd_export, "report": cmd_report, "purge": cmd_purge, "parse-reply": cmd_parse_reply,
-    "init": cmd_init,
+    "init": cmd_init, "quarantine": cmd_quarantine, "backup": cmd_backup,
 }

@@ -121,6 +121,14 @@ def _load(path: Path) -> tuple[Data, bytes]:
     return data, raw
 
 
+def snapshot(path: Path) -> bytes:
+    """The state file's bytes as a reader sees them, checked: files are only replaced whole, so one
+    read is one complete version even while the daemon writes (no lock is taken)."""
+    if not path.exists():
+        raise UserError(f"{path}: no state file yet; run 'rmdaemon run --once' first")
+    return _load(path)[1]
+
+
 def _fingerprint(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).digest()
 

@@ -49,14 +49,14 @@ def run(ctx: Context) -> JobResult:
         if outcome.kind == "quarantine":  # an oversized message keeps its first max_message_bytes
             quarantine_file(ctx.settings, key, message.raw[: ctx.settings.security.max_message_bytes])
     with ctx.store.batch():
-        _record(ctx, router, outcomes)
+        record(ctx, router, outcomes)
     for message, key, outcome in outcomes:
         ctx.backend.mark_processed(message.ref)
         result.add(outcome.kind, f"{outcome.pair_id or '-'}: {outcome.kind}" + (f" ({outcome.reason})" if outcome.reason else ""))
     return result
 
 
-def _record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Outcome]]) -> None:
+def record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Outcome]]) -> None:
     stamp = ctx.now.isoformat()
     save(ctx.store, INBOX, "message_key", ({
         "message_key": key, "ref": m.ref, "outcome": o.kind, "pair_id": o.pair_id, "reason": o.reason,
