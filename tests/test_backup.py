@@ -18,7 +18,7 @@ T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 
 def members(archive) -> dict[str, bytes]:
     with tarfile.open(archive) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
 def test_backup_holds_the_state_the_quarantine_and_the_secret_and_is_private(tmp_path, capsys):
@@ -32,6 +32,8 @@ def test_backup_holds_the_state_the_quarantine_and_the_secret_and_is_private(tmp
     with Store.open(prog.state):  # the daemon holds the writer lock: a backup needs none
         assert prog.cli("backup", "--out", str(out)) == 0
     assert f"wrote {out}: state.json, 1 quarantined messages, installation.secret" in capsys.readouterr().out
+    with tarfile.open(out) as tar:
+        assert stat.S_IMODE(tar.getmember("quarantine").mode) == 0o700
     files = members(out)
     assert files["state.json"] == prog.state.read_bytes()
     assert [n for n in files if n.startswith("quarantine/")] == [f"quarantine/{p.name}" for p in (prog.root / "var" / "quarantine").iterdir()]

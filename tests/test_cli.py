@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from programme import Programme, REPO, wait_for
+from rmdaemon.cli import main
 
 
 @pytest.fixture
@@ -58,10 +59,19 @@ def test_check_config_typo_suggests_the_key_and_exits_2(prog, capsys):
     assert "cadense" in out and "cadence" in out
 
 
-def test_missing_config_names_the_path_and_the_fix(tmp_path, capsys):
+def test_missing_config_says_not_found_with_the_path(tmp_path, capsys):
     assert Programme(tmp_path).cli("status") == 2
-    err = capsys.readouterr().err
-    assert "rmdaemon.toml" in err and "config.example.toml" in err and "Traceback" not in err
+    assert capsys.readouterr().err == f"rmdaemon: not found: {tmp_path / 'rmdaemon.toml'} (the config file, given with --config); check the path\n"
+    assert main(["check", "--config", str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a folder, not a config file" in capsys.readouterr().out
+
+
+def test_no_config_anywhere_says_how_to_start(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RMDAEMON_CONFIG", raising=False)
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err == ("rmdaemon: not found: rmdaemon.toml (the config file, the default); give --config "
+                                       "PATH or set $RMDAEMON_CONFIG, or start one here with: rmdaemon init .\n")
 
 
 def test_bad_now_is_a_usage_error(prog, capsys):

@@ -30,6 +30,9 @@ def backup(settings: Settings, out: Path, now: datetime) -> str:
     files = {state.name: snapshot(state), **_quarantined(settings), **_secrets(state)}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        folder = tarfile.TarInfo(quarantine_dir(settings).name)  # restored 0700, as the daemon keeps it
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o700, int(now.timestamp())
+        tar.addfile(folder)
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o600, int(now.timestamp())
