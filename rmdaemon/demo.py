@@ -23,6 +23,9 @@ VAR = Path("var")
 MARKER = VAR / ".demo"
 START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 SILENT = {"sanjay.rao@example.com"}  # one person who has not answered yet, to show 'awaiting consent'
+# The pair whose first session (Mon 11 January) the demo leaves unlogged: the README's walkthrough
+# logs it by hand, so 'status' visibly changes. Keep the two in step.
+BY_HAND = {"aisha.khan@example.com", "richard.hale@example.com"}
 
 
 def run(now: datetime) -> None:
@@ -87,7 +90,8 @@ def main() -> int:
         now += timedelta(hours=6)
         for agenda in outbox_mail("agenda"):
             token = agenda["Subject"].rsplit("[", 1)[-1].rstrip("]")
-            if token not in logged and _session_passed(agenda, now):
+            by_hand = agenda["To"].addresses[0].addr_spec in BY_HAND
+            if token not in logged and not by_hand and _session_passed(agenda, now):
                 logged.add(token)
                 reply(agenda, "Attended: yes\nTopics: shared docs, async updates\nLearned: how the team uses "
                       "threads instead of meetings\nNext steps: try one async status update\nRating: 5", now)
@@ -95,8 +99,9 @@ def main() -> int:
     print(f"\n$ rmdaemon --config {CONFIG} status --now {now.isoformat()}")
     cli(["--config", str(CONFIG), "status", "--now", now.isoformat()])
     sent = len(list((VAR / "outbox" / "new").glob("*.eml")))
-    print(f"\nDemo done: {sent} emails in var/outbox/new/, state in var/state.json. "
-          "Open any .eml in a mail client, or drop a reply into var/inbox/new/ and run again.")
+    print(f"\nDemo done at {now.isoformat()}: {sent} emails in var/outbox/new/, state in var/state.json. "
+          "Open any .eml in a mail client. P01's first session is not logged yet: the README's walkthrough "
+          f"logs it by hand (give every command --now {now.isoformat()} or later, the demo's time).")
     return 0
 
 
