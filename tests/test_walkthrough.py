@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import icalendar
@@ -165,3 +166,35 @@ def test_reply_from_a_stranger_is_quarantined_with_its_bytes(prog, capsys):
     quarantined = list((prog.root / "var" / "quarantine").glob("*.eml"))
     assert [q.read_bytes() for q in quarantined] == [raw]
     assert status(prog, T0, capsys)["P01"]["state"] == "awaiting consent"
+
+
+def test_the_readme_walkthrough_after_the_demo_changes_status_as_it_says(tmp_path, monkeypatch, capsys):
+    """make demo, then the README's own reply (its code block, with the agenda's token) and commands."""
+    import re
+
+    from programme import REPO
+    from rmdaemon import demo
+    from rmdaemon.cli import main
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "roster.csv").write_bytes((REPO / "examples" / "roster.csv").read_bytes())
+    (tmp_path / "config.example.toml").write_bytes((REPO / "config.example.toml").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert demo.main() == 0
+    readme = (REPO / "README.md").read_text()
+    end, later = re.findall(r"status --now (2027-[0-9T:+-]+)", readme)[:2]
+    assert f"Demo done at {end}" in capsys.readouterr().out
+    (agenda,) = [p for p in (tmp_path / "var" / "outbox" / "new").glob("*.eml") if b"session 1 with Richard Hale" in p.read_bytes()
+                 and b"To: Aisha Khan" in p.read_bytes()]
+    token = re.search(rb"\[(RM-\w{6})\]", agenda.read_bytes())[1].decode()
+    reply = re.search(r"```\n(From: Aisha Khan.*?)```", readme, re.S)[1].replace("RM-ABC123", token)
+    (tmp_path / "var" / "inbox" / "new" / "my-reply-1.eml").write_text(reply)
+
+    def p01(now: str) -> dict:
+        assert main(["--config", "config.example.toml", "status", "--json", "--now", now]) == 0
+        return next(r for r in json.loads(capsys.readouterr().out)["pairs"] if r["pair_id"] == "P01")
+
+    assert (p01(end)["state"], p01(end)["sessions_held"]) == ("at risk", 0)
+    assert main(["--config", "config.example.toml", "run", "--now", later]) == 0
+    assert "P01: log (session 1 logged by aisha.khan@example.com)" in capsys.readouterr().out
+    assert (p01(later)["state"], p01(later)["sessions_held"]) == ("active", 1)
