@@ -33,7 +33,8 @@ from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
 from rmdaemon.jobs import agendas, booking, consent, digest, inbox, nudges, outreach, retention, surveys
 from rmdaemon.programme.context import Context
-from rmdaemon.model import JobResult
+from rmdaemon.model import Incoming, JobResult
+from rmdaemon.records import pair_records
 from rmdaemon.store import Store
 
 log = logging.getLogger("rmdaemon")
@@ -119,6 +120,21 @@ def run_once(settings: Settings, clock: Clock, *, dry_run: bool = False) -> list
         return _dry_run(settings, clock)
     with Store.open(settings.storage_path) as store, _backend(settings, clock) as backend:
         return tick(store, backend, settings, clock(), only_due=False)
+
+
+def handle_again(settings: Settings, store: Store, clock: Clock, message: Incoming, key: str,
+                 arrived: datetime) -> tuple[str, str]:
+    """One kept message through the inbox job's own Router and record, as the tick it arrived in
+    would have handled it (``quarantine release``); its outcome replaces the message's inbox row.
+    Call it inside a batch. The Router never talks to the backend; a Context carries one anyway."""
+    pairs = roster.load_roster(settings.roster_path, settings.program)
+    with _backend(settings, clock) as backend:
+        ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs,
+                      templates=compose.load_templates(settings.templates_dir), now=arrived)
+        router = inbox.Router(ctx, pair_records(store))
+        outcome = router.route_safely(message, key)
+        inbox.record(ctx, router, [(message, key, outcome)])
+    return outcome.kind, outcome.reason
 
 
 def _dry_run(settings: Settings, clock: Clock) -> list[JobResult]:

@@ -22,16 +22,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-from rmdaemon import compose, roster
-from rmdaemon.backends.factory import open_backend
+from rmdaemon import compose, daemon, roster
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.jobs import inbox
 from rmdaemon.model import Incoming, Pair, Person
-from rmdaemon.programme.context import Context
 from rmdaemon.programme.quarantine import quarantine_dir, quarantine_name
-from rmdaemon.records import INBOX, PAIRS, index
+from rmdaemon.records import INBOX
 from rmdaemon.store import Store
 
 ID_LENGTH = 8
@@ -135,7 +132,7 @@ def _doc_id(store: Store, row: dict) -> int:
 
 
 def release(settings: Settings, ident: str, pair_id: str | None, clock: Clock) -> str:
-    pairs = roster.load_roster(settings.roster_path, settings.program)
+    pairs = {p.pair_id: p for p in roster.load_roster(settings.roster_path, settings.program)}
     with Store.open(settings.storage_path) as store:
         row = _find(store, ident)
         if row["outcome"] != QUARANTINE:
@@ -143,31 +140,20 @@ def release(settings: Settings, ident: str, pair_id: str | None, clock: Clock) -
         raw = _raw(settings, row)
         if raw is None:
             raise UserError(f"{row_id(row)}: its bytes are no longer kept ({_status(row, settings)}); nothing to release")
-        pair = _pair({p.pair_id: p for p in pairs}, pair_id or row.get("pair_id") or "")
+        pair = _pair(pairs, pair_id or row.get("pair_id") or "")
         sender = _vouched(pair, _headers(raw))
-        ctx = _context(settings, store, pairs, datetime.fromisoformat(row["at"]), clock)
-        router = inbox.Router(ctx, index(store, PAIRS, "pair_id"))
         message = Incoming(row["ref"], vouch(raw, sender))
-        outcome = router.route_safely(message, row["message_key"])
         with store.batch():
-            inbox.record(ctx, router, [(message, row["message_key"], outcome)])
+            kind, reason = daemon.handle_again(settings, store, clock, message, row["message_key"], datetime.fromisoformat(row["at"]))
             store.table(INBOX).update({"released_by": getpass.getuser(), "released_at": clock().isoformat(),
                                        "released_as": sender.email, "quarantined_for": row["reason"]},
                                       doc_ids=[_doc_id(store, row)])
-        if outcome.kind != QUARANTINE:  # after the row stops naming it (as delete)
+        if kind != QUARANTINE:  # after the row stops naming it (as delete)
             (quarantine_dir(settings) / row["quarantine"]).unlink(missing_ok=True)
     who = f"released {row_id(row)} as from {sender.name} <{sender.email}> of {pair.pair_id}"
-    if outcome.kind == QUARANTINE:
-        return f"{who}, but it is quarantined again: {outcome.reason}"
-    return f"{who}: {outcome.kind}" + (f" ({outcome.reason})" if outcome.reason else "")
-
-
-def _context(settings: Settings, store: Store, pairs: list[Pair], arrived: datetime, clock: Clock) -> Context:
-    """The inbox job's context at the moment the message arrived. The Router never talks to the
-    backend; it is opened only because a Context carries one (jobs after it use it)."""
-    templates = compose.load_templates(settings.templates_dir)
-    return Context(store=store, backend=open_backend(settings, clock), settings=settings, pairs=pairs,
-                   templates=templates, now=arrived)
+    if kind == QUARANTINE:
+        return f"{who}, but it is quarantined again: {reason}"
+    return f"{who}: {kind}" + (f" ({reason})" if reason else "")
 
 
 def _pair(pairs: dict[str, Pair], pair_id: str) -> Pair:

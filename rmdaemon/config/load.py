@@ -46,13 +46,12 @@ def find_config(arg: str | None) -> Path:
     else:
         path, source = Path(DEFAULT_CONFIG), "the default"
     path = path.expanduser()
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a config file ({source}); give the .toml file in it")
     if not path.is_file():
-        state = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise UserError(
-            f"config file {path} ({source}) {state}",
-            [f"{path}: to start, copy the example: cp config.example.toml {DEFAULT_CONFIG} "
-             f"(then edit it), or point --config or ${CONFIG_ENV} at your config"],
-        )
+        fix = ("check the path" if source != "the default" else
+               f"give --config PATH or set ${CONFIG_ENV}, or start one here with: rmdaemon init .")
+        raise UserError(f"not found: {path} (the config file, {source}); {fix}")
     return path
 
 
