@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -26,13 +26,17 @@ from tinydb.table import Table
 from rmdaemon.atomic import atomic_write
 from rmdaemon.errors import UserError
 
+Data = dict[str, dict[str, Any]]
+
 SCHEMA_VERSION = 1
 META_TABLE = "_meta"
+# Schema N → N+1, one function a step, for state files written by an older rmdaemon. A writer
+# keeps the old file as ``<file>.schema<N>.bak`` before it writes the upgraded one (docs/state.md).
+MIGRATIONS: dict[int, Callable[[Data], Data]] = {}
 _META_DOC = "1"  # _meta is a real TinyDB table holding one document, so the file stays TinyDB's shape
 # datetimes and dataclasses would come back as strings or dicts after a restart: refuse them.
 _DUMP_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
-Data = dict[str, dict[str, Any]]
 
 
 class ReadOnlyStoreError(RuntimeError):
@@ -118,7 +122,34 @@ def _load(path: Path) -> tuple[Data, bytes]:
             f" ({SCHEMA_VERSION})",
             ["upgrade rmdaemon, or point [storage] path at a file written by this version"],
         )
+    if schema < SCHEMA_VERSION:  # readers see the upgraded state; only a writer rewrites the file
+        data = _migrated(data, schema)
+        raw = orjson.dumps(data, option=_DUMP_OPTIONS)
     return data, raw
+
+
+def _migrated(data: Data, schema: int) -> Data:
+    for version in range(schema, SCHEMA_VERSION):
+        data = MIGRATIONS[version](data)
+        data.setdefault(META_TABLE, {}).setdefault(_META_DOC, {})["schema"] = version + 1
+    return data
+
+
+def _upgrade(path: Path) -> None:
+    """Before a writer touches a file of an older schema: keep its bytes, then write it upgraded.
+    Both steps are atomic, so a crash in between leaves the old file and its copy."""
+    if not path.exists():
+        return
+    raw = path.read_bytes()
+    try:
+        schema = _check_shape(path, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return  # _load reports it, naming the backup
+    if schema >= SCHEMA_VERSION:
+        return
+    atomic_write(_sibling(path, f".schema{schema}.bak"), raw, mode=0o600)
+    data, payload = _load(path)
+    atomic_write(path, payload, mode=0o600)
 
 
 def snapshot(path: Path) -> bytes:
@@ -251,6 +282,7 @@ class Store:
             if writer:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 lock_fd = _acquire_lock(path)
+                _upgrade(path)
             db = TinyDB(path, writer=writer, storage=AtomicStorage)
         except BaseException as exc:
             if lock_fd is not None:

@@ -348,3 +348,33 @@ def test_close_writes_deferred_changes(tmp_path: Path) -> None:
         store.table("pairs").insert({"pair_id": "P1"})
     with Store.open(path, writer=False) as reader:
         assert reader.table("pairs").all() == [{"pair_id": "P1"}]
+
+
+def test_a_state_of_an_older_schema_is_kept_as_a_backup_then_upgraded(tmp_path, monkeypatch):
+    """Upgrading rmdaemon: the writer copies the old file aside before it writes the new shape;
+    a reader sees the upgraded state without writing anything."""
+    from rmdaemon import store as store_module
+
+    path = tmp_path / "state.json"
+    with Store.open(path) as s, s.batch():
+        s.table("pairs").insert({"pair_id": "P01", "state": "active"})
+    old = path.read_bytes()
+
+    def add_field(data):
+        for doc in data["pairs"].values():
+            doc["upgraded"] = True
+        return data
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "MIGRATIONS", {1: add_field})
+    with Store.open(path, writer=False) as reader:
+        assert [d["upgraded"] for d in reader.table("pairs").all()] == [True]
+    assert path.read_bytes() == old  # a reader changes nothing on disk
+    with Store.open(path) as writer:
+        assert writer.meta("schema") == 2
+    assert (tmp_path / "state.json.schema1.bak").read_bytes() == old
+    assert (tmp_path / "state.json.schema1.bak").stat().st_mode & 0o777 == 0o600
+    upgraded = orjson.loads(path.read_bytes())
+    assert upgraded["pairs"]["1"]["upgraded"] is True and upgraded["_meta"]["1"]["schema"] == 2
+    with Store.open(path) as again:  # already upgraded: no second backup step
+        assert again.table("pairs").all()[0]["upgraded"] is True
