@@ -1,13 +1,22 @@
 """Shared test setup: tests import their helpers (``programme``, ``contract``) from this folder."""
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prerequisites import MISSING, PrerequisiteMissing, skip_summary  # noqa: E402  (after the path)
+
+# Property tests are the same on every run (``make test`` and CI never turn red by chance, and no
+# example database carries a failure from one run into the next). HYPOTHESIS_PROFILE=explore
+# draws new examples each run, to hunt for bugs on purpose.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # The EWS test server's fixtures, and its end-of-run word on schema validation.
 pytest_plugins = ["tests.servers.ews.fixtures"]
