@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from rmdaemon.programme import sessions
 from rmdaemon.programme.series import utc_key, with_move, with_skip
+from rmdaemon.records import Log, PairRecord
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -24,19 +25,19 @@ def series(count: int = 6, **extra: object) -> dict:
             "exdates": [], "blackouts": [], "moved": [], "repairs": {}, **extra}
 
 
-def doc(s: dict | None = None, **extra: object) -> dict:
-    return {"pair_id": "p1", "state": "active", "series": s or series(), **extra}
+def doc(s: dict | None = None, **extra: object) -> PairRecord:
+    return PairRecord.from_doc({"pair_id": "p1", "state": "active", "series": s or series(), **extra})
 
 
 def log(received: datetime, who: str = PEOPLE[0], token: str | None = None, body: str = "good chat",
-        attended: bool | None = True) -> dict:
-    return {"pair_id": "p1", "token": token, "from": who, "body": body, "received": utc_key(received),
-            "fields": {"attended": attended}}
+        attended: bool | None = True) -> Log:
+    return Log.from_doc({"pair_id": "p1", "token": token, "from": who, "body": body, "received": utc_key(received),
+                         "fields": {"attended": attended}})
 
 
-def listed(d: dict, logs: list[dict], now: datetime) -> list[tuple[int, str, str, tuple[str, ...]]]:
+def listed(d: PairRecord, logs: list[Log], now: datetime) -> list[tuple[int, str, str, tuple[str, ...]]]:
     return [(s.number, s.start.astimezone(UTC).strftime("%d %b"), str(s.status), s.logged_by)
-            for s in sessions.pair_sessions("p1", d, PEOPLE, logs, now, WINDOW)]
+            for s in sessions.pair_sessions(d, PEOPLE, logs, now, WINDOW)]
 
 
 def nth(n: int) -> datetime:
@@ -73,7 +74,7 @@ def test_a_jump_of_a_year_decides_every_session() -> None:
 
 def test_a_late_log_with_its_token_lands_on_its_own_session() -> None:
     d = doc()
-    rows = sessions.planned_rows("p1", d)
+    rows = sessions.planned_rows(d)
     late = log(nth(5), token=rows[1]["token"], body="sorry this is late")
     assert [r[2] for r in listed(d, [late], nth(5) + timedelta(hours=1))][:3] == ["missed", "held", "missed"]
 
@@ -116,7 +117,7 @@ def test_blackout_days_are_not_sessions_and_a_replaced_series_keeps_its_past() -
     old = series(count=6, replaced=utc_key(nth(3) - timedelta(days=1)))
     new = series(count=4, uid="rm-test-1@example.com", blackouts=[utc_key(nth(4))], exdates=[utc_key(nth(4))])
     new["plan"] = dict(new["plan"], first_start=nth(3).isoformat(), rrule="FREQ=WEEKLY;BYDAY=WE;COUNT=5", count=5)
-    rows = sessions.planned_rows("p1", doc(new, earlier_series=[old]))
+    rows = sessions.planned_rows(doc(new, earlier_series=[old]))
     assert [(r["number"], r["uid"][-14:], r["planned"][:10]) for r in rows] == [
         (1, "-0@example.com", "2026-12-09"), (2, "-0@example.com", "2026-12-16"), (3, "-1@example.com", "2026-12-23"),
         (4, "-1@example.com", "2027-01-06"), (5, "-1@example.com", "2027-01-13"), (6, "-1@example.com", "2027-01-20")]
@@ -127,5 +128,5 @@ def test_we_did_not_meet_is_missed_when_the_window_closes_unless_the_other_says_
     didnt = log(nth(1) + timedelta(hours=1), attended=False)
     assert listed(doc(), [didnt], nth(1) + timedelta(hours=2))[0][2] == "planned"
     assert listed(doc(), [didnt], nth(1) + WINDOW)[0][2:] == ("missed", (PEOPLE[0],))
-    did = log(nth(1) + timedelta(hours=3), who=PEOPLE[1], token=sessions.planned_rows("p1", doc())[0]["token"])
+    did = log(nth(1) + timedelta(hours=3), who=PEOPLE[1], token=sessions.planned_rows(doc())[0]["token"])
     assert listed(doc(), [didnt, did], nth(1) + WINDOW)[0][2:] == ("held", PEOPLE)

@@ -16,7 +16,7 @@ from email import message_from_bytes, policy
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
-                              InboxRow, PairRecord, index, pair_records, save)
+                              InboxRow, PairRecord, index, logs, pair_records, save)
 from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
