@@ -40,6 +40,7 @@ from rmdaemon.store import Store
 log = logging.getLogger("rmdaemon")
 
 # Order matters within a tick: replies first (consents, commands), then kickoffs, calendars, agendas.
+CLOCK, CLOCK_BACK = "clock:latest", "clock:went_back"  # _meta: the latest tick's time; the last time it read earlier
 JOBS: tuple[tuple[str, Callable[[Context], JobResult]], ...] = (
     ("inbox", inbox.run), ("consent", consent.run), ("booking", booking.run), ("agendas", agendas.run),
     ("nudges", nudges.run), ("surveys", surveys.run), ("outreach", outreach.run), ("retention", retention.run),
@@ -92,11 +93,28 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     pairs = roster.load_roster(settings.roster_path, settings.program)
     templates = compose.load_templates(settings.templates_dir)
     ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
+    latest = store.meta(CLOCK)
+    back = latest is not None and now < datetime.fromisoformat(latest)
     try:
+        if back:
+            return [_clock_went_back(store, latest, now)]
+        store.set_meta(CLOCK, now.isoformat())
         with _fewer_collections():
             return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]
     finally:
         store.flush()  # confirmations and job states: one write for the whole tick
+
+
+def _clock_went_back(store: Store, latest: str, now: datetime) -> JobResult:
+    """The clock reads earlier than a tick that already ran (a wrong ``--now``, a VM restored from
+    a snapshot, a clock stepped back): no job runs, so nothing bound to a time is decided or sent
+    again, until the clock passes the latest tick. ``status`` shows it."""
+    store.set_meta(CLOCK_BACK, {"now": now.isoformat(), "latest": latest})
+    log.warning("the clock reads %s, before the latest run at %s: no job runs until it is later", now.isoformat(), latest)
+    result = JobResult("clock")
+    result.add("clock went back", f"the clock reads {now.isoformat()}, before the latest run at {latest}: "
+                                  "nothing runs until it is later")
+    return result
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -85,6 +85,16 @@ class Programme:
         quoted = "\n".join(f"> {line}" for line in to.get_body(("plain",)).get_content().splitlines())
         answer.set_content(f"{text}\n\nOn {to['Date']}, {to['From']} wrote:\n{quoted}\n")
         return self.drop(answer.as_bytes(), answer["Message-ID"].strip("<>") + ".eml")
+
+
+def booked_programme(root: Path, roster: str, now: datetime, **program: str) -> Programme:
+    """A programme whose pairs all said yes at ``now`` and were booked an hour later."""
+    prog = Programme.create(root, roster=roster, **program)
+    prog.run(now)
+    for kickoff in prog.outbox("kickoff"):
+        prog.reply(kickoff, "YES", now)
+    prog.run(now + timedelta(hours=1))
+    return prog
 
 
 def status(prog: Programme, now: datetime, capsys) -> dict[str, dict]:

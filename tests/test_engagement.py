@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from programme import Programme, inbox_rows
+from programme import Programme, booked_programme, inbox_rows
 from rmdaemon.compose import load_templates
 from rmdaemon.programme.champion import apply_commands
 from rmdaemon.records import PairRecord
@@ -35,12 +35,7 @@ def test_champion_commands_pause_and_report_unknown_pairs():
 
 @pytest.fixture
 def booked(tmp_path) -> Programme:
-    prog = Programme.create(tmp_path, roster=ROSTER, cadence='"weekly"')
-    prog.run(T0)
-    for kickoff in prog.outbox("kickoff"):
-        prog.reply(kickoff, "YES", T0)
-    prog.run(T0 + timedelta(hours=1))
-    return prog
+    return booked_programme(tmp_path, ROSTER, T0, cadence='"weekly"')
 
 
 def test_help_alone_asks_for_a_private_checkin_and_logs_nothing(booked):

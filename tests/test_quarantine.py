@@ -131,9 +131,8 @@ def test_no_quarantine_says_so(tmp_path, capsys):
 
 def test_the_champions_digest_says_how_to_look_at_quarantined_mail(held):
     prog, after = held
-    (first,) = prog.outbox("digest", to="champion@example.com")
-    assert "quarantine" not in first.get_body(("plain",)).get_content().replace("quarantined mail  0", "")
+    assert not prog.outbox("digest")  # none before a session took place (a digest without quarantine: tests/test_gaps.py)
     prog.run(after + timedelta(days=7))
-    digest = next(d for d in prog.outbox("digest", to="champion@example.com") if d["Message-ID"] != first["Message-ID"])
+    (digest,) = prog.outbox("digest", to="champion@example.com")
     assert "rmdaemon quarantine list" in digest.get_body(("plain",)).get_content()
     assert "rmdaemon quarantine list" in digest.get_body(("html",)).get_content()

@@ -10,16 +10,19 @@ from rmdaemon.programme import health
 from rmdaemon.config import Settings
 from rmdaemon.records import ACTIVE, INBOX, SESSIONS, InboxOutcome, InboxRow, PairRecord, logs, pair_records
 from rmdaemon.programme.series import next_session
+from rmdaemon.programme.sessions import NOT_SENT
 from rmdaemon.model import Pair, RosterStatus
 from rmdaemon.store import Store
 
 def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime) -> list[dict]:
     state = pair_records(store)
-    records = health.gather(store.rows(SESSIONS).values(), logs(store))
+    records = health.gather(logs(store))
+    agendas = {d["token"]: d for d in store.rows(SESSIONS).values() if d.get("kind") == "session"}
     rows = []
     for pair in pairs:
         doc = state.get(pair.pair_id)
-        h = health.pair_health(pair, doc, records.get(pair.pair_id), now, settings.nudges)
+        listed = health.pair_sessions(pair, doc, records.get(pair.pair_id), now, settings.nudges)
+        h = health.pair_health(pair, doc, records.get(pair.pair_id), now, settings.nudges, listed)
         live = doc is not None and doc.state == ACTIVE and pair.status == RosterStatus.ACTIVE
         found = next_session(doc.series, pair.pair_id, now) if live else None
         nxt = found[1] if found else None  # when it happens: a moved session shows its new time
@@ -32,8 +35,16 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
             "sessions_held": h.held, "missed_in_a_row": h.missed_in_a_row,
             "last_log": h.last_log,
             "problems": [*doc.errors, *(doc.send_errors or []), *_calendar_problems(pair, doc)] if doc else [],
+            "sessions": [dict(s.as_json(), agenda=_agenda(agendas.get(s.token))) for s in listed],
         })
     return rows
+
+
+def _agenda(record: dict | None) -> str | None:
+    """"sent" (or on its way), "not sent" (the session had started when the daemon came back), or None."""
+    if record is None:
+        return None
+    return "not sent" if record.get("agenda") == NOT_SENT else "sent" if record.get("starter") else None
 
 
 def _label(state: str, doc: PairRecord | None) -> str:
@@ -54,6 +65,7 @@ def summary(store: Store, job_names: list[str]) -> dict:
     inbox = [InboxRow.from_doc(doc) for doc in store.rows(INBOX).values()]
     return {"quarantined": sum(1 for row in inbox if row.outcome == InboxOutcome.QUARANTINE),
             "messages_processed": len(inbox),
+            "clock": {"latest_run": store.meta("clock:latest"), "went_back": store.meta("clock:went_back")},
             "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names}}
 
 
@@ -74,6 +86,10 @@ def render_jobs(extra: dict, zone: str) -> str:
         return compose.local_time(datetime.fromisoformat(stamp), zone) if stamp else "never"
 
     lines = [f"quarantined messages: {extra['quarantined']}"]
+    back = (extra.get("clock") or {}).get("went_back")
+    if back:
+        lines.append(f"clock went back: it read {local(back['now'])}, before the latest run at {local(back['latest'])}; "
+                     "nothing ran then (jobs run again once the clock is later)")
     for name, job in extra["jobs"].items():
         error = f"; last error {job['last_error']} at {local(job['error_at'])}" if job.get("failures") else ""
         lines.append(f"job {name}: last ok {local(job.get('last_ok'))}{error}")

@@ -5,7 +5,8 @@ that records the intent to send, so a rerun after a crash rebuilds the identical
 
 A moved session keeps its token (named by its planned start) but its agenda goes out lead hours
 before the new time and shows it; an agenda already sent for the old time does not stop that
-one, because the key names the new time. A session someone declined waits for the repair (the
+one, because the key names the new time. A session that has already started gets none (the
+daemon was down through its lead time): it is recorded as not sent. A session someone declined waits for the repair (the
 pair picks another time, or it is skipped) and gets no agenda meanwhile.
 
 Backends that can (``Capability.ANNOTATE``: Exchange) also get the agenda written into
@@ -19,12 +20,13 @@ from datetime import datetime, timedelta
 
 from rmdaemon import compose
 from rmdaemon.backends.base import Capability, settle
-from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, RepairState, index, save
+from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, PairRecord, RepairState, index, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.context import log as job_log
 from rmdaemon.programme.series import (meeting_for, next_session, utc_key)
 from rmdaemon.programme.agenda import agenda_context, agenda_key, agenda_message, latest_next_steps, session_record, when
+from rmdaemon.programme.sessions import NOT_SENT, planned_rows
 from rmdaemon.model import JobResult, Pair, RosterStatus
 
 
@@ -32,9 +34,6 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("agendas")
     state = index(ctx.store, PAIRS, "pair_id")
     sessions = index(ctx.store, SESSIONS, "token")
-    by_pair: dict[str, list[dict]] = {}
-    for row in sessions.values():
-        by_pair.setdefault(row["pair_id"], []).append(row)
     last_steps = latest_next_steps(ctx.store)
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
@@ -44,6 +43,12 @@ def run(ctx: Context) -> JobResult:
         doc = state.get(pair.pair_id)
         if pair.status != RosterStatus.ACTIVE or not doc or doc["state"] != ACTIVE or not _published(doc):
             continue
+        late = _too_late(ctx, doc, sessions)
+        for row in late:
+            sessions[row["token"]] = row
+            result.add("agendas not sent (session had started)", f"{pair.pair_id}: session {row['number']} "
+                       f"({row['start']}) started while the daemon was not running: no agenda sent")
+        new_sessions += late
         found = next_session(doc["series"], pair.pair_id, ctx.now)
         if found is None or found[1] - lead > ctx.now or _awaiting_repair(doc["series"], found[0]):
             continue
@@ -51,14 +56,13 @@ def run(ctx: Context) -> JobResult:
             keys = [agenda_key(doc, found[0], person) for person in pair.people]
             if all(k in done for k in keys):  # sent on an earlier tick: not even built again
                 continue
-            session = session_record(ctx.templates, pair, doc, found[0], sessions, by_pair.get(pair.pair_id, []))
+            session = session_record(ctx.templates, pair, doc, found[0], sessions)
             steps = last_steps.get(pair.pair_id, [])
             built = [agenda_message(ctx.mail, pair, doc, session, person, steps)
                      for person, key in zip(pair.people, keys) if key not in done]
             if session["token"] not in sessions:
                 new_sessions.append(session)
                 sessions[session["token"]] = session
-                by_pair.setdefault(pair.pair_id, []).append(session)
                 pair_updates.append({"pair_id": pair.pair_id, "starters_used": [*doc["starters_used"], session["starter"]]})
             messages += built
             notes.append((pair, doc, session, steps, keys[-1]))  # the mentee's (the senior leader's) agenda
@@ -91,6 +95,15 @@ def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]]
             result.add("calendar notes failed", f"{pair.pair_id}: {error}")
             continue
         result.add("agendas in calendars")
+
+
+def _too_late(ctx: Context, doc: dict, sessions: dict[str, dict]) -> list[dict]:
+    """Sessions that started without their agenda (the daemon was down through their lead time):
+    an agenda about a session already under way helps nobody, so it is not sent — it is recorded
+    as not sent, once, and ``status`` shows it."""
+    now = utc_key(ctx.now)
+    return [dict(row, agenda=NOT_SENT) for row in planned_rows(PairRecord.from_doc(doc))
+            if row["start"] <= now and row["token"] not in sessions and not row.get("skipped") and "cancelled_at" not in row]
 
 
 def _published(doc: dict) -> bool:

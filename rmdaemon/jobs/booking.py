@@ -24,6 +24,7 @@ from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import pairstate, repairs
+from rmdaemon.programme.sessions import earlier
 from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
@@ -122,6 +123,8 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: C
     note = _hours_note(calendar_hours)
     why = f" ({note})" if note else ""
     new = dict(doc, sessions_used=used, errors=[], pair=pair_to_doc(pair))
+    if series and series.get("published") is not None:  # its sessions so far stay the pair's sessions
+        new["earlier_series"] = [*doc.get("earlier_series", []), earlier(series, ctx.now)]
     # A new plan starts clean: old skips, moves and repair offers were about the old times.
     fresh = {"plan": plan_to_doc(plan), "fingerprint": fingerprint(pair, blackout), "exdates": list(skipped),
              "blackouts": list(skipped), "moved": [], "repairs": {},
@@ -243,7 +246,9 @@ def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | 
         result.add("series dropped", f"{pair_id}: unbooked series dropped")
         return dict(doc, series=None, sessions_used=used)
     result.add("series cancelled", f"{pair_id}: series cancelled")
-    return dict(doc, sessions_used=used, series=dict(series, cancelled=True, sequence=series["sequence"] + 1))
+    return dict(doc, sessions_used=used, series=dict(series, cancelled=True, cancelled_at=utc_key(ctx.now),
+                                                     sequence=series["sequence"] + 1))
+
 
 
 def _with_error(doc: dict, ctx: Context, errors: list[str]) -> dict | None:

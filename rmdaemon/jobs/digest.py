@@ -1,19 +1,21 @@
 """The champion's weekly digest: aggregate health, the pairs that need a word, what comes next.
 
 Due once a week at ``[digest] weekday``/``time`` in the programme zone; the key names the week,
-so a daemon that was down on Monday sends it when it comes back, and never twice.
+so a daemon that was down on Monday sends it when it comes back, and never twice. A digest covers
+the time since the last one (a daemon down for three weeks sends one digest for the three), and
+never time before the programme's first session.
 Figures come from ``metrics`` (the same numbers as ``rmdaemon report``); notes only from pairs
 where both people said SHARE NOTES.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose
 from rmdaemon.programme import health, metrics
-from rmdaemon.records import FINAL, outbox_keys, pair_records
+from rmdaemon.records import FINAL, outbox_keys
 from rmdaemon.programme.context import Context
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
@@ -34,18 +36,19 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("digest")
     slot = due_slot(ctx)
     key = f"digest:{slot.date().isoformat()}"
-    if key in outbox_keys(ctx.store, *FINAL):
+    sent = [k for k in outbox_keys(ctx.store, *FINAL) if k.startswith("digest:")]
+    if key in sent:
         return result  # this week's is out: most ticks stop here, before reading every table
-    started = min((p.started for p in pair_records(ctx.store).values() if p.started), default=None)
-    if started is None or datetime.fromisoformat(started) >= slot - timedelta(days=1):
-        return result  # the first digest waits for a week in which the programme really ran
     snap = metrics.snapshot(ctx.store)
-    since = slot - timedelta(days=7)
+    since = _since(ctx, snap, sent, slot)
+    if since is None or since >= slot:
+        return result  # no session before the slot (or the clock went back): nothing to report yet
     summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
                                         horizon=timedelta(days=7), questions=ctx.templates.questions)
     zone = ctx.settings.program.timezone
     context = {
-        "s": summary, "week_label": f"week of {since:%d %b} to {slot - timedelta(days=1):%d %b %Y}",
+        "s": summary, "week_label": f"{'week' if slot - since < timedelta(days=8) else 'weeks'} of {since:%d %b} to "
+                      f"{slot - timedelta(days=1):%d %b %Y}",
         "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
     }
@@ -56,9 +59,24 @@ def run(ctx: Context) -> JobResult:
     return result
 
 
+def _since(ctx: Context, snap: metrics.Snapshot, sent: list[str], slot: datetime) -> datetime | None:
+    """Where this digest starts: where the last one ended (one digest for all the weeks the
+    daemon was down), and never before the day of the programme's first session (None: no
+    session had started by the digest's moment)."""
+    zone = ZoneInfo(ctx.settings.program.timezone)
+    first = min((s["start"] for s in snap.sessions), default=None)
+    if first is None or datetime.fromisoformat(first) >= slot:
+        return None
+    since = datetime.combine(datetime.fromisoformat(first).astimezone(zone).date(), time(0), zone)
+    if sent:
+        last = date.fromisoformat(max(sent).partition(":")[2])
+        since = max(since, datetime.combine(last, ctx.settings.digest.time, zone))
+    return since
+
+
 def attention(ctx: Context, snap: metrics.Snapshot) -> list[dict]:
     """At-risk and fizzling pairs: names and counts, never what they wrote."""
-    records = health.gather(list(snap.sessions), list(snap.logs))
+    records = health.gather(snap.logs)
     rows = []
     for pair in ctx.pairs:
         doc = snap.pairs.get(pair.pair_id)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import timezone
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
 
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
-                              InboxRow, PairRecord, index, pair_records, save)
+                              InboxRow, PairRecord, index, logs, pair_records, save)
 from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
@@ -70,6 +71,17 @@ def record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Out
     save(ctx.store, PAIRS, "pair_id", (doc.to_doc() for doc in router.changed.values()))
 
 
+def written(raw: bytes) -> datetime | None:
+    """The message's Date (aware), or None when it has none that can be read."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    try:
+        date = message_from_bytes(head, policy=policy.default).get("Date")
+        moment = date.datetime if date is not None else None
+    except (AttributeError, ValueError, TypeError, IndexError):  # a broken Date is just not used
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def message_key(raw: bytes) -> str:
     """The Message-ID (so a message delivered twice counts once), else a hash of the bytes."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -87,10 +99,9 @@ class Router:
         self.ctx, self.state = ctx, state
         self.roster = ctx.roster()
         self.sessions = index(ctx.store, SESSIONS, "token")
-        self.latest: dict[str, dict] = {}
-        for s in self.sessions.values():
-            if s["kind"] == "session" and s["start"] > self.latest.get(s["pair_id"], {}).get("start", ""):
-                self.latest[s["pair_id"]] = s
+        self.logged: dict[str, set[str]] = {}  # pair → tokens of its sessions that have a log
+        for log in logs(ctx.store):
+            self.logged.setdefault(log.pair_id, set()).add(log.token)
         self.by_uid = {d.series["uid"]: pid for pid, d in state.items() if d.series}
         self.changed: dict[str, PairRecord] = {}
 
@@ -149,11 +160,12 @@ class Router:
         if help_ is not None and answers.only_help(parsed.body):
             return self._apply(help_, pair.pair_id)
         update = pairstate.apply_reply(self.ctx.now, self.ctx.settings.program.blackout_dates, pair, doc, session,
-                                       sender, parsed, self.latest.get(pair.pair_id))
+                                       sender, parsed, written(message.raw), self.logged.setdefault(pair.pair_id, set()))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc
         outcome = Outcome(update.kind, pair.pair_id, update.reason, update.docs)
+        self.logged[pair.pair_id] |= {row["token"] for row in update.docs.get(LOGS, [])}
         if help_ is not None and outcome.kind != InboxOutcome.QUARANTINE:  # a HELP line rides along with a log or command
             for table, rows in help_.docs.items():
                 outcome.docs[table] = [*outcome.docs.get(table, []), *rows]

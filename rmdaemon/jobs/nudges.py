@@ -6,13 +6,13 @@ the daemon never nags; a log resets the run and the pair recovers by itself.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 
 from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
-from rmdaemon.records import ACTIVE, PAIRS, REQUESTS, SESSIONS, PairRecord, index, logs, outbox_keys, save
+from rmdaemon.records import ACTIVE, PAIRS, REQUESTS, PairRecord, Session, index, logs, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
@@ -22,7 +22,7 @@ from rmdaemon.model import JobResult, Outgoing, Pair, Person
 def run(ctx: Context) -> JobResult:
     result = JobResult("nudges")
     state = index(ctx.store, PAIRS, "pair_id")
-    records = health.gather(ctx.store.rows(SESSIONS).values(), logs(ctx.store))
+    records = health.gather(logs(ctx.store))
     requested = {r["pair_id"]: r for r in ctx.store.rows(REQUESTS).values() if r["kind"] == "nudge" and not r.get("done")}
     messages: list[Outgoing] = []
     for pair in ctx.pairs:
@@ -44,38 +44,44 @@ def run(ctx: Context) -> JobResult:
 
 def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | None) -> list[Outgoing]:  # type: ignore[no-untyped-def]
     """The nudges (and the champion's alert) one pair needs now."""
-    h = health.pair_health(pair, PairRecord.from_doc(doc), record, ctx.now, ctx.settings.nudges)
+    stored = PairRecord.from_doc(doc)
+    found = health.pair_sessions(pair, stored, record, ctx.now, ctx.settings.nudges)
+    h = health.pair_health(pair, stored, record, ctx.now, ctx.settings.nudges, found)
+    missed = [s for s in found if s.token in h.missed]
     out: list[Outgoing] = []
-    if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, record, h.missed[-1]):
+    if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, missed[-1]):
         reason = h.missed[-1]
-        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}") for person in pair.people]
+        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}", missed) for person in pair.people]
     if h.state == "fizzling":
         out.append(alert(ctx, pair, h))
     if request is not None and doc["state"] == ACTIVE:
-        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}") for person in pair.people]
+        out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}", missed)
+                for person in pair.people]
     return out
 
 
-def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, record, token: str) -> bool:  # type: ignore[no-untyped-def]
+def _calendar_says_held(ctx: Context, pair: Pair, doc: dict, session: Session) -> bool:
     """Ask "did you meet?" only when it is unclear. Where the backend can read the calendar
     (Exchange) and both people accepted that session and it is still there, it most likely took
     place: no nudge. Declined, cancelled or deleted means it did not, and the nudge goes out.
     Asked once per missed session: once its nudge is out, the calendar is not read again."""
-    session = next((s for s in (record.sessions if record else []) if s["token"] == token), None)
-    if Capability.OCCURRENCE_ANSWERS not in ctx.backend.capabilities or session is None or not doc.get("series"):
+    token = session.token
+    if Capability.OCCURRENCE_ANSWERS not in ctx.backend.capabilities or not doc.get("series"):
         return False
     if "outbox_keys" not in ctx.cache:
         ctx.cache["outbox_keys"] = outbox_keys(ctx.store)
     if any(f"nudge:{pair.pair_id}:missed:{token}:{p.address}" in ctx.cache["outbox_keys"] for p in pair.people):
         return False
     try:
-        said = ctx.backend.occurrence_answers(meeting_for(ctx.mail, pair, doc), datetime.fromisoformat(session.get("planned") or session["start"]))
+        said = ctx.backend.occurrence_answers(meeting_for(ctx.mail, pair, doc), session.planned)
     except BackendError:
         return False  # unclear: ask by email
     return bool(said) and all(said.get(p.address) == "ACCEPTED" for p in pair.people)
 
 
-def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reason: str) -> Outgoing:
+def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reason: str,
+          sessions: Sequence[Session] = ()) -> Outgoing:
+    """``sessions``: the missed ones, named in the email (in the reader's zone)."""
     other = pair.mentee if person is pair.mentor else pair.mentor
     found = next_session(doc.get("series"), pair.pair_id, ctx.now)
     nxt = found[1] if found else None  # when it really happens: a moved session shows its new time
@@ -83,7 +89,8 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
                "next_local": compose.local_time(nxt, person.timezone) if nxt else None,
                # The champion's NUDGE says so: otherwise it repeats, word for word, the nudge the
                # pair got for the same missed session a tick earlier (found by bench/chaos.py).
-               "requested": reason.startswith("request:")}
+               "requested": reason.startswith("request:"),
+               "missed_when": [compose.local_time(s.start, person.timezone) for s in sessions]}
     return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
                           kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
 

@@ -8,14 +8,15 @@ the first and the last milestone give a before/after for the report.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from rmdaemon import compose
-from rmdaemon.records import ACTIVE, ENDED, PAIRS, SESSIONS, index, logs, save
+from rmdaemon.programme import health
+from rmdaemon.records import ACTIVE, ENDED, PAIRS, SESSIONS, PairRecord, Session, SessionStatus, index, logs, save
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
 from rmdaemon.programme.checkins import checkin
-from rmdaemon.programme.series import goal_of, milestone_sessions, total_sessions
+from rmdaemon.programme.series import goal_of, milestone_sessions
 from rmdaemon.model import JobResult, Outgoing, Pair, Person, RosterStatus
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
@@ -24,10 +25,7 @@ MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway thro
 def run(ctx: Context) -> JobResult:
     result = JobResult("surveys")
     state = index(ctx.store, PAIRS, "pair_id")
-    by_pair: dict[str, list[dict]] = {}
-    for s in ctx.store.rows(SESSIONS).values():
-        if s["kind"] == "session":
-            by_pair.setdefault(s["pair_id"], []).append(s)
+    gathered = health.gather(logs(ctx.store))
     topics = _shared_topics(ctx, state)
     messages: list[Outgoing] = []
     sessions: list[dict] = []
@@ -40,20 +38,31 @@ def run(ctx: Context) -> JobResult:
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
             done = set(doc.get("milestones", []))
             due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
+            found = health.pair_sessions(pair, PairRecord.from_doc(doc), gathered.get(pair.pair_id), ctx.now,
+                                         ctx.settings.nudges)
+            late: set[str] = set()
             if doc["state"] == ACTIVE and pair.status == RosterStatus.ACTIVE:
-                due |= set(reached(ctx, pair, doc, by_pair.get(pair.pair_id, []))) - done
+                fresh = set(reached(ctx, pair, found)) - done
+                late = {m for m in fresh if m != "end"} if "end" in fresh else set()
+                due |= fresh - late
             order = sorted(due, key=list(MILESTONE_TEXT).index)
-            built = [milestone_mail(ctx, pair, doc, m, len(by_pair.get(pair.pair_id, [])), topics) for m in order]
+            held = sum(s.status is SessionStatus.HELD for s in found)
+            built = [milestone_mail(ctx, pair, doc, m, held, topics) for m in order]
             for out, rows in built:
                 messages += out
                 sessions += rows
             for milestone in (m for m in order if m not in done):
                 result.add(f"{milestone} milestones", f"{pair.pair_id}: {milestone} milestone")
-            done |= due
+            for milestone in sorted(late):
+                result.add("milestones not sent (programme over)", f"{pair.pair_id}: {milestone} milestone not sent: "
+                           "the programme had ended when the daemon came back")
+            done |= due | late
             if done != set(doc.get("milestones", [])):
                 ended = "end" in done
+                skipped = sorted({*doc.get("milestones_not_sent", []), *late})
                 updates.append({"pair_id": pair.pair_id, "milestones": sorted(done),
-                                 **({"state": ENDED, "completed": ctx.now.isoformat()} if ended else {})})
+                                **({"milestones_not_sent": skipped} if skipped else {}),
+                                **({"state": ENDED, "completed": ctx.now.isoformat()} if ended else {})})
 
     def record() -> None:
         save(ctx.store, SESSIONS, "token", sessions)
@@ -75,11 +84,17 @@ def _pending_milestones(ctx: Context) -> dict[str, set[str]]:
     return found
 
 
-def reached(ctx: Context, pair: Pair, doc: dict, sessions: list[dict]) -> list[str]:
-    """Milestones whose session has ended by now, in order."""
-    ended = {s["number"] for s in sessions
-             if datetime.fromisoformat(s["start"]) + timedelta(minutes=pair.duration_minutes) <= ctx.now}
-    return [name for name, number in milestone_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))).items() if number in ended]
+def reached(ctx: Context, pair: Pair, found: list[Session]) -> list[str]:
+    """Milestones due by now, in order, from the pair's sessions (``programme/sessions.py``):
+    "first" once a session was held and is over, "midpoint" once the middle session's time is
+    over, "end" once the last session's time is over — whatever became of them, and however
+    long the daemon was away."""
+    length = timedelta(minutes=pair.duration_minutes)
+    live = [s for s in found if s.status is not SessionStatus.CANCELLED]
+    over = {s.number for s in live if s.start + length <= ctx.now}
+    marks = milestone_sessions(max((s.number for s in live), default=0))
+    held = any(s.status is SessionStatus.HELD and s.start + length <= ctx.now for s in live)
+    return [name for name, number in marks.items() if (held if name == "first" else number in over)]
 
 
 def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: int,

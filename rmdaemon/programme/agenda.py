@@ -11,29 +11,27 @@ from rmdaemon.compose import Templates
 from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Outgoing, Pair, Person
 from rmdaemon.programme.messages import Mailer
-from rmdaemon.programme.series import actual_start, goal_of, progress_sessions, total_sessions, utc_key
-from rmdaemon.records import logs
+from rmdaemon.programme.series import actual_start, goal_of, progress_sessions
+from rmdaemon.programme.sessions import planned_rows, total
+from rmdaemon.records import PairRecord, logs
 from rmdaemon.store import Store
 
 
-def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict],
-                   mine: list[dict] | None = None) -> dict:
-    """The session planned for ``start``: existing, or new with the next number and an unused starter.
+def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime, sessions: dict[str, dict]) -> dict:
+    """The session planned for ``start``: existing, or new with its number (its place in the
+    programme, ``programme/sessions.py``) and an unused conversation starter.
 
     ``start`` is the planned start (the token derives from it); the record's ``start`` is when
     the session happens, which the booking job keeps current when a session moves.
     """
     uid = doc["series"]["uid"]
     token = compose.session_token(uid, start)
-    if token in sessions:
+    if token in sessions and sessions[token].get("starter"):
         return sessions[token]
-    actual = utc_key(actual_start(doc["series"], start))
-    if mine is None:  # callers with many pairs pass each pair's sessions, gathered once
-        mine = [s for s in sessions.values() if s["pair_id"] == pair.pair_id]
-    held_before = sum(1 for s in mine if s["kind"] == "session" and not s.get("skipped") and s["start"] < actual)
+    row = next(r for r in planned_rows(PairRecord.from_doc(doc)) if r["token"] == token)
     starter = compose.pick_starter(templates, pair.track, doc["starters_used"])
-    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": actual,
-            "planned": utc_key(start), "number": held_before + 1, "starter": starter.id, "starter_text": starter.text}
+    return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": row["start"],
+            "planned": row["planned"], "number": row["number"], "starter": starter.id, "starter_text": starter.text}
 
 
 def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
@@ -58,12 +56,13 @@ def latest_next_steps(store: Store, pair_id: str | None = None) -> dict[str, lis
 def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> dict:
     other = pair.mentee if person is pair.mentor else pair.mentor
     start = when(doc, session)[1]
+    sessions = total(planned_rows(PairRecord.from_doc(doc)))
     return {
         "program": program, "pair": pair, "person": person, "other": other,
-        "token": session["token"], "number": session["number"], "total": program.sessions,
+        "token": session["token"], "number": session["number"], "total": sessions or None,
         "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
         "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
-        "ask_progress": session["number"] in progress_sessions(total_sessions(doc["pair_id"], doc.get("series"), doc.get("sessions_used", 0))),
+        "ask_progress": session["number"] in progress_sessions(sessions),
     }
 
 

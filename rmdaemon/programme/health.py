@@ -1,9 +1,10 @@
-"""Is a pair alive? Pure: from its stored sessions, logs and RSVPs, and the clock.
+"""Is a pair alive? Pure: from its sessions (``programme/sessions.py``: the series, logs, RSVPs
+and the clock).
 
 Relationships fizzle quietly (the article's first failure mode), so the signal is simple and
 early: a session is *missed* when no log (or only "we didn't meet") arrives within the window
-after it, or both people declined it; missed sessions in a row make a pair at risk, then
-fizzling. One log brings it back.
+after it, or it was declined and nobody moved it; missed sessions in a row make a pair at risk,
+then fizzling. One log brings it back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from datetime import datetime, timedelta
 
 from rmdaemon.config import NudgeSettings
 from rmdaemon.model import Pair, RosterStatus
-from rmdaemon.records import ACTIVE, AWAITING, Log, PairRecord
+from rmdaemon.programme import sessions
+from rmdaemon.programme.series import pair_from_doc
+from rmdaemon.records import ACTIVE, AWAITING, Log, PairRecord, Session, SessionStatus
 
 LABELS = {AWAITING: "awaiting consent"}
 
@@ -31,45 +34,52 @@ class Health:
 
 @dataclass(frozen=True)
 class PairRecords:
-    """A pair's rows, gathered once per job from whole tables (see ``gather``)."""
+    """A pair's logs, gathered once per job from the whole table (see ``gather``)."""
 
-    sessions: list[dict]
     logs: list[Log]
 
 
-def gather(sessions: Iterable[dict], logs: Iterable[Log]) -> dict[str, PairRecords]:
+def gather(logs: Iterable[Log]) -> dict[str, PairRecords]:
     by_pair: dict[str, PairRecords] = {}
-    for s in sessions:
-        if s["kind"] == "session" and s.get("skipped") != "skip":  # SKIPped in time: neither held nor missed
-            by_pair.setdefault(s["pair_id"], PairRecords([], [])).sessions.append(s)
     for log in logs:
-        by_pair.setdefault(log.pair_id, PairRecords([], [])).logs.append(log)
+        by_pair.setdefault(log.pair_id, PairRecords([])).logs.append(log)
     return by_pair
 
 
+def pair_sessions(pair: Pair | None, doc: PairRecord | None, records: PairRecords | None, now: datetime,
+                  rules: NudgeSettings, rows: list[dict] | None = None) -> list[Session]:
+    """The pair's sessions at ``now`` (``programme/sessions.py``; ``rows``: its planned rows when
+    the caller has them), people from the roster or the stored snapshot."""
+    if doc is None:
+        return []
+    people = pair or (pair_from_doc(doc.pair) if doc.pair else None)
+    addresses = [p.address for p in people.people] if people else []
+    rows = sessions.planned_rows(doc) if rows is None else rows
+    return sessions.statuses(rows, doc, addresses, (records or PairRecords([])).logs, now,
+                             timedelta(hours=rules.log_window_hours))
+
+
+def counts_as_missed(session: Session, now: datetime, window: timedelta) -> bool:
+    """Missed, or declined and nobody moved it, once its log window has closed."""
+    return session.status is SessionStatus.MISSED or (
+        session.status is SessionStatus.DECLINED and session.start + window <= now)
+
+
 def pair_health(pair: Pair | None, doc: PairRecord | None, records: PairRecords | None, now: datetime,
-                rules: NudgeSettings) -> Health:
-    records = records or PairRecords([], [])
-    held_tokens = {log.token for log in records.logs if log.attended}
-    last_log = max((log.received for log in records.logs), default=None)
+                rules: NudgeSettings, found: list[Session] | None = None) -> Health:
+    """``found``: the pair's sessions when the caller already has them."""
+    found = pair_sessions(pair, doc, records, now, rules) if found is None else found
     window = timedelta(hours=rules.log_window_hours)
-    closed = sorted((s for s in records.sessions
-                     if datetime.fromisoformat(s["start"]) + window <= now
-                     or (datetime.fromisoformat(s["start"]) <= now and _both_declined(pair, doc, s))),
-                    key=lambda s: s["start"])
+    closed = sorted((s for s in found if s.status is SessionStatus.HELD or counts_as_missed(s, now, window)),
+                    key=lambda s: s.start)
     run: list[str] = []
     for session in closed:
-        run = [] if session["token"] in held_tokens else [*run, session["token"]]
+        run = [] if session.status is SessionStatus.HELD else [*run, session.token]
+    stamp = now.isoformat()
+    last_log = max((log.received for log in (records.logs if records else []) if log.received <= stamp), default=None)
     state = _state(pair, doc, len(run), rules)
-    return Health(state=state, held=len(held_tokens), missed_in_a_row=len(run), past=len(closed),
-                  last_log=last_log, missed=tuple(run))
-
-
-def _both_declined(pair: Pair | None, doc: PairRecord | None, session: dict) -> bool:
-    if pair is None or doc is None:
-        return False
-    key = session.get("planned") or session["start"]  # RSVPs name the occurrence by its planned start
-    return all(doc.answer(p.address, key) == "DECLINED" for p in pair.people)
+    return Health(state=state, held=sum(s.status is SessionStatus.HELD for s in found), missed_in_a_row=len(run),
+                  past=len(closed), last_log=last_log, missed=tuple(run))
 
 
 def _state(pair: Pair | None, doc: PairRecord | None, missed: int, rules: NudgeSettings) -> str:

@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 
 from rmdaemon import planning
 from rmdaemon.programme import health
+from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
-from rmdaemon.records import (ACTIVE, COMMANDS, DECLINED, INBOX, LOGS, MILESTONES, PAIRS, SESSIONS, SURVEYS,
-                              InboxOutcome, InboxRow, Log, PairRecord)
+from rmdaemon.records import (ACTIVE, COMMANDS, DECLINED, ENDED, INBOX, LOGS, MILESTONES, PAIRS, SURVEYS,
+                              InboxOutcome, InboxRow, Log, PairRecord, SessionStatus)
 from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
@@ -48,7 +49,7 @@ class Snapshot:
     """Every table the figures need, read once: a consistent view even while the daemon writes."""
 
     pairs: dict[str, PairRecord]
-    sessions: tuple[dict, ...]  # kind == "session" only: the meetings
+    sessions: tuple[dict, ...]  # every occurrence that was to take place (``sessions.planned_rows``)
     logs: tuple[Log, ...]
     surveys: tuple[dict, ...]
     commands: tuple[dict, ...]
@@ -68,7 +69,16 @@ def snapshot(store: Store) -> Snapshot:
     def rows(name: str) -> tuple[dict, ...]:
         return tuple(dict(doc) for doc in store.table(name).all())
 
-    return Snapshot.of(rows(PAIRS), rows(SESSIONS), rows(LOGS), rows(SURVEYS), rows(COMMANDS), rows(INBOX))
+    pairs = rows(PAIRS)
+    return Snapshot.of(pairs, _meetings(pairs), rows(LOGS), rows(SURVEYS), rows(COMMANDS), rows(INBOX))
+
+
+def _meetings(pairs: Iterable[dict]) -> Iterable[dict]:
+    """Every session that was to take place (``programme/sessions.py``): SKIPped and cancelled
+    ones never were (declined ones were, and count as missed)."""
+    for doc in pairs:
+        yield from (row for row in planned_rows(PairRecord.from_doc(doc))
+                    if row.get("skipped") != "skip" and not row.get("cancelled_at"))
 
 
 # --- small values -------------------------------------------------------------------------
@@ -189,17 +199,16 @@ def members(snap: Snapshot, pairs: Sequence[Pair]) -> list[Member]:
 
 def session_outcomes(snap: Snapshot, by_id: dict[str, Member], rules: NudgeSettings,
                      now: datetime) -> dict[str, str]:
-    """token → held / missed / open / upcoming, each judged by ``health.pair_health`` alone."""
-    logs = _group(snap.logs, lambda log: log.token)
+    """token → held / missed / open / upcoming, from each pair's sessions (``health``: one definition)."""
+    logs = health.gather(snap.logs)
+    window = timedelta(hours=rules.log_window_hours)
     out: dict[str, str] = {}
-    for s in snap.sessions:
-        if datetime.fromisoformat(s["start"]) > now:
-            out[s["token"]] = UPCOMING
-            continue
-        m = by_id.get(s["pair_id"])
-        h = health.pair_health(m.people if m else None, m.doc if m else None,
-                               health.PairRecords([s], logs.get(s["token"], [])), now, rules)
-        out[s["token"]] = HELD if h.held else MISSED if h.missed_in_a_row else OPEN
+    for pair_id, rows in _group(snap.sessions, lambda s: s["pair_id"]).items():
+        m = by_id.get(pair_id)
+        doc = (m.doc if m else None) or snap.pairs.get(pair_id) or PairRecord(pair_id, ENDED)
+        for s in health.pair_sessions(m.people if m else None, doc, logs.get(pair_id), now, rules, rows):
+            out[s.token] = (UPCOMING if s.start > now else HELD if s.status is SessionStatus.HELD
+                            else MISSED if health.counts_as_missed(s, now, window) else OPEN)
     return out
 
 
@@ -475,8 +484,10 @@ def programme_summary(snap: Snapshot, pairs: Sequence[Pair], settings: Settings,
 
 
 def _health(snap: Snapshot, everyone: Sequence[Member], rules: NudgeSettings, now: datetime) -> dict[str, health.Health]:
-    records = health.gather(list(snap.sessions), list(snap.logs))
-    return {m.pair_id: health.pair_health(m.roster, m.doc, records.get(m.pair_id), now, rules) for m in everyone}
+    records = health.gather(snap.logs)
+    rows = _group(snap.sessions, lambda s: s["pair_id"])
+    return {m.pair_id: health.pair_health(m.roster, m.doc, records.get(m.pair_id), now, rules, health.pair_sessions(
+        m.people, m.doc, records.get(m.pair_id), now, rules, rows.get(m.pair_id, []))) for m in everyone}
 
 
 def _states(snap: Snapshot, everyone: Sequence[Member], rules: NudgeSettings, now: datetime) -> tuple[tuple[str, int], ...]:

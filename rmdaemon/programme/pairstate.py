@@ -16,6 +16,7 @@ from datetime import date, datetime
 from rmdaemon import compose, planning
 from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS, NO, PAUSED, YES, InboxOutcome,
                               Log, PairRecord, RepairState)
+from rmdaemon.programme import sessions
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -33,10 +34,11 @@ Blackouts = tuple[tuple[date, date], ...]  # [program] blackout_dates
 
 
 def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
-                parsed: ParsedReply, latest: dict | None = None) -> Update:
-    """``session`` is the one the reply's token names ({} if none); ``latest`` the pair's most
-    recent session, which a log without a usable token is filed under; a RESCHEDULE never lands
-    on one of the ``blackouts``."""
+                parsed: ParsedReply, written: datetime | None = None, logged: frozenset[str] | set[str] = frozenset()) -> Update:
+    """``session`` is the one the reply's token names ({} if none); ``written`` when the reply was
+    written (its Date), ``logged`` the tokens of the pair's sessions that have a log: a log without
+    a session token is filed under the session its text dates, else the latest without a log
+    (``programme/sessions.py``). A RESCHEDULE never lands on one of the ``blackouts``."""
     doc = replace(doc)
     goal = (parsed.fields or {}).get("goal")
     if goal:
@@ -49,7 +51,7 @@ def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord
         return _pick(now, pair, doc, session, sender, parsed)
     if parsed.command:
         return _command(now, blackouts, pair, doc, session, sender, parsed)
-    return _log(now, pair, doc, session if session.get("kind") == "session" else latest, sender, parsed)
+    return _log(now, pair, doc, session, sender, parsed, written, logged)
 
 
 def _consent(pair: Pair, doc: PairRecord, sender: Person, parsed: ParsedReply) -> Update:
@@ -217,14 +219,19 @@ def slot_number(body: str) -> int | None:
     return int(match[1]) if match else None
 
 
-def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict | None, sender: Person, parsed: ParsedReply) -> Update:
-    if session is None:
+def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Person, parsed: ParsedReply,
+         written: datetime | None, logged: frozenset[str] | set[str]) -> Update:
+    at = min(written or now, now)  # a Date in the future is not believed
+    rows = sessions.planned_rows(doc)
+    named = session.get("token") if session.get("kind") == "session" else None
+    target = sessions.attribute(rows, set(logged), at, named, parsed.body, sessions.series_zone(doc)) if rows else None
+    if target is None:
         return Update(InboxOutcome.QUARANTINE, "a note arrived before any session was held")
-    row = Log(pair.pair_id, session["token"], session["start"], sender.address,
+    row = Log(pair.pair_id, target["token"], target["start"], sender.address,
               "mentor" if sender is pair.mentor else "mentee", parsed.body, parsed.fields, now.isoformat(),
-              parsed.message_id, parsed.warnings)
+              parsed.message_id, parsed.warnings, utc_key(at))
     doc.last_log = now.isoformat()
-    return Update(InboxOutcome.LOG, f"session {session.get('number', '?')} logged by {sender.email}", doc,
+    return Update(InboxOutcome.LOG, f"session {target['number']} logged by {sender.email}", doc,
                   {LOGS: [row.to_doc()]})
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rmdaemon.records.docs import InboxRow, Log, OutboxEntry, PairRecord
+from rmdaemon.records.sessions import Session, SessionStatus
 from rmdaemon.records.vocabulary import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, FINAL, FLAGS, INBOX, LOG_FIELDS,
                                          LOGS, MILESTONES, NO, OUTBOX, PAIRS, PAUSED, REQUESTS, SESSIONS, SURVEYS,
                                          YES, InboxOutcome, OutboxStatus, PairState, RepairState)
@@ -18,7 +19,8 @@ from rmdaemon.store import Store
 
 __all__ = ["ACTIVE", "AWAITING", "COMMANDS", "DECLINED", "ENDED", "FINAL", "FLAGS", "INBOX", "LOG_FIELDS", "LOGS",
            "MILESTONES", "NO", "OUTBOX", "PAIRS", "PAUSED", "REQUESTS", "SESSIONS", "SURVEYS", "YES", "InboxOutcome",
-           "InboxRow", "Log", "OutboxEntry", "OutboxStatus", "PairRecord", "PairState", "RepairState", "index",
+           "InboxRow", "Log", "OutboxEntry", "OutboxStatus", "PairRecord", "PairState", "RepairState", "Session",
+           "SessionStatus", "index",
            "logs", "outbox", "outbox_keys", "pair_records", "save"]
 
 

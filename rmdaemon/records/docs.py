@@ -3,8 +3,8 @@ attribute, written back as the very doc they came from.
 
 Each record keeps the doc it was read from (``rest``); ``to_doc`` lays the record's fields over
 it, so keys this version does not know (written by a newer one, or by hand) survive a round
-trip, and an unchanged record writes the same JSON it was read from. The sessions table is
-not here: it is being redefined as the occurrences of a series (issue 16).
+trip, and an unchanged record writes the same JSON it was read from. A session is an
+occurrence of a series, computed rather than stored: ``records/sessions.py``.
 """
 
 from __future__ import annotations
@@ -39,17 +39,20 @@ class Log:
     received: str
     message_id: str | None = None
     warnings: list[str] | None = None
+    written: str | None = None  # the reply's Date, never later than ``received`` (which session it is about)
     rest: Doc = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_doc(cls, doc: Doc) -> Log:
         return cls(doc["pair_id"], doc["token"], doc.get("session_start"), doc["from"], doc.get("role", ""),
-                   doc.get("body"), doc.get("fields"), doc["received"], doc.get("message_id"), doc.get("warnings"), doc)
+                   doc.get("body"), doc.get("fields"), doc["received"], doc.get("message_id"), doc.get("warnings"),
+                   doc.get("written"), doc)
 
     def to_doc(self) -> Doc:
         return _doc(self.rest, {"pair_id": self.pair_id, "token": self.token, "session_start": self.session_start,
                                 "from": self.sender, "role": self.role, "body": self.body, "fields": self.fields},
-                    {"warnings": self.warnings, "received": self.received, "message_id": self.message_id})
+                    {"warnings": self.warnings, "received": self.received, "message_id": self.message_id,
+                     "written": self.written})
 
     def field(self, name: str) -> Any:
         """One parsed field (``rating``, ``next_steps`` …), None when the reply did not give it."""
@@ -113,7 +116,7 @@ class InboxRow:
 @dataclass(slots=True)
 class PairRecord:
     """Where a pair stands in the programme (``pairs``). Its ``series`` stays the doc that
-    ``programme/series.py`` reads and edits (and that issue 16 reshapes into occurrences)."""
+    ``programme/series.py`` reads and edits; ``programme/sessions.py`` expands it into sessions."""
 
     pair_id: str
     state: str  # a PairState
@@ -135,6 +138,8 @@ class PairRecord:
     notices: list[Doc] | None = None  # short emails the booking job still owes
     ended_at: str | None = None  # when retention first saw it over
     redacted: str | None = None  # when retention removed its words
+    earlier_series: list[Doc] | None = None  # series replaced by a re-plan or a resume (programme/sessions.py)
+    milestones_not_sent: list[str] | None = None  # overtaken by the programme's end while the daemon was down
     rest: Doc = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -143,7 +148,8 @@ class PairRecord:
         return cls(doc["pair_id"], doc["state"], get("consent") or {}, get("goal"), get("started"), get("series"),
                    get("starters_used") or [], get("responses") or {}, get("errors") or [], get("send_errors"),
                    get("share_notes"), get("pair"), get("sessions_used"), get("last_log"), get("milestones"),
-                   get("completed"), get("paused_by"), get("notices"), get("ended_at"), get("redacted"), doc)
+                   get("completed"), get("paused_by"), get("notices"), get("ended_at"), get("redacted"),
+                   get("earlier_series"), get("milestones_not_sent"), doc)
 
     def to_doc(self) -> Doc:
         rest = self.rest
@@ -157,7 +163,8 @@ class PairRecord:
             "share_notes": self.share_notes, "pair": self.pair, "sessions_used": self.sessions_used,
             "last_log": self.last_log, "milestones": self.milestones, "completed": self.completed,
             "paused_by": self.paused_by, "notices": self.notices, "ended_at": self.ended_at,
-            "redacted": self.redacted})
+            "redacted": self.redacted, "earlier_series": self.earlier_series,
+            "milestones_not_sent": self.milestones_not_sent})
 
     @property
     def shares_notes(self) -> bool:

@@ -1,0 +1,125 @@
+"""Time as it really passes: a daemon that was down for a day, a week or a year, or whose clock
+went back, keeps the programme's record right (through the real CLI, local backend)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from programme import Programme, booked_programme, sent_keys, status
+
+UTC = timezone.utc
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # Mon: kickoffs
+FIRST = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)  # P01's sessions: Mondays 09:00 London
+WEEK = timedelta(days=7)
+ROSTER = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,track,status\n"
+          "P01,Aisha Khan,aisha.khan@example.com,Richard Hale,richard.hale@example.com,Learn TikTok,social media,active\n"
+          "P02,Tom Becker,tom.becker@example.com,Linda Morales,linda.morales@example.com,Ship weekly,technology,active\n")
+
+
+def booked(tmp_path) -> Programme:
+    return booked_programme(tmp_path, ROSTER, T0, cadence='"weekly"')
+
+
+def sessions(prog: Programme, now: datetime, capsys, pair: str = "P01") -> list[tuple[int, str, str, list[str]]]:
+    return [(s["number"], s["start"][:10], s["status"], s["logged_by"]) for s in status(prog, now, capsys)[pair]["sessions"]]
+
+
+def test_status_json_lists_every_occurrence_and_nothing_held_before_the_start(tmp_path, capsys):
+    prog = booked(tmp_path)
+    rows = status(prog, T0 + timedelta(hours=2), capsys)["P01"]
+    assert [s["number"] for s in rows["sessions"]] == [1, 2, 3, 4, 5, 6]
+    assert rows["sessions"][0] == {"number": 1, "start": "2027-01-11T09:00:00Z", "status": "planned", "logged_by": [],
+                                   "agenda": None}
+    prog.run(FIRST - timedelta(hours=20))
+    prog.reply(prog.outbox("agenda", to="aisha")[0], "Attended: yes\nRating: 5", FIRST + timedelta(hours=2))
+    prog.run(FIRST + timedelta(hours=3))
+    assert sessions(prog, FIRST + timedelta(hours=3), capsys)[0] == (1, "2027-01-11", "held", ["aisha.khan@example.com"])
+    # a status asked for a time before the programme shows nothing held, whatever the state file holds
+    before = status(prog, T0, capsys)["P01"]
+    assert before["sessions_held"] == 0 and {s["status"] for s in before["sessions"]} == {"planned"}
+
+
+def test_down_through_a_session_no_late_agenda_the_session_counts_and_numbers_hold(tmp_path, capsys):
+    """Runs on Sun 10 Jan and Wed 13 Jan: Monday's session got no agenda (recorded as not sent), it
+    is still session 1 (missed or held, not forgotten), and the next agenda is session 2 of 6."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(hours=30))  # Sun: before the agenda's lead time
+    prog.run(FIRST + 2 * timedelta(days=1) + timedelta(hours=1))  # Wed 10:00
+    assert not prog.outbox("agenda")
+    rows = status(prog, FIRST + timedelta(days=3), capsys)["P01"]["sessions"]
+    assert rows[0]["status"] == "missed" and rows[0]["agenda"] == "not sent"
+    # a pair that never met gets no "you have had your first session" survey, only a nudge naming the session
+    assert not prog.outbox("survey")
+    nudge = prog.outbox("nudge", to="richard")[0].get_body(("plain",)).get_content()
+    assert "Mon 11 Jan 2027" in nudge
+    prog.run(FIRST + WEEK - timedelta(hours=20))
+    subject = prog.outbox("agenda", to="richard")[0]["Subject"]
+    assert "session 2 with" in subject
+    body = prog.outbox("agenda", to="richard")[0].get_body(("plain",)).get_content()
+    assert "session 2 of 6" in body
+
+
+def test_a_week_away_files_a_log_under_the_session_it_was_written_after(tmp_path, capsys):
+    """Demo state, then a run a week later: Richard's note (on the kickoff thread, no session token)
+    written after the 25 Jan session is that session's log, not "session 1"."""
+    prog = booked(tmp_path)
+    for day in range(8):
+        prog.run(FIRST - timedelta(days=1) + day * timedelta(days=1))
+    agenda = prog.outbox("agenda", to="richard")[0]
+    prog.reply(agenda, "Attended: yes\nGreat first one", FIRST + timedelta(hours=3))
+    prog.run(FIRST + timedelta(days=1))
+    later = FIRST + 2 * WEEK + timedelta(hours=3)
+    prog.reply(prog.outbox("kickoff", to="richard")[0], "Attended: yes\nWe went through the creator tools.", later)
+    prog.run(later + timedelta(minutes=30))
+    rows = sessions(prog, later + timedelta(hours=1), capsys)
+    assert rows[0][2:] == ("held", ["richard.hale@example.com"])
+    assert rows[1][2] == "planned" or rows[1][2] == "missed"
+    assert rows[2] == (3, "2027-01-25", "held", ["richard.hale@example.com"])
+
+
+def test_a_year_away_ends_the_programme_once_with_its_end_mail_only(tmp_path, capsys):
+    prog = booked(tmp_path)
+    later = T0 + timedelta(days=365)
+    prog.run(later)
+    for pair in ("P01", "P02"):
+        row = status(prog, later, capsys)[pair]
+        assert row["state"] == "ended"
+        assert [s["status"] for s in row["sessions"]] == ["missed"] * 6
+        assert all(s["agenda"] == "not sent" for s in row["sessions"])
+    keys = sent_keys(prog)
+    assert sum(k.startswith("certificate:P01:") for k in keys) == 2  # the mentor's and the champion's copy
+    assert sum(k.startswith("survey:P01:end:") for k in keys) == 2
+    assert not [k for k in keys if k.startswith(("survey:P01:first", "survey:P01:midpoint", "agenda:"))]
+    prog.run(later + timedelta(days=1))
+    assert sent_keys(prog) == keys
+
+
+def test_one_digest_for_the_weeks_the_daemon_was_down_and_none_before_the_first_session(tmp_path, capsys):
+    prog = booked(tmp_path)
+    prog.run(FIRST)  # Mon 11 Jan 09:00: the digest moment, but no session has taken place before it
+    assert not prog.outbox("digest")
+    prog.run(FIRST + WEEK)  # Mon 18 Jan
+    first = prog.outbox("digest")
+    text = first[0].get_body(("plain",)).get_content()
+    assert len(first) == 1 and "week of 11 Jan to 17 Jan 2027" in first[0]["Subject"] + text
+    assert "quarantine" not in text.replace("quarantined mail  0", "")  # nothing quarantined: not mentioned
+    prog.run(FIRST + 4 * WEEK + timedelta(hours=1))  # down for three weeks
+    digests = prog.outbox("digest")
+    assert len(digests) == 2
+    text = digests[-1].get_body(("plain",)).get_content()
+    assert "weeks of 18 Jan to 07 Feb 2027" in digests[-1]["Subject"] + text
+
+
+def test_a_clock_gone_back_sends_nothing_again_and_shows_in_status(tmp_path, capsys):
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(hours=20))
+    before = sent_keys(prog)
+    assert prog.run(FIRST - timedelta(days=3)) == 0
+    assert sent_keys(prog) == before
+    capsys.readouterr()
+    prog.cli("status", "--json", "--now", (FIRST - timedelta(days=3)).isoformat())
+    clock = json.loads(capsys.readouterr().out)["clock"]
+    assert clock["went_back"] == {"now": (FIRST - timedelta(days=3)).isoformat(), "latest": (FIRST - timedelta(hours=20)).isoformat()}
+    prog.run(FIRST - timedelta(hours=19))  # later than the latest run again: jobs run as usual
+    assert sent_keys(prog) == before
