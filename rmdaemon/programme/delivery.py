@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from rmdaemon.backends.base import settle
 from rmdaemon.model import JobResult, Outgoing
 from rmdaemon.programme.context import Context
-from rmdaemon.records import FINAL, OUTBOX, PAIRS, OutboxEntry, OutboxStatus, index, outbox, outbox_keys, save
+from rmdaemon.records import FINAL, OUTBOX, PAIRS, OutboxEntry, OutboxStatus, index, outbox_keys, save
 
 log = logging.getLogger("rmdaemon.jobs")
 
@@ -61,13 +61,10 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
         result.add(f"{message.kind} sent")
     if sent:
         ctx.backend.flush()
-    entries = outbox(ctx.store, [*sent, *refused])
-    for key in sent:
-        entries[key].status, entries[key].sent_at = OutboxStatus.SENT, stamp
-    for key, (_, error) in refused.items():
-        entries[key].status, entries[key].error = OutboxStatus.FAILED, error
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
-        save(ctx.store, OUTBOX, "key", (entries[key].to_doc() for key in [*sent, *refused]))
+        save(ctx.store, OUTBOX, "key", (OutboxEntry.change(k, status=OutboxStatus.SENT, sent_at=stamp) for k in sent))
+        save(ctx.store, OUTBOX, "key", (OutboxEntry.change(k, status=OutboxStatus.FAILED, error=error)
+                                        for k, (_, error) in refused.items()))
         _record_refusals(ctx, refused.values())
     return sent
 

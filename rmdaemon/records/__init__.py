@@ -20,8 +20,7 @@ from rmdaemon.store import Store
 __all__ = ["ACTIVE", "AWAITING", "COMMANDS", "DECLINED", "ENDED", "FINAL", "FLAGS", "INBOX", "LOG_FIELDS", "LOGS",
            "MILESTONES", "NO", "OUTBOX", "PAIRS", "PAUSED", "REQUESTS", "SESSIONS", "SURVEYS", "YES", "InboxOutcome",
            "InboxRow", "Log", "OutboxEntry", "OutboxStatus", "PairRecord", "PairState", "RepairState", "Session",
-           "SessionStatus", "index",
-           "logs", "outbox", "outbox_keys", "pair_records", "save"]
+           "SessionStatus", "index", "logs", "outbox_keys", "pair_records", "save"]
 
 
 def index(store: Store, table: str, key: str) -> dict[Any, dict]:
@@ -44,15 +43,6 @@ def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
 
 def logs(store: Store) -> list[Log]:
     return [Log.from_doc(doc) for doc in store.rows(LOGS).values()]
-
-
-def outbox(store: Store, keys: Iterable[str] | None = None) -> dict[str, OutboxEntry]:
-    """The outbox by key (only ``keys``, when given: a job updating a few entries of a large table)."""
-    rows = store.rows(OUTBOX).values()
-    if keys is None:
-        return {doc["key"]: OutboxEntry.from_doc(doc) for doc in rows}
-    wanted = set(keys)
-    return {doc["key"]: OutboxEntry.from_doc(doc) for doc in rows if doc["key"] in wanted}
 
 
 def outbox_keys(store: Store, *statuses: OutboxStatus) -> set[str]:
