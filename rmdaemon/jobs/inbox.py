@@ -21,6 +21,7 @@ from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
 from rmdaemon.replies import ParsedReply, parse_reply
+from rmdaemon.replies.sender import envelope_from
 
 
 @dataclass
@@ -115,13 +116,18 @@ class Router:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"internal error while handling it ({type(e).__name__}: {e})"[:300])
 
     def refused(self, message: Incoming) -> Outcome | None:
-        """Messages not read at all: too large, or the mail server says the sender's domain did not send them."""
+        """Messages not read at all: too large, with a From that does not name one sender, or the mail
+        server says the sender's domain did not send them."""
         security = self.ctx.settings.security
         if len(message.raw) > security.max_message_bytes:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"{len(message.raw):,} bytes is over [security] max_message_bytes "
                                                 f"({security.max_message_bytes:,}); not read, the first "
                                                 f"{security.max_message_bytes:,} bytes kept")
-        failed = authres.failures(message.raw, security.authserv_id) if security.trust_authentication_results else []
+        sender = envelope_from(message.raw)
+        if sender.problem:  # before anything reads it: no part of this message may act
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"{sender.problem}; a message must name one sender")
+        failed = (authres.failures(message.raw, security.authserv_id, sender.address)
+                  if security.trust_authentication_results else [])
         if failed:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"{security.authserv_id} found the sender's domain forged "
                                                 f"({', '.join(failed)}); not trusted even though the From may match")
@@ -211,17 +217,20 @@ class Router:
             return Outcome(InboxOutcome.QUARANTINE, pair_id, "calendar reply for a series we do not know")
         doc = replace(self.changed.get(pair_id) or self.state[pair_id])
         answers = dict(doc.responses)
-        strangers = []
-        for r in responses:
-            who = pair.member(r.attendee) or pair.member(parsed.from_addr or "")
-            if who is None:
-                strangers.append(r.attendee)
-                continue
+        sender = pair.member(parsed.from_addr or "")
+        if sender is None:
+            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply sent by {parsed.from_addr or 'nobody'}, "
+                                                             f"who is not part of pair {pair_id}")
+        # Only the sender's own answer counts: a person answers for themselves, never for the other.
+        others = [r.attendee for r in responses if r.uid in self.by_uid and pair.member(r.attendee) is not sender]
+        if others:
+            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply sent by {sender.address} changes the "
+                                                             f"answer of {', '.join(others)}")
+        mine = [r for r in responses if self.by_uid.get(r.uid) == pair_id]
+        for r in mine:
             slot = r.recurrence_id.astimezone(timezone.utc).isoformat() if r.recurrence_id else "series"
-            answers.setdefault(who.address, {})[slot] = r.partstat
-        if strangers and len(strangers) == len(responses):
-            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply from {', '.join(strangers)}, who was not invited")
+            answers.setdefault(sender.address, {})[slot] = r.partstat
         doc.responses = answers
         self.changed[pair_id] = self.state[pair_id] = doc
-        return Outcome(InboxOutcome.ITIP, pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in responses))
+        return Outcome(InboxOutcome.ITIP, pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in mine))
 

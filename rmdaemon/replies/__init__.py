@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import Message
 
-from rmdaemon.replies import commands, headers, mime, visible
+from rmdaemon.replies import commands, headers, mime, sender, visible
 from rmdaemon.replies import fields as session_fields
 
 MAX_TEXT_CHARS = 500_000  # longer bodies are cut for parsing (the raw message is kept elsewhere)
@@ -41,6 +41,7 @@ class ParsedReply:
     auto_submitted: bool = False  # an auto-reply or bounce: never log or answer it
     share_notes: bool | None = None  # SHARE NOTES → True, PRIVATE → False
     consent: str | None = None  # "yes"/"no" for answers to the opt-in question
+    sender_problem: str | None = None  # why the From cannot authorise anything (replies.sender)
 
 
 def parse_reply(raw: bytes) -> ParsedReply:
@@ -51,16 +52,18 @@ def parse_reply(raw: bytes) -> ParsedReply:
         return _parse(raw)
     except Exception as exc:  # noqa: BLE001 - the contract: any bytes give JSON with warnings
         return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(raw)), "",
-                           warnings=[f"unparseable: {type(exc).__name__}: {exc}"[:300]])
+                           warnings=[f"unparseable: {type(exc).__name__}: {exc}"[:300]],
+                           sender_problem="the message could not be parsed")
 
 
 def _parse(raw: bytes) -> ParsedReply:
     msg = mime.parse_message(raw)
     subject = mime.header(msg, "Subject")
-    from_addr = headers.sender(msg)
+    envelope = sender.envelope_from(raw)
+    from_addr = envelope.address
     ids = _ids(msg)
     body = mime.best_body(msg)
-    warnings = _defects(msg) + body.warnings
+    warnings = _defects(msg) + body.warnings + ([f"from: {envelope.problem}"] if envelope.problem else [])
     machine = headers.automatic(msg, subject, from_addr)
     machine += [w for w in body.warnings if w.startswith("bounce:") and w not in machine]
     seen = visible.extract(body.text[:MAX_TEXT_CHARS])
@@ -76,6 +79,7 @@ def _parse(raw: bytes) -> ParsedReply:
         warnings=warnings, auto_submitted=bool(machine),
         share_notes=commands.find_share(seen.text),
         consent=None if machine else commands.find_consent(seen.text),
+        sender_problem=envelope.problem,
     )
 
 

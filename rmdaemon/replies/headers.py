@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from email.message import Message
-from email.utils import getaddresses
 
 from rmdaemon.replies import lexicon as lx
 from rmdaemon.replies.mime import header
@@ -27,20 +26,6 @@ def session_token(*texts: str) -> str | None:
         if found:
             return f"RM-{found.group(1).upper()}"
     return None
-
-
-def sender(msg: Message) -> str | None:
-    """The From address, lower-cased, or None when there is no usable one."""
-    value = header(msg, "From")
-    try:
-        pairs = getaddresses([value])
-    except Exception:  # noqa: BLE001 - an unparseable From is the same as none
-        pairs = []
-    for _name, address in pairs:
-        if "@" in address:
-            return address.strip().lower()
-    found = re.search(r"[\w.+\-']+@[\w\-]+(?:\.[\w\-]+)+", value)
-    return found.group(0).lower() if found else None
 
 
 def automatic(msg: Message, subject: str, from_addr: str | None) -> list[str]:
