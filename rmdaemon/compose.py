@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import tomllib
 from importlib import resources
 from dataclasses import dataclass
@@ -230,6 +231,21 @@ def message_id(kind: str, key: str, domain: str, token: str = "") -> str:
     return f"<rm.{label}.{digest(key)}@{domain}>"
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_MSG_ID_RE = re.compile(rf"<{_ATEXT}(?:\.{_ATEXT})*@(?:{_ATEXT}(?:\.{_ATEXT})*|\[[!-Z^-~]*\])>")
+
+
+def thread_id(value: str) -> str:
+    """``value`` if it is one RFC 5322 msg-id (``<left@right>``, printable ASCII, no space or
+    line break, at most 250 characters), else ``""``.
+
+    Inbound Message-IDs are copied into In-Reply-To and References; a sender chooses them, so an
+    encoded line break could add a header of theirs or make the message unbuildable (and the
+    pair's mail stall). Dropping an invalid one only loses threading in the recipient's client.
+    """
+    return value if len(value) <= 250 and _MSG_ID_RE.fullmatch(value) else ""
+
+
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
@@ -284,9 +300,10 @@ def _headers(msg: MIMEMultipart, env: Envelope, subject: str) -> None:
     msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode()
     msg["Date"] = format_datetime(env.date)
     msg["Message-ID"] = env.message_id
-    if env.in_reply_to:
-        msg["In-Reply-To"] = env.in_reply_to
-        msg["References"] = env.in_reply_to
+    in_reply_to = thread_id(env.in_reply_to)
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
     if env.auto:
         msg["Auto-Submitted"] = "auto-generated"
     msg["X-RM-Key"] = env.key
