@@ -26,10 +26,10 @@ END = T0 + timedelta(days=30)  # Wed 3 Feb: four weekly sessions for most pairs
 SHARED = "SHARED-P01-NOTE"  # P01: both people reply SHARE NOTES
 PRIVATE = "PRIVATE-P02-NOTE"  # P02: the mentee shares, the mentor says PRIVATE
 REPLIES = {
-    ("P01", "mentor"): f"Attended: yes\nTopics: TikTok search\nLearned: {SHARED}\nRating: 5\nProgress: 3\n\nSHARE NOTES",
-    ("P01", "mentee"): f"Attended: yes\nLearned: {SHARED} too\nRating: 4\n\nSHARE NOTES",
-    ("P02", "mentor"): f"Attended: yes\nLearned: {PRIVATE}\nRating: 4\n\nPRIVATE",
-    ("P02", "mentee"): f"Attended: yes\nTopics: {PRIVATE} topic\nRating: 3\n\nSHARE NOTES",
+    ("P01", "mentor"): f"SHARE NOTES\n\nAttended: yes\nTopics: TikTok search\nLearned: {SHARED}\nRating: 5\nProgress: 3",
+    ("P01", "mentee"): f"SHARE NOTES\n\nAttended: yes\nLearned: {SHARED} too\nRating: 4",
+    ("P02", "mentor"): f"PRIVATE\n\nAttended: yes\nLearned: {PRIVATE}\nRating: 4",
+    ("P02", "mentee"): f"SHARE NOTES\n\nAttended: yes\nTopics: {PRIVATE} topic\nRating: 3",
     ("P04", "mentor"): "Attended: no\nWe could not make it this week.",
     ("P05", "mentee"): "Attended: yes\nTopics: pricing\nRating: 4\nProgress: 2",
     ("P07", "mentee"): "Attended: yes\nTopics: short video\nRating: 2",

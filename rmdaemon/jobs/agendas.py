@@ -34,7 +34,7 @@ def run(ctx: Context) -> JobResult:
     result = JobResult("agendas")
     state = index(ctx.store, PAIRS, "pair_id")
     sessions = index(ctx.store, SESSIONS, "token")
-    last_steps = latest_next_steps(ctx.store)
+    last_steps = latest_next_steps(ctx.store, {p.pair_id: p for p in ctx.pairs})
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
     notes: list[tuple[Pair, dict, dict, list[str], str]] = []

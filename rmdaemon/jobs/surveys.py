@@ -13,6 +13,7 @@ from datetime import timedelta
 from rmdaemon import compose
 from rmdaemon.programme import health
 from rmdaemon.records import ACTIVE, ENDED, PAIRS, SESSIONS, PairRecord, Session, SessionStatus, index, logs, save
+from rmdaemon.programme import privacy
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
 from rmdaemon.programme.checkins import checkin
@@ -132,11 +133,12 @@ def certificates(ctx: Context, pair: Pair, doc: dict, held: int, topics: list[st
 
 
 def _shared_topics(ctx: Context, state: dict[str, dict]) -> dict[str, list[str]]:
-    """Topics per pair, only for pairs where both people said SHARE NOTES."""
-    shared = {pid for pid, d in state.items() if len(d.get("share_notes") or {}) == 2 and all(d["share_notes"].values())}
+    """Topics per pair, only for pairs whose two current people both said SHARE NOTES, and only
+    from what those two wrote (a replaced participant's notes stay theirs)."""
+    shared = {p.pair_id: p for p in ctx.pairs if p.pair_id in state and privacy.shares_notes(p, state[p.pair_id].get("share_notes"))}
     topics: dict[str, list[str]] = {}
     for log in logs(ctx.store):
-        if log.pair_id in shared:
+        if log.pair_id in shared and privacy.belongs_to(log, shared[log.pair_id]):
             for topic in log.field("topics") or []:
                 if topic not in topics.setdefault(log.pair_id, []):
                     topics[log.pair_id].append(topic)

@@ -4,12 +4,14 @@ with this very code."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from rmdaemon import compose
 from rmdaemon.compose import Templates
 from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Outgoing, Pair, Person
+from rmdaemon.programme import privacy
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.programme.series import actual_start, goal_of, progress_sessions
 from rmdaemon.programme.sessions import planned_rows, total
@@ -40,12 +42,14 @@ def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
     return planned, actual_start(doc["series"], planned) if doc.get("series") else planned
 
 
-def latest_next_steps(store: Store, pair_id: str | None = None) -> dict[str, list[str]]:
+def latest_next_steps(store: Store, pairs: Mapping[str, Pair], pair_id: str | None = None) -> dict[str, list[str]]:
     """Each pair's next steps (or one pair's) from its most recent log that has any: the next
-    agenda carries them forward."""
+    agenda carries them forward. Only logs its current two people wrote together count: a person
+    who joined the pair later never sees what was agreed before them."""
     latest: dict[str, tuple[str, list[str]]] = {}
     for log in logs(store):
-        if pair_id is not None and log.pair_id != pair_id:
+        pair = pairs.get(log.pair_id)
+        if pair is None or (pair_id is not None and log.pair_id != pair_id) or not privacy.belongs_to(log, pair):
             continue
         steps = log.field("next_steps") or []
         if steps and log.received >= latest.get(log.pair_id, ("", []))[0]:

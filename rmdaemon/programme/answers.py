@@ -46,13 +46,14 @@ def survey(templates: Templates, now: datetime, pair: Pair, session: dict, sende
 
 
 def checkin_reply(now: datetime, pair: Pair, session: dict, sender: Person, parsed: ParsedReply, key: str) -> Answer:
-    """Only the mentor's answer counts, and only the FLAG line travels (to the champion alone)."""
+    """Only the mentor's answer counts, and only what follows FLAG travels (to the champion alone):
+    the check-in promises that, so a FLAG with nothing after it says only "asked for help"."""
     if sender.address != session.get("person"):
         return Answer(InboxOutcome.QUARANTINE, "a reply to the mentor's private check-in from someone else")
     flag = FLAG_RE.search(parsed.body)
     if flag is None:
         return Answer(InboxOutcome.CHECKIN, "the mentor says all is well")
-    text = flag["text"].strip() or parsed.body.strip()
+    text = flag["text"].strip()
     row = {"id": key, "pair_id": pair.pair_id, "from": sender.address, "text": text, "at": now.isoformat()}
     return Answer(InboxOutcome.CHECKIN, "the mentor flagged something for the champion", {FLAGS: [row]})
 

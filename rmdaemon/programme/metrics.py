@@ -25,7 +25,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from rmdaemon import planning
-from rmdaemon.programme import health
+from rmdaemon.programme import health, privacy
 from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
@@ -182,8 +182,7 @@ class Member:
     @property
     def shares_notes(self) -> bool:
         """Both people said SHARE NOTES (and neither said PRIVATE since)."""
-        chosen = (self.doc.share_notes if self.doc else None) or {}
-        return self.people is not None and all(chosen.get(p.address) is True for p in self.people.people)
+        return privacy.shares_notes(self.people, self.doc.share_notes if self.doc else None)
 
 
 def members(snap: Snapshot, pairs: Sequence[Pair]) -> list[Member]:

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from rmdaemon import compose, planning
 from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS, NO, PAUSED, YES, InboxOutcome,
                               Log, PairRecord, RepairState)
-from rmdaemon.programme import sessions
+from rmdaemon.programme import privacy, sessions
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.replies import ParsedReply
@@ -229,7 +229,7 @@ def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Pers
         return Update(InboxOutcome.QUARANTINE, "a note arrived before any session was held")
     row = Log(pair.pair_id, target["token"], target["start"], sender.address,
               "mentor" if sender is pair.mentor else "mentee", parsed.body, parsed.fields, now.isoformat(),
-              parsed.message_id, parsed.warnings, utc_key(at))
+              parsed.message_id, parsed.warnings, utc_key(at), privacy.people_of(pair))
     doc.last_log = now.isoformat()
     return Update(InboxOutcome.LOG, f"session {target['number']} logged by {sender.email}", doc,
                   {LOGS: [row.to_doc()]})

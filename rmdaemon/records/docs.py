@@ -40,19 +40,20 @@ class Log:
     message_id: str | None = None
     warnings: list[str] | None = None
     written: str | None = None  # the reply's Date, never later than ``received`` (which session it is about)
+    people: list[str] | None = None  # the pair's two addresses when it was written (None: written before they were kept)
     rest: Doc = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_doc(cls, doc: Doc) -> Log:
         return cls(doc["pair_id"], doc["token"], doc.get("session_start"), doc["from"], doc.get("role", ""),
                    doc.get("body"), doc.get("fields"), doc["received"], doc.get("message_id"), doc.get("warnings"),
-                   doc.get("written"), doc)
+                   doc.get("written"), doc.get("people"), doc)
 
     def to_doc(self) -> Doc:
         return _doc(self.rest, {"pair_id": self.pair_id, "token": self.token, "session_start": self.session_start,
                                 "from": self.sender, "role": self.role, "body": self.body, "fields": self.fields},
                     {"warnings": self.warnings, "received": self.received, "message_id": self.message_id,
-                     "written": self.written})
+                     "written": self.written, "people": self.people})
 
     def field(self, name: str) -> Any:
         """One parsed field (``rating``, ``next_steps`` …), None when the reply did not give it."""
@@ -177,12 +178,6 @@ class PairRecord:
             "paused_by": self.paused_by, "notices": self.notices, "ended_at": self.ended_at,
             "redacted": self.redacted, "earlier_series": self.earlier_series,
             "milestones_not_sent": self.milestones_not_sent})
-
-    @property
-    def shares_notes(self) -> bool:
-        """Both people said SHARE NOTES (and neither PRIVATE since)."""
-        chosen = self.share_notes or {}
-        return len(chosen) == 2 and all(chosen.values())
 
     def answer(self, address: str, occurrence: str) -> str | None:
         """What ``address`` said in their calendar about the series (``"series"``) or one occurrence."""

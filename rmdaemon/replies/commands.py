@@ -62,6 +62,7 @@ _GREETING_PREFIX_RE = re.compile(
 _WORD_RE = re.compile(r"[\w'’]+", re.UNICODE)
 _CLAUSE_END_RE = re.compile(r"[,.;!?:(\n]|\s[-–—]\s")
 _MAX_WORDS = 12
+_MAX_TOP_COMMAND_LINES = 3  # "YES" / "SHARE NOTES" / "Goal: ..." — commands open a reply
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,19 @@ def _only_filler(clause: str, phrase: str) -> bool:
 
 
 def find_share(body: str) -> bool | None:
-    """True for "SHARE NOTES", False for "PRIVATE", as a line of its own anywhere in the text."""
-    for line in body.split("\n"):
+    """True for "SHARE NOTES", False for "PRIVATE": a line of its own among the command lines that
+    open the reply ("YES" then "SHARE NOTES"), never a word further down (a "- share" bullet in
+    the next steps is not consent)."""
+    lines = [s.strip() for s in body.split("\n") if s.strip()]
+    if lines and lx.GREETING_RE.match(lines[0]) and len(lines) > 1:
+        lines = lines[1:]
+    for line in lines[:_MAX_TOP_COMMAND_LINES]:
         words = " ".join(_words(line))
-        if not words or len(words) > 40:
-            continue
         for answer, phrases in SHARE_WORDS.items():
             if words in phrases or _consent_then_share(words, phrases):
                 return answer
+        if not (find_consent(line) or command_in_line(line)):
+            return None  # the first line of ordinary text ends the commands
     return None
 
 
