@@ -169,8 +169,10 @@ def test_goal_progress_in_order_per_pair_and_each_persons_latest_for_the_program
         first, second = (s for s in sessions if s["pair_id"] == p.pair_id)
         logs += [log(p, first, role="mentor", progress=2), log(p, first, role="mentee", progress=1 + i),
                  log(p, second, role="mentor", progress=4), log(p, second, role="mentee", progress=3 + i)]
-    table = metrics.pair_table(snap(pairs, sessions=sessions, logs=logs), pairs, settings, NOW)
+    docs = [doc(pairs[0], share=(True, True)), *(doc(p) for p in pairs[1:])]  # only P01 shares its notes
+    table = metrics.pair_table(snap(pairs, docs, sessions=sessions, logs=logs), pairs, settings, NOW)
     assert table[0].progress == (2, 1, 4, 3)
+    assert table[1].progress == ()  # one person's own answers: private unless the pair shares
     summary = metrics.programme_summary(snap(pairs, sessions=sessions, logs=logs), pairs, settings, NOW)
     assert summary.this_period.progress.mean == pytest.approx((4 * 3 + 3 + 4 + 5) / 6)
     assert summary.this_period.progress.answers == 6
@@ -194,8 +196,10 @@ def test_survey_scores_per_question_and_milestone_before_and_after(settings):
     heard = scores["heard"].by_milestone["end"]  # mentors only: 3 people
     assert heard.suppressed and heard.mean is None and scores["heard"].change is None
     assert "learned" not in scores and "adopted" not in scores  # text answers are not scores
-    row = metrics.pair_table(snap(pairs, surveys=rows), pairs, settings, later)[0]
-    assert row.survey == {"first": pytest.approx(8 / 3), "midpoint": None, "end": pytest.approx(14 / 3)}
+    docs = [doc(pairs[0], share=(True, True)), *(doc(p) for p in pairs[1:])]
+    shared, private, _ = metrics.pair_table(snap(pairs, docs, surveys=rows), pairs, settings, later)
+    assert shared.survey == {"first": pytest.approx(8 / 3), "midpoint": None, "end": pytest.approx(14 / 3)}
+    assert private.survey == {"first": None, "midpoint": None, "end": None} and private.rating is None
 
 
 def test_survey_questions_from_the_file_give_order_and_text():

@@ -94,7 +94,7 @@ def test_markdown_per_pair_rows_show_what_each_pair_did(prog, capsys):
     assert p01[4:9] == ["active", "4 / 4", "100%", "4.5", "3 → 3"] and p01[10] == "yes"
     assert p03[4:7] == ["fizzling", "0 / 5", "0%"]  # Tuesdays: its fifth session is still in its log window
     assert p04[4:7] == ["fizzling", "0 / 4", "0%"]  # "Attended: no" is a missed session, as in health
-    assert rows["P02"][7] == "3.5" and rows["P02"][10] == "no"
+    assert rows["P02"][7:10] == ["private", "private", "private"] and rows["P02"][10] == "no"  # one said PRIVATE
     assert rows["P06"][4] == "paused" and rows["P08"][4] == "declined"
 
 
@@ -135,6 +135,7 @@ def test_csv_has_a_header_and_one_row_per_pair_with_plain_numbers(prog, capsys):
     p01 = rows[0]
     assert (p01["sessions_planned"], p01["sessions_held"], p01["attendance_rate"]) == ("4", "4", "1.0000")
     assert (p01["average_rating"], p01["ratings"], p01["notes_shared"]) == ("4.50", "8", "yes")
+    assert (rows[1]["average_rating"], rows[1]["survey_end"], rows[1]["notes_shared"]) == ("private", "private", "no")
     assert rows[2]["attendance_rate"] == "0.0000" and rows[5]["attendance_rate"] == ""
 
 
@@ -227,7 +228,7 @@ def test_html_report_of_the_programme_renders_its_charts_in_chromium(prog, capsy
         assert charts[name]["width"] > 300 and charts[name]["height"] > 100
     assert charts["sessions"]["bars"] == 4  # planned and held, January and February
     assert charts["ratings"]["bars"] == 4  # ratings 2, 3, 4, 5 were given; 1 never
-    assert charts["progress"]["bars"] == 4  # P01 and P05, first and latest answer
+    assert charts["progress"]["bars"] == 2  # P01's first and latest answer; P05 does not share its notes
     assert "No survey answers" in charts["surveys"]["empty"]
 
 
@@ -261,7 +262,7 @@ def full_report(settings) -> ReportData:
             for i, p in enumerate(pairs) for s in sessions if s["pair_id"] == p.pair_id]
     surveys = [survey(p, m, r, at(25, month=month), confidence=c, value=c + 1)
                for p in pairs for m, month, c in (("first", 1, 2), ("end", 2, 4)) for r in ("mentor", "mentee")]
-    snap = metrics.Snapshot.of([doc(p) for p in pairs], sessions, logs, surveys)
+    snap = metrics.Snapshot.of([doc(p, share=(True, True)) for p in pairs], sessions, logs, surveys)
     now = datetime(2027, 3, 1, tzinfo=timezone.utc)
     rows = metrics.pair_table(snap, pairs, settings, now)
     return ReportData(programme="Pilot", timezone="Europe/London",

@@ -1,11 +1,14 @@
 """The report as CSV: one row per pair, plain numbers (rates as fractions, blanks for no data),
-for people who take the data to a spreadsheet. Counts and scores only: no notes, ever."""
+for people who take the data to a spreadsheet. Counts and scores only: no notes, ever; a pair's
+own rating, goal progress and survey scores only where both its people said SHARE NOTES
+("private" in those cells otherwise)."""
 
 from __future__ import annotations
 
 import csv
 import io
 
+from rmdaemon.programme.metrics import PairRow
 from rmdaemon.report.data import ReportData
 
 HEADER = ("pair_id", "mentor", "mentee", "track", "state", "sessions_planned", "sessions_held", "sessions_missed",
@@ -26,6 +29,11 @@ def _number(value: float | None, places: int) -> str:
     return "" if value is None else f"{value:.{places}f}"
 
 
+def _private(row: PairRow, cells: list[object]) -> list[object]:
+    """A pair's own scores, or "private" in each cell when it does not share its notes."""
+    return cells if row.shares_notes else ["private"] * len(cells)
+
+
 def render(report: ReportData) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
@@ -34,8 +42,8 @@ def render(report: ReportData) -> str:
         s = r.sessions
         writer.writerow([
             *map(_text, (r.pair_id, r.mentor, r.mentee, r.track, r.state)), s.planned, s.held, s.missed, s.open,
-            _number(s.attendance, 4), _number(r.rating, 2), r.ratings,
-            r.progress[0] if r.progress else "", r.progress[-1] if r.progress else "",
-            *(_number(r.survey[m], 2) for m in ("first", "midpoint", "end")), "yes" if r.shares_notes else "no",
+            _number(s.attendance, 4), *(_private(r, [
+                _number(r.rating, 2), r.ratings, r.progress[0] if r.progress else "", r.progress[-1] if r.progress else "",
+                *(_number(r.survey[m], 2) for m in ("first", "midpoint", "end"))])), "yes" if r.shares_notes else "no",
         ])
     return out.getvalue()

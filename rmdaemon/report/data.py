@@ -70,6 +70,15 @@ def progress(values: tuple[int, ...]) -> str:
     return str(values[0]) if len(values) == 1 else f"{values[0]} → {values[-1]}"
 
 
+PRIVATE_NOTE = ("Rating, goal progress and survey scores are shown only for pairs whose two people both replied "
+                "SHARE NOTES; the others say \"private\".")
+
+
+def shared(row: PairRow, text: object) -> object:
+    """``text`` for a pair that shares its notes, else "private" (see PRIVATE_NOTE)."""
+    return text if row.shares_notes else "private"
+
+
 def survey(row: PairRow) -> str:
     first, end = row.survey["first"], row.survey["end"]
     if first is None and end is None:

@@ -88,9 +88,10 @@ def _pairs(report: ReportData) -> list[str]:
     head = ("pair", "mentor", "mentee", "track", "state", "held / planned", "attendance", "rating",
             "goal progress", "survey first → end", "notes shared")
     rows = [(r.pair_id, r.mentor, r.mentee, r.track, r.state, fmt.held(r.sessions), percent(r.sessions.attendance),
-             fmt.mean(r.rating), fmt.progress(r.progress), fmt.survey(r), "yes" if r.shares_notes else "no")
+             fmt.shared(r, fmt.mean(r.rating)), fmt.shared(r, fmt.progress(r.progress)), fmt.shared(r, fmt.survey(r)),
+             "yes" if r.shares_notes else "no")
             for r in report.pairs]
-    return ["## Pairs", "", *table(head, rows)]
+    return ["## Pairs", "", fmt.PRIVATE_NOTE, "", *table(head, rows)]
 
 
 def _notes(report: ReportData) -> list[str]:
