@@ -149,6 +149,7 @@ class Incoming:
 
     ref: str
     raw: bytes
+    refused: str = ""  # why the backend did not read it (not a regular file): quarantined with this reason
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from rmdaemon.errors import UserError
 def open_backend(settings: Settings, clock: Clock) -> Backend:
     kind = settings.backend.kind
     if kind == "local":
-        return LocalBackend(settings.backend.local.outbox, settings.backend.local.inbox, clock)
+        return LocalBackend(settings.backend.local.outbox, settings.backend.local.inbox, clock,
+                            settings.security.max_message_bytes)
     if kind == "exchange":
         return _exchange(settings)
     if kind == "smtp":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Meeting, Outgoing
 
 SUBDIRS = ("tmp", "new", "cur")
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
 
 def ensure_maildir(path: Path) -> None:
@@ -46,8 +48,8 @@ def _sync_filesystem(path: Path) -> None:
 class LocalBackend(Backend):
     name = "local"
 
-    def __init__(self, outbox: Path, inbox: Path, clock: Clock) -> None:
-        self.outbox, self.inbox, self.clock = outbox, inbox, clock
+    def __init__(self, outbox: Path, inbox: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.outbox, self.inbox, self.clock, self.max_bytes = outbox, inbox, clock, max_bytes
         self._delivered: set[str] | None = None
         self._unsynced = False
 
@@ -100,13 +102,26 @@ class LocalBackend(Backend):
     def fetch_new(self) -> list[Incoming]:
         ensure_maildir(self.inbox)
         new = self.inbox / "new"
-        entries = [e for e in os.scandir(new) if e.is_file() and not e.name.startswith(".")]
-        entries.sort(key=lambda e: (e.stat().st_mtime_ns, e.name))
-        return [Incoming(ref=e.name, raw=Path(e.path).read_bytes()) for e in entries]
+        entries = [e for e in os.scandir(new) if not e.name.startswith(".") and not e.is_dir(follow_symlinks=False)]
+        entries.sort(key=lambda e: (e.stat(follow_symlinks=False).st_mtime_ns, e.name))
+        return [self._read(e.name, e.path) for e in entries]
+
+    def _read(self, name: str, path: str) -> Incoming:
+        """The file's first ``max_bytes + 1`` bytes (more is refused as too large anyway), read
+        without following a symlink and only from a regular file: anyone who can write into the
+        inbox folder must not make us copy ``/etc/passwd`` into the quarantine, or block on a FIFO."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            return Incoming(ref=name, raw=b"", refused=f"not read: cannot open it without following a link ({e.strerror})")
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return Incoming(ref=name, raw=b"", refused="not read: not a regular file")
+            return Incoming(ref=name, raw=f.read(self.max_bytes + 1))
 
     def mark_processed(self, ref: str) -> None:
         src = self.inbox / "new" / ref
-        if src.exists():
+        if os.path.lexists(src):  # a refused symlink moves too (the link itself, never its target)
             os.replace(src, self.inbox / "cur" / f"{ref.partition(':')[0]}:2,S")
 
     def check_online(self) -> list[str]:
