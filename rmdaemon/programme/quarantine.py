@@ -34,6 +34,29 @@ def quarantine_file(settings: Settings, key: str, raw: bytes) -> None:
     atomic_write(folder / quarantine_name(key), raw, mode=0o600)
 
 
+def mentions(path: Path, needles: set[str]) -> bool:
+    """The file's bytes name one of ``needles`` (tokens, addresses), case-insensitively; a link
+    or unreadable file never matches (it is not ours to read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        text = f.read().decode("latin-1").casefold()
+    return any(n.casefold() in text for n in needles)
+
+
+def delete_mentioning(folder: Path, needles: set[str]) -> set[str]:
+    """Delete the quarantined messages that carry one of the pair's tokens or addresses (a
+    stranger's forgery on its token, a reply from an address no longer in the roster); their names."""
+    gone: set[str] = set()
+    for path in (folder.iterdir() if folder.is_dir() and needles else []):
+        if path.suffix == ".eml" and mentions(path, needles):
+            path.unlink(missing_ok=True)
+            gone.add(path.name)
+    return gone
+
+
 def delete_quarantined(store: Store, folder: Path, pair_ids: set[str]) -> None:
     """The raw bytes kept for these pairs' quarantined messages (their inbox rows stay)."""
     for row in map(InboxRow.from_doc, store.rows(INBOX).values()):
