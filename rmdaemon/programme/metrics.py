@@ -525,6 +525,11 @@ def pair_table(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, now: d
 
 
 def _pair_row(m: Member, state: str, counted: Sessions, logs: list[Log], surveys: list[dict], period: Period) -> PairRow:
+    """A pair's row. Its rating, goal progress and survey scores are one or two people's own
+    answers, so they are left out (None) unless both said SHARE NOTES: the summary's group-size
+    rule would mean nothing if the per-pair rows printed what it hides."""
+    if not m.shares_notes:
+        logs, surveys = [], []
     rated = [value for _, value in ratings(logs, period)]
     survey: dict[str, float | None] = {}
     for milestone in MILESTONES:
