@@ -72,6 +72,10 @@ def _commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     rp.add_argument("--since", help="first day of the period, YYYY-MM-DD (default: the programme's start)")
     rp.add_argument("--until", help="first day after the period, YYYY-MM-DD (default: now)")
     rp.add_argument("--now", help="the moment to report for (default: now)")
+    rp.add_argument("--track", help="only the pairs of this roster track (e.g. technology)")
+    rp.add_argument("--cohort", help="only the pairs of this roster cohort")
+    rp.add_argument("--table", choices=("pairs", "figures"), default="pairs",
+                    help="CSV only: one row per pair (default) or the programme's figures, one per row")
     u = add("purge", help="delete everything stored about a pair (notes, logs, sessions)")
     u.add_argument("--pair", required=True, dest="pair_id")
     q = add("quarantine", help="list, read, release or delete the mail the inbox set aside")
@@ -212,7 +216,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rmdaemon import report
 
     now = parse_now(args.now) if args.now else system_clock()
-    text = report.build(_settings(args), args.format, now, since=args.since, until=args.until)
+    text = report.build(_settings(args), args.format, now, since=args.since, until=args.until, track=args.track,
+                        cohort=args.cohort, table=args.table)
     if args.out:
         report.write(text, args.out)
     else:

@@ -79,6 +79,7 @@ class Pair:
     preferred_slot: Slot | None  # in the mentee's zone
     status: str
     row: int = 0  # roster row (1 = header), for messages
+    cohort: str = ""  # the roster's optional cohort (an intake, a site): reports filter and compare by it
 
     @property
     def people(self) -> tuple[Person, Person]:

@@ -164,9 +164,11 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("when", "the session they asked to move, in their zone, or none"), token=False,
            sample=lambda: _people(asked="RESCHEDULE Sun 03:00", reason="outside working hours", when=WHEN)()),
     TemplateDoc("report", ("report.html",), "the HTML report (rmdaemon report --format html)",
-                (("report", "the report: report.pairs, report.notes, report.people, ..."), ("s", "its summary figures"),
+                (("report", "the report: report.pairs, report.funnel, report.weeks, report.attention, report.outcomes, "
+                            "report.cohorts, report.notes, ..."), ("s", "its summary figures"),
                  ("fmt", "formatting helpers"), ("percent", "a function: percent(0.5) gives '50%'"),
-                 ("charts", "the charts as inline SVG"), ("figures", "(label, figures) for this period and overall"),
+                 ("charts", "the charts by id (funnel, states, sessions, ...), each inline SVG or a one-line notice"),
+                 ("week_states", "the pair states of the weekly chart, in order"), ("figures", "(label, figures) for this period and overall"),
                  ("notes_by_pair", "(pair_id, people, notes) for pairs who agreed to share notes"))),
 )
 

@@ -172,7 +172,7 @@ def test_an_unwritable_out_path_is_a_user_error(prog, capsys, tmp_path):
 
 def test_html_is_one_self_contained_file(prog, capsys):
     page = report(prog, capsys, "--format", "html")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3  # no survey answers yet
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 5  # funnel, states, sessions, ratings, progress
     assert "<script" not in page
     assert not re.search(r"""(src|href)\s*=|@import|url\(""", page)
     assert page == report(prog, capsys, "--format", "html")  # same data, same bytes

@@ -69,17 +69,31 @@ def pair_health(pair: Pair | None, doc: PairRecord | None, records: PairRecords 
                 rules: NudgeSettings, found: list[Session] | None = None) -> Health:
     """``found``: the pair's sessions when the caller already has them."""
     found = pair_sessions(pair, doc, records, now, rules) if found is None else found
+    closed, run = missed_run(found, now, rules)
+    stamp = now.isoformat()
+    last_log = max((log.received for log in (records.logs if records else []) if log.received <= stamp), default=None)
+    state = _state(pair, doc, len(run), rules)
+    return Health(state=state, held=sum(s.status is SessionStatus.HELD for s in found), missed_in_a_row=len(run),
+                  past=len(closed), last_log=last_log, missed=tuple(run))
+
+
+def missed_run(found: list[Session], now: datetime, rules: NudgeSettings) -> tuple[list[Session], list[str]]:
+    """The sessions whose outcome is known at ``now`` (held, or missed once the log window
+    closed), in order, and the tokens of the missed ones since the last held."""
     window = timedelta(hours=rules.log_window_hours)
     closed = sorted((s for s in found if s.status is SessionStatus.HELD or counts_as_missed(s, now, window)),
                     key=lambda s: s.start)
     run: list[str] = []
     for session in closed:
         run = [] if session.status is SessionStatus.HELD else [*run, session.token]
-    stamp = now.isoformat()
-    last_log = max((log.received for log in (records.logs if records else []) if log.received <= stamp), default=None)
-    state = _state(pair, doc, len(run), rules)
-    return Health(state=state, held=sum(s.status is SessionStatus.HELD for s in found), missed_in_a_row=len(run),
-                  past=len(closed), last_log=last_log, missed=tuple(run))
+    return closed, run
+
+
+def run_state(missed: int, rules: NudgeSettings) -> str:
+    """A meeting pair's state from its missed sessions in a row: active, at risk or fizzling."""
+    if missed >= rules.fizzling_after:
+        return "fizzling"
+    return "at risk" if missed >= rules.at_risk_after else "active"
 
 
 def _state(pair: Pair | None, doc: PairRecord | None, missed: int, rules: NudgeSettings) -> str:
@@ -90,8 +104,4 @@ def _state(pair: Pair | None, doc: PairRecord | None, missed: int, rules: NudgeS
     if doc is None:
         return "new"
     state = doc.state
-    if state == ACTIVE and missed >= rules.fizzling_after:
-        return "fizzling"
-    if state == ACTIVE and missed >= rules.at_risk_after:
-        return "at risk"
-    return LABELS.get(state, state)
+    return run_state(missed, rules) if state == ACTIVE else LABELS.get(state, state)

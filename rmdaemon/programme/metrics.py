@@ -29,6 +29,7 @@ from rmdaemon.programme import health, privacy
 from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.compose import Question
 from rmdaemon.config import NudgeSettings, Settings
+from rmdaemon.errors import UserError
 from rmdaemon.records import (ACTIVE, COMMANDS, DECLINED, ENDED, INBOX, LOGS, MILESTONES, PAIRS, SURVEYS,
                               InboxOutcome, InboxRow, Log, PairRecord, SessionStatus)
 from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
@@ -180,6 +181,10 @@ class Member:
         return self.people.track if self.people and self.people.track else "-"
 
     @property
+    def cohort(self) -> str:
+        return self.people.cohort if self.people and self.people.cohort else "-"
+
+    @property
     def shares_notes(self) -> bool:
         """Both people said SHARE NOTES (and neither said PRIVATE since)."""
         return privacy.shares_notes(self.people, self.doc.share_notes if self.doc else None)
@@ -196,13 +201,38 @@ def members(snap: Snapshot, pairs: Sequence[Pair]) -> list[Member]:
     return found
 
 
+def select(snap: Snapshot, pairs: Sequence[Pair], track: str | None = None,
+           cohort: str | None = None) -> tuple[Snapshot, list[Pair]]:
+    """Only the pairs of one track and/or cohort (case-insensitive), roster and store alike; every
+    figure computed from the result is that group's. An unknown name is the admin's typo: say
+    which names there are."""
+    everyone = members(snap, pairs)
+    chosen = everyone
+    for flag, wanted, of in (("--track", track, lambda m: m.track), ("--cohort", cohort, lambda m: m.cohort)):
+        if wanted is None:
+            continue
+        known = sorted({of(m) for m in everyone} - {"-"})
+        chosen = [m for m in chosen if of(m).casefold() == wanted.strip().casefold()]
+        if wanted.strip().casefold() not in {k.casefold() for k in known}:
+            listed = ", ".join(known) or "none (the roster has no such column filled in)"
+            raise UserError(f"{flag} {wanted!r}: no pair has it; the roster has {listed}")
+    ids = {m.pair_id for m in chosen}
+    kept = Snapshot(pairs={k: v for k, v in snap.pairs.items() if k in ids},
+                    sessions=tuple(s for s in snap.sessions if s["pair_id"] in ids),
+                    logs=tuple(log for log in snap.logs if log.pair_id in ids),
+                    surveys=tuple(r for r in snap.surveys if r["pair_id"] in ids),
+                    commands=tuple(c for c in snap.commands if c.get("pair_id") in ids),
+                    inbox=tuple(m for m in snap.inbox if m.pair_id in ids))
+    return kept, [p for p in pairs if p.pair_id in ids]
+
+
 def session_outcomes(snap: Snapshot, by_id: dict[str, Member], rules: NudgeSettings,
                      now: datetime) -> dict[str, str]:
     """token → held / missed / open / upcoming, from each pair's sessions (``health``: one definition)."""
     logs = health.gather(snap.logs)
     window = timedelta(hours=rules.log_window_hours)
     out: dict[str, str] = {}
-    for pair_id, rows in _group(snap.sessions, lambda s: s["pair_id"]).items():
+    for pair_id, rows in group_by(snap.sessions, lambda s: s["pair_id"]).items():
         m = by_id.get(pair_id)
         doc = (m.doc if m else None) or snap.pairs.get(pair_id) or PairRecord(pair_id, ENDED)
         for s in health.pair_sessions(m.people if m else None, doc, logs.get(pair_id), now, rules, rows):
@@ -211,7 +241,7 @@ def session_outcomes(snap: Snapshot, by_id: dict[str, Member], rules: NudgeSetti
     return out
 
 
-def _group(rows: Iterable[Row], key: Callable[[Row], str]) -> dict[str, list[Row]]:
+def group_by(rows: Iterable[Row], key: Callable[[Row], str]) -> dict[str, list[Row]]:
     grouped: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         grouped[key(row)].append(row)
@@ -387,13 +417,16 @@ class TrackFigures:
     suppressed: bool
     sessions: Sessions | None
     rating: Score | None
+    progress: Score | None = None  # each person's latest goal progress, averaged
+    completed: int = 0  # pairs that reached their last session
 
 
 def tracks(snap: Snapshot, everyone: Sequence[Member], outcomes: dict[str, str], period: Period,
-           floor: int) -> tuple[TrackFigures, ...]:
+           floor: int, key: Callable[[Member], str] = lambda m: m.track) -> tuple[TrackFigures, ...]:
+    """Per track (or per cohort with ``key``), side by side."""
     grouped: dict[str, list[Member]] = defaultdict(list)
     for m in everyone:
-        grouped[m.track].append(m)
+        grouped[key(m)].append(m)
     out = []
     for track, group in sorted(grouped.items()):
         ids = {m.pair_id for m in group}
@@ -402,8 +435,10 @@ def tracks(snap: Snapshot, everyone: Sequence[Member], outcomes: dict[str, str],
             out.append(TrackFigures(track, len(group), people, True, None, None))
             continue
         sessions = count_sessions((s for s in snap.sessions if s["pair_id"] in ids), outcomes, period)
-        rating = score(ratings((log for log in snap.logs if log.pair_id in ids), period), floor)
-        out.append(TrackFigures(track, len(group), people, False, sessions, rating))
+        mine = [log for log in snap.logs if log.pair_id in ids]
+        out.append(TrackFigures(track, len(group), people, False, sessions, score(ratings(mine, period), floor),
+                                score(latest_each(progress(mine, period)), floor),
+                                sum(1 for m in group if m.doc and m.doc.completed)))
     return tuple(out)
 
 
@@ -484,7 +519,7 @@ def programme_summary(snap: Snapshot, pairs: Sequence[Pair], settings: Settings,
 
 def _health(snap: Snapshot, everyone: Sequence[Member], rules: NudgeSettings, now: datetime) -> dict[str, health.Health]:
     records = health.gather(snap.logs)
-    rows = _group(snap.sessions, lambda s: s["pair_id"])
+    rows = group_by(snap.sessions, lambda s: s["pair_id"])
     return {m.pair_id: health.pair_health(m.roster, m.doc, records.get(m.pair_id), now, rules, health.pair_sessions(
         m.people, m.doc, records.get(m.pair_id), now, rules, rows.get(m.pair_id, []))) for m in everyone}
 
@@ -510,6 +545,7 @@ class PairRow:
     progress: tuple[int, ...]  # goal progress answers (1-5) in the order they came
     survey: dict[str, float | None]  # milestone → average of the pair's scale answers
     shares_notes: bool
+    cohort: str = "-"
 
 
 def pair_table(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, now: datetime,
@@ -518,8 +554,8 @@ def pair_table(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, now: d
     everyone = members(snap, pairs)
     outcomes = session_outcomes(snap, {m.pair_id: m for m in everyone}, settings.nudges, now)
     states = _health(snap, everyone, settings.nudges, now)
-    sessions, surveys = (_group(rows, lambda r: r["pair_id"]) for rows in (snap.sessions, snap.surveys))
-    logs = _group(snap.logs, lambda log: log.pair_id)
+    sessions, surveys = (group_by(rows, lambda r: r["pair_id"]) for rows in (snap.sessions, snap.surveys))
+    logs = group_by(snap.logs, lambda log: log.pair_id)
     return [_pair_row(m, states[m.pair_id].state, count_sessions(sessions.get(m.pair_id, []), outcomes, period),
                       logs.get(m.pair_id, []), surveys.get(m.pair_id, []), period) for m in everyone]
 
@@ -540,7 +576,8 @@ def _pair_row(m: Member, state: str, counted: Sessions, logs: list[Log], surveys
         pair_id=m.pair_id, mentor=m.people.mentor.name if m.people else "-",
         mentee=m.people.mentee.name if m.people else "-", track=m.track, state=state, sessions=counted,
         rating=sum(rated) / len(rated) if rated else None, ratings=len(rated),
-        progress=tuple(value for _, value in progress(logs, period)), survey=survey, shares_notes=m.shares_notes)
+        progress=tuple(value for _, value in progress(logs, period)), survey=survey, shares_notes=m.shares_notes,
+        cohort=m.cohort)
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,10 @@ def plan_from_doc(pair_id: str, doc: dict) -> SeriesPlan:
 
 def pair_to_doc(pair: Pair) -> dict:
     """A snapshot of the people, so a pair removed from the roster can still be sent its cancellation."""
-    return {"pair_id": pair.pair_id, "goal": pair.goal, "track": pair.track, "cadence": pair.cadence,
-            "duration_minutes": pair.duration_minutes, "status": pair.status,
-            "people": [[p.name, p.email, p.timezone, *hours_to_doc(p.working_hours)] for p in pair.people]}
+    doc = {"pair_id": pair.pair_id, "goal": pair.goal, "track": pair.track, "cadence": pair.cadence,
+           "duration_minutes": pair.duration_minutes, "status": pair.status,
+           "people": [[p.name, p.email, p.timezone, *hours_to_doc(p.working_hours)] for p in pair.people]}
+    return {**doc, "cohort": pair.cohort} if pair.cohort else doc  # no key without one: stored snapshots stay as they were
 
 
 def hours_to_doc(hours: WorkingHours) -> list:
@@ -91,7 +92,7 @@ def pair_from_doc(doc: dict) -> Pair:
     mentor, mentee = (Person(name, email, tz, hours_from_doc(hours)) for name, email, tz, *hours in doc["people"])
     return Pair(pair_id=doc["pair_id"], mentor=mentor, mentee=mentee, goal=doc["goal"], track=doc["track"],
                 cadence=doc["cadence"], duration_minutes=doc["duration_minutes"], preferred_slot=None,
-                status=doc["status"])
+                status=doc["status"], cohort=doc.get("cohort", ""))
 
 
 def exdates(series: dict) -> tuple[datetime, ...]:

@@ -6,6 +6,7 @@ privacy rules); this package only reads the inputs once (``data.gather``) and la
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,9 +16,12 @@ from rmdaemon import compose
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
 from rmdaemon.report import csvfile, html, markdown
-from rmdaemon.report.data import ReportData, gather
+from rmdaemon.model import Pair
+from rmdaemon.programme.metrics import Snapshot
+from rmdaemon.report.data import ReportData, assemble, gather
 
 FORMATS = ("md", "html", "csv")
+TABLES = ("pairs", "figures")  # --table: the CSV's one row per pair, or the programme's figures
 
 
 def parse_day(text: str, flag: str, zone: str) -> datetime:
@@ -40,21 +44,31 @@ def period(since: str | None, until: str | None, zone: str, now: datetime) -> tu
     return start, end
 
 
-def render(report: ReportData, fmt: str, templates: compose.Templates) -> str:
+def render(report: ReportData, fmt: str, templates: compose.Templates, table: str = "pairs") -> str:
     if fmt == "md":
         return markdown.render(report)
     if fmt == "csv":
-        return csvfile.render(report)
+        return csvfile.figures(report) if table == "figures" else csvfile.render(report)
     return html.render(report, templates.env)
 
 
-def build(settings: Settings, fmt: str, now: datetime, since: str | None = None, until: str | None = None) -> str:
+def build(settings: Settings, fmt: str, now: datetime, since: str | None = None, until: str | None = None,
+          track: str | None = None, cohort: str | None = None, table: str = "pairs") -> str:
     """The whole report as text. Templates give report.html and the survey questions' order and wording."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not a report format; use one of {', '.join(FORMATS)}")
+    if table != "pairs" and fmt != "csv":
+        raise UserError(f"--table {table} is for --format csv; Markdown and HTML carry every table already")
     start, end = period(since, until, settings.program.timezone, now)
     templates = compose.load_templates(settings.templates_dir)
-    return render(gather(settings, now, start, end, templates.questions), fmt, templates)
+    found = gather(settings, now, start, end, templates.questions, track=track, cohort=cohort)
+    return render(found, fmt, templates, table)
+
+
+def html_for(snap: Snapshot, pairs: Sequence[Pair], settings: Settings, templates: compose.Templates,
+             now: datetime) -> str:
+    """The whole programme's HTML report from a snapshot the caller holds (the digest attaches it)."""
+    return html.render(assemble(snap, pairs, settings, now, None, None, templates.questions), templates.env)
 
 
 def write(text: str, out: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import jinja2
 
 from rmdaemon.compose import REPORT_TEMPLATE
+from rmdaemon.programme.engagement import WEEK_STATES
 from rmdaemon.programme.metrics import percent
 from rmdaemon.report import charts
 from rmdaemon.report import data as fmt
@@ -19,7 +20,7 @@ def render(report: ReportData, env: jinja2.Environment) -> str:
     s = report.summary
     context = {
         "report": report, "s": s, "fmt": fmt, "percent": percent,
-        "charts": charts.all_charts(s.by_bucket, s.rating_distribution, report.pairs, s.surveys),
+        "charts": charts.all_charts(report), "week_states": WEEK_STATES,
         "figures": [("this period", s.this_period), ("overall", s.overall)],
         "notes_by_pair": _by_pair(report),
     }

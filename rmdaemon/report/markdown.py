@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from rmdaemon.programme.engagement import WEEK_STATES
 from rmdaemon.programme.metrics import Figures, Note, percent
+from rmdaemon.records import MILESTONES
 from rmdaemon.report import data as fmt
-from rmdaemon.report.data import ReportData
+from rmdaemon.report.data import ReportData, compare
 
 
 def cell(value: object) -> str:
@@ -23,11 +25,14 @@ def render(report: ReportData) -> str:
     s = report.summary
     out = [f"# {report.programme}: programme report", "",
            f"Period: {report.period_text}. States are as of {fmt.local(s.now, report.timezone)}.",
-           f"Averages over fewer than {s.min_group_size} people are suppressed. A pair's notes appear only "
-           "when both people replied SHARE NOTES.", ""]
+           *([f"Only the pairs of {report.scope}."] if report.scope else []),
+           "A pair's notes appear only when both people replied SHARE NOTES.", "",
+           *([f"> {fmt.hidden_text(report)}", ""] if report.hidden else [])]
     out += _summary(report)
-    for section in (_buckets, _surveys, _tracks, _milestones, _pairs, _notes):
-        out += ["", *section(report)]
+    for section in (_funnel, _attention, _weeks, _progress, _surveys, _adopted, _tracks, _buckets, _milestones,
+                    _pairs, _notes):
+        lines = section(report)
+        out += ["", *lines] if lines else []
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -57,23 +62,73 @@ def _buckets(report: ReportData) -> list[str]:
     return ["## Sessions per month", "", *table(("month", "planned", "held", "average rating"), rows)]
 
 
-def _surveys(report: ReportData) -> list[str]:
-    rows = [(s.question, s.by_milestone["first"], s.by_milestone["midpoint"], s.by_milestone["end"],
-             fmt.change(s.change)) for s in report.summary.surveys]
+def _funnel(report: ReportData) -> list[str]:
+    f = report.funnel
+    first = f.steps[0].pairs if f.steps else 0
+    rows = [(step.name, step.pairs, "" if i == 0 else step.lost, percent(step.pairs / first if first else None))
+            for i, step in enumerate(f.steps)]
+    return ["## Engagement funnel", "", *table(("step", "pairs", "lost since the step before", "of those invited"), rows),
+            "", f"Beside the funnel: declined at the kickoff {f.declined}, paused now {f.paused}, stopped (STOP) {f.stopped}."]
+
+
+def _attention(report: ReportData) -> list[str]:
+    lines = [f"- **{a.pair_id}** {cell(a.mentor)} mentoring {cell(a.mentee)}: {a.state}, {a.missed} missed in a row, "
+             f"{a.held} held. Reply to the weekly digest with: {', '.join(f'`{c}`' for c in a.commands)}"
+             for a in report.attention]
+    return ["## Attention needed now", "", *(lines or ["No pair needs attention now."])]
+
+
+def _weeks(report: ReportData) -> list[str]:
+    if not report.weeks:
+        return ["## Health over time", "", "No pair has had its first session in this period yet."]
+    rows = [(w.label, *w.states, w.sessions.planned, w.sessions.held, percent(w.sessions.attendance))
+            for w in report.weeks]
+    head = ("week", *WEEK_STATES, "planned", "held", "attendance")
+    return ["## Health over time", "", "Pairs by state at the end of each week (from the week of their first session), "
+            "and the week's sessions. Quiet weeks in a row are one line.", "", *table(head, rows)]
+
+
+def _progress(report: ReportData) -> list[str]:
+    rows = [(p.milestone, p.counts.people, *p.counts.counts, fmt.shown(p.mean))
+            for p in report.outcomes.progress if p.counts.counts and any(p.counts.counts)]
     if not rows:
-        return ["## Surveys", "", "No survey answers in this period yet."]
-    head = ("question", "after the first session", "midpoint", "end", "change")
-    return ["## Surveys (average, 1-5)", "", *table(head, rows)]
+        return []
+    return ["## Goal progress (people per answer, 1-5)", "",
+            *table(("", "people", "1", "2", "3", "4", "5", "mean"), rows)]
+
+
+def _surveys(report: ReportData) -> list[str]:
+    out: list[str] = []
+    for role, scores in report.outcomes.surveys.items():
+        rows = [(q.question, *(fmt.shown(q.by_milestone[m]) for m in MILESTONES), fmt.change(q.change))
+                for q in scores if any(v.mean is not None for v in q.by_milestone.values())]
+        if rows:
+            head = ("question", "after the first session", "midpoint", "end", "change")
+            out += [*([""] if out else []), f"## {role.capitalize()}s' survey answers (average, 1-5)", "",
+                    *table(head, rows)]
+    return out
+
+
+def _adopted(report: ReportData) -> list[str]:
+    a = report.outcomes.adopted
+    if a.suppressed or not a.answered:
+        return []
+    out = ["## Tools and practices adopted", "",
+           f"{a.named} of {a.answered} mentees ({percent(a.share)}) named a tool or practice they adopted."]
+    if a.top:
+        out += ["", *table(("named most often (pairs who share their notes)", "mentees"), a.top)]
+    return out
 
 
 def _tracks(report: ReportData) -> list[str]:
-    rows: list[tuple[object, ...]] = []
-    for t in report.summary.tracks:
-        if t.suppressed or t.sessions is None:
-            rows.append((t.track, t.pairs, f"suppressed (fewer than {report.summary.min_group_size})", "", ""))
-        else:
-            rows.append((t.track, t.pairs, fmt.held(t.sessions), percent(t.sessions.attendance), t.rating))
-    return ["## Tracks", "", *table(("track", "pairs", "held / planned", "attendance", "average rating"), rows)]
+    out: list[str] = []
+    for title, groups in (("Tracks side by side", report.summary.tracks), ("Cohorts side by side", report.cohorts)):
+        if groups:
+            out += [*([""] if out else []), f"## {title}", "", *table(("", *(g.track for g in groups)), compare(groups))]
+            if any(g.suppressed for g in groups):
+                out += ["", f"\"-\": a group of fewer than {report.summary.min_group_size} people shows its number of "
+                        "pairs only."]
+    return out
 
 
 def _milestones(report: ReportData) -> list[str]:
