@@ -267,7 +267,17 @@ class Envelope:
     auto: bool = True  # Auto-Submitted: auto-generated — so vacation responders stay quiet
 
 
-def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | None = None) -> bytes:
+@dataclass(frozen=True)
+class Attachment:
+    """A file that rides along (the digest's HTML report): its name, MIME type and bytes."""
+
+    filename: str
+    mime: str  # "text/html"
+    data: bytes
+
+
+def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | None = None,
+                files: tuple[Attachment, ...] = ()) -> bytes:
     """The message as bytes. Built with the classic ``email.mime`` classes and serialised with
     the classic policy with CRLF line ends (headers are encoded as they are set, so the generator
     need not re-parse them): the same MIME as ``EmailMessage`` produces at a fifth of the cost,
@@ -275,8 +285,11 @@ def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | 
     alternative = MIMEMultipart("alternative", boundary=_boundary(env.key, 0))
     alternative.attach(_text_part(content.text, "plain"))
     alternative.attach(_text_part(content.html, "html"))
-    if calendar is None:
+    if calendar is None and not files:
         msg = alternative
+    elif calendar is None:
+        msg = MIMEMultipart("mixed", boundary=_boundary(env.key, 1))
+        msg.attach(alternative)
     else:
         method, ics = calendar
         invite = MIMEBase("text", "calendar", method=method, charset="UTF-8")
@@ -290,6 +303,13 @@ def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | 
         msg = MIMEMultipart("mixed", boundary=_boundary(env.key, 1))
         msg.attach(alternative)
         msg.attach(attachment)
+    for file in files:
+        maintype, _, subtype = file.mime.partition("/")
+        part = MIMEBase(maintype, subtype, name=file.filename)
+        part.set_payload(file.data)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=file.filename)
+        msg.attach(part)
     _headers(msg, env, content.subject)
     return msg.as_bytes(policy=WIRE)
 

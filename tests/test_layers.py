@@ -17,8 +17,9 @@ LAYERS: list[set[str]] = [
     {"store", "records"},
     {"backends"},
     {"programme"},
+    {"report"},  # the digest job attaches it
     {"jobs"},
-    {"daemon", "report"},
+    {"daemon"},
     {"commands"},
     {"cli", "__main__"},
     {"demo"},  # plays the users: drives the CLI as a person would

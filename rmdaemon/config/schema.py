@@ -92,6 +92,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("nudges", "fizzling_after", integer(1, 20), 2, "Missed sessions in a row that make a pair fizzling (the champion is told).", "2"),
     Option("digest", "weekday", WEEKDAY, "Mon", "Day of the week the champion's digest is sent.", '"Mon"'),
     Option("digest", "time", CLOCK, "09:00", "Time of day (programme time zone) the digest is sent.", '"09:00"'),
+    Option("digest", "attach_report", BOOL, False, "Attach the HTML report (the whole programme so far, as `rmdaemon report --format html` gives it) to the weekly digest.", "false"),
     Option("digest", "admins", EMAILS, [], "Addresses besides the champion that may send commands (NUDGE P01, PAUSE P01, ASK-MENTOR P01).", '["hr-admin@example.com"]'),
     Option("privacy", "min_group_size", integer(1, 100), 5, "Aggregates over fewer people than this are suppressed in digests and reports.", "5"),
     Option("privacy", "retention_days", integer(1), 365, "Days after a pair ends that its notes and raw replies are kept.", "365"),

@@ -67,6 +67,7 @@ class DigestSettings:
     weekday: int  # 0 = Monday
     time: time  # in the programme time zone
     admins: tuple[str, ...]  # besides the champion, who may command by email
+    attach_report: bool = False  # the HTML report rides along with the digest
 
 
 @dataclass(frozen=True)

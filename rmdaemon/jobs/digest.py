@@ -13,14 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from rmdaemon import compose
-from rmdaemon.programme import health, metrics
+from rmdaemon import compose, report
+from rmdaemon.programme import engagement, metrics
 from rmdaemon.records import FINAL, outbox_keys
 from rmdaemon.programme.context import Context
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
-
-ATTENTION = ("at risk", "fizzling")
 
 
 def due_slot(ctx: Context) -> datetime:
@@ -49,11 +47,12 @@ def run(ctx: Context) -> JobResult:
     context = {
         "s": summary, "week_label": f"{'week' if slot - since < timedelta(days=8) else 'weeks'} of {since:%d %b} to "
                       f"{slot - timedelta(days=1):%d %b %Y}",
-        "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
+        "attention": engagement.attention(snap, metrics.members(snap, ctx.pairs), ctx.settings.nudges, ctx.now),
+        "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
     }
-    message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(),
-                             context=context, kind="digest")
+    message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(), context=context, kind="digest",
+                             files=_report(ctx, snap, slot))
     if deliver(ctx, [message], result):
         result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")
     return result
@@ -74,14 +73,10 @@ def _since(ctx: Context, snap: metrics.Snapshot, sent: list[str], slot: datetime
     return since
 
 
-def attention(ctx: Context, snap: metrics.Snapshot) -> list[dict]:
-    """At-risk and fizzling pairs: names and counts, never what they wrote."""
-    records = health.gather(snap.logs)
-    rows = []
-    for pair in ctx.pairs:
-        doc = snap.pairs.get(pair.pair_id)
-        h = health.pair_health(pair, doc, records.get(pair.pair_id), ctx.now, ctx.settings.nudges)
-        if doc and h.state in ATTENTION:
-            rows.append({"pair_id": pair.pair_id, "mentor": pair.mentor.name, "mentee": pair.mentee.name,
-                         "state": h.state, "missed": h.missed_in_a_row, "held": h.held})
-    return rows
+def _report(ctx: Context, snap: metrics.Snapshot, slot: datetime) -> tuple[compose.Attachment, ...]:
+    """The HTML report of the whole programme so far, when ``[digest] attach_report`` asks for it:
+    the same file ``rmdaemon report --format html`` writes, from the snapshot this digest read."""
+    if not ctx.settings.digest.attach_report:
+        return ()
+    page = report.html_for(snap, ctx.pairs, ctx.settings, ctx.templates, ctx.now)
+    return (compose.Attachment(f"report-{slot:%Y-%m-%d}.html", "text/html", page.encode("utf-8")),)
