@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-import shutil
-import subprocess
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from programme import Programme
-from prerequisites import CHROMIUM, missing
+import browser
+from programme import REPO
 from rmdaemon.programme import metrics
 from rmdaemon.report import html as html_report
-from rmdaemon.report.data import ReportData
+from rmdaemon.report.data import ReportData, assemble
 from rmdaemon.compose import load_templates
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -104,7 +101,8 @@ def test_markdown_summary_counts_the_programme(prog, capsys):
     assert "| sessions held / planned | 16 / 25 | 16 / 25 |" in summary
     assert "| attendance | 70% | 70% |" in summary  # 16 of the 23 whose log window has closed
     assert "| awaiting a log | 2 | 2 |" in summary
-    assert "| goal progress, latest (1-5) | suppressed (fewer than 4) | suppressed (fewer than 4) |" in summary
+    assert "| goal progress, latest (1-5) | - | - |" in summary  # two people answered: kept back
+    assert "Not shown: the average goal progress" in text  # said once, above the summary
     assert "| average rating (1-5) | 3.7 | 3.7 |" in summary  # 4x(5,4) + 4x(4,3) + 4x4 + 4x2 over 24 ratings
     assert "- Pairs by state: active 4, fizzling 2, paused 1, declined 1" in summary
     assert "- Declined at the kickoff: 1" in summary
@@ -178,71 +176,105 @@ def test_html_is_one_self_contained_file(prog, capsys):
     assert page == report(prog, capsys, "--format", "html")  # same data, same bytes
 
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
-
-# Run in the page by the test only (the report has no script): what the browser laid out.
-MEASURE = """<script>
-const found = [...document.querySelectorAll("figure.chart")].map(fig => {
-  const svg = fig.querySelector("svg"), box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
-  const bars = svg ? [...svg.querySelectorAll("rect.rect")].filter(r => {
-    const b = r.getBBox(); return b.width > 0 && b.height > 0; }).length : 0;
-  const empty = fig.querySelector("p.empty");
-  return {chart: fig.dataset.chart, width: box.width, height: box.height, bars, empty: empty ? empty.textContent : ""};
-});
-const out = document.createElement("pre"); out.id = "measured"; out.textContent = JSON.stringify(found);
-document.body.appendChild(out);
-</script>"""
+# --- tracks, cohorts, the figures table ------------------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if not found:
-        missing(CHROMIUM)
-    return found
+def test_track_filter_reports_only_that_tracks_pairs(prog, capsys):
+    text = report(prog, capsys, "--track", "Social Media")  # as the roster spells it, any case
+    assert "Only the pairs of track Social Media." in text
+    assert sorted(pair_rows(text)) == ["P01", "P07"]
+    funnel = text.split("## Engagement funnel", 1)[1].split("##", 1)[0]
+    # both pairs opted in, were booked and met; four weekly sessions of six by 3 February: past the midpoint
+    for step, pairs in (("invited", 2), ("both consented", 2), ("booked", 2), ("first session held", 2),
+                        ("midpoint reached", 2), ("completed", 0)):
+        assert f"| {step} | {pairs} |" in funnel
+    assert "| sessions held / planned | 8 / 8 | 8 / 8 |" in text
 
 
-def open_in_chromium(page: str, tmp_path: Path) -> list[dict]:
-    """Screenshot the report as it is, then measure the charts in a copy with the probe script."""
-    browser = chromium()
-    report_file, probe_file = tmp_path / "report.html", tmp_path / "probe.html"
-    report_file.write_text(page)
-    probe_file.write_text(page.replace("</body>", MEASURE + "</body>"))
-    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
-    shot = subprocess.run([*common, "--window-size=1280,2400", f"--screenshot={tmp_path / 'report.png'}",
-                           report_file.as_uri()], capture_output=True, text=True, timeout=120)
-    assert shot.returncode == 0, shot.stderr[-2000:]
-    png = (tmp_path / "report.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 20_000
-    dom = subprocess.run([*common, "--dump-dom", probe_file.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    measured = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
-    assert measured, dom.stdout[-2000:]
-    return json.loads(measured[1].replace("&quot;", '"').replace("&amp;", "&"))
+def test_an_unknown_track_exits_2_listing_the_tracks(prog, capsys):
+    capsys.readouterr()
+    assert prog.cli("report", "--now", END.isoformat(), "--track", "gardening") == 2
+    err = capsys.readouterr().err
+    assert "--track 'gardening': no pair has it" in err and "social media, technology" in err
+    assert prog.cli("report", "--now", END.isoformat(), "--cohort", "2027") == 2
+    assert "the roster has none" in capsys.readouterr().err  # the example roster has no cohort column
 
 
-def test_html_report_of_the_programme_renders_its_charts_in_chromium(prog, capsys, tmp_path):
-    charts = {c["chart"]: c for c in open_in_chromium(report(prog, capsys, "--format", "html"), tmp_path)}
-    assert list(charts) == ["sessions", "ratings", "progress", "surveys"]
-    for name in ("sessions", "ratings", "progress"):
-        assert charts[name]["width"] > 300 and charts[name]["height"] > 100
-    assert charts["sessions"]["bars"] == 4  # planned and held, January and February
-    assert charts["ratings"]["bars"] == 4  # ratings 2, 3, 4, 5 were given; 1 never
-    assert charts["progress"]["bars"] == 2  # P01's first and latest answer; P05 does not share its notes
-    assert "No survey answers" in charts["surveys"]["empty"]
+def test_csv_figures_table_carries_the_funnel_weeks_and_tracks(prog, capsys):
+    rows = list(csv.DictReader(io.StringIO(report(prog, capsys, "--format", "csv", "--table", "figures"))))
+    value = {(r["section"], r["group"], r["figure"]): r["value"] for r in rows}
+    assert value[("funnel", "invited", "pairs")] == "7"  # P06, paused in the roster from the start, got no kickoff
+    assert value[("funnel", "both consented", "pairs")] == "6"  # P08's mentee said no
+    assert value[("beside the funnel", "", "declined")] == "1"
+    assert value[("summary", "overall", "sessions held")] == "16"
+    assert value[("needs attention", "P03", "fizzling")] == "5"  # five missed in a row, as the Markdown says
+    assert ("track", "social media", "sessions held") in value and ("track", "inclusion", "sessions held") not in value
+    assert sum(int(v) for (sec, _, fig), v in value.items() if sec == "week" and fig == "sessions planned") == 25
+    capsys.readouterr()
+    assert prog.cli("report", "--now", END.isoformat(), "--table", "figures") == 2  # Markdown has every table
 
 
-def test_all_four_charts_render_from_a_full_data_set(settings_for_html, tmp_path):
+def test_csv_pairs_table_says_how_far_each_pair_got(prog, capsys):
+    rows = {r["pair_id"]: r for r in csv.DictReader(io.StringIO(report(prog, capsys, "--format", "csv")))}
+    assert rows["P01"]["furthest_step"] == "midpoint reached" and rows["P08"]["furthest_step"] == "invited"
+    assert rows["P03"]["needs_attention"] == "fizzling" and rows["P01"]["needs_attention"] == ""
+
+
+def test_markdown_lists_the_pairs_that_need_attention_with_the_digests_reply_lines(prog, capsys):
+    part = report(prog, capsys).split("## Attention needed now", 1)[1].split("##", 1)[0]
+    assert "**P03** Tom Becker mentoring" in part and "`NUDGE P03`, `ASK-MENTOR P03`, `PAUSE P03`" in part
+    assert "P01" not in part
+
+
+# --- HTML in a real browser ------------------------------------------------------------------
+
+SMALL_ROSTER_ROWS = 4  # the header and three pairs: P01 (shares its notes), P02 (one says PRIVATE), P03 (silent)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Programme:
+    """A three-pair programme (six people, min_group_size 5): most averages are too small to show."""
+    rows = (REPO / "examples" / "roster.csv").read_text().splitlines()[:SMALL_ROSTER_ROWS]
+    programme = Programme.create(tmp_path_factory.mktemp("small"), roster="\n".join(rows) + "\n",
+                                 cadence='"weekly"', min_group_size="5")
+    play(programme)
+    return programme
+
+
+def test_small_programme_says_once_what_is_hidden_and_shows_the_counts(small, capsys):
+    page = report(small, capsys, "--format", "html")
+    assert page.count('id="suppressed"') == 1 and "suppressed (" not in page  # said once, not in every cell
+    notice = page.split('id="suppressed">', 1)[1].split("</p>", 1)[0]
+    assert "fewer than 5 people" in notice and "the ratings chart" in notice
+    assert 'data-chart="ratings"' not in page  # not drawn as an empty box either
+    text = report(small, capsys)
+    funnel = text.split("## Engagement funnel", 1)[1].split("##", 1)[0]
+    for step, pairs in (("invited", 3), ("both consented", 3), ("booked", 3), ("first session held", 2),
+                        ("midpoint reached", 2), ("completed", 0)):
+        assert f"| {step} | {pairs} |" in funnel, step
+
+
+def test_small_and_full_reports_lay_out_in_chromium(small, capsys, tmp_path):
+    page = report(small, capsys, "--format", "html")
+    slots = browser.check_layout(page, tmp_path)
+    assert {name for name, s in slots.items() if s["bars"]} == {"funnel", "states", "sessions", "progress"}
+    assert "No mentee has answered" in slots["surveys-mentee"]["notice"]
+    browser.screenshot(page, "report-3-pairs", tmp_path)
+    assert browser.print_pdf(page, tmp_path).startswith(b"%PDF")
+
+
+def test_every_chart_renders_from_a_full_data_set(settings_for_html, tmp_path):
     page = html_report.render(full_report(settings_for_html), load_templates(None).env)
-    charts = {c["chart"]: c for c in open_in_chromium(page, tmp_path)}
-    assert {name: c["bars"] for name, c in charts.items()} == {
-        "sessions": 4,  # two months x planned, held
+    slots = browser.check_layout(page, tmp_path)
+    assert {name: s["bars"] for name, s in slots.items()} == {
+        "funnel": 6,  # 5 invited, consented, booked, met; 3 past the midpoint; 2 completed
+        "states": 6,  # W03 active; W04-W06 one bar (quiet), active; W07 and W08 active and ended
+        "sessions": 4,  # W03 and W07 x planned, held (quiet weeks are left out)
+        "progress-distribution": 6,  # midpoint answers 2, 3, 4 and end answers 3, 4, 5
+        "surveys-mentee": 4, "surveys-mentor": 4,  # confidence, value x first, end
         "ratings": 3,  # 3, 4, 5
         "progress": 10,  # five pairs x first, latest
-        "surveys": 4,  # confidence, value x first, end
     }
-    assert all(c["width"] > 300 and c["height"] > 100 and not c["empty"] for c in charts.values())
-    assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
 @pytest.fixture
@@ -253,7 +285,8 @@ def settings_for_html(tmp_path):
 
 
 def full_report(settings) -> ReportData:
-    """Five pairs, two months of sessions, ratings, goal progress and surveys, built as table rows."""
+    """Five pairs, two sessions each (20 January, 20 February), ratings, goal progress and
+    surveys, built as table rows; three pairs past their midpoint, two of them completed on 21 February."""
     from test_metrics import at, doc, log, make_pair, session, survey
 
     pairs = [make_pair(f"P0{i}") for i in range(1, 6)]
@@ -262,9 +295,9 @@ def full_report(settings) -> ReportData:
             for i, p in enumerate(pairs) for s in sessions if s["pair_id"] == p.pair_id]
     surveys = [survey(p, m, r, at(25, month=month), confidence=c, value=c + 1)
                for p in pairs for m, month, c in (("first", 1, 2), ("end", 2, 4)) for r in ("mentor", "mentee")]
-    snap = metrics.Snapshot.of([doc(p, share=(True, True)) for p in pairs], sessions, logs, surveys)
+    docs = [{**doc(p, share=(True, True)), "consent": {p.mentor.address: "yes", p.mentee.address: "yes"},
+             "milestones": ["first", "midpoint", "end"][:3 if i < 3 else 1],
+             **({"completed": "2027-02-21T10:00:00+00:00"} if i < 2 else {})} for i, p in enumerate(pairs)]
+    snap = metrics.Snapshot.of(docs, sessions, logs, surveys)
     now = datetime(2027, 3, 1, tzinfo=timezone.utc)
-    rows = metrics.pair_table(snap, pairs, settings, now)
-    return ReportData(programme="Pilot", timezone="Europe/London",
-                      summary=metrics.programme_summary(snap, pairs, settings, now), pairs=rows,
-                      notes=metrics.shared_notes(snap, pairs, now=now), people={})
+    return assemble(snap, pairs, settings, now, None, None, load_templates(None).questions)

@@ -45,13 +45,14 @@ class Funnel:
     furthest: dict[str, str]  # pair id → the last step it reached ("" for none: not invited yet)
 
 
-def _reached(m: Member, held: set[str]) -> list[bool]:
-    """Which steps one pair reached, in STEPS order (facts the jobs recorded, not guesses)."""
+def _reached(m: Member, met: set[str], held: set[str]) -> list[bool]:
+    """Which steps one pair reached, in STEPS order (facts the jobs recorded, not guesses);
+    ``met``: pairs with a session to take place, ``held``: pairs with one held."""
     doc = m.doc
     if doc is None:
         return [False] * len(STEPS)
     spans = [*(doc.earlier_series or []), *([doc.series] if doc.series else [])]
-    booked = any(s.get("plan") for s in spans)
+    booked = m.pair_id in met or any(s.get("plan") for s in spans)
     people = m.people.people if m.people else ()
     consented = booked or (bool(people) and all(doc.consent.get(p.address) == "yes" for p in people))
     milestones = set(doc.milestones or ())
@@ -63,11 +64,12 @@ def funnel(snap: Snapshot, everyone: Sequence[Member], outcomes: dict[str, str],
     """invited → both consented → booked → first session held → midpoint reached → completed.
     A pair counts at a step only when it reached every step before it."""
     held = {s["pair_id"] for s in snap.sessions if outcomes.get(s["token"]) == HELD}
+    met = {s["pair_id"] for s in snap.sessions}
     counts = [0] * len(STEPS)
     furthest: dict[str, str] = {}
     for m in everyone:
         furthest[m.pair_id] = ""
-        for i, ok in enumerate(_reached(m, held)):
+        for i, ok in enumerate(_reached(m, met, held)):
             if not ok:
                 break
             counts[i] += 1

@@ -67,7 +67,10 @@ def _milestone_of(snap: Snapshot) -> dict[str, str]:
     (``series.progress_sessions``: the middle session and the last)."""
     out: dict[str, str] = {}
     numbers = {s["token"]: (s["pair_id"], s["number"]) for s in snap.sessions}
-    ends = {pid: milestone_sessions(total(planned_rows(doc))) for pid, doc in snap.pairs.items()}
+    last: dict[str, int] = {}
+    for pid, number in numbers.values():
+        last[pid] = max(last.get(pid, 0), number)
+    ends = {pid: milestone_sessions(total(planned_rows(doc)) or last.get(pid, 0)) for pid, doc in snap.pairs.items()}
     for token, (pid, number) in numbers.items():
         marks = ends.get(pid, {})
         out[token] = "end" if number >= marks.get("end", number + 1) else "midpoint"

@@ -47,6 +47,12 @@ def _config(**extra: object) -> dict:
     return {**base, **extra}
 
 
+def _counts(top: int) -> dict:
+    """A value axis of whole numbers (pairs, sessions, people), at most about ten ticks."""
+    step = max(1, -(-top // 10))
+    return {"y_labels": list(range(0, top + step, step))}
+
+
 def _svg(chart: pygal.graph.graph.Graph, chart_id: str) -> Markup:
     """Render with a fixed id (pygal's default is a random uuid) and without script or comments."""
     chart.uuid = chart_id
@@ -74,7 +80,7 @@ def funnel(found: Funnel) -> Chart:
         return Chart("funnel", title, None, "No pair has been invited yet.")
     steps = found.steps[::-1]  # pygal draws the first label at the bottom
     chart = pygal.HorizontalBar(**_config(title=title, show_legend=False, style=_colours("pairs"),
-                                          height=120 + 40 * len(steps)))
+                                          height=120 + 40 * len(steps), **_counts(steps[-1].pairs)))
     chart.x_labels = [s.name for s in steps]
     chart.add("pairs", [s.pairs for s in steps])
     note = "A pair counts at a step once it has reached every step before it."
@@ -86,7 +92,8 @@ def pair_states(weeks: Sequence[Week]) -> Chart:
     if not any(w.pairs for w in weeks):
         return Chart("states", title, None, "No pair has had its first session in this period yet.")
     chart = pygal.StackedBar(**_config(title=title, style=_colours(*WEEK_STATES), print_values=False,
-                                       x_label_rotation=-35 if len(weeks) > 6 else 0))
+                                       x_label_rotation=-35 if len(weeks) > 6 else 0,
+                                       **_counts(max(w.pairs for w in weeks))))
     chart.x_labels = [w.label for w in weeks]
     for i, state in enumerate(WEEK_STATES):
         chart.add(state, [w.states[i] or None for w in weeks])
@@ -100,7 +107,8 @@ def weekly_sessions(weeks: Sequence[Week]) -> Chart:
     shown = [w for w in weeks if w.sessions.planned]
     if not shown:
         return Chart("sessions", title, None, "No session has taken place in this period yet.")
-    chart = pygal.Bar(**_config(title=title, style=_colours("planned", "held")))
+    chart = pygal.Bar(**_config(title=title, style=_colours("planned", "held"),
+                                **_counts(max(w.sessions.planned for w in shown))))
     chart.x_labels = [f"{w.label} ({percent(w.sessions.attendance)})" for w in shown]
     chart.x_label_rotation = -35 if len(shown) > 4 else 0
     chart.add("planned", [w.sessions.planned for w in shown])
@@ -118,7 +126,8 @@ def progress_distribution(found: Sequence[ProgressAt]) -> Chart | None:
         if any(p.counts.suppressed for p in found):
             return None  # the report's one notice says why
         return Chart("progress-distribution", title, None, "No one has answered the goal-progress question yet.")
-    chart = pygal.Bar(**_config(title=title, style=_colours(*(p.milestone for p in shown))))
+    chart = pygal.Bar(**_config(title=title, style=_colours(*(p.milestone for p in shown)),
+                                **_counts(max(max(p.counts.counts or (0,)) for p in shown))))
     chart.x_labels = ["1", "2", "3", "4", "5"]
     for p in shown:
         chart.add(f"{p.milestone} ({p.counts.people} people, mean {p.mean})", list(p.counts.counts or ()))
@@ -132,7 +141,7 @@ def rating_distribution(found: Distribution) -> Chart | None:
         return None  # the report's one notice says why
     if not found.counts or not any(found.counts):
         return Chart("ratings", title, None, "No ratings in this period yet.")
-    chart = pygal.Bar(**_config(title=title, show_legend=False))
+    chart = pygal.Bar(**_config(title=title, show_legend=False, **_counts(max(found.counts))))
     chart.x_labels = ["1", "2", "3", "4", "5"]
     chart.add("ratings", list(found.counts))
     note = f"How many session logs gave each rating, from {found.people} people."

@@ -37,8 +37,8 @@ def render(report: ReportData) -> str:
 
 
 def _figures(f: Figures) -> list[object]:
-    return [fmt.held(f.sessions), percent(f.sessions.attendance), f.sessions.missed, f.sessions.open, f.rating,
-            f.progress, f.paused, f.stopped, f.quarantined]
+    return [fmt.held(f.sessions), percent(f.sessions.attendance), f.sessions.missed, f.sessions.open,
+            fmt.shown(f.rating), fmt.shown(f.progress), f.paused, f.stopped, f.quarantined]
 
 
 LABELS = ("sessions held / planned", "attendance", "sessions missed", "awaiting a log", "average rating (1-5)",
