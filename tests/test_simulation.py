@@ -22,12 +22,17 @@ HEALTHY = [f"H{n}" for n in range(1, 9)]
 PEOPLE = {pid: (f"mentor.{pid.lower()}@example.com", f"mentee.{pid.lower()}@example.com")
           for pid in [*HEALTHY, "F1", "PA", "ST", "NC"]}
 SECRET = "SECRET-NOTE"
+SHARING = {"H1", "H3", "H4", "H5", "H6"}  # both people reply SHARE NOTES with their YES; H2 and the rest do not
+SOCIAL = {"H5", "H6", "H7", "H8", "ST", "NC"}  # track "social media"; the others "technology"
+SPRING = {"H1", "H2", "H3", "H4", "H5", "H6"}  # cohort "spring"; the others "summer"
 
 
 def roster() -> str:
-    rows = ["pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,track"]
+    rows = ["pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,track,cohort"]
     for pid, (mentor, mentee) in PEOPLE.items():
-        rows.append(f"{pid},Mentor {pid},{mentor},Mentee {pid},{mentee},Goal of {pid},technology")
+        track = "social media" if pid in SOCIAL else "technology"
+        cohort = "spring" if pid in SPRING else "summer"
+        rows.append(f"{pid},Mentor {pid},{mentor},Mentee {pid},{mentee},Goal of {pid},{track},{cohort}")
     return "\n".join(rows) + "\n"
 
 
@@ -52,7 +57,7 @@ class People:
             to = msg["To"].addresses[0].addr_spec
             pid = next((p for p, people in PEOPLE.items() if to in people), None)
             if kind == "kickoff" and pid != "NC":
-                self.reply(msg, now, "Yes, I'm in." + ("\n\nSHARE NOTES" if pid == "H1" else ""))
+                self.reply(msg, now, "Yes, I'm in." + ("\n\nSHARE NOTES" if pid in SHARING else ""))
             elif kind == "agenda" and to == PEOPLE[pid][0]:
                 if not self._agenda(msg, now, pid, sessions):
                     continue  # answered later, once the session is over
@@ -101,7 +106,7 @@ def sessions_of(prog: Programme) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     """Run the whole programme once; tests below read what happened."""
-    prog = Programme.create(tmp_path_factory.mktemp("sim"), roster=roster(), cadence='"weekly"')
+    prog = Programme.create(tmp_path_factory.mktemp("sim"), roster=roster(), cadence='"weekly"', attach_report="true")
     people = People(prog)
     seen_states: dict[str, set[str]] = {pid: set() for pid in PEOPLE}
     now = T0
@@ -246,3 +251,121 @@ def test_pause_and_stop_cancel_their_series(simulated):
         assert methods == ["REQUEST", "CANCEL"], pid
     healthy = [calendar_parts(m)[0][0] for m in prog.outbox("itip", to=PEOPLE["H3"][1])]
     assert healthy == ["REQUEST"]  # a completed series is not cancelled
+
+
+# --- the champion's report of the whole programme (issue 20) ----------------------------------
+# Every figure below is worked out from the script above, not read from the code: 12 pairs, six
+# weekly sessions each from the week of 11 January (2027-W02) to the week of 15 February (W07).
+
+
+def figures(simulated, capsys, *args: str) -> dict[tuple[str, str, str], str]:
+    prog, _, _, now = simulated
+    capsys.readouterr()
+    assert prog.cli("report", "--format", "csv", "--table", "figures", "--now", now.isoformat(), *args) == 0
+    import csv
+    import io
+
+    return {(r["section"], r["group"], r["figure"]): r["value"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+
+
+def test_report_funnel_matches_the_script(simulated, capsys):
+    value = figures(simulated, capsys)
+    funnel = [(step, int(value[("funnel", step, "pairs")])) for step in
+              ("invited", "both consented", "booked", "first session held", "midpoint reached", "completed")]
+    # NC never answers its kickoff; ST's first session is answered with STOP, not a log; PA pauses
+    # at its second of six sessions, before the midpoint (the third); H1-H8 and F1 reach the end.
+    assert funnel == [("invited", 12), ("both consented", 11), ("booked", 11), ("first session held", 10),
+                      ("midpoint reached", 9), ("completed", 9)]
+    assert [value[("beside the funnel", "", k)] for k in ("declined", "paused", "stopped")] == ["0", "1", "1"]
+
+
+def test_report_weekly_states_and_sessions_match_the_script(simulated, capsys):
+    value = figures(simulated, capsys)
+    states = ("active", "at risk", "fizzling", "paused", "ended")
+    weeks = {}
+    for (section, week, figure), v in value.items():
+        if section == "week":
+            weeks.setdefault(week, {})[figure] = v
+    table = {week: ([int(w[s]) for s in states], int(w["sessions planned"]), int(w["sessions held"]))
+             for week, w in weeks.items()}
+    assert table == {
+        # ST stops at its first session; the other ten met. ST's session is planned but not held.
+        "2027-W02": ([10, 0, 0, 0, 1], 11, 10),
+        # F1 is silent about its 2nd session (at risk); PA answers its 2nd with PAUSE (no log: missed)
+        "2027-W03": ([8, 1, 0, 1, 1], 10, 8),
+        # F1 silent again: fizzling; PA's series is cancelled, so nine sessions
+        "2027-W04": ([8, 0, 1, 1, 1], 9, 8),
+        # F1 logs its 4th session: active again
+        "2027-W05": ([9, 0, 0, 1, 1], 9, 9),
+        "2027-W06": ([9, 0, 0, 1, 1], 9, 9),
+        # the 6th and last session: H1-H8 and F1 complete
+        "2027-W07": ([0, 0, 0, 1, 10], 9, 9),
+        # after the programme, quiet weeks with nothing changing are one line, up to the report's moment
+        "2027-W08 to W09": ([0, 0, 0, 1, 10], 0, 0),
+    }
+    assert value[("week", "2027-W03", "attendance")] == "0.8000"  # 8 of 10
+
+
+def test_report_outcomes_match_the_script(simulated, capsys):
+    value = figures(simulated, capsys)
+    # mentors answer "Progress: 2" at the 3rd session (the midpoint: F1 is silent then) and 4 at the 6th
+    assert [value[("goal progress", "midpoint", str(n))] for n in range(1, 6)] == ["0", "8", "0", "0", "0"]
+    assert [value[("goal progress", "end", str(n))] for n in range(1, 6)] == ["0", "0", "0", "9", "0"]
+    assert (value[("goal progress", "midpoint", "mean")], value[("goal progress", "end", "mean")]) == ("2.00", "4.00")
+    # every survey answer is "1. 4 / 2. 5 / 3. 4 / 4. more async work": mentees' 1-2 are confidence
+    # and value, mentors' 1-3 confidence, value, heard; nobody answers the 5th (mentors' visibility)
+    for role, question, answer in (("mentees", "confidence", "4.00"), ("mentees", "value", "5.00"),
+                                   ("mentors", "confidence", "4.00"), ("mentors", "heard", "4.00")):
+        assert [value[(f"survey {role}", question, m)] for m in ("first", "midpoint", "end")] == [answer] * 3
+        assert value[(f"survey {role}", question, "change")] == "0.00"
+    assert ("survey mentees", "heard", "first") not in value  # a mentor's question stays the mentors'
+    assert value[("survey mentors", "visibility", "end")] == ""
+    # mentees' 4th answer at the midpoint and the end is the adopted tool: 9 mentees got those surveys;
+    # the words come from the five sharing pairs only (H1, H3, H4, H5, H6), enough people to show them
+    assert [value[("adopted", "", k)] for k in ("mentees who answered", "named one", "share")] == ["9", "9", "1.0000"]
+    assert value[("adopted", "more async work", "mentees")] == "5"
+
+
+def test_report_compares_tracks_and_cohorts_side_by_side(simulated, capsys):
+    value = figures(simulated, capsys)
+
+    def group(section: str, name: str) -> tuple[str, ...]:
+        return tuple(value[(section, name, k)] for k in ("pairs", "completed", "sessions planned", "sessions held"))
+
+    # technology: H1-H4 (24 of 24), F1 (4 of 6), PA (1 of 2); social media: H5-H8 (24 of 24), ST (0 of 1), NC
+    assert group("track", "technology") == ("6", "5", "32", "29")
+    assert group("track", "social media") == ("6", "4", "25", "24")
+    # spring: H1-H6, all held; summer: H7, H8, F1, PA, ST, NC
+    assert group("cohort", "spring") == ("6", "6", "36", "36")
+    assert group("cohort", "summer") == ("6", "3", "21", "17")
+    social = figures(simulated, capsys, "--track", "social media")
+    assert [social[("funnel", s, "pairs")] for s in ("invited", "both consented", "first session held", "completed")] \
+        == ["6", "5", "4", "4"]
+    assert social[("summary", "overall", "sessions held")] == "24"
+
+
+def test_the_digest_carries_the_report_and_it_keeps_notes_private(simulated):
+    prog, _, _, _ = simulated
+    last = max(prog.outbox("digest", to="champion@example.com"), key=lambda m: m["Date"].datetime)
+    files = [part for part in last.iter_attachments() if part.get_filename() == "report-2027-02-22.html"]
+    assert len(files) == 1 and files[0].get_content_type() == "text/html"
+    page = files[0].get_content()
+    assert page.startswith("<!DOCTYPE html>") and "Engagement funnel" in page and "<script" not in page
+    assert f"{SECRET} H1" in page and f"{SECRET} H2" not in page and "topic 2 of H2" not in page
+
+
+def test_the_report_of_the_whole_programme_lays_out_in_chromium(simulated, capsys, tmp_path):
+    import browser
+
+    prog, _, _, now = simulated
+    capsys.readouterr()
+    assert prog.cli("report", "--format", "html", "--now", now.isoformat()) == 0
+    page = capsys.readouterr().out
+    slots = browser.check_layout(page, tmp_path)
+    drawn = {name for name, s in slots.items() if s["bars"]}
+    assert drawn == {"funnel", "states", "sessions", "progress-distribution", "surveys-mentee", "surveys-mentor",
+                     "ratings", "progress"}
+    assert slots["funnel"]["bars"] == 6 and slots["sessions"]["bars"] == 12  # six weeks x planned, held
+    with capsys.disabled():
+        browser.screenshot(page, "report-simulation-12-pairs", tmp_path, height=7200)
+        browser.screenshot(page, "report-simulation-12-pairs-a4", tmp_path, width=browser.A4_PX, height=9000)

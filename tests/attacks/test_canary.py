@@ -1,9 +1,14 @@
 """A unique string in every private field of a pair that does not share its notes, then every
-output searched for it: mail to anyone but the pair, every report format, status, the logs."""
+output searched for it: mail to anyone but the pair (every MIME part decoded: the digest's
+attached report too), every report format and table (also per track and cohort), status, the
+logs. With min_group_size 1 nothing is held back for the group's size, so only the sharing rule
+stands between the canary and the page (the adopted tools' words, say)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 
 from attackkit import MENTEE, MENTOR, armed, drop, text_mail, token_of
 
@@ -11,7 +16,7 @@ CANARY = "CANARY-private-4b7e"
 
 
 def test_nothing_private_reaches_anyone_outside_the_pair(tmp_path, capsys):
-    prog, now = armed(tmp_path, sessions="2")
+    prog, now = armed(tmp_path, sessions="2", min_group_size="1", attach_report="true")
     for person in (MENTOR, MENTEE):
         text = (f"Attended: yes\nTopics: {CANARY} topic\nLearned: {CANARY} learned\n"
                 f"Next steps:\n- {CANARY} step\nRating: 2\nProgress: 1\n\n{CANARY} free text")
@@ -27,11 +32,25 @@ def test_nothing_private_reaches_anyone_outside_the_pair(tmp_path, capsys):
     outsiders = [p for p in prog.outbox_files() if MENTOR.encode() not in p.read_bytes().split(b"\r\n\r\n")[0]
                  and MENTEE.encode() not in p.read_bytes().split(b"\r\n\r\n")[0]]
     assert outsiders, "nothing went to the champion: the test would prove nothing"
-    for fmt in ("md", "html", "csv"):
-        assert prog.cli("report", "--format", fmt, "--now", later.isoformat()) == 0
+    assert any(part.get_filename() for p in outsiders for part in _parts(p)), "no digest carried the report"
+    for args in (("--format", "md"), ("--format", "html"), ("--format", "csv"), ("--format", "csv", "--table", "figures"),
+                 ("--track", "general"), ("--format", "html", "--track", "general")):
+        assert prog.cli("report", *args, "--now", later.isoformat()) == 0
     assert prog.cli("status", "--now", later.isoformat()) == 0
     assert prog.cli("status", "--json", "--now", later.isoformat()) == 0
     outputs.append(capsys.readouterr())
-    leaks = [p.name for p in outsiders if CANARY.encode() in p.read_bytes()]
-    leaks += [f"output {i}" for i, o in enumerate(outputs) if CANARY in o.out + o.err]
+    leaks = [p.name for p in outsiders if _found(p.read_bytes().decode("utf-8", "replace"))
+             or any(_found(str(part.get_content())) for part in _parts(p))]
+    leaks += [f"output {i}" for i, o in enumerate(outputs) if _found(o.out + o.err)]
     assert leaks == []
+
+
+def _parts(path: Path) -> list:
+    """Every leaf MIME part of a sent message, to read decoded (base64 hides a string from a byte search)."""
+    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+    return [part for part in msg.walk() if not part.is_multipart()]
+
+
+def _found(text: str) -> bool:
+    """The canary in any case: a report may lower-case words to count them."""
+    return CANARY.casefold() in text.casefold()
