@@ -301,3 +301,47 @@ def full_report(settings) -> ReportData:
     snap = metrics.Snapshot.of(docs, sessions, logs, surveys)
     now = datetime(2027, 3, 1, tzinfo=timezone.utc)
     return assemble(snap, pairs, settings, now, None, None, load_templates(None).questions)
+
+
+def test_a_pause_and_a_resume_show_as_paused_weeks_between_active_ones(tmp_path, capsys):
+    """One pair logs every session; after its second it replies PAUSE, two weeks later RESUME."""
+    from zoneinfo import ZoneInfo
+
+    from programme import booked_programme
+
+    roster = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal\n"
+              "P1,Alex Young,alex@example.com,Sam Senior,sam@example.com,Learn TikTok\n")
+    prog = booked_programme(tmp_path, roster, T0, cadence='"weekly"', sessions="6")
+    answered: set[str] = set()
+    paused_at = resumed_at = None
+    now = T0 + timedelta(days=1)
+    while now <= T0 + timedelta(days=49):
+        for agenda in prog.outbox("agenda.", to="alex@"):
+            if agenda["Message-ID"] not in answered and agenda["Date"].datetime <= now - timedelta(hours=26):
+                answered.add(agenda["Message-ID"])
+                prog.reply(agenda, "Attended: yes\nRating: 4", now)
+                if len(answered) == 2:
+                    prog.reply(agenda, "PAUSE", now + timedelta(minutes=1))
+                    paused_at = now
+        if paused_at and not resumed_at and now >= paused_at + timedelta(days=14):
+            prog.reply(prog.outbox("kickoff", to="alex@")[0], "RESUME", now)
+            resumed_at = now
+        assert prog.run(now + timedelta(minutes=5)) == 0
+        now += timedelta(days=1)
+    assert paused_at and resumed_at
+
+    def week(moment: datetime) -> str:
+        year, number, _ = moment.astimezone(ZoneInfo("Europe/London")).isocalendar()
+        return f"{year}-W{number:02d}"
+
+    capsys.readouterr()
+    assert prog.cli("report", "--format", "csv", "--table", "figures", "--now", now.isoformat()) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    state = {r["group"]: r["figure"] for r in rows if r["section"] == "week" and r["value"] == "1"
+             and r["figure"] in ("active", "at risk", "fizzling", "paused", "ended")}
+    paused_week, resumed_week = week(paused_at), week(resumed_at)
+    assert state[paused_week] == "paused" and state[week(paused_at + timedelta(days=7))] == "paused"
+    assert state[resumed_week] == "active"  # RESUME books a new series; its sessions are logged
+    labels = sorted(state)
+    assert all(state[w] == "active" for w in labels if w < paused_week)
+    assert all(state[w] == "active" for w in labels if w >= resumed_week), state
