@@ -214,7 +214,7 @@ def select(snap: Snapshot, pairs: Sequence[Pair], track: str | None = None,
         known = sorted({of(m) for m in everyone} - {"-"})
         chosen = [m for m in chosen if of(m).casefold() == wanted.strip().casefold()]
         if wanted.strip().casefold() not in {k.casefold() for k in known}:
-            listed = ", ".join(known) or "none (the roster has no such column filled in)"
+            listed = ", ".join(known) or "none (no row fills in that column)"
             raise UserError(f"{flag} {wanted!r}: no pair has it; the roster has {listed}")
     ids = {m.pair_id for m in chosen}
     kept = Snapshot(pairs={k: v for k, v in snap.pairs.items() if k in ids},
