@@ -218,6 +218,10 @@ def test_csv_report_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(t
     cells = [cell for row in csv.reader(io.StringIO(capsys.readouterr().out)) for cell in row]
     dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     assert not dangerous, dangerous
+    assert prog.cli("report", "--format", "csv", "--table", "figures", "--now", (T0 + timedelta(days=1)).isoformat()) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert any(r["group"] == "'" + track for r in rows)  # the track, a column of its own in the figures table
+    assert not [r for r in rows if (r["group"] + r["figure"])[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
 # OWASP's list, written out here (not imported) so narrowing the code's list fails a test.
