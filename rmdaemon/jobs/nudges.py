@@ -92,7 +92,7 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
                "requested": reason.startswith("request:"),
                "missed_when": [compose.local_time(s.start, person.timezone) for s in sessions]}
     return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
-                          kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+                          kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id))
 
 
 def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:
