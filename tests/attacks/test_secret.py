@@ -109,6 +109,9 @@ def test_a_missing_open_foreign_or_broken_secret_stops_the_run_with_the_fix(tmp_
         assert prog.run(T0 + timedelta(hours=1)) == 2
         err = capsys.readouterr().err
         assert fix in err and "Traceback" not in err and good.decode().strip() not in err
+        assert prog.cli("check") == 2 and fix in capsys.readouterr().out  # check says it before a run does
         secret.write_bytes(good)
         os.chmod(secret, 0o600)
+    assert prog.cli("check") == 0
+    assert f"installation secret: {secret} (keep it with the state in every backup" in capsys.readouterr().out
     assert prog.run(T0 + timedelta(hours=1)) == 0
