@@ -33,7 +33,7 @@ from rmdaemon.backends.smtp_net import SECTION, Endpoint, explain
 from rmdaemon.backends.smtp_send import SmtpTransport, Unreachable, Unsure
 from rmdaemon.clock import Clock
 from rmdaemon.config import SmtpBackendSettings
-from rmdaemon.errors import BackendError, UserError
+from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Meeting, Outgoing
 
 log = logging.getLogger("rmdaemon.smtp")
