@@ -104,4 +104,4 @@ def _smtp(settings: Settings, clock: Clock) -> Backend:
                     cfg.ca_file, timeout, "imap_username" if cfg.imap_username else "username", imap_source)
     assert cfg.state_path is not None  # the loader puts it beside the state file when not set
     return SmtpBackend(cfg, sender=settings.program.organizer, smtp=smtp, imap=imap, journal_path=cfg.state_path,
-                       clock=clock)
+                       clock=clock, max_bytes=settings.security.max_message_bytes)
