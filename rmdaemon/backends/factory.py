@@ -53,7 +53,7 @@ def _exchange(settings: Settings) -> Backend:
         secret = read_secret(settings, "backend.exchange", cfg.client_secret_env, None, "client_secret")
     else:
         secret = read_secret(settings, "backend.exchange", cfg.password_env, cfg.password_file, "password")
-    return ExchangeBackend(cfg, secret=secret)
+    return ExchangeBackend(cfg, secret=secret, max_bytes=settings.security.max_message_bytes)
 
 
 def _graph(settings: Settings, clock: Clock) -> Backend:
