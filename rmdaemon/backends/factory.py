@@ -74,7 +74,7 @@ def _graph(settings: Settings, clock: Clock) -> Backend:
     else:
         credential = Credential(secret=read_secret(settings, "backend.graph", cfg.client_secret_env,
                                                    cfg.client_secret_file, "client_secret"))
-    return GraphBackend(cfg, credential, clock=clock)
+    return GraphBackend(cfg, credential, clock=clock, max_bytes=settings.security.max_message_bytes)
 
 
 def _smtp(settings: Settings, clock: Clock) -> Backend:
