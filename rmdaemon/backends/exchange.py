@@ -227,8 +227,8 @@ class ExchangeBackend(Backend):
         self._fetched.update({i.id: (i.changekey, list(i.categories or [])) for i in fresh})
         if fresh:
             self._save_watermark(plain(min(i.datetime_received for i in fresh)))
-        return [self._too_large(i, heads[i.id]) if i.id in big else Incoming(ref=i.id, raw=bytes(mime[i.id].mime_content))
-                for i in fresh]
+        return [self._too_large(i, heads[i.id]) if i.id in big
+                else Incoming(ref=i.id, raw=bytes(mime[i.id].mime_content)) for i in fresh]
 
     def _get(self, items: list[Message], fields: list[str]) -> dict[str, Message]:
         """These items with ``fields`` (one GetItem per 100), by id; one gone meanwhile is left out."""

@@ -105,7 +105,8 @@ class Inbox:
         as Graph reports them, then the MIME of those within ``max_message_bytes``; a larger one is
         never downloaded and goes on refused with the reason and those headers."""
         self._read_changes()
-        pending = [ref for ref, _ in sorted(self.state.pending.items(), key=lambda kv: (kv[1].get("received", ""), kv[0]))]
+        pending = [ref for ref, _ in sorted(self.state.pending.items(),
+                                            key=lambda kv: (kv[1].get("received", ""), kv[0]))]
         gone: list[str] = []
         heads = self._read(pending, HEAD_QUERY, gone)
         big = {ref for ref, reply in heads.items() if _size(reply.body) > self.max_bytes}
@@ -190,7 +191,8 @@ class Inbox:
 
 def _size(message: dict[str, Any]) -> int:
     """PR_MESSAGE_SIZE as Graph returned it; 0 (read it) when it did not."""
-    found = [p.get("value") for p in message.get("singleValueExtendedProperties") or [] if str(p.get("id")).casefold() == SIZE.casefold()]
+    found = [p.get("value") for p in message.get("singleValueExtendedProperties") or []
+             if str(p.get("id")).casefold() == SIZE.casefold()]
     return int(found[0]) if found and str(found[0]).isdigit() else 0
 
 

@@ -13,8 +13,8 @@ How "fetched once" holds:
 Big mailboxes and big messages: headers and sizes are fetched first; bodies are fetched in
 commands of at most ``FETCH_BYTES`` and at most ``BATCH_BYTES`` per read (at least one message);
 the rest waits for the next inbox run. A message over ``[security] max_message_bytes`` is never
-downloaded: its first ``HEAD_BYTES`` go to the quarantine with the reason. UIDs are always explicit lists, never ``1:*`` (IMAPClient
-4.1.0 fails on `fetch("1:*")`).
+downloaded: its first ``HEAD_BYTES`` go to the quarantine with the reason. UIDs are always
+explicit lists, never ``1:*`` (IMAPClient 4.1.0 fails on `fetch("1:*")`).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ def run(ctx: Context) -> JobResult:
     def record() -> None:
         opt_in = ctx.settings.program.require_opt_in
         save(ctx.store, PAIRS, "pair_id", (new_pair_doc(p, ctx, opt_in) for p in new))
-        save(ctx.store, SESSIONS, "token", (
-            {"token": compose.kickoff_token(ctx.pair_key(None, p.pair_id), p.pair_id), "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
+        save(ctx.store, SESSIONS, "token", ({"token": compose.kickoff_token(ctx.pair_key(None, p.pair_id), p.pair_id),
+                                             "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
 
     deliver(ctx, messages, result, record=record)
     for pair in new:
@@ -64,5 +64,6 @@ def kickoff_message(ctx: Context, pair: Pair, person: Person, doc: dict | None) 
         "goal": pair.goal, "require_opt_in": program.require_opt_in,
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
+    token = compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id)
     return ctx.mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context,
-                          kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id))
+                          kind="kickoff", pair_id=pair.pair_id, token=token)

@@ -96,8 +96,9 @@ def test_two_installations_give_the_same_pair_different_uids_tokens_and_message_
 
 def test_a_missing_open_foreign_or_broken_secret_stops_the_run_with_the_fix(tmp_path, capsys):
     prog = Programme.create(tmp_path / "p", roster=ROSTER)
-    assert prog.run(T0) == 0
     secret = prog.state.parent / "secret.key"
+    assert prog.run(T0, "--dry-run") == 0 and not secret.exists()  # a dry run changes nothing, makes no key
+    assert prog.run(T0) == 0
     good = secret.read_bytes()
     cases = [(lambda: os.chmod(secret, 0o644), "chmod 600"),
              (lambda: secret.write_bytes(b"ab" * 32 + b"\n"), "not the secret the state"),
