@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import tomllib
 from importlib import resources
@@ -26,6 +27,7 @@ from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -207,28 +209,40 @@ def digest(*parts: object, length: int = 16) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
 
 
-def _token(text: str) -> str:
-    return "RM-" + base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:6]
+def keyed(secret: bytes, *parts: object, length: int = 64) -> str:
+    """HMAC-SHA256 of ``parts`` under ``secret`` (the installation's, ``secret.py``), hex: what
+    an outsider who knows the pair ids and the organiser's domain still cannot compute."""
+    return hmac.new(secret, "\x1f".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()[:length]
 
 
-def session_token(series_uid: str, start: datetime) -> str:
-    """``RM-`` + 6 characters that name one session; stable, and hard to guess without the uid."""
-    return _token(f"{series_uid}|{start.astimezone(ZoneInfo('UTC')).isoformat()}")
+def token(text: str, key: str | None) -> str:
+    """``RM-`` + 6 characters naming a thread. ``key`` (hex) is the token key of the pair or series
+    the thread belongs to; ``None`` for one made before the installation had a secret: its tokens
+    stay the plain hashes they were, so its people's mail keeps its threads and nothing is re-sent."""
+    raw = (hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256) if key else hashlib.sha256(text.encode())).digest()
+    return "RM-" + base64.b32encode(raw).decode()[:6]
 
 
-def thread_token(*parts: str) -> str:
-    """The token of a thread that is not a session: a kickoff, a survey, a check-in."""
-    return _token("|".join(parts))
+def session_token(series: Mapping[str, Any], start: datetime) -> str:
+    """The token of one session of ``series`` (a stored series: its ``uid`` and ``token_key``); stable."""
+    return token(f"{series['uid']}|{start.astimezone(ZoneInfo('UTC')).isoformat()}", series.get("token_key"))
 
 
-def kickoff_token(pair_id: str) -> str:
+def thread_token(key: str | None, *parts: str) -> str:
+    """The token of a thread that is not a session: a kickoff, a survey, a check-in (``key``: the pair's)."""
+    return token("|".join(parts), key)
+
+
+def kickoff_token(key: str | None, pair_id: str) -> str:
     """The token of a pair's kickoff thread, where consent and goal replies arrive."""
-    return thread_token("kickoff", pair_id)
+    return thread_token(key, "kickoff", pair_id)
 
 
-def message_id(kind: str, key: str, domain: str, token: str = "") -> str:
+def message_id(kind: str, key: str, domain: str, token: str = "", secret: bytes | None = None) -> str:
+    """Derived from the idempotency ``key``, keyed by ``secret`` (None: a plain hash, for the
+    iTIP mail of a series from before the secret)."""
     label = f"{kind}.{token}" if token else kind
-    return f"<rm.{label}.{digest(key)}@{domain}>"
+    return f"<rm.{label}.{keyed(secret, key, length=16) if secret else digest(key)}@{domain}>"
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -35,6 +35,7 @@ from rmdaemon.jobs import agendas, booking, consent, digest, inbox, nudges, outr
 from rmdaemon.programme.context import Context
 from rmdaemon.model import Incoming, JobResult
 from rmdaemon.records import pair_records
+from rmdaemon.secret import installation_secret, secret_path
 from rmdaemon.store import Store
 
 log = logging.getLogger("rmdaemon")
@@ -88,11 +89,14 @@ def _save_job_state(store: Store, name: str, state: dict) -> None:
         store.set_meta(f"job:{name}", state)
 
 
-def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, only_due: bool) -> list[JobResult]:
-    """One pass over the jobs. The roster and templates are re-read every tick: admins edit them live."""
+def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, only_due: bool,
+         secret: bytes | None = None) -> list[JobResult]:
+    """One pass over the jobs. The roster and templates are re-read every tick: admins edit them live;
+    the secret too, so a key removed or opened up meanwhile stops the tick with the fix."""
     pairs = roster.load_roster(settings.roster_path, settings.program)
     templates = compose.load_templates(settings.templates_dir)
-    ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now)
+    ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now,
+                  secret=installation_secret(store) if secret is None else secret)
     latest = store.meta(CLOCK)
     back = latest is not None and now < datetime.fromisoformat(latest)
     try:
@@ -148,7 +152,8 @@ def handle_again(settings: Settings, store: Store, clock: Clock, message: Incomi
     pairs = roster.load_roster(settings.roster_path, settings.program)
     with _backend(settings, clock) as backend:
         ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs,
-                      templates=compose.load_templates(settings.templates_dir), now=arrived)
+                      templates=compose.load_templates(settings.templates_dir), now=arrived,
+                      secret=installation_secret(store))
         router = inbox.Router(ctx, pair_records(store))
         outcome = router.route_safely(message, key)
         inbox.record(ctx, router, [(message, key, outcome)])
@@ -164,7 +169,8 @@ def _dry_run(settings: Settings, clock: Clock) -> list[JobResult]:
         scratch = replace(settings, storage_path=copy)
         with Store.open(copy) as store, _backend(settings, clock) as real:
             dry = DryRunBackend(real)
-            results = tick(store, dry, scratch, clock(), only_due=False)
+            secret = installation_secret(store, secret_path(settings.storage_path), create=False)  # never made here
+            results = tick(store, dry, scratch, clock(), only_due=False, secret=secret)
         results.append(JobResult("dry run", {"actions": dry.count()}, dry.report()))
         return results
 

@@ -132,6 +132,9 @@ class Meeting:
     subject: str = ""
     body_text: str = ""
     body_html: str = ""
+    # The series' token key (hex): the iTIP emails' Message-IDs are keyed by it; "" for a series
+    # booked before the installation had a secret, whose Message-IDs stay as they were.
+    token_key: str = ""
 
 
 class Outgoing:

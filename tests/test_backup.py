@@ -26,18 +26,18 @@ def test_backup_holds_the_state_the_quarantine_and_the_secret_and_is_private(tmp
     prog.run(T0)
     prog.drop(b"From: who@else.example\nMessage-ID: <x@else>\nSubject: hi\n\nhello\n", "x.eml")
     prog.run(T0 + timedelta(hours=1))
-    (prog.state.parent / "installation.secret").write_bytes(b"k" * 32)
     out = tmp_path / "backup.tar.gz"
     capsys.readouterr()
     with Store.open(prog.state):  # the daemon holds the writer lock: a backup needs none
         assert prog.cli("backup", "--out", str(out)) == 0
-    assert f"wrote {out}: state.json, 1 quarantined messages, installation.secret" in capsys.readouterr().out
+    assert f"wrote {out}: state.json, 1 quarantined messages, secret.key" in capsys.readouterr().out
     with tarfile.open(out) as tar:
         assert stat.S_IMODE(tar.getmember("quarantine").mode) == 0o700
     files = members(out)
     assert files["state.json"] == prog.state.read_bytes()
     assert [n for n in files if n.startswith("quarantine/")] == [f"quarantine/{p.name}" for p in (prog.root / "var" / "quarantine").iterdir()]
-    assert files["installation.secret"] == b"k" * 32
+    assert files["secret.key"] == (prog.state.parent / "secret.key").read_bytes()  # the daemon made it, 0600
+    assert stat.S_IMODE((prog.state.parent / "secret.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
@@ -48,6 +48,7 @@ def test_restored_backup_runs(tmp_path, capsys):
     out = tmp_path / "b.tgz"
     assert prog.cli("backup", "--out", str(out)) == 0
     prog.state.unlink()
+    (prog.state.parent / "secret.key").unlink()  # a new machine: the state refuses to run without its secret
     with tarfile.open(out) as tar:
         tar.extractall(prog.state.parent, filter="data")
     capsys.readouterr()

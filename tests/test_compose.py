@@ -67,9 +67,21 @@ def test_invitation_has_the_imip_shape_every_client_reads():
 
 
 def test_tokens_are_stable_and_distinct_per_session():
-    a = compose.session_token("uid-1", NOW)
-    assert a == compose.session_token("uid-1", NOW.astimezone()) and a.startswith("RM-") and len(a) == 9
-    assert a != compose.session_token("uid-2", NOW)
+    a = compose.session_token({"uid": "uid-1"}, NOW)
+    assert a == compose.session_token({"uid": "uid-1"}, NOW.astimezone()) and a.startswith("RM-") and len(a) == 9
+    assert a != compose.session_token({"uid": "uid-2"}, NOW)
+
+
+def test_a_series_token_key_makes_its_tokens_and_a_secret_its_message_ids_uncomputable():
+    """Without the key, a series' tokens are the plain hashes a series booked before the secret
+    keeps; with it, another key (another installation) gives other tokens and Message-IDs."""
+    mine, theirs = compose.keyed(b"a" * 32, "series", "uid-1"), compose.keyed(b"b" * 32, "series", "uid-1")
+    plain = compose.session_token({"uid": "uid-1"}, NOW)
+    keyed = compose.session_token({"uid": "uid-1", "token_key": mine}, NOW)
+    assert len({plain, keyed, compose.session_token({"uid": "uid-1", "token_key": theirs}, NOW)}) == 3
+    assert keyed == compose.session_token({"uid": "uid-1", "token_key": mine}, NOW) and len(keyed) == 9
+    ids = {compose.message_id("agenda", "k", "example.com", secret=s) for s in (None, b"a" * 32, b"b" * 32)}
+    assert len(ids) == 3 and compose.message_id("agenda", "k", "example.com") in ids
 
 
 def test_wire_policy_writes_what_compat32_writes():

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contract import annotate, publish, send
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES
 from rmdaemon.backends.exchange import ExchangeBackend
 from rmdaemon.config import ExchangeBackendSettings
 from rmdaemon.errors import BackendError
@@ -44,8 +45,8 @@ def settings(server: EwsServer, **changes: object) -> ExchangeBackendSettings:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def backend(server: EwsServer, **changes: object) -> ExchangeBackend:
-    return ExchangeBackend(settings(server, **changes), secret=SERVICE_USER[1])
+def backend(server: EwsServer, max_bytes: int = DEFAULT_MAX_BYTES, **changes: object) -> ExchangeBackend:
+    return ExchangeBackend(settings(server, **changes), secret=SERVICE_USER[1], max_bytes=max_bytes)
 
 
 def meeting(n: int, sequence: int = 0, rrule: str = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6", **changes: object) -> Meeting:
@@ -188,6 +189,28 @@ def test_inbox_reply_is_fetched_byte_for_byte_and_watermark_persists(ews: EwsSer
     assert state.exists()
     be.mark_processed(message.ref)
     assert backend(ews, state_path=state).fetch_new() == []
+
+
+def test_a_message_over_the_size_limit_is_never_downloaded_and_goes_on_with_what_exchange_said(ews: EwsServer) -> None:
+    """The item's Size comes with the FindItem: over ``max_message_bytes`` its MIME is never asked
+    for; the inbox gets it refused with the reason and a head of its From, Subject and Message-ID,
+    and once marked it is not read again. The messages around it come whole."""
+    def mail(n: int, body: bytes) -> bytes:
+        return (f"From: Alex <mentor{n}@corp.example>\r\nTo: mentoring@corp.example\r\nSubject: Re: Agenda {n}\r\n"
+                f"Message-ID: <big-{n}@corp.example>\r\n\r\n").encode() + body
+    small, huge = mail(1, b"Rating: 5\r\n"), mail(2, (b"x" * 76 + b"\r\n") * 40_000)
+    ids = [ews.control.inject_message(PROGRAMME, raw) for raw in (small, huge, mail(3, b"Rating: 4\r\n"))]
+    be = backend(ews, max_bytes=1_000_000)
+    first, big, last = be.fetch_new()
+    assert first.raw == small and last.raw.endswith(b"Rating: 4\r\n") and not first.refused
+    assert big.refused.startswith(f"{len(huge):,} bytes is over [security] max_message_bytes (1,000,000); not downloaded")
+    head = email.message_from_bytes(big.raw, policy=policy.default)
+    assert (head["Message-ID"], head["Subject"], head["From"].addresses[0].addr_spec) == (
+        "<big-2@corp.example>", "Re: Agenda 2", "mentor2@corp.example")
+    assert not [r for r in ews.log if b"item:MimeContent" in r and ids[1].encode() in r]
+    for message in (first, big, last):
+        be.mark_processed(message.ref)
+    assert backend(ews, max_bytes=1_000_000).fetch_new() == []
 
 
 def test_agenda_mail_goes_out_once_with_our_message_id(ews: EwsServer) -> None:

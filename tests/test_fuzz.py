@@ -245,7 +245,7 @@ def context_for(prog: Programme, store: Store, now: datetime) -> Context:
     config = dataclasses.replace(config, security=SecuritySettings(True, "mx.example.com", 4000))
     return Context(store=store, backend=LocalBackend(prog.root / "o", prog.root / "i", lambda: now), settings=config,
                    pairs=roster.load_roster(config.roster_path, config.program),
-                   templates=compose.load_templates(config.templates_dir), now=now)
+                   templates=compose.load_templates(config.templates_dir), now=now, secret=b"fuzz" * 8)
 
 
 OUTCOMES = ("log", "command", "consent", "itip", "survey", "checkin", "champion", "quarantine")

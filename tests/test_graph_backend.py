@@ -357,7 +357,26 @@ def test_many_messages_arrive_in_pages_and_batches(graph: GraphServer) -> None:
         graph.control.deliver(PROGRAMME, reply(100 + n))
     fetched = graph_backend(graph).fetch_new()
     assert [m.raw for m in fetched] == [reply(100 + n) for n in range(45)]
-    assert len(graph.graph_requests()) == 1 + 3  # one delta page (100 per page), $value 20 per $batch
+    assert len(graph.graph_requests()) == 1 + 3 + 3  # one delta page (100 per page); sizes, then $value, 20 per $batch
+
+
+def test_a_message_over_the_size_limit_is_never_downloaded_and_goes_on_with_what_graph_said(graph: GraphServer) -> None:
+    """PR_MESSAGE_SIZE is read first: over ``max_message_bytes`` the message's $value is never
+    asked for; the inbox gets it refused with the reason and its From, Subject and Message-ID,
+    and once marked it is not read again. The messages around it come whole."""
+    huge = reply(2).replace(b"\r\n\r\n", b"\r\n\r\n" + (b"x" * 76 + b"\r\n") * 40_000, 1)
+    refs = [graph.control.deliver(PROGRAMME, raw) for raw in (reply(1), huge, reply(3))]
+    be = graph_backend(graph, max_bytes=1_000_000)
+    first, big, last = be.fetch_new()
+    assert (first.raw, last.raw) == (reply(1), reply(3)) and not first.refused and not last.refused
+    assert big.refused.startswith(f"{len(huge):,} bytes is over [security] max_message_bytes (1,000,000); not downloaded")
+    head = email.message_from_bytes(big.raw, policy=policy.default)
+    assert head["Message-ID"] == "<r2@example.com>" and head["Subject"] == email.message_from_bytes(huge)["Subject"]
+    asked = [e.path for e in (*graph.graph_requests(), *graph.graph_requests(parts=True))]
+    assert [p for p in asked if p.endswith(f"{refs[0]}/$value")] and not [p for p in asked if p.endswith(f"{refs[1]}/$value")]
+    for message in (first, big, last):
+        be.mark_processed(message.ref)
+    assert graph_backend(graph, max_bytes=1_000_000).fetch_new() == []
 
 
 def test_attendee_answers_flow_back_as_itip_replies_with_our_uid(graph: GraphServer) -> None:

@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"config"},
     {"roster"},
     {"planning", "itip", "compose", "templatecheck", "template_vars", "replies", "authres"},
-    {"store", "records"},
+    {"store", "records", "secret"},
     {"backends"},
     {"programme"},
     {"report"},  # the digest job attaches it

@@ -198,7 +198,7 @@ def test_a_30_mb_message_comes_whole_and_alone_when_over_the_batch_budget(mail_w
     world.dovecot.append(world.box, reply(2, size=30 * 1024 * 1024))
     world.dovecot.append(world.box, reply(3))
     monkeypatch.setattr(imap_read, "BATCH_BYTES", 16 << 20)
-    backend = world.backend()
+    backend = world.backend(max_bytes=40 << 20)
     first = backend.fetch_new()
     assert [json_id(m.raw) for m in first] == ["<reply-1@client.example>"]
     backend.mark_processed(first[0].ref)
@@ -208,6 +208,28 @@ def test_a_30_mb_message_comes_whole_and_alone_when_over_the_batch_budget(mail_w
     (last,) = backend.fetch_new()
     backend.mark_processed(last.ref)
     assert json_id(last.raw) == "<reply-3@client.example>" and world.backend().fetch_new() == []
+
+
+def test_a_message_over_the_size_limit_is_never_downloaded_only_its_head_goes_on(mail_world: MailWorld):
+    """RFC822.SIZE is read before any body: over ``max_message_bytes``, only the first HEAD_BYTES
+    are fetched (the proxy cuts the connection if more than that comes), the inbox gets it refused
+    with the reason, and once marked it is never fetched again; the messages around it come whole."""
+    world = mail_world
+    for n, size in ((1, 0), (2, 3_000_000), (3, 0)):
+        world.dovecot.append(world.box, reply(n, size=size))
+    proxy = CuttingProxy(world.dovecot.port)
+    try:
+        backend = world.backend(imap_port=proxy.port, imap_tls="none", max_bytes=1_000_000)
+        proxy.cut_after(500_000)
+        first, big, last = backend.fetch_new()
+        assert "over [security] max_message_bytes (1,000,000); not downloaded" in big.refused and proxy.cuts == 0
+        assert json_id(big.raw) == "<reply-2@client.example>" and len(big.raw) == imap_read.HEAD_BYTES
+        assert not first.refused and not last.refused and json_id(last.raw) == "<reply-3@client.example>"
+        for m in (first, big, last):
+            backend.mark_processed(m.ref)
+        assert world.backend(imap_port=proxy.port, imap_tls="none", max_bytes=1_000_000).fetch_new() == []
+    finally:
+        proxy.close()
 
 
 # -- check --online ----------------------------------------------------------------------------

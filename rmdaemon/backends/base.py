@@ -30,6 +30,8 @@ from typing import ClassVar, TypeVar
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
 
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024  # [security] max_message_bytes
+HEAD_BYTES = 64 * 1024  # what is kept of a message too large to download: enough for its headers
 Outcomes = dict[str, BackendError | None]  # by Outgoing.key or Meeting.uid
 Note = tuple[Meeting, datetime, str]  # (series, planned start of one session, text)
 NoteOutcomes = dict[tuple[str, datetime], BackendError | None]  # by (uid, planned start)
@@ -207,3 +209,19 @@ def _attempt(call: Callable[..., None], *args: object) -> BackendError | None:
     except BackendError as e:
         return e
     return None
+
+
+def too_large(ref: str, size: int, limit: int, head: bytes = b"") -> Incoming:
+    """A message the server says is over ``[security] max_message_bytes``, never downloaded: the
+    inbox quarantines it with this reason (and ``head``: its first bytes, or what the server told
+    of it) and marks it processed like any other, so it is not asked for again."""
+    kept = f"; only its first {len(head):,} bytes kept" if head else ""
+    return Incoming(ref=ref, raw=head, refused=f"{size:,} bytes is over [security] max_message_bytes ({limit:,}); "
+                                               f"not downloaded{kept}, the whole message stays in the mailbox")
+
+
+def summary_head(**fields: object) -> bytes:
+    """A header block of what a server reported of a message it was not asked for (From, Subject,
+    Message-ID, Date), one line each, for ``quarantine list`` to show."""
+    lines = [f"{name.replace('_', '-')}: {' '.join(str(value).split())}" for name, value in fields.items() if value]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() if lines else b""

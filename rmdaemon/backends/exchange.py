@@ -13,6 +13,7 @@ beside this one: EWS in Exchange Online is blocked by default from 1 Oct 2026 an
 from __future__ import annotations
 
 import json
+from email.utils import format_datetime, formataddr
 from functools import partial
 from datetime import datetime, timedelta, timezone
 
@@ -23,7 +24,8 @@ from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow,
 from exchangelib.services import GetUserAvailability
 
 from rmdaemon.atomic import atomic_write
-from rmdaemon.backends.base import Backend, Capability, FreeBusy, Note, NoteOutcomes, Outcomes, windows
+from rmdaemon.backends.base import (DEFAULT_MAX_BYTES, Backend, Capability, FreeBusy, Note, NoteOutcomes, Outcomes,
+                                    summary_head, too_large, windows)
 from rmdaemon.backends.exchange_calendar import SeriesCalendar, ews_time, plain, register_properties
 from rmdaemon.backends.exchange_connect import forget, online_problem, open_account, translate
 from rmdaemon.backends.exchange_hours import Collected, ews_hours
@@ -35,6 +37,9 @@ MAX_MAILBOXES = 100  # EWS GetUserAvailability limit
 MAX_WINDOW = timedelta(days=42)  # EWS free/busy window limit
 SEND_CHUNK = 100  # Messages per CreateItem: exchangelib's default chunk, and what the series use
 WATERMARK_MARGIN = timedelta(hours=1)  # re-scan a little before the watermark: late deliveries
+# What FindItem reads of each inbox item before any body (plain fields: a Mailbox such as From would cost a GetItem).
+LIST_FIELDS = ("size", "datetime_received", "categories")
+HEAD_FIELDS = ("subject", "author", "message_id")  # what an oversized message's quarantine entry shows
 
 
 class ExchangeBackend(Backend):
@@ -42,9 +47,9 @@ class ExchangeBackend(Backend):
     capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.OCCURRENCE_ANSWERS,
                               Capability.ANNOTATE})
 
-    def __init__(self, settings: ExchangeBackendSettings, *, secret: str) -> None:
+    def __init__(self, settings: ExchangeBackendSettings, *, secret: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         register_properties()
-        self.settings = settings
+        self.settings, self.max_bytes = settings, max_bytes
         self._secret = secret
         self.account = open_account(settings, secret)
         self.calendar = SeriesCalendar(self.account)
@@ -203,21 +208,40 @@ class ExchangeBackend(Backend):
     # -- inbox ------------------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:
         """Unprocessed inbox messages (no processed category yet) received after the watermark,
-        oldest first, each as its raw MIME."""
+        oldest first, each as its raw MIME. Sizes come first (FindItem): a message over
+        ``max_message_bytes`` is never downloaded, only what the server said of it goes on."""
         since = self._watermark()
         query = self.account.inbox.filter(~Q(categories__contains=[self.settings.processed_category]))
         if since is not None:
             query = query.filter(datetime_received__gte=ews_time(since - WATERMARK_MARGIN, "UTC"))
         try:
-            items = list(query.order_by("datetime_received").only("mime_content", "datetime_received", "categories"))
+            items = list(query.order_by("datetime_received").only(*LIST_FIELDS))
+            done = self.settings.processed_category
+            fresh = [i for i in items if done not in (i.categories or [])]
+            big = {i.id for i in fresh if (i.size or 0) > self.max_bytes}
+            mime = self._get([i for i in fresh if i.id not in big], ["mime_content"])
+            heads = self._get([i for i in fresh if i.id in big], list(HEAD_FIELDS))
         except Exception as exc:
             raise translate(exc, "reading the inbox") from exc
-        done = self.settings.processed_category
-        fresh = [i for i in items if i.mime_content and done not in (i.categories or [])]
+        fresh = [i for i in fresh if (mime.get(i.id) and mime[i.id].mime_content) or i.id in heads]
         self._fetched.update({i.id: (i.changekey, list(i.categories or [])) for i in fresh})
         if fresh:
             self._save_watermark(plain(min(i.datetime_received for i in fresh)))
-        return [Incoming(ref=i.id, raw=bytes(i.mime_content)) for i in fresh]
+        return [self._too_large(i, heads[i.id]) if i.id in big
+                else Incoming(ref=i.id, raw=bytes(mime[i.id].mime_content)) for i in fresh]
+
+    def _get(self, items: list[Message], fields: list[str]) -> dict[str, Message]:
+        """These items with ``fields`` (one GetItem per 100), by id; one gone meanwhile is left out."""
+        found = self.account.fetch(ids=[(i.id, i.changekey) for i in items], only_fields=fields) if items else []
+        return {i.id: got for i, got in zip(items, found) if not isinstance(got, Exception)}
+
+    def _too_large(self, item: Message, head: Message) -> Incoming:
+        """Never downloaded: its From, Subject and Message-ID as Exchange reports them go on."""
+        sender = head.author  # message:From
+        told = summary_head(From=formataddr((sender.name or "", sender.email_address or "")) if sender else "",
+                            Subject=head.subject, Message_ID=head.message_id,
+                            Date=format_datetime(item.datetime_received) if item.datetime_received else "")
+        return too_large(item.id, item.size, self.max_bytes, told)
 
     def mark_processed(self, ref: str) -> None:
         """Mark read and add our category (keeping the ones a person gave it): one UpdateItem."""

@@ -53,7 +53,7 @@ def _exchange(settings: Settings) -> Backend:
         secret = read_secret(settings, "backend.exchange", cfg.client_secret_env, None, "client_secret")
     else:
         secret = read_secret(settings, "backend.exchange", cfg.password_env, cfg.password_file, "password")
-    return ExchangeBackend(cfg, secret=secret)
+    return ExchangeBackend(cfg, secret=secret, max_bytes=settings.security.max_message_bytes)
 
 
 def _graph(settings: Settings, clock: Clock) -> Backend:
@@ -74,7 +74,7 @@ def _graph(settings: Settings, clock: Clock) -> Backend:
     else:
         credential = Credential(secret=read_secret(settings, "backend.graph", cfg.client_secret_env,
                                                    cfg.client_secret_file, "client_secret"))
-    return GraphBackend(cfg, credential, clock=clock)
+    return GraphBackend(cfg, credential, clock=clock, max_bytes=settings.security.max_message_bytes)
 
 
 def _smtp(settings: Settings, clock: Clock) -> Backend:
@@ -104,4 +104,4 @@ def _smtp(settings: Settings, clock: Clock) -> Backend:
                     cfg.ca_file, timeout, "imap_username" if cfg.imap_username else "username", imap_source)
     assert cfg.state_path is not None  # the loader puts it beside the state file when not set
     return SmtpBackend(cfg, sender=settings.program.organizer, smtp=smtp, imap=imap, journal_path=cfg.state_path,
-                       clock=clock)
+                       clock=clock, max_bytes=settings.security.max_message_bytes)

@@ -28,7 +28,7 @@ from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSes
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
-from rmdaemon.backends.base import Backend, Capability, FreeBusy, Outcomes, windows
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES, Backend, Capability, FreeBusy, Outcomes, windows
 from rmdaemon.config import GraphBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person, WorkingHours
@@ -44,7 +44,8 @@ class GraphBackend(Backend):
     capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS})
 
     def __init__(self, settings: GraphBackendSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.settings, self.credential = settings, credential
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.session = TimeoutSession(str(settings.ca_file) if settings.ca_file else True, settings.timeout_seconds)
@@ -57,7 +58,7 @@ class GraphBackend(Backend):
         self.outbox = Outbox(self.http, self.state, settings.mailbox,
                              SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds),
                              self.clock)
-        self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category)
+        self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category, max_bytes)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"
 
     # -- mail -------------------------------------------------------------------------------

@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import datetime
+from email.utils import formataddr
 from typing import Any
 from urllib.parse import quote
 
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES, summary_head, too_large
 from rmdaemon.backends.graph_calendar import query
 from rmdaemon.backends.graph_events import KEY, key_filter
 from rmdaemon.backends.graph_http import PREFER, Call, GraphHttp, Reply, SendPace
@@ -30,6 +32,9 @@ from rmdaemon.model import Incoming, Outgoing
 
 PAGE = 100  # messages per delta page (Prefer: odata.maxpagesize)
 RESYNC = ("SyncStateNotFound", "SyncStateInvalid", "resyncRequired")
+SIZE = "Integer 0x0E08"  # PR_MESSAGE_SIZE: Graph's message resource has no size of its own
+HEAD_QUERY = query(**{"$select": "id,subject,from,internetMessageId,receivedDateTime",
+                      "$expand": f"singleValueExtendedProperties($filter=id eq '{SIZE}')"})
 
 
 class Outbox:
@@ -85,8 +90,9 @@ class Outbox:
 
 
 class Inbox:
-    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, processed: str) -> None:
-        self.http, self.state, self.processed = http, state, processed
+    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, processed: str,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.http, self.state, self.processed, self.max_bytes = http, state, processed, max_bytes
         self.base = f"/users/{quote(mailbox, safe='@')}"
         self._marked: set[str] = set()
 
@@ -95,21 +101,42 @@ class Inbox:
         return f"{self.base}/mailFolders/inbox/messages/delta" + query(**{"$select": "id,categories,isRead,receivedDateTime"})
 
     def fetch_new(self) -> list[Incoming]:
+        """The pending messages, oldest first: first each one's size (PR_MESSAGE_SIZE) and headers
+        as Graph reports them, then the MIME of those within ``max_message_bytes``; a larger one is
+        never downloaded and goes on refused with the reason and those headers."""
         self._read_changes()
-        pending = sorted(self.state.pending.items(), key=lambda kv: (kv[1].get("received", ""), kv[0]))
-        calls = [Call("GET", f"{self.base}/messages/{ref}/$value") for ref, _ in pending]
-        replies = self.http.batch(calls, "reading inbox messages") if calls else []
-        fetched, gone = [], []
-        for (ref, _), reply in zip(pending, replies):
+        pending = [ref for ref, _ in sorted(self.state.pending.items(),
+                                            key=lambda kv: (kv[1].get("received", ""), kv[0]))]
+        gone: list[str] = []
+        heads = self._read(pending, HEAD_QUERY, gone)
+        big = {ref for ref, reply in heads.items() if _size(reply.body) > self.max_bytes}
+        bodies = self._read([ref for ref in pending if ref in heads and ref not in big], "/$value", gone)
+        if gone:
+            self.state.inbox_seen(self.state.delta_link, {}, gone)
+        return [self._too_large(ref, heads[ref].body) if ref in big else Incoming(ref=ref, raw=_raw(bodies[ref]))
+                for ref in pending if ref in big or ref in bodies]
+
+    def _read(self, refs: list[str], suffix: str, gone: list[str]) -> dict[str, Reply]:
+        """``GET messages/{ref}{suffix}`` for each, in $batch; one moved or deleted by a person since
+        goes to ``gone`` (no longer ours to read)."""
+        replies = self.http.batch([Call("GET", f"{self.base}/messages/{ref}{suffix}") for ref in refs],
+                                  "reading inbox messages") if refs else []
+        found = {}
+        for ref, reply in zip(refs, replies):
             if reply.status == 404:
-                gone.append(ref)  # moved or deleted by a person since: no longer ours to read
+                gone.append(ref)
             elif not reply.ok:
                 raise reply.error(f"reading inbox message {ref}")
             else:
-                fetched.append(Incoming(ref=ref, raw=_raw(reply)))
-        if gone:
-            self.state.inbox_seen(self.state.delta_link, {}, gone)
-        return fetched
+                found[ref] = reply
+        return found
+
+    def _too_large(self, ref: str, message: dict[str, Any]) -> Incoming:
+        sender = (message.get("from") or {}).get("emailAddress") or {}
+        head = summary_head(From=formataddr((sender.get("name") or "", sender.get("address") or "")) if sender else "",
+                            Subject=message.get("subject"), Message_ID=message.get("internetMessageId"),
+                            Date=message.get("receivedDateTime"))
+        return too_large(ref, _size(message), self.max_bytes, head)
 
     def _read_changes(self) -> None:
         """Follow the delta from the saved link to the next one; a link Graph forgot restarts it."""
@@ -160,6 +187,13 @@ class Inbox:
         if not reply.ok:
             raise reply.error(f"reading inbox message {ref}")
         return list(reply.body.get("categories") or [])
+
+
+def _size(message: dict[str, Any]) -> int:
+    """PR_MESSAGE_SIZE as Graph returned it; 0 (read it) when it did not."""
+    found = [p.get("value") for p in message.get("singleValueExtendedProperties") or []
+             if str(p.get("id")).casefold() == SIZE.casefold()]
+    return int(found[0]) if found and str(found[0]).isdigit() else 0
 
 
 def _raw(reply: Reply) -> bytes:

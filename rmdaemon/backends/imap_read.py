@@ -12,8 +12,9 @@ How "fetched once" holds:
 
 Big mailboxes and big messages: headers and sizes are fetched first; bodies are fetched in
 commands of at most ``FETCH_BYTES`` and at most ``BATCH_BYTES`` per read (at least one message);
-the rest waits for the next inbox run. UIDs are always explicit lists, never ``1:*`` (IMAPClient
-4.1.0 fails on `fetch("1:*")`).
+the rest waits for the next inbox run. A message over ``[security] max_message_bytes`` is never
+downloaded: its first ``HEAD_BYTES`` go to the quarantine with the reason. UIDs are always
+explicit lists, never ``1:*`` (IMAPClient 4.1.0 fails on `fetch("1:*")`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from imapclient.imapclient import SENT
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES, HEAD_BYTES, too_large
 from rmdaemon.backends.smtp_journal import Journal
 from rmdaemon.backends.smtp_net import SECTION, Endpoint, explain, tls_context
 from rmdaemon.errors import BackendError
@@ -47,6 +49,7 @@ class MailboxSettings:
     keyword: str
     processed_folder: str  # "" → keyword only
     own_address: str  # the programme mailbox: copies of our own mail are recognised by it
+    max_bytes: int = DEFAULT_MAX_BYTES  # [security] max_message_bytes: larger ones are never downloaded
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ class ImapMailbox:
             bodies, handled_to = self._bodies(client, wanted, heads, floor, uids)
             self._window = _Window(uidvalidity, handled_to, {uid: heads[uid].message_id for uid in bodies})
             self._advance()
-        return [Incoming(ref=f"{uidvalidity}:{uid}", raw=raw) for uid, raw in bodies.items()]
+        limit = self.settings.max_bytes
+        return [too_large(f"{uidvalidity}:{uid}", heads[uid].size, limit, raw) if heads[uid].size > limit
+                else Incoming(ref=f"{uidvalidity}:{uid}", raw=raw) for uid, raw in bodies.items()]
 
     def _heads(self, client: IMAPClient, uids: list[int]) -> dict[int, _Head]:
         parser = BytesHeaderParser()
@@ -181,18 +186,27 @@ class ImapMailbox:
 
     def _bodies(self, client: IMAPClient, wanted: list[int], heads: dict[int, _Head],
                 floor: int, candidates: list[int]) -> tuple[dict[int, bytes], int]:
-        """Download within the byte budget; returns the messages and how far the candidates were handled."""
+        """Download within the byte budget; returns the messages and how far the candidates were handled.
+        A message over ``max_bytes`` (by its RFC822.SIZE) costs nothing: only its first
+        ``HEAD_BYTES`` are fetched, for the quarantine."""
+        limit = self.settings.max_bytes
         chosen, total = [], 0
         for uid in wanted:
-            if chosen and total + heads[uid].size > BATCH_BYTES:
+            cost = heads[uid].size if heads[uid].size <= limit else 0
+            if chosen and total + cost > BATCH_BYTES:
                 break
             chosen.append(uid)
-            total += heads[uid].size
+            total += cost
         cut = wanted[len(chosen)] if len(chosen) < len(wanted) else None
-        incoming: dict[int, bytes] = {}  # UID order: oldest first
-        for group in _groups(chosen, heads, FETCH_BYTES):
+        fetched: dict[int, bytes] = {}
+        for group in _groups([u for u in chosen if heads[u].size <= limit], heads, FETCH_BYTES):
             data = client.fetch(group, ["BODY.PEEK[]"])
-            incoming.update((uid, data[uid][b"BODY[]"]) for uid in group if uid in data)
+            fetched.update((uid, data[uid][b"BODY[]"]) for uid in group if uid in data)
+        big = [u for u in chosen if heads[u].size > limit]
+        if big:
+            data = client.fetch(big, [f"BODY.PEEK[]<0.{HEAD_BYTES}>"])
+            fetched.update((uid, data[uid].get(b"BODY[]<0>") or b"") for uid in big if uid in data)
+        incoming = {uid: fetched[uid] for uid in chosen if uid in fetched}  # UID order: oldest first
         if cut is not None:
             return incoming, cut - 1
         if candidates:

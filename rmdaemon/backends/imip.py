@@ -35,7 +35,8 @@ def _message(meeting: Meeting, stamp: datetime, method: str, ics: bytes, person,
         sender_name=meeting.organizer_name,
         to=(person,),
         date=stamp,
-        message_id=compose.message_id("itip", key, compose.domain_of(meeting.organizer_email)),
+        message_id=compose.message_id("itip", key, compose.domain_of(meeting.organizer_email),
+                                      secret=bytes.fromhex(meeting.token_key) or None),
     )
     content = compose.Rendered(subject=subject, text=meeting.body_text or meeting.description, html=meeting.body_html or "")
     raw = compose.build_email(envelope, content, calendar=(method, ics))

@@ -16,13 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 from rmdaemon.backends import imip
-from rmdaemon.backends.base import Backend
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES, Backend
 from rmdaemon.clock import Clock
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Meeting, Outgoing
 
 SUBDIRS = ("tmp", "new", "cur")
-DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
 
 def ensure_maildir(path: Path) -> None:

@@ -26,14 +26,14 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from rmdaemon.backends import imip
-from rmdaemon.backends.base import Backend
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES, Backend
 from rmdaemon.backends.imap_read import ImapMailbox, MailboxSettings
 from rmdaemon.backends.smtp_journal import Journal
 from rmdaemon.backends.smtp_net import SECTION, Endpoint, explain
 from rmdaemon.backends.smtp_send import SmtpTransport, Unreachable, Unsure
 from rmdaemon.clock import Clock
 from rmdaemon.config import SmtpBackendSettings
-from rmdaemon.errors import BackendError, UserError
+from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Meeting, Outgoing
 
 log = logging.getLogger("rmdaemon.smtp")
@@ -44,12 +44,12 @@ class SmtpBackend(Backend):
     name = "smtp"
 
     def __init__(self, cfg: SmtpBackendSettings, *, sender: str, smtp: Endpoint, imap: Endpoint,
-                 journal_path: Path, clock: Clock) -> None:
+                 journal_path: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.cfg, self.sender, self.clock = cfg, sender, clock
         self.journal = Journal(journal_path, clock)
         self.transport = SmtpTransport(smtp)
-        self.mailbox = ImapMailbox(imap, MailboxSettings(cfg.folder, cfg.processed_keyword, cfg.processed_folder, sender),
-                                   self.journal)
+        self.mailbox = ImapMailbox(imap, MailboxSettings(cfg.folder, cfg.processed_keyword, cfg.processed_folder, sender,
+                                                         max_bytes), self.journal)
         self._down: tuple[datetime, str] | None = None
 
     # -- sending ---------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from rmdaemon.clock import system_clock
 from rmdaemon.config import ProgramSettings, Settings, find_config, load_settings
 from rmdaemon.errors import UserError
 from rmdaemon.model import Pair, RosterStatus
+from rmdaemon.secret import installation_secret, secret_path
+from rmdaemon.store import Store
 
 
 def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str], list[str], str]:
@@ -35,6 +37,8 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     problems += compose.check_templates(settings.templates_dir)
     secrets, waiting = secret_problems(settings)
     problems += secrets
+    own, where = installation_secret_check(settings)
+    problems += own
     if online and not problems:
         try:
             backend = open_backend(settings, system_clock)
@@ -47,7 +51,7 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
                 backend.close()
     active = sum(1 for p in pairs if p.status == RosterStatus.ACTIVE)
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
-               + (", online check passed" if online else ""))
+               + (", online check passed" if online else "") + f"\n{where}")
     return problems, waiting + roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
 
 
@@ -79,6 +83,19 @@ def secret_problems(settings: Settings) -> tuple[list[str], list[str]]:
             problems.append(f"{where} {key}: {value!r} is not a {'tenant' if key == 'tenant_id' else 'client'} id; "
                             "copy the GUID (00000000-0000-0000-0000-000000000000) from the app registration's Overview")
     return problems, warnings
+
+
+def installation_secret_check(settings: Settings) -> tuple[list[str], str]:
+    """(problems, where it lives): the installation's secret as the daemon will read it (present
+    once the state knows one, private, well formed, the state's own). It must go with every backup."""
+    path = secret_path(settings.storage_path)
+    try:
+        with Store.open(settings.storage_path, writer=False) as store:
+            installation_secret(store)
+    except UserError as e:
+        return [str(e)], ""
+    made = "" if os.path.lexists(path) else "made on the first run; "
+    return [], f"installation secret: {path} ({made}keep it with the state in every backup, see docs/security.md)"
 
 
 def _microsoft_id(key: str, value: str) -> bool:

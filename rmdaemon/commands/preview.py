@@ -14,6 +14,7 @@ from rmdaemon.programme.messages import Mailer
 from rmdaemon.records import SESSIONS, pair_records
 from rmdaemon.programme.series import meeting_for, upcoming
 from rmdaemon.model import Pair
+from rmdaemon.secret import installation_secret
 from rmdaemon.store import Store
 
 
@@ -28,8 +29,8 @@ def _pair_and_state(settings: Settings, store: Store, pair_id: str) -> tuple[Pai
     return pairs[pair_id], found.to_doc()
 
 
-def _mailer(settings: Settings, now: datetime) -> Mailer:
-    return Mailer(settings.program, compose.load_templates(settings.templates_dir), now)
+def _mailer(settings: Settings, store: Store, now: datetime) -> Mailer:
+    return Mailer(settings.program, compose.load_templates(settings.templates_dir), now, installation_secret(store))
 
 
 def preview(settings: Settings, pair_id: str, now: datetime) -> str:
@@ -39,7 +40,7 @@ def preview(settings: Settings, pair_id: str, now: datetime) -> str:
         start = upcoming(doc["series"], pair_id, now)
         if start is None:
             raise UserError(f"pair {pair_id} has no session after {now.isoformat()}")
-        mail = _mailer(settings, now)
+        mail = _mailer(settings, store, now)
         sessions = {d["token"]: d for d in store.table(SESSIONS).all()}
         session = session_record(mail.templates, pair, doc, start, sessions)
         steps = latest_next_steps(store, {pair_id: pair}, pair_id).get(pair_id, [])
@@ -58,5 +59,5 @@ def export_ics(settings: Settings, pair_id: str, now: datetime) -> bytes:
     """The pair's current series as a REQUEST .ics (for clients that want a file to import)."""
     with Store.open(settings.storage_path, writer=False) as store:
         pair, doc = _pair_and_state(settings, store, pair_id)
-        meeting = meeting_for(_mailer(settings, now), pair, doc)
+        meeting = meeting_for(_mailer(settings, store, now), pair, doc)
     return itip.build_cancel(meeting, now) if meeting.cancelled else itip.build_request(meeting, now)

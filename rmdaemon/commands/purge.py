@@ -1,5 +1,5 @@
 """``purge --pair``: forget a pair's private material (notes, logs, commands, sessions, requests,
-its quarantined mail, the state's backup, the local inbox's copies) — the right to be forgotten,
+its quarantined mail, the state's backups, the local inbox's copies) — the right to be forgotten,
 and the end of a safe space done properly. It says what it removed and what is out of its reach."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
 from tinydb import Query
 
 from rmdaemon.atomic import atomic_write
@@ -15,7 +16,7 @@ from rmdaemon.errors import UserError
 from rmdaemon.programme.quarantine import delete_mentioning, delete_quarantined, mentions, quarantine_dir
 from rmdaemon.records import COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, PairRecord, pair_records
 from rmdaemon.roster import load_roster
-from rmdaemon.store import Store
+from rmdaemon.store import META_TABLE, Store
 
 
 def purge(settings: Settings, pair_id: str) -> str:
@@ -44,6 +45,7 @@ def purge(settings: Settings, pair_id: str) -> str:
             store.table(INBOX).update({"reason": "purged", "quarantine": None, "pair_id": ""},
                                       (q.pair_id == pair_id) | q.quarantine.one_of(sorted(gone)))
         backup = _refresh_backup(settings.storage_path)
+        older = _scrub_schema_backups(settings.storage_path, pair_id, tokens | addresses)
     copies = _local_copies(settings, tokens | addresses)
     if not any(counts.values()) and not copies:
         return f"nothing stored for pair {pair_id}"
@@ -51,6 +53,7 @@ def purge(settings: Settings, pair_id: str) -> str:
              f"flags, {counts[COMMANDS]} commands, {counts[REQUESTS]} requests, {counts[SESSIONS]} sessions, "
              f"{counts['quarantine']} quarantined messages, {copies} processed inbox copies",
              f"the state's backup {backup} now holds the purged state",
+             *(f"{path} (kept by an upgrade) {what}" for path, what in older),
              "out of rmdaemon's reach: the mail already sent to and from "
              + (", ".join(sorted(addresses)) if addresses else "the pair")
              + " stays in their mailboxes and in the programme mailbox's sent items"
@@ -84,6 +87,31 @@ def _refresh_backup(state: Path) -> Path:
     if state.exists():
         atomic_write(backup, state.read_bytes(), 0o600)
     return backup
+
+
+def _scrub_schema_backups(state: Path, pair_id: str, needles: set[str]) -> list[tuple[Path, str]]:
+    """The copies an upgrade kept of the state in an older schema (``<file>.schema<N>.bak``,
+    store.py) hold the pair as it was then. Each is rewritten (0600) without every document of
+    the pair or naming its tokens or people, in whatever tables that schema had, so it still
+    restores the other pairs; one that cannot be read as a state file is removed."""
+    done = []
+    for path in sorted(state.parent.glob(f"{state.name}.schema*.bak")):
+        try:
+            data = orjson.loads(path.read_bytes())
+            kept = {name: {i: d for i, d in docs.items() if name == META_TABLE or not _about(d, pair_id, needles)}
+                    for name, docs in data.items()}
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            path.unlink()
+            done.append((path, "could not be read, so it was removed"))
+            continue
+        atomic_write(path, orjson.dumps(kept), 0o600)
+        done.append((path, "was rewritten without the pair"))
+    return done
+
+
+def _about(doc: object, pair_id: str, needles: set[str]) -> bool:
+    text = orjson.dumps(doc).decode().casefold()
+    return (isinstance(doc, dict) and doc.get("pair_id") == pair_id) or any(n.casefold() in text for n in needles)
 
 
 def _local_copies(settings: Settings, needles: set[str]) -> int:

@@ -98,7 +98,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("privacy", "retention_days", integer(1), 365, "Days after a pair ends that its notes and raw replies are kept.", "365"),
     Option("security", "trust_authentication_results", BOOL, False, "The receiving mail server checks SPF/DMARC and adds Authentication-Results headers: a reply it marks dmarc=fail or spf=fail is quarantined even when the From matches.", "false"),
     Option("security", "authserv_id", OPTIONAL_TEXT, "", "The receiving server's authserv-id (the first word of its Authentication-Results headers); headers naming anyone else are ignored. Required with trust_authentication_results.", '"mx.example.com"'),
-    Option("security", "max_message_bytes", integer(1024), 25 * 1024 * 1024, "Inbox messages larger than this are quarantined without being read (the first max_message_bytes are kept; the whole message stays in the mailbox).", "26214400"),
+    Option("security", "max_message_bytes", integer(1024), 25 * 1024 * 1024, "Inbox messages larger than this are quarantined without being read (the whole message stays in the mailbox). The local backend keeps their first max_message_bytes; IMAP, Exchange and Graph never download them (their size is asked first) and keep their first 64 KiB or the headers the server reports.", "26214400"),
 )
 
 

@@ -135,14 +135,22 @@ def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: C
                    + why)
     else:
         generation = (series or {}).get("generation", -1) + 1
-        uid = f"rm-{compose.digest(pair.pair_id, generation, length=12)}-{generation}@{compose.domain_of(ctx.settings.program.organizer)}"
-        new["series"] = {"uid": uid, "generation": generation, "sequence": 0, "published": None,
+        uid = series_uid(ctx.secret, pair.pair_id, generation, ctx.settings.program.organizer)
+        new["series"] = {"uid": uid, "token_key": compose.keyed(ctx.secret, "series", uid), "generation": generation,
+                         "sequence": 0, "published": None,
                          "cancelled": False, "cancel_occurrences": [], **fresh}
         result.add("series planned", f"{pair.pair_id}: {plan.first_start:%a %H:%M} {plan.tzid}, {pair.cadence}"
                    + (f", {len(skipped)} blackout day(s) skipped" if skipped else "") + why)
     start = plan.first_start
     taken[(start.weekday(), start.time())] += 1
     return new
+
+
+def series_uid(secret: bytes, pair_id: str, generation: int, organizer: str) -> str:
+    """A new series' UID: keyed, so nobody who knows the pair id can compute it and answer for its
+    people. Series booked before the installation had a secret keep the plain hash they were
+    invited with (``rm-`` + 12 hex digits) and no ``token_key``: clients know them by that UID."""
+    return f"rm-{compose.keyed(secret, 'uid', pair_id, generation, length=24)}-{generation}@{compose.domain_of(organizer)}"
 
 
 def _plan(ctx: Context, pair: Pair, used: int, taken: Counter,
@@ -341,7 +349,7 @@ def _settle(ctx: Context, pair: Pair, doc: dict, sessions: dict[str, dict], resu
             continue  # skipped with SKIP meanwhile: said in time, so not missed
         planned = datetime.fromisoformat(key)
         new_series = with_skip(new_series, planned)
-        token = compose.session_token(series["uid"], planned)
+        token = compose.session_token(series, planned)
         rows.append({**sessions.get(token, {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": series["uid"],
                                             "start": key, "planned": key, "number": None, "starter": None, "starter_text": ""}),
                      "skipped": "declined"})
@@ -390,7 +398,7 @@ def _open_repairs(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> tup
         if key in repairs or not _is_session(pair, series, planned) or actual_start(series, planned) <= ctx.now:
             continue
         offered, checked = _alternatives(ctx, pair, series, planned)
-        token = repair_token(series["uid"], planned)
+        token = repair_token(series, planned)
         repairs[key] = {"state": RepairState.OFFERED, "token": token, "offered": [utc_key(o) for o in offered],
                         "declined_by": who, "checked_calendars": checked, "at": ctx.now.isoformat()}
         rows.append({"token": token, "pair_id": pair.pair_id, "kind": "repair", "uid": series["uid"],

@@ -21,15 +21,15 @@ def run(ctx: Context) -> JobResult:
     messages: list[Outgoing] = []
     for pair in [*new, *retry]:
         with isolated(result, pair.pair_id):  # one pair's data must not keep the others' kickoffs back
-            messages += [kickoff_message(ctx, pair, person) for person in pair.people]
+            messages += [kickoff_message(ctx, pair, person, state.get(pair.pair_id)) for person in pair.people]
     built = {m.pair_id for m in messages}
     new = [p for p in new if p.pair_id in built]  # the rest start next tick
 
     def record() -> None:
         opt_in = ctx.settings.program.require_opt_in
         save(ctx.store, PAIRS, "pair_id", (new_pair_doc(p, ctx, opt_in) for p in new))
-        save(ctx.store, SESSIONS, "token", (
-            {"token": compose.kickoff_token(p.pair_id), "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
+        save(ctx.store, SESSIONS, "token", ({"token": compose.kickoff_token(ctx.pair_key(None, p.pair_id), p.pair_id),
+                                             "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
 
     deliver(ctx, messages, result, record=record)
     for pair in new:
@@ -48,6 +48,7 @@ def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:
         "starters_used": [],
         "responses": {},
         "errors": [],
+        "token_key": ctx.pair_key(None, pair.pair_id),
     }
 
 
@@ -55,7 +56,7 @@ def kickoff_key(pair: Pair, person: Person) -> str:
     return f"kickoff:{pair.pair_id}:{person.address}"
 
 
-def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
+def kickoff_message(ctx: Context, pair: Pair, person: Person, doc: dict | None) -> Outgoing:
     program = ctx.settings.program
     other = pair.mentee if person is pair.mentor else pair.mentor
     context = {
@@ -63,5 +64,6 @@ def kickoff_message(ctx: Context, pair: Pair, person: Person) -> Outgoing:
         "goal": pair.goal, "require_opt_in": program.require_opt_in,
         "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
     }
+    token = compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id)
     return ctx.mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context,
-                          kind="kickoff", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+                          kind="kickoff", pair_id=pair.pair_id, token=token)

@@ -43,7 +43,8 @@ def run(ctx: Context) -> JobResult:
     state = pair_records(ctx.store)
     fresh: list[tuple[Incoming, str]] = []
     for message in ctx.backend.fetch_new():
-        key = f"refused:{message.ref}" if message.refused else message_key(message.raw)
+        # A message refused unread is known by its place, unless what was kept of it names its Message-ID.
+        key = f"refused:{message.ref}" if message.refused and not message.raw else message_key(message.raw)
         if key in done:
             ctx.backend.mark_processed(message.ref)  # recorded before a crash: only the mark was missing
             continue

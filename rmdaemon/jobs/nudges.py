@@ -91,8 +91,9 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
                # pair got for the same missed session a tick earlier (found by bench/chaos.py).
                "requested": reason.startswith("request:"),
                "missed_when": [compose.local_time(s.start, person.timezone) for s in sessions]}
+    token = compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id)  # replies go to the kickoff thread
     return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
-                          kind="nudge", pair_id=pair.pair_id, token=compose.kickoff_token(pair.pair_id))
+                          kind="nudge", pair_id=pair.pair_id, token=token)
 
 
 def alert(ctx: Context, pair: Pair, h: health.Health) -> Outgoing:

@@ -29,7 +29,7 @@ def run(ctx: Context) -> JobResult:
             if request["kind"] == "confirm":
                 messages[request["id"]] = confirm(ctx, request)
             elif pair is not None and request["pair_id"] in state:
-                out, session = checkin(ctx.mail, pair, request["id"])
+                out, session = checkin(ctx.mail, pair, request["id"], ctx.pair_key(state[request["pair_id"]], pair.pair_id))
                 messages[request["id"]], sessions = out, [*sessions, session]
     for flag in flags:
         with isolated(result, flag["pair_id"]):

@@ -103,7 +103,7 @@ def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: in
     out, rows = [], []
     for person in pair.people:
         role = "mentor" if person is pair.mentor else "mentee"
-        token = compose.thread_token("survey", pair.pair_id, milestone, person.address)
+        token = compose.thread_token(ctx.pair_key(doc, pair.pair_id), "survey", pair.pair_id, milestone, person.address)
         rows.append({"token": token, "pair_id": pair.pair_id, "kind": "survey", "start": None,
                      "milestone": milestone, "person": person.address, "role": role})
         other = pair.mentee if person is pair.mentor else pair.mentor
@@ -115,7 +115,7 @@ def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: in
         out.append(ctx.mail.email("survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
                                   context=context, kind="survey", pair_id=pair.pair_id, token=token))
     if milestone == "midpoint":
-        message, session = checkin(ctx.mail, pair, "midpoint")
+        message, session = checkin(ctx.mail, pair, "midpoint", ctx.pair_key(doc, pair.pair_id))
         out.append(message)
         rows.append(session)
     if milestone == "end":

@@ -27,7 +27,7 @@ def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime,
     the session happens, which the booking job keeps current when a session moves.
     """
     uid = doc["series"]["uid"]
-    token = compose.session_token(uid, start)
+    token = compose.session_token(doc["series"], start)
     if token in sessions and sessions[token].get("starter"):
         return sessions[token]
     row = next(r for r in planned_rows(PairRecord.from_doc(doc)) if r["token"] == token)
@@ -74,7 +74,7 @@ def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
     """The agenda's idempotency key: the session (by its planned start) and, once moved, the new time."""
     actual = actual_start(doc["series"], planned)
     moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
-    return f"agenda:{compose.session_token(doc['series']['uid'], planned)}:{moved}{person.address}"
+    return f"agenda:{compose.session_token(doc['series'], planned)}:{moved}{person.address}"
 
 
 def agenda_message(mail: Mailer, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:

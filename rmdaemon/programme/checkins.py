@@ -8,13 +8,9 @@ from rmdaemon.model import Outgoing, Pair
 from rmdaemon.programme.messages import Mailer
 
 
-def checkin_token(pair_id: str, reason: str) -> str:
-    return compose.thread_token("checkin", pair_id, reason)
-
-
-def checkin(mail: Mailer, pair: Pair, reason: str) -> tuple[Outgoing, dict]:
-    """To the mentor only: never addressed or copied to the mentee."""
-    token = checkin_token(pair.pair_id, reason)
+def checkin(mail: Mailer, pair: Pair, reason: str, key: str | None) -> tuple[Outgoing, dict]:
+    """To the mentor only: never addressed or copied to the mentee. ``key``: the pair's token key."""
+    token = compose.thread_token(key, "checkin", pair.pair_id, reason)
     session = {"token": token, "pair_id": pair.pair_id, "kind": "checkin", "start": None,
                "person": pair.mentor.address, "milestone": reason}
     out = mail.email("checkin", key=f"checkin:{pair.pair_id}:{reason}", to=pair.mentor,

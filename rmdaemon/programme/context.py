@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rmdaemon import compose
 from rmdaemon.backends.base import Backend
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
@@ -30,6 +31,7 @@ class Context:
     pairs: list[Pair]  # the roster as read this tick
     templates: Templates
     now: datetime  # aware UTC
+    secret: bytes  # the installation's (secret.py): keys tokens, Message-IDs and new series UIDs
     cache: dict[str, Any] = field(default_factory=dict)  # per-tick memos of pure work (slot scoring)
 
     def roster(self) -> dict[str, Pair]:
@@ -37,7 +39,13 @@ class Context:
 
     @property
     def mail(self) -> Mailer:
-        return Mailer(self.settings.program, self.templates, self.now)
+        return Mailer(self.settings.program, self.templates, self.now, self.secret)
+
+    def pair_key(self, doc: dict | None, pair_id: str) -> str | None:
+        """The token key of a pair's own threads (kickoff, nudges, surveys, check-ins), kept in its
+        record; ``doc`` None: a pair not yet recorded. A record without one was made before the
+        installation had a secret: its threads keep their old tokens."""
+        return compose.keyed(self.secret, "pair", pair_id) if doc is None else doc.get("token_key")
 
 
 @contextmanager

@@ -20,6 +20,7 @@ class Mailer:
     program: ProgramSettings
     templates: Templates
     now: datetime  # aware UTC: the Date header
+    secret: bytes  # the installation's: Message-IDs nobody else can compute
 
     def email(self, template: str, *, key: str, to: Person | tuple[Person, ...], context: dict, kind: str,
               pair_id: str = "", token: str = "", in_reply_to: str = "",
@@ -30,7 +31,7 @@ class Mailer:
         program = self.program
         envelope = compose.Envelope(
             key=key, sender=program.organizer, sender_name=program.organizer_name, to=people, date=self.now,
-            message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token),
+            message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token, self.secret),
             in_reply_to=in_reply_to)
         content = compose.render(self.templates, template, {"program": program, "token": token, **context})
         return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content, files=files),

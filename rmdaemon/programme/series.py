@@ -12,8 +12,6 @@ out-of-office days put there, and ``repairs`` the offers made after a declined s
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 from dataclasses import replace
 from datetime import datetime, time, timezone
@@ -151,10 +149,9 @@ def with_skip(series: dict, planned: datetime) -> dict:
                 cancel_occurrences=[*series.get("cancel_occurrences", []), key])
 
 
-def repair_token(uid: str, planned: datetime) -> str:
+def repair_token(series: dict, planned: datetime) -> str:
     """The token of the email that offers other times for a declined session (a "2" comes back on it)."""
-    raw = hashlib.sha256(f"repair|{uid}|{utc_key(planned)}".encode()).digest()
-    return "RM-" + base64.b32encode(raw).decode()[:6]
+    return compose.token(f"repair|{series['uid']}|{utc_key(planned)}", series.get("token_key"))
 
 
 def fingerprint(pair: Pair, blackout: planning.DateRanges = ()) -> str:
@@ -193,7 +190,7 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
         description=compose.render_text(mail.templates, "event_description.txt", context),
         plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
-        subject=body.subject, body_text=body.text, body_html=body.html,
+        subject=body.subject, body_text=body.text, body_html=body.html, token_key=series.get("token_key") or "",
     )
 
 

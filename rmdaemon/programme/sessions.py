@@ -53,7 +53,7 @@ def series_zone(pair: PairRecord) -> str:
     return (series.get("plan") or {}).get("tzid", "UTC")
 
 
-EARLIER_KEYS = ("uid", "plan", "exdates", "blackouts", "moved", "repairs", "cancelled", "cancelled_at")
+EARLIER_KEYS = ("uid", "token_key", "plan", "exdates", "blackouts", "moved", "repairs", "cancelled", "cancelled_at")
 
 
 def earlier(series: dict, now: datetime) -> dict:
@@ -76,7 +76,7 @@ def _series_rows(pair_id: str, series: dict, start_number: int) -> list[Row]:
             continue
         if cut is not None and key >= cut:
             break
-        row: Row = {"token": compose.session_token(series["uid"], planned), "pair_id": pair_id, "kind": "session",
+        row: Row = {"token": compose.session_token(series, planned), "pair_id": pair_id, "kind": "session",
                     "uid": series["uid"], "planned": key, "start": utc_key(actual_start(series, planned)),
                     "number": start_number + len(rows)}
         if key in skipped:

@@ -1,9 +1,12 @@
-"""``purge --pair`` leaves nothing of the pair's words in our files: the state, its backup, the
+"""``purge --pair`` leaves nothing of the pair's words in our files: the state, its backups, the
 quarantine (by pair, token or address), request rows, the local inbox's processed copies."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+
+import orjson
 
 from attackkit import MENTEE, MENTOR, ROSTER, armed, drop, tables, text_mail, token_of
 
@@ -28,11 +31,15 @@ def test_purge_removes_the_pairs_words_everywhere_we_keep_them_and_says_what_is_
     prog.roster.write_text(ROSTER.replace("Understand TikTok", "Understand TikTok,ended").replace("goal\n", "goal,status\n"))
     assert prog.run(now + timedelta(hours=1)) == 0
     var = prog.root / "var"
-    assert files_with(var, CANARY)  # before: in the state, its backup, the quarantine, the inbox copies
+    shutil.copyfile(prog.state, var / "state.json.schema0.bak")  # what an upgrade keeps of the state before it
+    assert files_with(var, CANARY)  # before: in the state, its backups, the quarantine, the inbox copies
     capsys.readouterr()
     assert prog.cli("purge", "--pair", "P01") == 0
     out = capsys.readouterr().out
     outside = [f for f in files_with(var, CANARY) if not f.startswith("outbox/")]
     assert outside == []
+    older = orjson.loads((var / "state.json.schema0.bak").read_bytes())
+    assert {d["pair_id"] for d in older["pairs"].values()} == {"P02"}  # the other pair still restores from it
+    assert "state.json.schema0.bak (kept by an upgrade) was rewritten without the pair" in out
     assert "out of rmdaemon's reach" in out and MENTEE in out and "quarantined messages" in out
     assert not [r for r in tables(prog)["requests"] if r.get("by") == MENTOR or r.get("pair_id") == "P01"]

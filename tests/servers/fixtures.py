@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES
 from rmdaemon.backends.smtp import SmtpBackend
 from rmdaemon.backends.smtp_net import Endpoint
 from rmdaemon.config import SmtpBackendSettings
@@ -125,7 +126,7 @@ class MailWorld:
         return SmtpBackendSettings(**values)  # type: ignore[arg-type]
 
     def backend(self, smtp_password: str = SMTP_PASSWORD, imap_password: str | None = None,
-                **overrides: object) -> SmtpBackend:
+                max_bytes: int = DEFAULT_MAX_BYTES, **overrides: object) -> SmtpBackend:
         """A backend as ``factory.open_backend`` builds it, with the secrets given here instead of the environment."""
         cfg = self.settings(**overrides)
         smtp = Endpoint("SMTP", cfg.smtp_host, cfg.smtp_port, cfg.smtp_tls, cfg.username, smtp_password,
@@ -135,7 +136,7 @@ class MailWorld:
                         "imap_username", "$RM_TEST_IMAP_PASSWORD")
         assert cfg.state_path is not None
         return SmtpBackend(cfg, sender=ORGANIZER, smtp=smtp, imap=imap, journal_path=cfg.state_path,
-                           clock=lambda: self.clock_now)
+                           clock=lambda: self.clock_now, max_bytes=max_bytes)
 
     def server_files_sent_copies(self) -> None:
         def file_copy(received: Received) -> None:

@@ -44,6 +44,8 @@ def render(item: Item, store: Store, *, with_mime: bool = False, occurrence: Occ
     for name in ("DateTimeReceived", "DateTimeSent", "DateTimeCreated", "LastModifiedTime"):
         put(node, name, ews_time(item.created))
     put(node, "HasAttachments", "false")
+    if item.mime is not None:
+        put(node, "Size", str(len(item.mime)))  # what Exchange reports of a message, before its MIME is asked for
     if node.find(t("IsRead")) is None:
         put(node, "IsRead", "false")
     if item.kind == "CalendarItem":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rmdaemon.backends.base import DEFAULT_MAX_BYTES
 from rmdaemon.backends.graph import GraphBackend
 from rmdaemon.config import GraphBackendSettings
 from rmdaemon.backends.graph_auth import Credential
@@ -45,10 +46,10 @@ def graph_settings(server: GraphServer, **changes: object) -> GraphBackendSettin
 
 def graph_backend(server: GraphServer, secret: str = SECRET, *, credential: Credential | None = None,
                   sleep: Callable[[float], None] | None = None, monotonic: Callable[[], float] | None = None,
-                  **changes: object) -> GraphBackend:
+                  max_bytes: int = DEFAULT_MAX_BYTES, **changes: object) -> GraphBackend:
     """A backend pointed at ``server``; waits (Retry-After, pacing) go to ``sleep``, never really slept."""
     return GraphBackend(graph_settings(server, **changes), credential or Credential(secret=secret),
-                        sleep=sleep or (lambda seconds: None), monotonic=monotonic or time.monotonic)
+                        sleep=sleep or (lambda seconds: None), monotonic=monotonic or time.monotonic, max_bytes=max_bytes)
 
 
 class FakeTime:

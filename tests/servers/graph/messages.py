@@ -113,7 +113,9 @@ def create_message(ctx: Context) -> Answer:
 
 def get_message(ctx: Context, message_id: str) -> Answer:
     message, query = ctx.store.message(ctx.mailbox, message_id), ctx.request.query
-    return Answer(200, shape(message_json(ctx, message), query.get("$select"), message.extended, expand_ids(query.get("$expand"))))
+    computed = {"integer 0x0e08": ("Integer 0x0E08", str(len(message.mime)))}  # PR_MESSAGE_SIZE, as Exchange keeps it
+    return Answer(200, shape(message_json(ctx, message), query.get("$select"), {**message.extended, **computed},
+                             expand_ids(query.get("$expand"))))
 
 
 def message_value(ctx: Context, message_id: str) -> Answer:
