@@ -316,14 +316,24 @@ def attribution_span(lines: list[str], i: int) -> int:
             if i + span - 1 >= len(lines) or not lines[i + span - 1].strip():
                 return 0
             nxt = unquote(lines[i + span - 1]).strip()
-            if not _header_may_continue(first, nxt, span):
-                return 0
+            if not _header_may_continue(first, nxt, span) or _history_starts(lines, i + span - 1):
+                return 0  # "Begin forwarded message:" / "From: …" open history, never go on a header
             joined = _join_wrapped(joined, nxt)
             if len(joined) > _MAX_LINE_FOR_PATTERNS:
                 return 0
         if is_attribution(joined, _followed_by_quote(lines, i + span)):
-            return span
+            return 0 if span > 1 and _name_starts_below(lines, i, joined) else span
     return 0
+
+
+def _name_starts_below(lines: list[str], i: int, joined: str) -> bool:
+    """A header that names the sender before its date ("Max <max@…> schrieb am Fr., 25. März 2016
+    um 10:00 Uhr:", Gmail for Android) starts with the name: on the address's line or just above
+    a line that opens with the address. A line above that ("2025 ads", "On 3 ads") is the sender's."""
+    if "<" in lines[i] or unquote(lines[i + 1]).strip().startswith(("<", "(<", "[mailto:")):
+        return False
+    at = joined.find(">")
+    return at > 0 and _has_date(joined[at:])
 
 
 def _header_may_continue(first: str, nxt: str, span: int) -> bool:
