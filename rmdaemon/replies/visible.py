@@ -155,7 +155,7 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         return i + 1
     if _continues_quote(lines, i):
         return i + 1
-    if _flattened_header(scan, line):
+    if _glued_separator(scan, line) or _flattened_header(scan, line):
         return None
     cut = _history_starts(lines, i)
     if cut == "history" and not any(s.strip() for s in scan.kept):
@@ -173,6 +173,19 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         return i + span if j < len(lines) and is_quoted(lines[j]) else None
     _keep(scan, line)
     return i + 1
+
+
+def _glued_separator(scan: _Scan, line: str) -> bool:
+    """ "…a new card.-----Original Message-----": a separator written onto the sender's last line."""
+    if "--" not in line and "__" not in line and "==" not in line and "**" not in line:
+        return False
+    glued = lx.GLUED_SEPARATOR_RE.search(line[:_MAX_LINE_FOR_PATTERNS])
+    if not (glued and line[:glued.start()].strip()):
+        return False
+    _keep(scan, line[:glued.start()])
+    scan.quoted = True
+    scan.forwarded = scan.forwarded or _is_forward_words(glued.group())
+    return True
 
 
 def _flattened_header(scan: _Scan, line: str) -> bool:
