@@ -43,6 +43,9 @@ _DIGIT_RE = re.compile(r"\d")
 _LETTERS_RE = re.compile(r"[^\W\d_]")
 _ZONE_RE = re.compile(r"\b(?:GMT|UTC|CES?T|[AP]M)\b", re.IGNORECASE)
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
+_DASHES_RE = re.compile(r"^[-–—_*=]{2,}$")
+_DATE_IN_TEXT_RE = re.compile(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年")
+_LINKS_RE = re.compile(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+")
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         return i + 1
     if _continues_quote(lines, i):
         return i + 1
-    if _glued_separator(scan, line) or _flattened_header(scan, line):
+    if _flattened_header(scan, line):
         return None
     cut = _history_starts(lines, i)
     if cut == "history" and not any(s.strip() for s in scan.kept):
@@ -171,16 +174,17 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         scan.quoted = True
         j = _next_nonblank(lines, i + span)
         return i + span if j < len(lines) and is_quoted(lines[j]) else None
-    _keep(scan, line)
-    return i + 1
+    return None if _keep_until_glued(scan, line) else i + 1
 
 
-def _glued_separator(scan: _Scan, line: str) -> bool:
-    """ "…a new card.-----Original Message-----": a separator written onto the sender's last line."""
-    if "--" not in line and "__" not in line and "==" not in line and "**" not in line:
-        return False
-    glued = lx.GLUED_SEPARATOR_RE.search(line[:_MAX_LINE_FOR_PATTERNS])
-    if not (glued and line[:glued.start()].strip()):
+def _keep_until_glued(scan: _Scan, line: str) -> bool:
+    """Keep the sender's line up to a separator written onto its end ("…a new card.-----Original
+    Message-----", Outlook XP); True when there was one, so history starts there."""
+    glued = None
+    if "--" in line or "__" in line or "==" in line or "**" in line:
+        glued = lx.GLUED_SEPARATOR_RE.search(line[:_MAX_LINE_FOR_PATTERNS])
+    if glued is None or not line[:glued.start()].strip():
+        _keep(scan, line)
         return False
     _keep(scan, line[:glued.start()])
     scan.quoted = True
@@ -193,7 +197,7 @@ def _flattened_header(scan: _Scan, line: str) -> bool:
     flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
     if not (flat and flat.start() > 0 and line[:flat.start()].strip()):
         return False
-    _keep(scan, line[:flat.start()])
+    _keep_until_glued(scan, line[:flat.start()])
     scan.quoted = True
     return True
 
@@ -394,7 +398,7 @@ def _followed_by_quote(lines: list[str], i: int) -> bool:
 
 
 def _has_date(text: str) -> bool:
-    return bool(re.search(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年", text))
+    return bool(_DATE_IN_TEXT_RE.search(text))
 
 
 def is_attribution(text: str, before_quote: bool) -> bool:
@@ -440,7 +444,7 @@ def _sig_delimiter(lines: list[str]) -> int | None:
 
 def _sent_from(lines: list[str]) -> int | None:
     for k, s in enumerate(lines):
-        t = re.sub(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+", "", s).strip()
+        t = _LINKS_RE.sub("", s).strip()
         if lx.SENT_FROM_RE.match(t) and "," not in t and len(t.split()) <= 7:
             return k
     return None
@@ -483,7 +487,7 @@ def _sign_off(lines: list[str]) -> int | None:
 
 def _signature_like(line: str) -> bool:
     """A name, title, phone or link line; not notes (no list items, no long sentences)."""
-    if re.match(r"^[-–—_*=]{2,}$", line):
+    if _DASHES_RE.match(line):
         return True
     return len(line) <= 80 and not line.startswith(("- ", "* ", "•")) and not looks_like_field(line)
 
