@@ -161,6 +161,12 @@ def test_a_separator_in_the_middle_of_a_line_ends_the_new_text(line: str, forwar
     assert any(w.startswith("forward:") for w in parsed.warnings) == forwarded
 
 
+def test_a_separator_with_the_outlook_header_flattened_onto_its_line_is_history() -> None:
+    text = ("Topics: pricing\n-----Original Message----- From: Sam <sam@example.com> Sent: Tuesday, March 4, "
+            "2025 To: Alex Subject: agenda\n\nRating: 1-5\n")
+    assert parse_reply(reply(text)).body == "Topics: pricing"
+
+
 def test_dashes_around_other_words_in_a_line_are_text() -> None:
     text = "We -- original message aside -- met twice.\nTopics: ads ---- pricing\n"
     assert parse_reply(reply(text)).body == text.strip()

@@ -183,10 +183,11 @@ def _keep_until_glued(scan: _Scan, line: str) -> bool:
     glued = None
     if "--" in line or "__" in line or "==" in line or "**" in line:
         glued = lx.GLUED_SEPARATOR_RE.search(line[:_MAX_LINE_FOR_PATTERNS])
-    if glued is None or not line[:glued.start()].strip():
+    if glued is None:
         _keep(scan, line)
         return False
-    _keep(scan, line[:glued.start()])
+    if line[:glued.start()].strip():
+        _keep(scan, line[:glued.start()])
     scan.quoted = True
     scan.forwarded = scan.forwarded or _is_forward_words(glued.group())
     return True
