@@ -10,6 +10,7 @@ no bytes make ``parse_reply`` raise.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from rmdaemon.replies import ParsedReply, parse_reply, to_contract_json
 from rmdaemon.replies.commands import command_in_line
 from rmdaemon.replies.fields import parse_rating
+from rmdaemon.replies.headers import session_token
 from rmdaemon.replies.mime import decode_bytes, unflow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replies"
@@ -223,6 +225,16 @@ def test_session_token_from_subject_then_ids_then_quoted_text() -> None:
     quoted = reply("hi\n\nOn Mon, P wrote:\n> [RM-QQ1WW2] agenda\n", subject="Re: x")
     assert parse_reply(quoted).session_token == "RM-QQ1WW2"
     assert parse_reply(reply("hi", subject="Re: FORM-1234567")).session_token is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["RM-", "rm-", "rM-", "R", "M", "-", "a", "Z", "9", "x", "ñ", " ", "[", "\n",
+                                  "ab12CD", "7F3K2Q"]), max_size=12).map("".join))
+def test_a_token_is_rm_dash_six_letters_or_digits_standing_alone(text: str) -> None:
+    """The token pattern is written for speed (a character class first); it still finds exactly
+    "RM-" in any case with six ASCII letters or digits, not glued to one on either side."""
+    plain = re.compile(r"(?<![A-Za-z0-9])RM-([A-Za-z0-9]{6})(?![A-Za-z0-9])", re.IGNORECASE).search(text)
+    assert session_token(text) == (f"RM-{plain.group(1).upper()}" if plain else None)
 
 
 def test_charsets_fall_back_instead_of_failing() -> None:

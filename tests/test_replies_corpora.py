@@ -162,12 +162,21 @@ def _fragment_check(visible: bool, value: str) -> Check | None:
     return Check("contains" if visible else "excludes", value)
 
 
+def _hidden_or_quoted(hidden: list[bool] | None, quoted: list[bool] | None) -> list[bool] | None:
+    """Fragments that are not the sender's new text. GitHub's model leaves a quoted fragment
+    "visible" when new text follows it (an inline or bottom-posted answer); its ``quoted`` flag
+    still says it is someone else's words, and the quote header is part of that fragment."""
+    if hidden is None or quoted is None:
+        return hidden
+    return [h or q for h, q in zip(hidden, quoted)]
+
+
 def github_cases() -> Iterator[Case]:
     corpus = "github-email_reply_parser"
     for c in _load(corpus)["cases"]:
         text = c.get("input") or _read(corpus, c["file"])
-        hidden = next((a["value"] for a in c["assertions"]
-                       if a["kind"] == "fragment_flags" and a.get("flag") == "hidden"), None)
+        flags = {a["flag"]: a["value"] for a in c["assertions"] if a["kind"] == "fragment_flags"}
+        hidden = _hidden_or_quoted(flags.get("hidden"), flags.get("quoted"))
         checks: list[Check] = []
         for a in c["assertions"]:
             kind, index = a["kind"], a.get("index")
@@ -177,8 +186,8 @@ def github_cases() -> Iterator[Case]:
             if index is None or (hidden is None and index != 0):
                 continue
             visible = not hidden[index] if hidden else True
-            if kind == "fragment_matches" and visible:
-                checks.append(Check("regex", "(?m)" + a["regex"]))
+            if kind == "fragment_matches":
+                checks.append(Check("regex" if visible else "not_regex", "(?m)" + a["regex"]))
             elif kind in ("fragment_equals", "fragment_contains"):
                 check = _fragment_check(visible, a["value"])
                 checks += [check] if check else []
@@ -216,7 +225,8 @@ def zapier_cases() -> Iterator[Case]:
     for c in _load(corpus)["cases"]:
         text = _read(corpus, c["files"][0])
         found = list(_py_assertions(c["assertions_python"]))
-        hidden = next((v for op, t, v in found if "f.hidden" in t or "fragment.hidden" in t), None)
+        hidden = _hidden_or_quoted(next((v for op, t, v in found if "f.hidden" in t or "fragment.hidden" in t), None),
+                                   next((v for op, t, v in found if "f.quoted" in t or "fragment.quoted" in t), None))
         checks: list[Check] = []
         for op, target, value in found:
             if not isinstance(value, str):
@@ -471,8 +481,8 @@ CORPUS_CASES: dict[str, Callable[[], Iterator[Case]]] = {
 # Measured share of cases passed (ours), kept a little under the measurement so that
 # unrelated wording changes in a corpus do not fail the build but a real regression does.
 THRESHOLDS = {
-    "github-email_reply_parser": 0.85,  # measured 16/18
-    "zapier-email-reply-parser": 0.90,  # measured 13/14
+    "github-email_reply_parser": 0.97,  # measured 19/19 (16/18 before quoted fragments counted as quoted)
+    "zapier-email-reply-parser": 0.97,  # measured 14/14 (13/14 before, likewise)
     "alfonsrv-mail-parser-reply": 0.92,  # measured 27/28
     "crisp-oss-email-reply-parser": 0.92,  # measured 64/68
     "willdurand-EmailReplyParser": 0.97,  # measured 58/58

@@ -136,6 +136,42 @@ def test_the_senders_line_above_a_forward_is_kept(note: str) -> None:
     assert parse_reply(reply(text, subject="Fwd: notes [RM-7F3K2Q]")).body == note
 
 
+@pytest.mark.parametrize("intro", ["Begin forwarded message:", "Anfang der weitergeleiteten Nachricht:",
+                                   "From: Sam <sam@example.com>"])
+@pytest.mark.parametrize("note", ["Here is what Sam wrote after our session on 3 March 2025",
+                                  "2025 wrote ads", "Sam schrieb das am 3. März 2025 um 10:00"])
+def test_a_note_with_a_date_and_wrote_right_above_a_forward_is_kept(note: str, intro: str) -> None:
+    """Not read as an "On … wrote:" header wrapped onto the forward's intro line (that lost it)."""
+    text = f"{note}\n{intro}\nFrom: Sam <sam@example.com>\nDate: Tue, 4 Mar 2025 at 10:12\nSubject: x\n\nTopics: y\n"
+    parsed = parse_reply(reply(text, subject="Fwd: notes [RM-7F3K2Q]"))
+    assert parsed.body == note and parsed.fields["topics"] == []
+
+
+@pytest.mark.parametrize(("line", "forwarded"), [
+    ("Rating: 4 -----Original Message-----", False),
+    ("Rating: 4.-----Original Message----- From: Sam <sam@example.com> Sent: Tue, 4 Mar 2025 To: Alex", False),
+    ("Rating: 4 ----- Ursprüngliche Nachricht -----", False),
+    ("Rating: 4 ---------- Forwarded message ---------", True),
+])
+def test_a_separator_in_the_middle_of_a_line_ends_the_new_text(line: str, forwarded: bool) -> None:
+    text = f"Topics: pricing\n{line}\n\nFrom: Sam <sam@example.com>\nSent: Tue, 4 Mar 2025\n\nRating: 1-5\n"
+    parsed = parse_reply(reply(text))
+    assert parsed.body.rstrip(".") == "Topics: pricing\nRating: 4"
+    assert parsed.fields["rating"] == 4
+    assert any(w.startswith("forward:") for w in parsed.warnings) == forwarded
+
+
+def test_a_separator_with_the_outlook_header_flattened_onto_its_line_is_history() -> None:
+    text = ("Topics: pricing\n-----Original Message----- From: Sam <sam@example.com> Sent: Tuesday, March 4, "
+            "2025 To: Alex Subject: agenda\n\nRating: 1-5\n")
+    assert parse_reply(reply(text)).body == "Topics: pricing"
+
+
+def test_dashes_around_other_words_in_a_line_are_text() -> None:
+    text = "We -- original message aside -- met twice.\nTopics: ads ---- pricing\n"
+    assert parse_reply(reply(text)).body == text.strip()
+
+
 def test_text_under_a_signature_mark_is_kept_with_a_warning_when_it_is_all_there_is() -> None:
     parsed = parse_reply(reply("Sent from my Galaxy\n\nTopics: Discord\nRating: 5\n"))
     assert parsed.body == "Topics: Discord\nRating: 5"

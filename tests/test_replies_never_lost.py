@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_replies_lastmile import HEADERS, _wrapped
 
@@ -104,6 +104,17 @@ def assert_in_order(lines: list[str], body: str) -> None:
 
 @SETTINGS
 @given(generated_reply())
+# Found by the explore profile. A note with a year and "wrote" right above Apple Mail's intro line
+# was read as an "On … wrote:" header wrapped onto it, and the body came out empty; a line above a
+# sender-first header (Gmail for Android's "Name <address> schrieb am <date>:") was read as its start.
+@example(("2025 wrote ads\nBegin forwarded message:\nFrom: Sam <sam@example.com>\nDate: Tue, 4 Mar 2025 at "
+          f"10:12\nSubject: notes {MARK}\nTo: Alex <alex@example.com>\n\nTopics: {MARK}\n", ["2025 wrote ads"]))
+@example((f"On 3 ads\nMax Mustermann <max@example.com> schrieb am Fr., 25. März 2016 um 10:00 Uhr:\n> {MARK}\n",
+          ["On 3 ads"]))
+@example((f"To ads\nMax Mustermann\n<max@example.com> schrieb am Fr., 25. März 2016 um 10:00 Uhr:\n> {MARK}\n",
+          ["To ads"]))
+@example(("We ads\nOn ads\nMax Mustermann <max@example.com\n<mailto:max@example.com>> schrieb am Fr., 25. März "
+          f"2016 um 10:00 Uhr:\n> {MARK}\n", ["We ads", "On ads"]))
 def test_generated_replies_keep_every_line_the_sender_wrote(case: tuple[str, list[str]]) -> None:
     text, written = case
     parsed = parse_reply(as_message(text))

@@ -74,6 +74,14 @@ SEPARATOR_RE = re.compile(
     r"^[\s>]*[-=_*]{2,}\s*(?:" + "|".join(re.escape(w) for w in _SEPARATOR_WORDS) + r")(?!\w)",
     re.IGNORECASE,
 )
+# The same separator written straight after the sender's text on one line (Outlook XP, flattened
+# HTML): dashes on both sides, so "a -- original message -- aside" in running text is rare enough.
+# A match starts only at the first dash of a run and never gives dashes back (a long rule line
+# is tried once, not at every dash).
+GLUED_SEPARATOR_RE = re.compile(
+    r"(?<![-=_*])[-=_*]{2,}+\s*(?:" + "|".join(re.escape(w) for w in _SEPARATOR_WORDS) + r")\s*[-=_*]{2,}",
+    re.IGNORECASE,
+)
 # "Begin forwarded message:" (Apple Mail) and friends, with no dashes around.
 FORWARD_INTRO_RE = re.compile(
     r"^[\s>]*(?:begin forwarded message|forwarded message|anfang der weitergeleiteten nachricht"

@@ -43,6 +43,9 @@ _DIGIT_RE = re.compile(r"\d")
 _LETTERS_RE = re.compile(r"[^\W\d_]")
 _ZONE_RE = re.compile(r"\b(?:GMT|UTC|CES?T|[AP]M)\b", re.IGNORECASE)
 _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
+_DASHES_RE = re.compile(r"^[-–—_*=]{2,}$")
+_DATE_IN_TEXT_RE = re.compile(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年")
+_LINKS_RE = re.compile(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+")
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,23 @@ def _step(scan: _Scan, lines: list[str], i: int) -> int | None:
         scan.quoted = True
         j = _next_nonblank(lines, i + span)
         return i + span if j < len(lines) and is_quoted(lines[j]) else None
-    _keep(scan, line)
-    return i + 1
+    return None if _keep_until_glued(scan, line) else i + 1
+
+
+def _keep_until_glued(scan: _Scan, line: str) -> bool:
+    """Keep the sender's line up to a separator written onto its end ("…a new card.-----Original
+    Message-----", Outlook XP); True when there was one, so history starts there."""
+    glued = None
+    if "--" in line or "__" in line or "==" in line or "**" in line:
+        glued = lx.GLUED_SEPARATOR_RE.search(line[:_MAX_LINE_FOR_PATTERNS])
+    if glued is None:
+        _keep(scan, line)
+        return False
+    if line[:glued.start()].strip():
+        _keep(scan, line[:glued.start()])
+    scan.quoted = True
+    scan.forwarded = scan.forwarded or _is_forward_words(glued.group())
+    return True
 
 
 def _flattened_header(scan: _Scan, line: str) -> bool:
@@ -180,7 +198,7 @@ def _flattened_header(scan: _Scan, line: str) -> bool:
     flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
     if not (flat and flat.start() > 0 and line[:flat.start()].strip()):
         return False
-    _keep(scan, line[:flat.start()])
+    _keep_until_glued(scan, line[:flat.start()])
     scan.quoted = True
     return True
 
@@ -316,14 +334,24 @@ def attribution_span(lines: list[str], i: int) -> int:
             if i + span - 1 >= len(lines) or not lines[i + span - 1].strip():
                 return 0
             nxt = unquote(lines[i + span - 1]).strip()
-            if not _header_may_continue(first, nxt, span):
-                return 0
+            if not _header_may_continue(first, nxt, span) or _history_starts(lines, i + span - 1):
+                return 0  # "Begin forwarded message:" / "From: …" open history, never go on a header
             joined = _join_wrapped(joined, nxt)
             if len(joined) > _MAX_LINE_FOR_PATTERNS:
                 return 0
         if is_attribution(joined, _followed_by_quote(lines, i + span)):
-            return span
+            return 0 if span > 1 and _name_starts_below(lines, i, joined) else span
     return 0
+
+
+def _name_starts_below(lines: list[str], i: int, joined: str) -> bool:
+    """A header that names the sender before its date ("Max <max@…> schrieb am Fr., 25. März 2016
+    um 10:00 Uhr:", Gmail for Android) starts with the name: on the address's line or just above
+    a line that opens with the address. A line above that ("2025 ads", "On 3 ads") is the sender's."""
+    if "<" in lines[i] or unquote(lines[i + 1]).strip().startswith(("<", "(<", "[mailto:")):
+        return False
+    at = joined.find(">")
+    return at > 0 and _has_date(joined[at:])
 
 
 def _header_may_continue(first: str, nxt: str, span: int) -> bool:
@@ -371,7 +399,7 @@ def _followed_by_quote(lines: list[str], i: int) -> bool:
 
 
 def _has_date(text: str) -> bool:
-    return bool(re.search(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年", text))
+    return bool(_DATE_IN_TEXT_RE.search(text))
 
 
 def is_attribution(text: str, before_quote: bool) -> bool:
@@ -417,7 +445,7 @@ def _sig_delimiter(lines: list[str]) -> int | None:
 
 def _sent_from(lines: list[str]) -> int | None:
     for k, s in enumerate(lines):
-        t = re.sub(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+", "", s).strip()
+        t = _LINKS_RE.sub("", s).strip()
         if lx.SENT_FROM_RE.match(t) and "," not in t and len(t.split()) <= 7:
             return k
     return None
@@ -460,7 +488,7 @@ def _sign_off(lines: list[str]) -> int | None:
 
 def _signature_like(line: str) -> bool:
     """A name, title, phone or link line; not notes (no list items, no long sentences)."""
-    if re.match(r"^[-–—_*=]{2,}$", line):
+    if _DASHES_RE.match(line):
         return True
     return len(line) <= 80 and not line.startswith(("- ", "* ", "•")) and not looks_like_field(line)
 
