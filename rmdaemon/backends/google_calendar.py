@@ -1,0 +1,266 @@
+"""Series on the programme user's Google Calendar: create, update, cancel, and single occurrences
+(skip, move, agenda, answers) through their instance ids.
+
+Round trips are what Google's quotas count, so what the journal knows is not looked up again;
+what it does not know is looked up by our own UID (``events.list?iCalUID=``), 50 per batch.
+An insert carries our iCalUID, which Google takes only once (409 ``duplicate`` after that), so an
+insert repeated after a lost answer or a crash books nothing twice: the 409 is followed by the
+lookup. ``sendUpdates=all`` on every change the attendees should hear of, and on nothing else
+(the journal's own stamps go with ``sendUpdates=none``), so each person gets exactly one mail
+per change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from rmdaemon.backends.google_events import (EXCEPTIONS, SEQUENCE, event_body, exceptions, instance_id, local_time,
+                                             private, record_of, rfc3339, shape)
+from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
+from rmdaemon.backends.google_http import GoogleHttp, Reply
+from rmdaemon.backends.google_state import GoogleState
+from rmdaemon.backends.http_common import Call
+from rmdaemon.errors import BackendError
+from rmdaemon.model import Meeting
+
+Results = dict[str, Exception | None]
+GONE = (404, 410)
+PARTSTAT = {"needsAction": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED", "tentative": "TENTATIVE"}
+
+
+def query(**params: str) -> str:
+    return "?" + urlencode(params, quote_via=quote, safe="@")
+
+
+class Calendar:
+    def __init__(self, http: GoogleHttp, state: GoogleState, user: str) -> None:
+        self.http, self.state = http, state
+        self.events = f"/calendar/v3/calendars/{quote(user, safe='@')}/events"
+
+    # -- whole series -----------------------------------------------------------------------
+    def publish_many(self, meetings: list[Meeting]) -> Results:
+        results: Results = {m.uid: None for m in meetings}
+        try:
+            known = self._known(meetings)
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        live = [m for m in meetings if not m.cancelled]
+        stale = [m for m in live if m.uid in known and known[m.uid]["sequence"] < m.sequence]
+        light = [m for m in stale if known[m.uid].get("shape") == shape(m) and known[m.uid].get("exceptions") != exceptions(m)]
+        self.state.applied({}, [m.uid for m in meetings if m.cancelled and m.uid not in known])
+        results |= self._create([m for m in live if m.uid not in known])
+        results |= self._write([m for m in stale if m not in light], known, "updating",
+                               lambda m: Call("PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all"),
+                                              event_body(m, create=False)))
+        for meeting in live:  # also finishes what a crash interrupted: applying exceptions is idempotent
+            record = self.state.series(meeting.uid)
+            if results[meeting.uid] is None and record and (meeting.exdates or meeting.moved or meeting in light):
+                results[meeting.uid] = self._occurrences(meeting, record["id"])
+        results |= self._write([m for m in light if results[m.uid] is None], known, "recording",
+                               lambda m: Call("PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="none"),
+                                              {"extendedProperties": private(m), "sequence": m.sequence}))
+        results |= self._cancel([m for m in meetings if m.uid in known and m.cancelled], known)
+        self.state.applied({}, [uid for uid, error in results.items() if getattr(error, "status", 0) in GONE])
+        return results
+
+    def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
+        """uid → journal record of every series that exists; a first booking needs no lookup."""
+        known: dict[str, dict[str, Any]] = {}
+        ask = []
+        for m in meetings:
+            record = self.state.series(m.uid)
+            if record is not None and not self.state.creating(m.uid):
+                known[m.uid] = record
+            elif record is not None or self.state.creating(m.uid) or m.sequence > 0 or m.cancelled:
+                ask.append(m.uid)
+        return known | self.find(ask)
+
+    def find(self, uids: list[str]) -> dict[str, dict[str, Any]]:
+        """Live series by our UID, 50 lookups per round trip."""
+        wanted = list(dict.fromkeys(uids))
+        if not wanted:
+            return {}
+        calls = [Call("GET", self.events + query(iCalUID=uid, showDeleted="false", maxResults="1")) for uid in wanted]
+        found: dict[str, dict[str, Any]] = {}
+        for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
+            if not reply.ok:
+                raise reply.error(f"looking up series {uid}")
+            for item in reply.body.get("items", [])[:1]:
+                found[uid] = record_of(item)
+        self.state.applied(found)
+        return found
+
+    def _create(self, meetings: list[Meeting]) -> Results:
+        if not meetings:
+            return {}
+        self.state.start_creates([m.uid for m in meetings])  # a crash from here on: look up before inserting again
+        calls = [Call("POST", self.events + query(sendUpdates="all"), event_body(m, create=True)) for m in meetings]
+        try:
+            replies = self.http.batch(calls, "booking series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        results: Results = {}
+        done, twice = {}, []
+        for meeting, reply in zip(meetings, replies):
+            if reply.ok:
+                done[meeting.uid] = record_of(reply.body)
+            elif reply.status == 409:  # booked by an attempt whose answer was lost
+                twice.append(meeting.uid)
+            results[meeting.uid] = None if reply.ok or reply.status == 409 else reply.error(f"booking {meeting.uid}")
+        self.state.applied(done)
+        if twice:
+            try:
+                self.find(twice)
+            except BackendError as exc:
+                results |= {uid: exc for uid in twice}
+        return results
+
+    def _write(self, meetings: list[Meeting], known: dict[str, dict[str, Any]], verb: str, build) -> Results:  # type: ignore[no-untyped-def]
+        """One PATCH per series (a full update, or the journal's stamp after a light one)."""
+        if not meetings:
+            return {}
+        try:
+            replies = self.http.batch([build(m) for m in meetings], f"{verb} series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        done = {m.uid: dict(known[m.uid], sequence=m.sequence, shape=shape(m), exceptions=exceptions(m))
+                for m, r in zip(meetings, replies) if r.ok}
+        self.state.applied(done)
+        return {m.uid: None if r.ok else r.error(f"{verb} {m.uid}") for m, r in zip(meetings, replies)}
+
+    def _cancel(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
+        if not meetings:
+            return {}
+        calls = [Call("DELETE", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all")) for m in meetings]
+        try:
+            replies = self.http.batch(calls, "cancelling series")
+        except BackendError as exc:
+            return {m.uid: exc for m in meetings}
+        gone = [m.uid for m, r in zip(meetings, replies) if r.ok or r.status in GONE]
+        self.state.applied({}, gone)
+        return {m.uid: None if m.uid in gone else r.error(f"cancelling {m.uid}") for m, r in zip(meetings, replies)}
+
+    # -- single occurrences -----------------------------------------------------------------
+    def record(self, meeting: Meeting) -> dict[str, Any] | None:
+        return self.state.series(meeting.uid) or self.find([meeting.uid]).get(meeting.uid)
+
+    def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
+        record = self.record(meeting)
+        if record is None:
+            return  # never booked, or the whole series is gone: nothing to cancel
+        path = f"{self.events}/{instance_id(record['id'], start)}" + query(sendUpdates="all")
+        reply = self.http.call(Call("DELETE", path), f"cancelling an occurrence of {meeting.uid}")
+        if not reply.ok and reply.status not in GONE:  # gone: cancelled already (or the series was deleted)
+            raise reply.error(f"cancelling the occurrence {start:%Y-%m-%d %H:%M} of {meeting.uid}")
+
+    def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
+        """Each attendee's ``responseStatus`` for that session, as PARTSTAT words; a cancelled
+        session has everybody declined; None when the series is not there."""
+        record = self.record(meeting)
+        if record is None:
+            return None
+        reply = self.http.call(Call("GET", f"{self.events}/{instance_id(record['id'], start)}"), "reading answers")
+        if reply.status in GONE:
+            return None
+        if not reply.ok:
+            raise reply.error(f"reading the answers for {meeting.uid}")
+        if reply.body.get("status") == "cancelled":
+            return {p.address: "DECLINED" for p in meeting.attendees}
+        return {str(a.get("email", "")).casefold(): PARTSTAT.get(str(a.get("responseStatus")), "NEEDS-ACTION")
+                for a in reply.body.get("attendees") or [] if not a.get("organizer")}
+
+    def annotate_many(self, notes: list[tuple[Meeting, datetime, str]]) -> dict[tuple[str, datetime], BackendError | None]:
+        """Each agenda into its occurrence's description (attendees get the updated session),
+        once: written notes are in the journal; one a crash may have written is read first."""
+        outcomes: dict[tuple[str, datetime], BackendError | None] = {}
+        try:
+            records = {m.uid: r for m in {n[0].uid: n[0] for n in notes}.values() if (r := self.record(m)) is not None}
+        except BackendError as exc:
+            return {(m.uid, s): exc for m, s, _ in notes}
+        todo = []
+        for meeting, start, text in notes:
+            if meeting.uid not in records:
+                outcomes[(meeting.uid, start)] = BackendError(f"series {meeting.uid} is not booked in Google Calendar")
+            elif self.state.noted(meeting.uid, start, text) or (self.state.noting(meeting.uid, start)
+                                                                 and self._written(records[meeting.uid], start, text)):
+                self.state.notes_done([(meeting.uid, start, text)])
+                outcomes[(meeting.uid, start)] = None
+            else:
+                todo.append((meeting, start, text))
+        return outcomes | self._annotate(todo, records)
+
+    def _written(self, record: dict[str, Any], start: datetime, text: str) -> bool:
+        reply = self.http.call(Call("GET", f"{self.events}/{instance_id(record['id'], start)}"), "reading an occurrence")
+        return reply.ok and reply.body.get("description") == text
+
+    def _annotate(self, todo: list[tuple[Meeting, datetime, str]],
+                  records: dict[str, dict[str, Any]]) -> dict[tuple[str, datetime], BackendError | None]:
+        if not todo:
+            return {}
+        self.state.start_notes([(m.uid, s) for m, s, _ in todo])
+        calls = [Call("PATCH", f"{self.events}/{instance_id(records[m.uid]['id'], s)}" + query(sendUpdates="all"),
+                      {"description": text}) for m, s, text in todo]
+        try:
+            replies = self.http.batch(calls, "writing agendas into sessions")
+        except BackendError as exc:
+            return {(m.uid, s): exc for m, s, _ in todo}
+        self.state.notes_done([(m.uid, s, t) for (m, s, t), r in zip(todo, replies) if r.ok])
+        return {(m.uid, s): None if r.ok else r.error(f"writing the agenda of {m.uid} at {s:%Y-%m-%d %H:%M}")
+                for (m, s, _), r in zip(todo, replies)}
+
+    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
+        """Skipped sessions deleted and moved ones moved, whatever was applied before (idempotent)."""
+        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
+        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
+        first, last = _span(meeting)
+        try:
+            calls = []
+            for item in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
+                original = _when(item.get("originalStartTime"))
+                if original in skipped:
+                    if item.get("status") != "cancelled":
+                        calls.append(Call("DELETE", f"{self.events}/{item['id']}" + query(sendUpdates="all")))
+                elif original is not None and item.get("status") != "cancelled" and _when(item.get("start")) != moves.get(original, original):
+                    calls.append(Call("PATCH", f"{self.events}/{item['id']}" + query(sendUpdates="all"),
+                                      _moved(meeting, moves.get(original, original))))
+            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
+        except BackendError as exc:
+            return exc
+        failed = [r for r in replies if not r.ok and r.status not in GONE]
+        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+
+    def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        path = f"{self.events}/{event_id}/instances" + query(timeMin=rfc3339(start), timeMax=rfc3339(end),
+                                                             showDeleted="true", maxResults="2500")
+        found: list[dict[str, Any]] = []
+        while True:
+            reply = self.http.call(Call("GET", path), "reading occurrences")
+            if not reply.ok:
+                raise reply.error("reading occurrences")
+            found += reply.body.get("items", [])
+            token = reply.body.get("nextPageToken")
+            if not token:
+                return found
+            path = f"{self.events}/{event_id}/instances" + query(timeMin=rfc3339(start), timeMax=rfc3339(end),
+                                                                 showDeleted="true", pageToken=token)
+
+
+def _moved(meeting: Meeting, new_start: datetime) -> dict[str, Any]:
+    end = new_start + timedelta(minutes=meeting.plan.duration_minutes)
+    return {"start": local_time(new_start, meeting.plan.tzid), "end": local_time(end, meeting.plan.tzid)}
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, dict) or "dateTime" not in value:
+        return None
+    moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        moment = moment.replace(tzinfo=ZoneInfo(str(value.get("timeZone") or "UTC")))
+    return moment.astimezone(timezone.utc)
+
+
+__all__ = ["Calendar", "EXCEPTIONS", "Reply", "SEQUENCE"]
