@@ -68,6 +68,7 @@ class Logged:
     status: int
     part_of_batch: bool = False
     kind: str = "api"  # api | token
+    query: str = ""
 
 
 @dataclass
@@ -148,7 +149,7 @@ class GoogleServer:
         if path.startswith("/batch/") and not part:
             return (*self._batch(path, body, token, content_type), None)  # type: ignore[return-value]
         status, payload, headers = self._dispatch(method, path, dict(parse_qsl(split.query, keep_blank_values=True)), body, token)
-        self.log.append(Logged(method, path, status, part))
+        self.log.append(Logged(method, path, status, part, query=unquote(split.query)))
         if fault is not None and fault.status == "hold":
             fault.reached.set()
             fault.released.wait(30)
