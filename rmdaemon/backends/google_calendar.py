@@ -7,7 +7,9 @@ An insert carries our iCalUID, which Google takes only once (409 ``duplicate`` a
 insert repeated after a lost answer or a crash books nothing twice: the 409 is followed by the
 lookup. ``sendUpdates=all`` on every change the attendees should hear of, and on nothing else
 (the journal's own stamps go with ``sendUpdates=none``), so each person gets exactly one mail
-per change.
+per change: a PATCH that mails people is never repeated after an unknown outcome (a 5xx, a lost
+answer); the next attempt first reads what Google has (our sequence, the occurrence's
+description, the instances' times) and changes only what is not there yet.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rmdaemon.backends.google_events import (EXCEPTIONS, SEQUENCE, event_body, e
 from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
 from rmdaemon.backends.google_http import GoogleHttp, Reply
 from rmdaemon.backends.google_state import GoogleState
-from rmdaemon.backends.http_common import Call
+from rmdaemon.backends.http_common import Call, Unsure
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting
 
@@ -53,7 +55,7 @@ class Calendar:
         results |= self._create([m for m in live if m.uid not in known])
         results |= self._write([m for m in stale if m not in light], known, "updating",
                                lambda m: Call("PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all"),
-                                              event_body(m, create=False)))
+                                              event_body(m, create=False), safe_to_repeat=False))
         for meeting in live:  # also finishes what a crash interrupted: applying exceptions is idempotent
             record = self.state.series(meeting.uid)
             if results[meeting.uid] is None and record and (meeting.exdates or meeting.moved or meeting in light):
@@ -118,16 +120,21 @@ class Calendar:
         return results
 
     def _write(self, meetings: list[Meeting], known: dict[str, dict[str, Any]], verb: str, build) -> Results:  # type: ignore[no-untyped-def]
-        """One PATCH per series (a full update, or the journal's stamp after a light one)."""
+        """One PATCH per series (a full update, or the journal's stamp after a light one). A PATCH
+        that mails attendees is not repeated blindly: after an unknown outcome the series is
+        forgotten by the journal, so the next offer reads our sequence from Google first."""
         if not meetings:
             return {}
         try:
             replies = self.http.batch([build(m) for m in meetings], f"{verb} series")
+        except Unsure as exc:
+            self.state.applied({}, [m.uid for m in meetings])
+            return {m.uid: exc for m in meetings}
         except BackendError as exc:
             return {m.uid: exc for m in meetings}
         done = {m.uid: dict(known[m.uid], sequence=m.sequence, shape=shape(m), exceptions=exceptions(m))
                 for m, r in zip(meetings, replies) if r.ok}
-        self.state.applied(done)
+        self.state.applied(done, [m.uid for m, r in zip(meetings, replies) if r.status >= 500])
         return {m.uid: None if r.ok else r.error(f"{verb} {m.uid}") for m, r in zip(meetings, replies)}
 
     def _cancel(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
@@ -201,7 +208,7 @@ class Calendar:
             return {}
         self.state.start_notes([(m.uid, s) for m, s, _ in todo])
         calls = [Call("PATCH", f"{self.events}/{instance_id(records[m.uid]['id'], s)}" + query(sendUpdates="all"),
-                      {"description": text}) for m, s, text in todo]
+                      {"description": text}, safe_to_repeat=False) for m, s, text in todo]
         try:
             replies = self.http.batch(calls, "writing agendas into sessions")
         except BackendError as exc:
@@ -224,7 +231,7 @@ class Calendar:
                         calls.append(Call("DELETE", f"{self.events}/{item['id']}" + query(sendUpdates="all")))
                 elif original is not None and item.get("status") != "cancelled" and _when(item.get("start")) != moves.get(original, original):
                     calls.append(Call("PATCH", f"{self.events}/{item['id']}" + query(sendUpdates="all"),
-                                      _moved(meeting, moves.get(original, original))))
+                                      _moved(meeting, moves.get(original, original)), safe_to_repeat=False))
             replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
         except BackendError as exc:
             return exc
