@@ -14,21 +14,21 @@ description, the instances' times) and changes only what is not there yet.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from rmdaemon.backends.google_events import (EXCEPTIONS, SEQUENCE, event_body, exceptions, instance_id, local_time,
+from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time,
                                              private, record_of, rfc3339, shape)
 from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
-from rmdaemon.backends.google_http import GoogleHttp, Reply
+from rmdaemon.backends.google_http import GoogleHttp
 from rmdaemon.backends.google_state import GoogleState
 from rmdaemon.backends.http_common import Call, Unsure
+from rmdaemon.backends.series_writer import GONE, Known, Results, SeriesWriter
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting
 
-Results = dict[str, Exception | None]
-GONE = (404, 410)
 PARTSTAT = {"needsAction": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED", "tentative": "TENTATIVE"}
 
 
@@ -36,50 +36,24 @@ def query(**params: str) -> str:
     return "?" + urlencode(params, quote_via=quote, safe="@")
 
 
-class Calendar:
+class Calendar(SeriesWriter):
     def __init__(self, http: GoogleHttp, state: GoogleState, user: str) -> None:
         self.http, self.state = http, state
         self.events = f"/calendar/v3/calendars/{quote(user, safe='@')}/events"
 
-    # -- whole series -----------------------------------------------------------------------
-    def publish_many(self, meetings: list[Meeting]) -> Results:
-        results: Results = {m.uid: None for m in meetings}
-        try:
-            known = self._known(meetings)
-        except BackendError as exc:
-            return {m.uid: exc for m in meetings}
-        live = [m for m in meetings if not m.cancelled]
-        stale = [m for m in live if m.uid in known and known[m.uid]["sequence"] < m.sequence]
-        light = [m for m in stale if known[m.uid].get("shape") == shape(m) and known[m.uid].get("exceptions") != exceptions(m)]
-        self.state.applied({}, [m.uid for m in meetings if m.cancelled and m.uid not in known])
-        results |= self._create([m for m in live if m.uid not in known])
-        results |= self._write([m for m in stale if m not in light], known, "updating",
-                               lambda m: Call("PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all"),
-                                              event_body(m, create=False), safe_to_repeat=False))
-        for meeting in live:  # also finishes what a crash interrupted: applying exceptions is idempotent
-            record = self.state.series(meeting.uid)
-            if results[meeting.uid] is None and record and (meeting.exdates or meeting.moved or meeting in light):
-                results[meeting.uid] = self._occurrences(meeting, record["id"])
-        results |= self._write([m for m in light if results[m.uid] is None], known, "recording",
-                               lambda m: Call("PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="none"),
-                                              {"extendedProperties": private(m), "sequence": m.sequence}))
-        results |= self._cancel([m for m in meetings if m.uid in known and m.cancelled], known)
-        self.state.applied({}, [uid for uid, error in results.items() if getattr(error, "status", 0) in GONE])
-        return results
+    # -- whole series: publish_many and the journal lookups are SeriesWriter's --------------
+    def _update(self, meetings: list[Meeting], known: Known) -> Results:
+        return self._write(meetings, known, "updating", lambda m: Call(
+            "PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all"), event_body(m, create=False),
+            safe_to_repeat=False))
 
-    def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
-        """uid → journal record of every series that exists; a first booking needs no lookup."""
-        known: dict[str, dict[str, Any]] = {}
-        ask = []
-        for m in meetings:
-            record = self.state.series(m.uid)
-            if record is not None and not self.state.creating(m.uid):
-                known[m.uid] = record
-            elif record is not None or self.state.creating(m.uid) or m.sequence > 0 or m.cancelled:
-                ask.append(m.uid)
-        return known | self.find(ask)
+    def _stamp(self, meetings: list[Meeting], known: Known) -> Results:
+        """The sequence of a light update, written last and silently: a crash before it is finished by the rerun."""
+        return self._write(meetings, known, "recording", lambda m: Call(
+            "PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="none"),
+            {"extendedProperties": private(m), "sequence": m.sequence}))
 
-    def find(self, uids: list[str]) -> dict[str, dict[str, Any]]:
+    def find(self, uids: Iterable[str]) -> Known:
         """Live series by our UID, 50 lookups per round trip."""
         wanted = list(dict.fromkeys(uids))
         if not wanted:
@@ -269,5 +243,3 @@ def _when(value: Any) -> datetime | None:
         moment = moment.replace(tzinfo=ZoneInfo(str(value.get("timeZone") or "UTC")))
     return moment.astimezone(timezone.utc)
 
-
-__all__ = ["Calendar", "EXCEPTIONS", "Reply", "SEQUENCE"]

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.servers.google.recurrence import (Instance, attendees, check, instance_id, instances, moment, notify,
+from tests.servers.google.recurrence import (Instance, attendees, check, instances, moment, notify,
                                              split_instance_id)
 from tests.servers.google.store import ApiError, Event, Store
 
