@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from email import message_from_bytes, policy
@@ -23,9 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from programme import Programme, status
-from rmdaemon.records import PAIRS
-from rmdaemon.store import Store
+from programme import Programme, booked, opt_in_all, status
+from programme import kill_during as run_killed
 from tests.servers.google.fixtures import PROGRAMME, SERVICE_ACCOUNT, google_server, key_file  # noqa: F401
 from tests.servers.google.server import GoogleServer
 from tests.servers.google.store import Event
@@ -82,9 +77,6 @@ class GoogleProgramme(Programme):
         return next(i for i in self.google.control.instances(event)
                     if datetime.fromisoformat(i["originalStartTime"]["dateTime"]) == original)
 
-    def docs(self) -> dict[str, dict]:
-        with Store.open(self.state, writer=False) as store:
-            return {d["pair_id"]: dict(d) for d in store.table(PAIRS).all()}
 
 
 def google_section(server: GoogleServer) -> str:
@@ -113,36 +105,13 @@ def prog(tmp_path: Path, google_server: GoogleServer) -> GoogleProgramme:
     return google_programme(tmp_path, google_server)
 
 
-def opt_in_all(prog: GoogleProgramme) -> None:
-    for n, kickoff in enumerate(prog.outbox("kickoff")):
-        prog.reply(kickoff, "Yes, I'm in.", T0, message_id=f"<optin-{n}@client.example>")
-
-
-def booked(prog: GoogleProgramme) -> GoogleProgramme:
-    assert prog.run(T0) == 0
-    opt_in_all(prog)
-    assert prog.run(T1) == 0
-    return prog
-
-
 def inserts(server: GoogleServer) -> int:
     return sum(1 for e in server.requests(parts=True) + server.requests() if e.method == "POST" and e.path.endswith("/events"))
 
 
 def kill_during(prog: GoogleProgramme, method: str, path: str, now: datetime) -> None:
     """Run the daemon as its own process and SIGKILL it once Google did the held request's work."""
-    held = prog.google.hold(method, path)
-    daemon_process = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now",
-                                       now.isoformat()], env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert held.reached.wait(60), "the daemon never sent the held request"
-        os.kill(daemon_process.pid, signal.SIGKILL)  # Google did it; the daemon never heard back
-        assert daemon_process.wait(10) == -signal.SIGKILL
-    finally:
-        held.released.set()
-        if daemon_process.poll() is None:
-            daemon_process.kill()
-        daemon_process.communicate()
+    run_killed(prog, prog.google.hold(method, path), now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +123,7 @@ def test_consent_then_every_pair_is_booked_as_one_private_series_with_one_invita
     assert b"Message-ID: <rm.kickoff" in kickoff
     assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
     assert not prog.google.control.events(PROGRAMME)  # nothing is booked before both said yes
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.google.log.clear()
     assert prog.run(T1) == 0
     calendar = [e.path for e in prog.google.requests() if e.path.startswith(("/batch/calendar", "/calendar/"))]
@@ -185,7 +154,7 @@ def test_busy_time_in_google_calendar_is_avoided(tmp_path, google_server, capsys
         day = datetime(2027, 1, 5, 9, 0, tzinfo=london) + timedelta(weeks=week)
         google_server.control.script_busy("ben@example.com", day, day + timedelta(hours=3))
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     assert prog.run(T1) == 0
     (event,) = prog.google.control.events(PROGRAMME)
     first = prog.live_starts(event)[0].astimezone(london)
@@ -193,7 +162,7 @@ def test_busy_time_in_google_calendar_is_avoided(tmp_path, google_server, capsys
 
 
 def test_agenda_goes_into_the_occurrence_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
     assert prog.run(start - timedelta(hours=23)) == 0
     agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
@@ -224,7 +193,7 @@ def test_agenda_goes_into_the_occurrence_reply_becomes_a_log_and_skip_cancels_on
 
 
 def test_reschedule_moves_that_session_in_the_calendar(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
     prog.run(start - timedelta(hours=23))
     (agenda,) = prog.outbox("agenda.", to="richard.hale")
@@ -244,7 +213,7 @@ def test_reschedule_moves_that_session_in_the_calendar(prog, capsys):
 
 
 def test_pause_cancels_the_series(prog):
-    booked(prog)
+    booked(prog, T0)
     kickoff = prog.outbox("kickoff", to="richard.hale")[0]
     prog.reply(kickoff, "PAUSE\n\nSorry, a busy quarter.", T1 + timedelta(hours=1))
     assert prog.run(T1 + timedelta(hours=2)) == 0
@@ -258,7 +227,7 @@ def test_a_session_both_accepted_in_google_calendar_is_not_questioned_by_a_nudge
     """Attendance from the calendar's ``responseStatus``: no log after a session, but both said
     Yes to it in Google Calendar, so it most likely happened: the pair is not asked. A pair whose
     calendar says nothing gets the usual nudge."""
-    booked(prog)
+    booked(prog, T0)
     uid = prog.docs()["P01"]["series"]["uid"]
     for address in ("aisha.khan@example.com", "richard.hale@example.com"):
         prog.google.control.respond(address, uid, "accepted")
@@ -274,7 +243,7 @@ def test_a_session_both_accepted_in_google_calendar_is_not_questioned_by_a_nudge
 
 def test_killed_between_insert_and_record_the_rerun_books_nothing_twice(prog):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     kill_during(prog, "POST", r"/events$", T1)  # Google booked the first series of the batch; the daemon died
     assert prog.google.control.events(PROGRAMME)  # at least the held one (Google finishes a batch whoever listens)
     assert all(doc["series"]["published"] is None for doc in prog.docs().values() if doc.get("series"))
@@ -294,7 +263,7 @@ def test_killed_during_a_send_the_rerun_sends_no_mail_twice(prog):
 
 def test_quota_errors_and_outages_lose_nothing(prog):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.google.add_fault(403, "POST", r"/freeBusy$", reason="rateLimitExceeded", retry_after=0)
     prog.google.add_fault(429, "POST", r"/events$", times=2, retry_after=0)
     prog.google.add_fault(503, "POST", r"^/batch/calendar", retry_after=0)
@@ -323,7 +292,7 @@ def test_a_send_whose_answer_was_lost_is_looked_up_not_repeated(prog):
 
 
 def test_the_inbox_is_read_by_history_across_restarts_and_relisted_when_gmail_forgot_it(prog):
-    booked(prog)
+    booked(prog, T0)
     history = [e for e in prog.google.requests() if e.path.endswith("/history")]
     assert len(history) == 1  # the first run listed the inbox; the second continued from its historyId
     raws = sum(1 for e in prog.google.requests(parts=True) + prog.google.requests() if "/messages/" in e.path and e.method == "GET")
