@@ -255,28 +255,7 @@ def _part_json(ident: str, answer: Answer) -> dict[str, Any]:
 
 
 def _handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no 40 ms stall
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet: pytest shows failures
-            pass
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
+    class Handler(https.Handler):
         def _handle(self, method: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
