@@ -164,6 +164,35 @@ def test_an_agenda_whose_answer_was_lost_is_read_back_not_written_twice(server):
     assert [e.method for e in server.requests() if "_" in e.path.rsplit("/", 1)[-1]][-1] == "GET"
 
 
+def test_a_slow_read_is_asked_again_and_a_slow_send_is_looked_up_not_repeated(server):
+    made = backend(server, timeout_seconds=0.2)
+    server.add_fault("slow", "GET", r"/profile$", after_work=True, delay=0.6)
+    assert made.check_online() == []  # the read timed out and was simply asked again
+    server.add_fault("slow", "POST", r"/messages/send$", after_work=True, delay=0.6)
+    (error,) = made.send_many([outgoing("k1")]).values()
+    assert isinstance(error, BackendError) and "outcome unknown" in str(error) and "Timeout" in str(error)
+    assert backend(server).send_many([outgoing("k1")]) == {"k1": None}
+    assert len(server.control.received(ALEX.email)) == 1
+
+
+def test_the_key_may_come_from_the_environment_and_is_never_read_from_the_config(server, tmp_path, monkeypatch, capsys):
+    from rmdaemon.backends.factory import open_backend
+    from rmdaemon.config import load_settings
+
+    from programme import Programme
+
+    prog = Programme.create(tmp_path, organizer=f'"{PROGRAMME}"', kind='"google"')
+    section = f'\n[backend.google]\nkey_env = "RMDAEMON_TEST_GOOGLE_KEY"\napi_base = "{server.base}"\nca_file = "{server.ca_file}"\n'
+    prog.config.write_text(prog.config.read_text() + section)
+    monkeypatch.setenv("RMDAEMON_TEST_GOOGLE_KEY", key_file(server).read_text())
+    assert open_backend(load_settings(prog.config), lambda: STAMP).check_online() == []
+    private_key = json.loads(key_file(server).read_text())["private_key"].splitlines()[1]
+    prog.config.write_text(prog.config.read_text() + f'private_key = "{private_key}"\n')
+    assert prog.cli("check") == 2
+    out = capsys.readouterr()
+    assert "private_key" in out.out and private_key not in out.out + out.err  # refused by name, never echoed
+
+
 # -- reading --------------------------------------------------------------------------------
 
 

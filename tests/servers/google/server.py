@@ -5,7 +5,8 @@ batch endpoints, scripted faults and a log of every request.
 tests point the key file's ``token_uri``, ``api_base`` and ``ca_file`` at it, and google-auth and
 requests talk to it exactly as to Google. Faults: 403 ``rateLimitExceeded`` /
 ``userRateLimitExceeded``, 429, 500/503, a dropped connection and a held answer (for killing the
-client after the work is done), each before or after the work, also inside a batch.
+client after the work is done) and a slow answer (past the client's timeout), each before or
+after the work, also inside a batch.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ REASONS = {403: "rateLimitExceeded", 429: "rateLimitExceeded", 500: "backendErro
 class Fault:
     """A scripted failure for requests matching ``method`` and the ``path`` regex."""
 
-    status: int | str  # 403, 429, 500, 503, "drop" (connection closed unanswered) or "hold"
+    status: int | str  # 403, 429, 500, 503, "drop" (connection closed unanswered), "hold" or "slow"
     method: str | None = None
     path: str | None = None
     after_work: bool = False  # do the work, then fail: the client cannot know it happened
     retry_after: int | None = None
     reason: str = ""  # 403: rateLimitExceeded (default) or userRateLimitExceeded
+    delay: float = 0.0  # "slow": the work is done, the answer comes this many seconds later
     times: int = 1
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -140,9 +142,9 @@ class GoogleServer:
             return (*self._batch(path, body, token, content_type), None)  # type: ignore[return-value]
         status, payload, headers = self._dispatch(method, path, dict(parse_qsl(split.query, keep_blank_values=True)), body, token)
         self.log.append(Logged(method, path, status, part, query=unquote(split.query)))
-        if fault is not None and fault.status == "hold":
+        if fault is not None and fault.status in ("hold", "slow"):
             fault.reached.set()
-            fault.released.wait(30)
+            fault.released.wait(30 if fault.status == "hold" else fault.delay)
             return status, payload, headers, None
         if fault is not None:
             status, payload, headers = _failed(fault.error())
