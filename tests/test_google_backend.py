@@ -193,6 +193,23 @@ def test_the_key_may_come_from_the_environment_and_is_never_read_from_the_config
     assert "private_key" in out.out and private_key not in out.out + out.err  # refused by name, never echoed
 
 
+def test_with_online_meetings_each_series_gets_one_meet_link_carried_into_its_agendas(server):
+    made = backend(server, online_meetings=True)
+    server.add_fault("drop", "POST", r"/events$", after_work=True)  # the insert's answer is lost: found by its UID
+    assert made.publish_many([meeting()]) == {meeting().uid: None}
+    (event,) = server.control.events(PROGRAMME)
+    link = event.fields["hangoutLink"]
+    assert link.startswith("https://meet.google.com/") and event.fields["conferenceData"]["entryPoints"][0]["uri"] == link
+    assert google_backend(server, online_meetings=True).annotate_many([(meeting(), session(1), "Goal: TikTok")]) == {
+        (meeting().uid, session(1)): None}
+    occurrence = next(i for i in server.control.instances(event) if i["id"].endswith(f"{session(1).astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"))
+    assert occurrence["description"].startswith("Goal: TikTok") and f"Join with Google Meet: {link}" in occurrence["description"]
+    plain = meeting(uid="rm-plain@example.com")
+    assert backend(server).publish_many([plain]) == {plain.uid: None}
+    (without,) = [e for e in server.control.events(PROGRAMME) if e.fields["iCalUID"] == plain.uid]
+    assert "conferenceData" not in without.fields  # without the option no conference is asked for
+
+
 # -- reading --------------------------------------------------------------------------------
 
 

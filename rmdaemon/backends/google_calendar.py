@@ -19,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time,
-                                             private, record_of, rfc3339, shape)
+from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time, meet_link, private,
+                                             record_of, rfc3339, shape)
 from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
 from rmdaemon.backends.google_http import GoogleHttp
 from rmdaemon.backends.google_state import GoogleState
@@ -37,8 +37,8 @@ def query(**params: str) -> str:
 
 
 class Calendar(SeriesWriter):
-    def __init__(self, http: GoogleHttp, state: GoogleState, user: str) -> None:
-        self.http, self.state = http, state
+    def __init__(self, http: GoogleHttp, state: GoogleState, user: str, meet: bool = False) -> None:
+        self.http, self.state, self.meet = http, state, meet
         self.events = f"/calendar/v3/calendars/{quote(user, safe='@')}/events"
 
     # -- whole series: publish_many and the journal lookups are SeriesWriter's --------------
@@ -59,33 +59,41 @@ class Calendar(SeriesWriter):
         if not wanted:
             return {}
         calls = [Call("GET", self.events + query(iCalUID=uid, showDeleted="false", maxResults="1")) for uid in wanted]
-        found: dict[str, dict[str, Any]] = {}
+        found: Known = {}
+        links: dict[str, str | None] = {}
         for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
             if not reply.ok:
                 raise reply.error(f"looking up series {uid}")
             for item in reply.body.get("items", [])[:1]:
                 found[uid] = record_of(item)
-        self.state.applied(found)
+                links[uid] = meet_link(item)
+        self._learn(found, links)
         return found
+
+    def _learn(self, records: Known, links: dict[str, str | None]) -> None:
+        self.state.meet_links({uid: link for uid, link in links.items() if link})
+        self.state.applied(records)
 
     def _create(self, meetings: list[Meeting]) -> Results:
         if not meetings:
             return {}
         self.state.start_creates([m.uid for m in meetings])  # a crash from here on: look up before inserting again
-        calls = [Call("POST", self.events + query(sendUpdates="all"), event_body(m, create=True)) for m in meetings]
+        params = {"sendUpdates": "all", **({"conferenceDataVersion": "1"} if self.meet else {})}
+        calls = [Call("POST", self.events + query(**params), event_body(m, create=True, meet=self.meet)) for m in meetings]
         try:
             replies = self.http.batch(calls, "booking series")
         except BackendError as exc:
             return {m.uid: exc for m in meetings}
         results: Results = {}
-        done, twice = {}, []
+        done, twice, links = {}, [], {}
         for meeting, reply in zip(meetings, replies):
             if reply.ok:
                 done[meeting.uid] = record_of(reply.body)
+                links[meeting.uid] = meet_link(reply.body)
             elif reply.status == 409:  # booked by an attempt whose answer was lost
                 twice.append(meeting.uid)
             results[meeting.uid] = None if reply.ok or reply.status == 409 else reply.error(f"booking {meeting.uid}")
-        self.state.applied(done)
+        self._learn(done, links)
         if twice:
             try:
                 self.find(twice)
@@ -161,7 +169,7 @@ class Calendar(SeriesWriter):
         except BackendError as exc:
             return {(m.uid, s): exc for m, s, _ in notes}
         todo = []
-        for meeting, start, text in notes:
+        for meeting, start, text in [(m, s, self._with_meet(m.uid, t)) for m, s, t in notes]:
             if meeting.uid not in records:
                 outcomes[(meeting.uid, start)] = BackendError(f"series {meeting.uid} is not booked in Google Calendar")
             elif self.state.noted(meeting.uid, start, text) or (self.state.noting(meeting.uid, start)
@@ -171,6 +179,12 @@ class Calendar(SeriesWriter):
             else:
                 todo.append((meeting, start, text))
         return outcomes | self._annotate(todo, records)
+
+    def _with_meet(self, uid: str, text: str) -> str:
+        """The agenda, with the series' Google Meet link when it has one (the calendar entry is
+        where people click to join)."""
+        link = self.state.meet(uid)
+        return f"{text.rstrip()}\n\nJoin with Google Meet: {link}\n" if link and link not in text else text
 
     def _written(self, record: dict[str, Any], start: datetime, text: str) -> bool:
         reply = self.http.call(Call("GET", f"{self.events}/{instance_id(record['id'], start)}"), "reading an occurrence")

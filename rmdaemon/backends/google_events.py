@@ -13,13 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rmdaemon.backends.graph_events import exceptions, shape
+from rmdaemon.backends.graph_state import digest
 from rmdaemon.model import Meeting
 
 SEQUENCE, SHAPE, EXCEPTIONS = "rmdaemon-sequence", "rmdaemon-shape", "rmdaemon-exceptions"
 REMINDER_MINUTES = 15
 STAMP = "%Y%m%dT%H%M%SZ"
 
-__all__ = ["event_body", "exceptions", "instance_id", "local_time", "private", "record_of", "rfc3339", "shape"]
+__all__ = ["event_body", "exceptions", "instance_id", "local_time", "meet_link", "private", "record_of", "rfc3339", "shape"]
 
 
 def local_time(moment: datetime, tzid: str) -> dict[str, str]:
@@ -31,9 +32,10 @@ def private(meeting: Meeting) -> dict[str, Any]:
     return {"private": {SEQUENCE: str(meeting.sequence), SHAPE: shape(meeting), EXCEPTIONS: exceptions(meeting)}}
 
 
-def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
-    """Every field we own; on create also our UID. ``sequence`` is ours, so attendees' clients see
-    the same SEQUENCE as with the other backends."""
+def event_body(meeting: Meeting, *, create: bool, meet: bool = False) -> dict[str, Any]:
+    """Every field we own; on create also our UID and, with ``meet``, the request for a Google Meet
+    link (its requestId derived from the UID, so a repeated insert asks for the same conference).
+    ``sequence`` is ours, so attendees' clients see the same SEQUENCE as with the other backends."""
     plan = meeting.plan
     body: dict[str, Any] = {
         "summary": meeting.summary,
@@ -51,7 +53,18 @@ def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
     }
     if create:
         body["iCalUID"] = meeting.uid
+    if create and meet:
+        body["conferenceData"] = {"createRequest": {"requestId": "rm-" + digest(meeting.uid),
+                                                    "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
     return body
+
+
+def meet_link(item: dict[str, Any]) -> str | None:
+    """The Google Meet link of an event, if it has one."""
+    for point in (item.get("conferenceData") or {}).get("entryPoints") or []:
+        if point.get("entryPointType") == "video" and point.get("uri"):
+            return str(point["uri"])
+    return item.get("hangoutLink")
 
 
 def record_of(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """google-state.json: the graph backend's journal (``GraphState``: series, creates in flight, the
 send journal, the inbox cursor and pending messages), with the inbox cursor holding Gmail's
 ``historyId`` — plus what only this backend keeps: the agendas written into occurrences (a digest
-per session, and the ones in flight, looked at before writing again) and the processed label's id.
+per session, and the ones in flight, looked at before writing again), the series' Google Meet
+links and the processed label's id.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ class GoogleState(GraphState):
                 "series are found again by their iCalUID")
 
     def empty(self) -> dict[str, Any]:
-        return {**super().empty(), "notes": {}, "noting": {}, "label": None}
+        return {**super().empty(), "notes": {}, "noting": {}, "label": None, "meet": {}}
+
+    def meet(self, uid: str) -> str | None:
+        """The Google Meet link of a series, when it has one."""
+        return self.data["meet"].get(uid)
+
+    def meet_links(self, links: dict[str, str]) -> None:
+        if links:
+            self.data["meet"].update(links)
+            self.save()
 
     def noted(self, uid: str, start: datetime, text: str) -> bool:
         return self.data["notes"].get(_session(uid, start)) == digest(text)
