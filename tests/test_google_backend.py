@@ -226,6 +226,25 @@ def test_free_busy_of_120_people_is_three_queries_in_one_batch(server):
     assert [(b.start, b.end) for b in found.busy["p99@example.com"]] == [(busy, busy + timedelta(hours=1))]
 
 
+def test_answers_are_read_from_the_calendars_changes_once_a_tick_and_across_restarts(server):
+    made = backend(server)
+    series = [meeting(uid=f"rm-answers-{n}@example.com") for n in range(3)]
+    made.publish_many(series)
+    server.control.respond(ALEX.email, series[1].uid, "accepted", session(1).astimezone(timezone.utc))
+    server.log.clear()
+    said = [made.occurrence_answers(m, session(1)) for m in series]  # three questions, one read
+    assert [s[ALEX.email] for s in said] == ["NEEDS-ACTION", "ACCEPTED", "NEEDS-ACTION"]
+    (read,) = server.requests()
+    assert read.path.endswith("/events") and "syncToken" not in read.query
+    server.control.respond(SAM.email, series[2].uid, "declined")
+    restarted = backend(server)
+    assert restarted.occurrence_answers(series[2], session(1))[SAM.email] == "DECLINED"
+    assert "syncToken=" in server.requests()[-1].query  # only what changed since the stored token
+    server.control.expire_sync_tokens()
+    assert backend(server).occurrence_answers(series[1], session(1))[ALEX.email] == "ACCEPTED"  # 410: read again
+    assert [e.status for e in server.requests()[-2:]] == [410, 200]
+
+
 def test_answers_come_from_the_occurrence_with_its_own_answers(server):
     made = backend(server)
     made.publish_many([meeting()])

@@ -46,7 +46,7 @@ class GoogleBackend(Backend):
         self.http = GoogleHttp(settings.api_base, self.session, budget=settings.retry_budget_seconds,
                                timeout=settings.timeout_seconds, sleep=sleep)
         self.state = GoogleState(settings.state_path)
-        self.calendar = Calendar(self.http, self.state, settings.user, settings.online_meetings)
+        self.calendar = Calendar(self.http, self.state, settings.user, settings.online_meetings, self.clock)
         self.outbox = Outbox(self.http, self.state, settings.user, self.clock)
         self.inbox = Inbox(self.http, self.state, settings.user, settings.processed_label)
 

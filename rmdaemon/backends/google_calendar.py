@@ -14,7 +14,7 @@ description, the instances' times) and changes only what is not there yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time, meet_link, private,
                                              record_of, rfc3339, shape)
 from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
+from rmdaemon.backends.google_answers import Answers
 from rmdaemon.backends.google_http import GoogleHttp
 from rmdaemon.backends.google_state import GoogleState
 from rmdaemon.backends.http_common import Call, Unsure
@@ -37,11 +38,17 @@ def query(**params: str) -> str:
 
 
 class Calendar(SeriesWriter):
-    def __init__(self, http: GoogleHttp, state: GoogleState, user: str, meet: bool = False) -> None:
+    def __init__(self, http: GoogleHttp, state: GoogleState, user: str, meet: bool = False,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.http, self.state, self.meet = http, state, meet
         self.events = f"/calendar/v3/calendars/{quote(user, safe='@')}/events"
+        self.answers = Answers(http, state, self.events, clock)
 
     # -- whole series: publish_many and the journal lookups are SeriesWriter's --------------
+    def publish_many(self, meetings: list[Meeting]) -> Results:
+        self.answers.stale()
+        return super().publish_many(meetings)
+
     def _update(self, meetings: list[Meeting], known: Known) -> Results:
         return self._write(meetings, known, "updating", lambda m: Call(
             "PATCH", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all"), event_body(m, create=False),
@@ -64,7 +71,7 @@ class Calendar(SeriesWriter):
         for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
             if not reply.ok:
                 raise reply.error(f"looking up series {uid}")
-            for item in reply.body.get("items", [])[:1]:
+            for item in [i for i in reply.body.get("items", []) if "recurringEventId" not in i][:1]:
                 found[uid] = record_of(item)
                 links[uid] = meet_link(item)
         self._learn(found, links)
@@ -139,6 +146,7 @@ class Calendar(SeriesWriter):
         record = self.record(meeting)
         if record is None:
             return  # never booked, or the whole series is gone: nothing to cancel
+        self.answers.stale()
         path = f"{self.events}/{instance_id(record['id'], start)}" + query(sendUpdates="all")
         reply = self.http.call(Call("DELETE", path), f"cancelling an occurrence of {meeting.uid}")
         if not reply.ok and reply.status not in GONE:  # gone: cancelled already (or the series was deleted)
@@ -146,19 +154,17 @@ class Calendar(SeriesWriter):
 
     def occurrence_answers(self, meeting: Meeting, start: datetime) -> dict[str, str] | None:
         """Each attendee's ``responseStatus`` for that session, as PARTSTAT words; a cancelled
-        session has everybody declined; None when the series is not there."""
+        session has everybody declined; None when the series is not there. Read from the
+        calendar's changes (``Answers``): one request for every question asked in a tick."""
         record = self.record(meeting)
         if record is None:
             return None
-        reply = self.http.call(Call("GET", f"{self.events}/{instance_id(record['id'], start)}"), "reading answers")
-        if reply.status in GONE:
+        found = self.answers.of(record["id"], instance_id(record["id"], start))
+        if found is None:
             return None
-        if not reply.ok:
-            raise reply.error(f"reading the answers for {meeting.uid}")
-        if reply.body.get("status") == "cancelled":
+        if found.get("status") == "cancelled":
             return {p.address: "DECLINED" for p in meeting.attendees}
-        return {str(a.get("email", "")).casefold(): PARTSTAT.get(str(a.get("responseStatus")), "NEEDS-ACTION")
-                for a in reply.body.get("attendees") or [] if not a.get("organizer")}
+        return {address: PARTSTAT.get(status, "NEEDS-ACTION") for address, status in found["attendees"].items()}
 
     def annotate_many(self, notes: list[tuple[Meeting, datetime, str]]) -> dict[tuple[str, datetime], BackendError | None]:
         """Each agenda into its occurrence's description (attendees get the updated session),

@@ -2,7 +2,8 @@
 send journal, the inbox cursor and pending messages), with the inbox cursor holding Gmail's
 ``historyId`` — plus what only this backend keeps: the agendas written into occurrences (a digest
 per session, and the ones in flight, looked at before writing again), the series' Google Meet
-links and the processed label's id.
+links, the processed label's id, and the calendar's ``nextSyncToken`` with the answers read so far
+(``google_answers``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class GoogleState(GraphState):
                 "series are found again by their iCalUID")
 
     def empty(self) -> dict[str, Any]:
-        return {**super().empty(), "notes": {}, "noting": {}, "label": None, "meet": {}}
+        return {**super().empty(), "notes": {}, "noting": {}, "label": None, "meet": {},
+                "answers": {"sync_token": None, "events": {}}}
 
     def meet(self, uid: str) -> str | None:
         """The Google Meet link of a series, when it has one."""

@@ -124,6 +124,8 @@ class Calendar:
         found = [e for e in self.store.events.values() if e.calendar == cal]
         if "syncToken" in q:
             since = _sync_point(q["syncToken"])
+            if since < self.store.sync_floor:
+                raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
             found = [e for e in found if e.updated > since]
         elif q.get("showDeleted") != "true":
             found = [e for e in found if e.fields.get("status") != "cancelled"]
@@ -133,7 +135,11 @@ class Calendar:
             key, _, value = q["privateExtendedProperty"].partition("=")
             found = [e for e in found if ((e.fields.get("extendedProperties") or {}).get("private") or {}).get(key) == value]
         token = base64.urlsafe_b64encode(f"sync:{self.store.change}".encode()).decode()
-        return {"kind": "calendar#events", "items": [e.fields for e in found], "nextSyncToken": token}
+        items = []
+        for event in found:  # a series, then its exceptions (changed or cancelled sessions), as Google lists them
+            items.append(event.fields)
+            items += [i.resource for i in instances(event) if i.original in event.instances] if event.instances else []
+        return {"kind": "calendar#events", "items": items, "nextSyncToken": token}
 
     def instances(self, cal: str, ident: str) -> dict[str, Any]:
         self.calendar(cal)

@@ -73,6 +73,11 @@ class Control:
         with self.store.lock:
             self.store.history_floor = self.store.next_id()
 
+    def expire_sync_tokens(self) -> None:
+        """Google invalidated every calendar syncToken: they now answer 410 fullSyncRequired."""
+        with self.store.lock:
+            self.store.sync_floor = self.store.bump()
+
     # -- reading ----------------------------------------------------------------------------
     def mails(self, user: str, label: str = "INBOX") -> list[Mail]:
         with self.store.lock:

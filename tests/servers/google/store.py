@@ -89,7 +89,8 @@ class Store:
     mails: dict[str, Mail] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # user → label id → name
     history: list[tuple[int, str, str, str]] = field(default_factory=list)  # (history id, user, kind, message id)
-    history_floor: int = 0  # history older than this is forgotten: startHistoryId below it answers 404
+    history_floor: int = 0
+    sync_floor: int = 0  # calendar syncTokens older than this answer 410 fullSyncRequired  # history older than this is forgotten: startHistoryId below it answers 404
     outbound: list[Outbound] = field(default_factory=list)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))
     change: int = 1
