@@ -103,9 +103,11 @@ class Calendar(SeriesWriter):
         self._learn(done, links)
         if twice:
             try:
-                self.find(twice)
+                found = self.find(twice)
             except BackendError as exc:
-                results |= {uid: exc for uid in twice}
+                return results | {uid: exc for uid in twice}
+            results |= {uid: BackendError(f"booking {uid}: Google holds a deleted event with this UID", permanent=True)
+                        for uid in twice if uid not in found}
         return results
 
     def _write(self, meetings: list[Meeting], known: dict[str, dict[str, Any]], verb: str, build) -> Results:  # type: ignore[no-untyped-def]
