@@ -21,7 +21,6 @@ from urllib.parse import quote, urlencode
 
 from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time, meet_link, private,
                                              record_of, rfc3339, shape)
-from rmdaemon.backends.graph_calendar import _span  # first and last planned start: the same for both clouds
 from rmdaemon.backends.google_answers import Answers
 from rmdaemon.backends.google_http import GoogleHttp
 from rmdaemon.backends.google_state import GoogleState
@@ -213,26 +212,15 @@ class Calendar(SeriesWriter):
         return {(m.uid, s): None if r.ok else r.error(f"writing the agenda of {m.uid} at {s:%Y-%m-%d %H:%M}")
                 for (m, s, _), r in zip(todo, replies)}
 
-    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
-        """Skipped sessions deleted and moved ones moved, whatever was applied before (idempotent)."""
-        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
-        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
-        first, last = _span(meeting)
-        try:
-            calls = []
-            for item in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
-                original = _when(item.get("originalStartTime"))
-                if original in skipped:
-                    if item.get("status") != "cancelled":
-                        calls.append(Call("DELETE", f"{self.events}/{item['id']}" + query(sendUpdates="all")))
-                elif original is not None and item.get("status") != "cancelled" and _when(item.get("start")) != moves.get(original, original):
-                    calls.append(Call("PATCH", f"{self.events}/{item['id']}" + query(sendUpdates="all"),
-                                      _moved(meeting, moves.get(original, original)), safe_to_repeat=False))
-            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
-        except BackendError as exc:
-            return exc
-        failed = [r for r in replies if not r.ok and r.status not in GONE]
-        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+    def _times(self, item: dict[str, Any]) -> tuple[datetime | None, datetime | None, bool]:
+        return _when(item.get("originalStartTime")), _when(item.get("start")), item.get("status") == "cancelled"
+
+    def _skip_call(self, item: dict[str, Any]) -> Call:
+        return Call("DELETE", f"{self.events}/{item['id']}" + query(sendUpdates="all"))
+
+    def _move_call(self, meeting: Meeting, item: dict[str, Any], target: datetime) -> Call:
+        return Call("PATCH", f"{self.events}/{item['id']}" + query(sendUpdates="all"), _moved(meeting, target),
+                    safe_to_repeat=False)
 
     def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         path = f"{self.events}/{event_id}/instances" + query(timeMin=rfc3339(start), timeMax=rfc3339(end),

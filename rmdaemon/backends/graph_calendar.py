@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from dateutil import rrule
 
 from rmdaemon.backends.graph_events import (EXCEPTIONS, EXPAND, SEQUENCE, SHAPE, event_body, exceptions, extended,
                                             key_filter, local_time, parse_time, shape)
@@ -24,7 +23,6 @@ from rmdaemon.backends.series_writer import GONE, Results, SeriesWriter
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting
 
-OPEN_ENDED = timedelta(days=2 * 366)  # how far an open-ended series is searched for occurrences
 
 
 def query(**params: str) -> str:
@@ -150,25 +148,14 @@ class Calendar(SeriesWriter):
             if not reply.ok and reply.status not in GONE:
                 raise reply.error(f"cancelling the occurrence {wanted:%Y-%m-%d %H:%M}Z of {meeting.uid}")
 
-    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
-        """Skipped days cancelled and moved sessions moved, whatever was applied before (idempotent)."""
-        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
-        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
-        first, last = _span(meeting)
-        try:
-            calls = []
-            for instance in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
-                original = _original_start(instance)
-                if original in skipped:
-                    calls.append(Call("POST", f"{self.base}/events/{instance['id']}/cancel", {"comment": _skip_comment()}))
-                elif original is not None and _start(instance) != moves.get(original, original):
-                    target = moves.get(original, original)  # moved, or moved back to its planned time
-                    calls.append(Call("PATCH", f"{self.base}/events/{instance['id']}", _moved(meeting, target)))
-            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
-        except BackendError as exc:
-            return exc
-        failed = [r for r in replies if not r.ok and r.status not in GONE]
-        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+    def _times(self, item: dict[str, Any]) -> tuple[datetime | None, datetime | None, bool]:
+        return _original_start(item), _start(item), False  # Graph lists no cancelled occurrences
+
+    def _skip_call(self, item: dict[str, Any]) -> Call:
+        return Call("POST", f"{self.base}/events/{item['id']}/cancel", {"comment": _skip_comment()})
+
+    def _move_call(self, meeting: Meeting, item: dict[str, Any], target: datetime) -> Call:
+        return Call("PATCH", f"{self.base}/events/{item['id']}", _moved(meeting, target))
 
     def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         path = f"{self.base}/events/{event_id}/instances" + query(
@@ -196,15 +183,6 @@ def _skip_comment() -> str:
 def _moved(meeting: Meeting, new_start: datetime) -> dict[str, Any]:
     end = new_start + timedelta(minutes=meeting.plan.duration_minutes)
     return {"start": local_time(new_start, meeting.plan.tzid), "end": local_time(end, meeting.plan.tzid)}
-
-
-def _span(meeting: Meeting) -> tuple[datetime, datetime]:
-    """First and last planned start of the series (open-ended ones: two years ahead)."""
-    plan = meeting.plan
-    rule = rrule.rrulestr(plan.rrule.removeprefix("RRULE:"), dtstart=plan.first_start)
-    bounded = "COUNT" in plan.rrule or "UNTIL" in plan.rrule
-    last = rule[-1] if bounded else plan.first_start + OPEN_ENDED
-    return plan.first_start - timedelta(days=1), last
 
 
 def _iso(moment: datetime) -> str:

@@ -5,14 +5,20 @@ ones are created; ones whose sequence rose are updated in full, or "lightly" whe
 moved sessions changed (those sessions alone reach the attendees, then the journal's stamp is
 written); cancelled ones are cancelled. What the journal does not know (a create in flight at a
 crash, a later sequence, a cancellation) is looked up first; a first booking needs no lookup.
-Each service supplies the wire: ``find``, ``_create``, ``_update``, ``_occurrences``, ``_stamp``
-and ``_cancel``, each taking many series at once so it can batch them.
+Skipped and moved sessions are applied by reading the series' occurrences and changing only
+those that differ (idempotent, so a rerun after a crash finishes the work). Each service
+supplies the wire: ``find``, ``_create``, ``_update``, ``_stamp`` and ``_cancel`` (each taking
+many series at once so it can batch them), and for occurrences ``_instances``, ``_times``,
+``_skip_call`` and ``_move_call``; ``http.batch`` sends the calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from dateutil import rrule
 
 from rmdaemon.backends.graph_events import exceptions, shape
 from rmdaemon.backends.graph_state import GraphState
@@ -22,6 +28,7 @@ from rmdaemon.model import Meeting
 Results = dict[str, Exception | None]
 Known = dict[str, dict[str, Any]]
 GONE = (404, 410)  # the item is not there (any more): a cancel has nothing left to do
+OPEN_ENDED = timedelta(days=2 * 366)  # how far an open-ended series is searched for occurrences
 
 
 class SeriesWriter:
@@ -62,7 +69,41 @@ class SeriesWriter:
         known.update(self.find(ask))
         return known
 
+    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
+        """Skipped sessions cancelled and moved ones moved (or moved back), whatever was applied before."""
+        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
+        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
+        first, last = span(meeting)
+        try:
+            calls = []
+            for item in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
+                original, start, cancelled = self._times(item)
+                if original in skipped and not cancelled:
+                    calls.append(self._skip_call(item))
+                elif original is not None and original not in skipped and not cancelled and start != moves.get(original, original):
+                    calls.append(self._move_call(meeting, item, moves.get(original, original)))
+            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
+        except BackendError as exc:
+            return exc
+        failed = [r for r in replies if not r.ok and r.status not in GONE]
+        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+
     # -- the wire, per service --------------------------------------------------------------
+    http: Any  # GraphHttp | GoogleHttp: ``batch(calls, what)`` → replies with ``ok``, ``status``, ``error(what)``
+
+    def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _times(self, item: dict[str, Any]) -> tuple[datetime | None, datetime | None, bool]:
+        """(planned start, actual start, cancelled) of one occurrence the service listed."""
+        raise NotImplementedError
+
+    def _skip_call(self, item: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _move_call(self, meeting: Meeting, item: dict[str, Any], target: datetime) -> Any:
+        raise NotImplementedError
+
     def find(self, uids: Iterable[str]) -> Known:
         raise NotImplementedError
 
@@ -72,11 +113,17 @@ class SeriesWriter:
     def _update(self, meetings: list[Meeting], known: Known) -> Results:
         raise NotImplementedError
 
-    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
-        raise NotImplementedError
-
     def _stamp(self, meetings: list[Meeting], known: Known) -> Results:
         raise NotImplementedError
 
     def _cancel(self, meetings: list[Meeting], known: Known) -> Results:
         raise NotImplementedError
+
+
+def span(meeting: Meeting) -> tuple[datetime, datetime]:
+    """First and last planned start of the series (open-ended ones: two years ahead)."""
+    plan = meeting.plan
+    rule = rrule.rrulestr(plan.rrule.removeprefix("RRULE:"), dtstart=plan.first_start)
+    bounded = "COUNT" in plan.rrule or "UNTIL" in plan.rrule
+    last = rule[-1] if bounded else plan.first_start + OPEN_ENDED
+    return plan.first_start - timedelta(days=1), last
