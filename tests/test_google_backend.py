@@ -57,6 +57,13 @@ def test_a_key_the_account_does_not_have_is_named_as_such(server):
     assert problem.startswith("bad key:") and "Invalid JWT Signature" in problem
 
 
+def test_a_key_others_can_read_is_named_before_anything_is_asked(server):
+    key_file(server).chmod(0o644)
+    (problem,) = backend(server).check_online()
+    assert problem.startswith("key readable by others:") and "chmod 600" in problem
+    assert server.oauth.issued == 0
+
+
 def test_a_user_outside_the_domain_and_missing_delegation_are_told_apart(server):
     (problem,) = backend(server, user="nobody@example.com").check_online()
     assert problem.startswith("no such user:") and "nobody@example.com" in problem

@@ -22,7 +22,7 @@ from rmdaemon.backends.google_calendar import Calendar
 from rmdaemon.backends.google_events import rfc3339
 from rmdaemon.backends.google_http import GoogleError, GoogleHttp, TokenError
 from rmdaemon.backends.google_mail import Inbox, Outbox, root
-from rmdaemon.backends.google_online import api_problem, token_problem, transport_problem
+from rmdaemon.backends.google_online import api_problem, key_exposed, token_problem, transport_problem
 from rmdaemon.backends.google_state import GoogleState
 from rmdaemon.backends.http_common import Call
 from rmdaemon.config import GoogleBackendSettings
@@ -96,6 +96,9 @@ class GoogleBackend(Backend):
     # -- health -----------------------------------------------------------------------------
     def check_online(self) -> list[str]:
         """A token, then the mailbox's profile and one event of the calendar; problems, never a traceback."""
+        exposed = key_exposed(self.settings.key_file)
+        if exposed:
+            return [exposed]
         probes = {"reading the mailbox": Call("GET", f"{root(self.settings.user)}/profile"),
                   "reading the calendar": Call("GET", self.calendar.events + "?maxResults=1")}
         problems = []

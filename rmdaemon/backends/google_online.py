@@ -3,6 +3,8 @@ admin can act on (docs/google.md walks through each fix)."""
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmdaemon.backends.google_auth import SCOPES
@@ -13,6 +15,20 @@ if TYPE_CHECKING:
     from rmdaemon.config import GoogleBackendSettings
 
 SECTION = "[backend.google]"
+
+
+def key_exposed(key_file: Path | None) -> str | None:
+    """A key anyone on the machine can read acts as any user of the domain (domain-wide delegation)."""
+    if key_file is None:
+        return None
+    try:
+        mode = key_file.stat().st_mode
+    except OSError:
+        return None  # reading it already failed with its own message
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (f"key readable by others: {key_file} has mode {stat.filemode(mode)}; the key can act as any user of the "
+                f"domain within its scopes — chmod 600 {key_file} (or use a systemd credential), see docs/google.md")
+    return None
 
 
 def token_problem(exc: TokenError, settings: GoogleBackendSettings, client_id: str) -> str:

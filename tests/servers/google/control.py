@@ -37,6 +37,7 @@ class Control:
             "type": "service_account", "project_id": "rm-test", "private_key_id": key_id, "private_key": pem.decode(),
             "client_email": email, "client_id": client_id, "auth_uri": "https://accounts.google.com/o/oauth2/auth",
             "token_uri": token_uri, "universe_domain": "googleapis.com"}))
+        key_file.chmod(0o600)  # as docs/google.md asks; check --online names a key others can read
         account = ServiceAccount(email, client_id, key_id, key.public_key(), set(delegated), set(apis))
         with self.store.lock:
             self.store.accounts[email] = account
