@@ -214,5 +214,5 @@ def _token_error(exc: auth_exceptions.RefreshError) -> TokenError:
     """google-auth's RefreshError carries ``(text, response body)``; Google's ``error`` code from it."""
     body = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
     error = str(body.get("error") or "refused")
-    description = str(body.get("error_description") or exc.args[0] if exc.args else "")
+    description = str(body.get("error_description") or (exc.args[0] if exc.args else ""))
     return TokenError(error, description, bool(getattr(exc, "retryable", False)))
