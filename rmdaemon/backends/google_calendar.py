@@ -109,7 +109,7 @@ class Calendar(SeriesWriter):
                         for uid in twice if uid not in found}
         return results
 
-    def _write(self, meetings: list[Meeting], known: dict[str, dict[str, Any]], verb: str, build) -> Results:  # type: ignore[no-untyped-def]
+    def _write(self, meetings: list[Meeting], known: Known, verb: str, build: Callable[[Meeting], Call]) -> Results:
         """One PATCH per series (a full update, or the journal's stamp after a light one). A PATCH
         that mails attendees is not repeated blindly: after an unknown outcome the series is
         forgotten by the journal, so the next offer reads our sequence from Google first."""
@@ -127,7 +127,7 @@ class Calendar(SeriesWriter):
         self.state.applied(done, [m.uid for m, r in zip(meetings, replies) if r.status >= 500])
         return {m.uid: None if r.ok else r.error(f"{verb} {m.uid}") for m, r in zip(meetings, replies)}
 
-    def _cancel(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
+    def _cancel(self, meetings: list[Meeting], known: Known) -> Results:
         if not meetings:
             return {}
         calls = [Call("DELETE", f"{self.events}/{known[m.uid]['id']}" + query(sendUpdates="all")) for m in meetings]

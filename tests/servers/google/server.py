@@ -139,7 +139,8 @@ class GoogleServer:
             self.log.append(Logged(method, path, status, part))
             return status, payload, headers, fault
         if path.startswith("/batch/") and not part:
-            return (*self._batch(path, body, token, content_type), None)  # type: ignore[return-value]
+            status, payload, headers = self._batch(path, body, token, content_type)
+            return status, payload, headers, None
         status, payload, headers = self._dispatch(method, path, dict(parse_qsl(split.query, keep_blank_values=True)), body, token)
         self.log.append(Logged(method, path, status, part, query=unquote(split.query)))
         if fault is not None and fault.status in ("hold", "slow"):
@@ -176,7 +177,7 @@ class GoogleServer:
         """``multipart/mixed`` of ``application/http`` parts, answered part by part in order."""
         self.log.append(Logged("POST", path, 200))
         envelope = message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body, policy=policy.HTTP)
-        parts = [p for p in envelope.iter_parts()] if envelope.is_multipart() else []
+        parts = list(envelope.iter_parts()) if envelope.is_multipart() else []
         if not parts or len(parts) > MAX_BATCH:
             return _failed(ApiError(400, "badRequest", f"A batch holds 1 to {MAX_BATCH} calls."))
         answers = []
@@ -193,7 +194,15 @@ def _failed(error: ApiError) -> tuple[int, Any, dict[str, str]]:
     return error.code, error.body(), dict(error.headers)
 
 
-def _multipart(answers: list[tuple[str, int, Any, dict[str, str]]]) -> bytes:
+@dataclass(frozen=True)
+class Multipart:
+    """A batch answer: ``multipart/mixed`` bytes and their boundary."""
+
+    data: bytes
+    boundary: str
+
+
+def _multipart(answers: list[tuple[str, int, Any, dict[str, str]]]) -> Multipart:
     boundary = "batch_" + uuid.uuid4().hex
     out = []
     for content_id, status, payload, headers in answers:
@@ -203,7 +212,7 @@ def _multipart(answers: list[tuple[str, int, Any, dict[str, str]]]) -> bytes:
                  f"{extra}Content-Length: {len(data)}\r\n\r\n").encode() + data
         out.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id.strip('<>')}>\r\n\r\n".encode()
                    + inner + b"\r\n")
-    return b"".join(out) + f"--{boundary}--\r\n".encode(), boundary  # type: ignore[return-value]
+    return Multipart(b"".join(out) + f"--{boundary}--\r\n".encode(), boundary)
 
 
 def _handler_for(server: GoogleServer) -> type[BaseHTTPRequestHandler]:
@@ -231,9 +240,8 @@ def _handler_for(server: GoogleServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            if isinstance(payload, tuple):  # a batch: (bytes, boundary)
-                data, boundary = payload
-                self._send(status, data, f"multipart/mixed; boundary={boundary}", headers)
+            if isinstance(payload, Multipart):
+                self._send(status, payload.data, f"multipart/mixed; boundary={payload.boundary}", headers)
             elif payload is None:
                 self._send(status, b"", "", headers)
             else:
