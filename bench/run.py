@@ -177,9 +177,9 @@ def table(results: dict) -> str:
     p = results["parse"]
     lines.append(f"parse-reply: {p['per_second']:.0f} msg/s; bare stdlib {p['bare_per_second']:.0f} msg/s; "
                  f"ratio {p['ratio']:.1f}; per CPU second {p['cpu_per_second']:.0f} (stdlib {p['bare_cpu_per_second']:.0f})")
-    if results.get("exchange"):
-        for key, value in results["exchange"].items():
-            lines.append(f"exchange: {key}: {value}")
+    for backend in ("exchange", "google"):
+        for key, value in (results.get(backend) or {}).items():
+            lines.append(f"{backend}: {key}: {value}")
     return "\n".join(lines)
 
 
@@ -197,6 +197,9 @@ def main() -> None:
         from exchange_rounds import measure  # noqa: PLC0415 - runs the EWS test server from tests/
 
         results["exchange"] = measure()
+        from google_rounds import measure as google_measure  # noqa: PLC0415 - the fake Google Workspace from tests/
+
+        results["google"] = google_measure()
     (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 

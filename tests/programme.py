@@ -50,6 +50,14 @@ class Programme:
     def state(self) -> Path:
         return self.root / "var" / "state.json"
 
+    def docs(self) -> dict[str, dict]:
+        """The stored pairs by pair id, read as ``status`` would."""
+        from rmdaemon.records import PAIRS
+        from rmdaemon.store import Store
+
+        with Store.open(self.state, writer=False) as store:
+            return {d["pair_id"]: dict(d) for d in store.table(PAIRS).all()}
+
     def cli(self, *args: str) -> int:
         return main(["--config", str(self.config), *args])
 
@@ -95,6 +103,42 @@ def booked_programme(root: Path, roster: str, now: datetime, **program: str) -> 
         prog.reply(kickoff, "YES", now)
     prog.run(now + timedelta(hours=1))
     return prog
+
+
+def opt_in_all(prog: Programme, when: datetime) -> None:
+    """Everyone answers their kickoff with a yes at ``when``."""
+    for n, kickoff in enumerate(prog.outbox("kickoff")):
+        prog.reply(kickoff, "Yes, I'm in.", when, message_id=f"<optin-{n}@client.example>")
+
+
+def booked(prog: Programme, now: datetime) -> Programme:
+    """Kickoffs at ``now``, everyone in, booked an hour later (through whichever backend ``prog`` runs on)."""
+    assert prog.run(now) == 0
+    opt_in_all(prog, now)
+    assert prog.run(now + timedelta(hours=1)) == 0
+    return prog
+
+
+def kill_during(prog: Programme, held, now: datetime, env: dict[str, str] | None = None) -> None:  # noqa: ANN001
+    """Run the daemon as its own process and SIGKILL it once a test server did the work of the
+    ``held`` request (a fault with ``reached`` and ``released`` events), before it answered."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    daemon_process = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now",
+                                       now.isoformat()], env={**os.environ, **(env or {})},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert held.reached.wait(60), "the daemon never sent the held request"
+        os.kill(daemon_process.pid, signal.SIGKILL)  # the server did it; the daemon never heard back
+        assert daemon_process.wait(10) == -signal.SIGKILL
+    finally:
+        held.released.set()
+        if daemon_process.poll() is None:
+            daemon_process.kill()
+        daemon_process.communicate()
 
 
 def status(prog: Programme, now: datetime, capsys) -> dict[str, dict]:

@@ -318,7 +318,7 @@ def test_misspelt_key_in_a_backend_table_suggests_the_right_one(tmp_path: Path) 
 
 def test_misspelt_backend_kind(tmp_path: Path) -> None:
     problem = only_problem(write(tmp_path, edit('kind = "local"', 'kind = "locl"')))
-    assert problem == 'config.toml: line 16: [backend] kind: expected local|exchange|smtp|graph, got "locl"'
+    assert problem == 'config.toml: line 16: [backend] kind: expected local|exchange|smtp|graph|google, got "locl"'
 
 
 def test_schedule_minutes_must_be_positive(tmp_path: Path) -> None:

@@ -23,9 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from programme import Programme, status
-from rmdaemon.records import PAIRS
-from rmdaemon.store import Store
+from programme import Programme, booked, opt_in_all, status
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER  # the ews_server fixture comes from conftest's plugin
 from tests.servers.ews.server import EwsServer
 
@@ -87,9 +85,6 @@ class ExchangeProgramme(Programme):
         by_uid = {doc["series"]["uid"]: pid for pid, doc in self.docs().items() if doc.get("series")}
         return {by_uid[self.ews.control.extended(i, "rmdaemon-key")[0]]: i for i in self.ews.control.calendar(PROGRAMME)}
 
-    def docs(self) -> dict[str, dict]:
-        with Store.open(self.state, writer=False) as store:
-            return {d["pair_id"]: dict(d) for d in store.table(PAIRS).all()}
 
 
 @pytest.fixture
@@ -125,18 +120,6 @@ retry_budget_seconds = 2
 """
 
 
-def opt_in_all(prog: ExchangeProgramme) -> None:
-    for n, kickoff in enumerate(prog.outbox("kickoff")):
-        prog.reply(kickoff, "Yes, I'm in.", T0, message_id=f"<optin-{n}@client.example>")
-
-
-def booked(prog: ExchangeProgramme) -> ExchangeProgramme:
-    assert prog.run(T0) == 0
-    opt_in_all(prog)
-    assert prog.run(T1) == 0
-    return prog
-
-
 
 def requests_creating(server: EwsServer, element: str) -> int:
     """How many CreateItem requests carried ``element`` items (CalendarItem, Message)."""
@@ -157,7 +140,7 @@ def test_consent_then_every_pair_is_booked_in_one_create_with_invitations_delive
     assert b"Message-ID: <rm.kickoff" in kickoff.mime and b"From: " in kickoff.mime
     assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
     assert not prog.ews.control.calendar(PROGRAMME)  # nothing is booked before both said yes
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     assert prog.run(T1) == 0
     assert requests_creating(prog.ews, "CalendarItem") == 1  # all seven series in ONE bulk CreateItem
     series = prog.series()
@@ -184,7 +167,7 @@ def test_busy_time_is_avoided_and_a_person_exchange_does_not_know_blinds_only_th
         morning = datetime.combine(T0.date() + timedelta(days=day), time(9), london)
         prog.ews.control.script_busy("richard.hale@example.com", morning, morning + timedelta(hours=3))
     prog.run(T0)
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     assert prog.run(T1) == 0
     out = capsys.readouterr().out
     assert "P07: calendars not readable, planned on working hours (sanjay.rao@example.com: ErrorMailRecipientNotFound" in out
@@ -196,7 +179,7 @@ def test_busy_time_is_avoided_and_a_person_exchange_does_not_know_blinds_only_th
 
 
 def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     uid = prog.docs()["P01"]["series"]["uid"]
     prog.ews.control.respond("aisha.khan@example.com", uid, "Accept")
     prog.ews.control.respond("richard.hale@example.com", uid, "Decline")
@@ -211,7 +194,7 @@ def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):
 
 
 def test_agenda_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
     assert prog.run(start - timedelta(hours=23)) == 0
     agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
@@ -242,7 +225,7 @@ def test_agenda_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, cap
 
 
 def test_reschedule_moves_that_session_in_every_calendar(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
     prog.run(start - timedelta(hours=23))
     (agenda,) = prog.outbox("agenda.", to="richard.hale")
@@ -265,7 +248,7 @@ def test_reschedule_moves_that_session_in_every_calendar(prog, capsys):
 
 
 def test_pause_cancels_the_series_in_every_calendar(prog):
-    booked(prog)
+    booked(prog, T0)
     kickoff = prog.outbox("kickoff", to="richard.hale")[0]
     prog.reply(kickoff, "PAUSE\n\nSorry, a busy quarter.", T1 + timedelta(hours=1))
     assert prog.run(T1 + timedelta(hours=2)) == 0
@@ -278,7 +261,7 @@ def test_pause_cancels_the_series_in_every_calendar(prog):
 
 def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.run_killed_after("CreateItem", b"CalendarItem", T1)  # Exchange booked everything; the daemon never heard back
     assert len(prog.ews.control.calendar(PROGRAMME)) == len(ACTIVE)
     assert all(doc["series"]["published"] is None for doc in prog.docs().values() if doc.get("series"))
@@ -291,7 +274,7 @@ def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
 
 def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog, capsys):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.ews.add_fault("busy", "GetUserAvailabilityRequest", times=2, back_off_ms=50)
     prog.ews.add_fault("busy", "CreateItem", back_off_ms=50, contains=b"CalendarItem")
     assert prog.run(T1) == 0
@@ -368,7 +351,7 @@ def test_a_session_both_accepted_in_their_calendars_is_not_questioned_by_a_nudge
     """Attendance from calendar state: no log after a session, but both accepted it in Outlook and
     it is still there, so it most likely happened: the pair is not asked. A pair whose calendar
     says nothing gets the usual nudge."""
-    booked(prog)
+    booked(prog, T0)
     uid = prog.docs()["P01"]["series"]["uid"]
     for address in ("aisha.khan@example.com", "richard.hale@example.com"):
         prog.ews.control.respond(address, uid, "Accept")

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from email import message_from_bytes, policy
@@ -22,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from programme import Programme, status
+from programme import Programme, booked, opt_in_all, status
+from programme import kill_during as run_killed
 from rmdaemon import daemon
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.config import load_settings
-from rmdaemon.records import PAIRS
 from rmdaemon.store import Store
 from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, FakeTime, graph_server  # noqa: F401
 from tests.servers.graph.server import GraphServer
@@ -83,9 +79,6 @@ class GraphProgramme(Programme):
         by_uid = {doc["series"]["uid"]: pid for pid, doc in self.docs().items() if doc.get("series")}
         return {by_uid[self.graph.control.extended(e, "rmdaemon-key")]: e for e in self.graph.control.events(PROGRAMME)}
 
-    def docs(self) -> dict[str, dict]:
-        with Store.open(self.state, writer=False) as store:
-            return {d["pair_id"]: dict(d) for d in store.table(PAIRS).all()}
 
 
 def graph_section(server: GraphServer) -> str:
@@ -119,18 +112,6 @@ def prog(tmp_path: Path, graph_server: GraphServer, monkeypatch: pytest.MonkeyPa
     return graph_programme(tmp_path, graph_server, monkeypatch)
 
 
-def opt_in_all(prog: GraphProgramme) -> None:
-    for n, kickoff in enumerate(prog.outbox("kickoff")):
-        prog.reply(kickoff, "Yes, I'm in.", T0, message_id=f"<optin-{n}@client.example>")
-
-
-def booked(prog: GraphProgramme) -> GraphProgramme:
-    assert prog.run(T0) == 0
-    opt_in_all(prog)
-    assert prog.run(T1) == 0
-    return prog
-
-
 
 def creates(server: GraphServer) -> int:
     return sum(1 for e in server.graph_requests(parts=True) + server.graph_requests() if e.method == "POST" and e.path.endswith("/events"))
@@ -138,19 +119,7 @@ def creates(server: GraphServer) -> int:
 
 def kill_during(prog: GraphProgramme, method: str, path: str, now: datetime) -> None:
     """Run the daemon as its own process and SIGKILL it once Graph did the held request's work."""
-    held = prog.graph.hold(method, path)
-    daemon_process = subprocess.Popen([sys.executable, "-m", "rmdaemon", "--config", str(prog.config), "run", "--now",
-                                       now.isoformat()], env={**os.environ, SECRET_ENV: SECRET},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert held.reached.wait(60), "the daemon never sent the held request"
-        os.kill(daemon_process.pid, signal.SIGKILL)  # Graph did it; the daemon never heard back
-        assert daemon_process.wait(10) == -signal.SIGKILL
-    finally:
-        held.released.set()
-        if daemon_process.poll() is None:
-            daemon_process.kill()
-        daemon_process.communicate()
+    run_killed(prog, prog.graph.hold(method, path), now, {SECRET_ENV: SECRET})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +131,7 @@ def test_consent_then_every_pair_is_booked_in_one_round_trip_with_invitations(pr
     assert b"Message-ID: <rm.kickoff" in kickoff
     assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
     assert not prog.graph.control.events(PROGRAMME)  # nothing is booked before both said yes
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.graph.log.clear()
     assert prog.run(T1) == 0
     posts = [e for e in prog.graph.graph_requests() if e.method == "POST" and e.path == "/$batch"]
@@ -192,7 +161,7 @@ def test_a_pair_is_booked_inside_the_hours_they_keep_in_outlook(tmp_path, graph_
     for address in ("ann@example.com", "ben@example.com"):
         prog.graph.control.set_working_hours(address, GraphHours("GMT Standard Time", "07:00:00.0000000", "09:00:00.0000000"))
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     capsys.readouterr()
     assert prog.run(T1) == 0
     assert "working hours from Exchange: ann@example.com 07:00-09:00" in capsys.readouterr().out
@@ -203,7 +172,7 @@ def test_a_pair_is_booked_inside_the_hours_they_keep_in_outlook(tmp_path, graph_
 
 
 def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     uid = prog.docs()["P01"]["series"]["uid"]
     prog.graph.control.respond("aisha.khan@example.com", uid, "Accept")
     prog.graph.control.respond("richard.hale@example.com", uid, "Decline")
@@ -216,7 +185,7 @@ def test_accept_and_decline_in_outlook_flow_back_to_the_pair(prog, capsys):
 
 
 def test_agenda_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, capsys):
-    booked(prog)
+    booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
     assert prog.run(start - timedelta(hours=23)) == 0
     agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
@@ -241,7 +210,7 @@ def test_agenda_reply_becomes_a_log_and_skip_cancels_only_that_session(prog, cap
 
 
 def test_pause_cancels_the_series_in_every_calendar(prog):
-    booked(prog)
+    booked(prog, T0)
     kickoff = prog.outbox("kickoff", to="richard.hale")[0]
     prog.reply(kickoff, "PAUSE\n\nSorry, a busy quarter.", T1 + timedelta(hours=1))
     assert prog.run(T1 + timedelta(hours=2)) == 0
@@ -254,7 +223,7 @@ def test_pause_cancels_the_series_in_every_calendar(prog):
 
 def test_killed_between_create_and_record_the_rerun_books_nothing_twice(prog):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     kill_during(prog, "POST", r"/events$", T1)  # Graph booked the first series of the $batch; the daemon died
     done_before_the_kill = prog.graph.control.events(PROGRAMME)  # the $batch runs a few creates at once
     assert 1 <= len(done_before_the_kill) < len(ACTIVE)
@@ -277,7 +246,7 @@ def test_killed_during_a_send_the_rerun_sends_no_mail_twice(prog):
 
 def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog):
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     prog.graph.add_fault(429, "POST", r"/getSchedule$", times=2, retry_after=0)
     prog.graph.add_fault(503, "POST", r"^/\$batch$", retry_after=0)
     assert prog.run(T1) == 0
@@ -294,7 +263,7 @@ def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog):
 
 
 def test_the_inbox_is_read_by_delta_across_restarts(prog):
-    booked(prog)
+    booked(prog, T0)
     deltas = [e for e in prog.graph.graph_requests() if e.path.endswith("/messages/delta")]
     assert len(deltas) == 2  # one per run: each run continued from the delta link the last one saved
     values = sum(1 for e in prog.graph.graph_requests(parts=True) if e.path.endswith("/$value"))

@@ -24,6 +24,8 @@ def open_backend(settings: Settings, clock: Clock) -> Backend:
         return _smtp(settings, clock)
     if kind == "graph":
         return _graph(settings, clock)
+    if kind == "google":
+        return _google(settings, clock)
     raise UserError(f"{settings.config_path}: [backend] kind = {kind!r} is not available in this version; use 'local'")
 
 
@@ -75,6 +77,17 @@ def _graph(settings: Settings, clock: Clock) -> Backend:
         credential = Credential(secret=read_secret(settings, "backend.graph", cfg.client_secret_env,
                                                    cfg.client_secret_file, "client_secret"))
     return GraphBackend(cfg, credential, clock=clock, max_bytes=settings.security.max_message_bytes)
+
+
+def _google(settings: Settings, clock: Clock) -> Backend:
+    """The service account's JSON key from its file or from the environment, never from the TOML."""
+    from rmdaemon.backends.google import GoogleBackend  # google-auth only when it is used
+
+    cfg = settings.backend.google
+    assert cfg is not None
+    if cfg.key_file is not None and cfg.key_env:
+        raise UserError(f"{settings.config_path}: [backend.google]: set either key_file or key_env, not both; remove one")
+    return GoogleBackend(cfg, read_secret(settings, "backend.google", cfg.key_env, cfg.key_file, "key"), clock=clock)
 
 
 def _smtp(settings: Settings, clock: Clock) -> Backend:

@@ -14,18 +14,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from dateutil import rrule
 
 from rmdaemon.backends.graph_events import (EXCEPTIONS, EXPAND, SEQUENCE, SHAPE, event_body, exceptions, extended,
                                             key_filter, local_time, parse_time, shape)
 from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp
 from rmdaemon.backends.graph_state import GraphState
+from rmdaemon.backends.series_writer import GONE, Results, SeriesWriter
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting
 
-Results = dict[str, Exception | None]
-GONE = (404, 410)  # the item is not there (any more): a cancel has nothing left to do
-OPEN_ENDED = timedelta(days=2 * 366)  # how far an open-ended series is searched for occurrences
 
 
 def query(**params: str) -> str:
@@ -33,50 +30,12 @@ def query(**params: str) -> str:
     return "?" + urlencode(params, quote_via=quote, safe="$',()/:@")
 
 
-class Calendar:
+class Calendar(SeriesWriter):
     def __init__(self, http: GraphHttp, state: GraphState, mailbox: str) -> None:
         self.http, self.state = http, state
         self.base = f"/users/{quote(mailbox, safe='@')}"
 
-    # -- whole series -----------------------------------------------------------------------
-    def publish_many(self, meetings: list[Meeting]) -> Results:
-        """Creates, full updates, "light" updates (only skipped or moved sessions changed: those
-        sessions alone reach the attendees) and cancellations, each kind in $batch requests."""
-        results: Results = {m.uid: None for m in meetings}
-        try:
-            known = self._known(meetings)
-        except BackendError as exc:
-            return {m.uid: exc for m in meetings}
-        live = [m for m in meetings if not m.cancelled]
-        stale = [m for m in live if m.uid in known and known[m.uid]["sequence"] < m.sequence]
-        light = [m for m in stale if known[m.uid].get("shape") == shape(m) and known[m.uid].get("exceptions") != exceptions(m)]
-        self.state.applied({}, [m.uid for m in meetings if m.cancelled and m.uid not in known])
-        results.update(self._create([m for m in live if m.uid not in known]))
-        results.update(self._update([m for m in stale if m not in light], known))
-        for meeting in live:  # also finishes what a crash interrupted: applying exceptions is idempotent
-            record = self.state.series(meeting.uid)
-            if results[meeting.uid] is None and record and (meeting.exdates or meeting.moved or meeting in light):
-                results[meeting.uid] = self._occurrences(meeting, record["id"])
-        results.update(self._stamp([m for m in light if results[m.uid] is None], known))
-        results.update(self._cancel([m for m in meetings if m.uid in known and m.cancelled], known))
-        # a series a person deleted meanwhile: forget it, so the next offer looks it up (and books it again)
-        self.state.applied({}, [uid for uid, error in results.items() if getattr(error, "status", 0) in GONE])
-        return results
-
-    def _known(self, meetings: list[Meeting]) -> dict[str, dict[str, Any]]:
-        """uid → {"id", "sequence", "shape"} of every series that exists: from the journal, else
-        looked up. A first booking (sequence 0, never attempted) needs no lookup at all."""
-        known: dict[str, dict[str, Any]] = {}
-        ask = []
-        for m in meetings:
-            record = self.state.series(m.uid)
-            if record is not None and not self.state.creating(m.uid):
-                known[m.uid] = record
-            elif record is not None or self.state.creating(m.uid) or m.sequence > 0 or m.cancelled:
-                ask.append(m.uid)
-        known.update(self.find(ask))
-        return known
-
+    # -- whole series: publish_many and the journal lookups are SeriesWriter's --------------
     def find(self, uids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Series carrying our key property, by uid; 20 lookups per round trip."""
         wanted = list(dict.fromkeys(uids))
@@ -189,25 +148,14 @@ class Calendar:
             if not reply.ok and reply.status not in GONE:
                 raise reply.error(f"cancelling the occurrence {wanted:%Y-%m-%d %H:%M}Z of {meeting.uid}")
 
-    def _occurrences(self, meeting: Meeting, event_id: str) -> BackendError | None:
-        """Skipped days cancelled and moved sessions moved, whatever was applied before (idempotent)."""
-        skipped = {e.astimezone(timezone.utc) for e in meeting.exdates}
-        moves = {a.astimezone(timezone.utc): b.astimezone(timezone.utc) for a, b in meeting.moved}
-        first, last = _span(meeting)
-        try:
-            calls = []
-            for instance in self._instances(event_id, first, max([last, *moves.values()]) + timedelta(days=1)):
-                original = _original_start(instance)
-                if original in skipped:
-                    calls.append(Call("POST", f"{self.base}/events/{instance['id']}/cancel", {"comment": _skip_comment()}))
-                elif original is not None and _start(instance) != moves.get(original, original):
-                    target = moves.get(original, original)  # moved, or moved back to its planned time
-                    calls.append(Call("PATCH", f"{self.base}/events/{instance['id']}", _moved(meeting, target)))
-            replies = self.http.batch(calls, f"adjusting occurrences of {meeting.uid}") if calls else []
-        except BackendError as exc:
-            return exc
-        failed = [r for r in replies if not r.ok and r.status not in GONE]
-        return failed[0].error(f"adjusting occurrences of {meeting.uid}") if failed else None
+    def _times(self, item: dict[str, Any]) -> tuple[datetime | None, datetime | None, bool]:
+        return _original_start(item), _start(item), False  # Graph lists no cancelled occurrences
+
+    def _skip_call(self, item: dict[str, Any]) -> Call:
+        return Call("POST", f"{self.base}/events/{item['id']}/cancel", {"comment": _skip_comment()})
+
+    def _move_call(self, meeting: Meeting, item: dict[str, Any], target: datetime) -> Call:
+        return Call("PATCH", f"{self.base}/events/{item['id']}", _moved(meeting, target))
 
     def _instances(self, event_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         path = f"{self.base}/events/{event_id}/instances" + query(
@@ -235,15 +183,6 @@ def _skip_comment() -> str:
 def _moved(meeting: Meeting, new_start: datetime) -> dict[str, Any]:
     end = new_start + timedelta(minutes=meeting.plan.duration_minutes)
     return {"start": local_time(new_start, meeting.plan.tzid), "end": local_time(end, meeting.plan.tzid)}
-
-
-def _span(meeting: Meeting) -> tuple[datetime, datetime]:
-    """First and last planned start of the series (open-ended ones: two years ahead)."""
-    plan = meeting.plan
-    rule = rrule.rrulestr(plan.rrule.removeprefix("RRULE:"), dtstart=plan.first_start)
-    bounded = "COUNT" in plan.rrule or "UNTIL" in plan.rrule
-    last = rule[-1] if bounded else plan.first_start + OPEN_ENDED
-    return plan.first_start - timedelta(days=1), last
 
 
 def _iso(moment: datetime) -> str:

@@ -1,8 +1,8 @@
 """Talking to Microsoft Graph: an msal token, one requests session, throttling, and ``$batch``.
 
 Why these rules:
-- ``Session(trust_env=False)`` with ``verify`` set: otherwise ``REQUESTS_CA_BUNDLE`` or a proxy
-  variable in the daemon's environment silently overrides the configured CA.
+- ``TimeoutSession`` (shared with the google backend in ``http_common``): the environment's CA
+  bundle and proxies are ignored.
 - ``Prefer: IdType="ImmutableId"``: ids we keep (pending inbox messages, drafts) survive moves.
 - 429 is always safe to repeat (the request was refused, not run) and its ``Retry-After`` is
   honoured. 503/504 and a lost connection are repeated only for requests whose repetition is
@@ -26,24 +26,17 @@ from typing import Any
 
 import requests
 
+from rmdaemon.backends.http_common import Call, Patience, TimeoutSession, Unsure
+from rmdaemon.backends.http_common import retry_after as retry_after_seconds
 from rmdaemon.errors import BackendError
+
+__all__ = ["Call", "GraphError", "GraphHttp", "Reply", "SendPace", "TimeoutSession", "TokenError", "Unsure", "retry_after"]
 
 PREFER = 'IdType="ImmutableId", outlook.timezone="UTC"'
 MAX_BATCH = 20  # Graph's limit of sub-requests per $batch
 MAX_IN_FLIGHT = 2
 DEFAULT_BACK_OFF = 5.0  # seconds, when a 503 names no Retry-After
 RETRIED_STATUS = (429, 503, 504)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One Graph request: ``path`` below the version root (``/users/x/events``)."""
-
-    method: str
-    path: str
-    body: Any = None  # dict → JSON; bytes/str → sent as is
-    headers: Mapping[str, str] = field(default_factory=dict)
-    safe_to_repeat: bool = True  # False for sends: never repeated after an unknown outcome
 
 
 @dataclass(frozen=True)
@@ -75,13 +68,6 @@ class GraphError(BackendError):
         transient = reply.status in RETRIED_STATUS or reply.status >= 500
         super().__init__(f"{what}: HTTP {reply.status} {reply.code}: {reply.message}", permanent=not transient)
         self.status, self.code, self.reply = reply.status, reply.code, reply
-
-
-class Unsure(BackendError):
-    """A request that must not be repeated blindly may or may not have been carried out."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, permanent=False)
 
 
 class TokenError(BackendError):
@@ -119,20 +105,6 @@ class SendPace:
             now += wait
             self.sent.popleft()
         self.sent.append(now)
-
-
-class TimeoutSession(requests.Session):
-    """A session that never waits forever and ignores the environment (proxies, CA bundles)."""
-
-    def __init__(self, verify: str | bool, timeout: float) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.verify = verify
-        self.timeout = timeout
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, **kwargs)
 
 
 class GraphHttp:
@@ -193,10 +165,7 @@ class GraphHttp:
                      dict(response.headers))
 
     def _back_off(self, waited: float, seconds: float, what: str, why: str) -> float:
-        if waited + seconds > self.budget:
-            raise BackendError(f"{what}: {why}; Graph asks to wait {seconds:g}s more than the retry budget "
-                               f"({self.budget:g}s) allows; retrying next tick")
-        self.sleep(seconds)
+        Patience("Graph", self.budget, self.sleep, waited).wait(seconds, what, why)
         return waited + seconds
 
     # -- $batch -----------------------------------------------------------------------------
@@ -235,11 +204,7 @@ class GraphHttp:
 
 def retry_after(reply: Reply) -> float:
     """Seconds Graph asks us to wait (``Retry-After``), or a short default."""
-    value = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return DEFAULT_BACK_OFF
+    return retry_after_seconds(reply.headers, DEFAULT_BACK_OFF)
 
 
 def _sub_request(ident: str, call: Call) -> dict[str, Any]:

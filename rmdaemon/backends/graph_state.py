@@ -35,13 +35,22 @@ def digest(key: str) -> str:
 
 
 class GraphState:
+    """The journal; ``google_state`` extends it with what only the google backend keeps."""
+
+    owner = "Graph backend"
+    recovery = ("the inbox is then read from the start (handled messages carry the processed category and are "
+                "skipped) and series are found again by their extended property")
+
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.data: dict[str, Any] = self._load()
 
+    def empty(self) -> dict[str, Any]:
+        return {"version": VERSION, "inbox": {"delta_link": None, "pending": {}}, "series": {}, "creating": {},
+                "sending": {}, "sent": {}}
+
     def _load(self) -> dict[str, Any]:
-        empty = {"version": VERSION, "inbox": {"delta_link": None, "pending": {}}, "series": {}, "creating": {},
-                 "sending": {}, "sent": {}}
+        empty = self.empty()
         if self.path is None or not self.path.exists():
             return empty
         try:
@@ -49,10 +58,8 @@ class GraphState:
             if not isinstance(data, dict) or data.get("version") != VERSION:
                 raise ValueError("unknown layout")
         except (ValueError, OSError) as exc:
-            raise UserError(f"{self.path}: the Graph backend's state file cannot be read ({exc})", [
-                f"{self.path}: restore it from a backup; if there is none, move it away: the inbox is then read from "
-                "the start (handled messages carry the processed category and are skipped) and series are found "
-                "again by their extended property"]) from None
+            raise UserError(f"{self.path}: the {self.owner}'s state file cannot be read ({exc})", [
+                f"{self.path}: restore it from a backup; if there is none, move it away: {self.recovery}"]) from None
         return {**empty, **data}
 
     def save(self) -> None:

@@ -16,6 +16,7 @@ keys are only demanded when ``kind`` names it.
 
 from rmdaemon.config.backend_sections import (
     ExchangeBackendSettings,
+    GoogleBackendSettings,
     GraphBackendSettings,
     LocalBackendSettings,
     SmtpBackendSettings,
@@ -34,6 +35,6 @@ from rmdaemon.config.values import (
 
 __all__ = [
     "CONFIG_ENV", "DEFAULT_CONFIG", "BackendSettings", "DigestSettings", "ExchangeBackendSettings",
-    "GraphBackendSettings", "LocalBackendSettings", "NudgeSettings", "PrivacySettings", "ProgramSettings",
+    "GoogleBackendSettings", "GraphBackendSettings", "LocalBackendSettings", "NudgeSettings", "PrivacySettings", "ProgramSettings",
     "ScheduleSettings", "SecuritySettings", "Settings", "SmtpBackendSettings", "find_config", "load_settings",
 ]

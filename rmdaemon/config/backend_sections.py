@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmdaemon.config.convert import (
+    BOOL,
     EMAIL,
     HTTPS_URL,
     IMAP_KEYWORD,
@@ -104,5 +105,22 @@ class GraphBackendSettings:
     messages_per_minute: int = config_key(integer(1, 30), 30, "Sending pace; Exchange Online accepts at most 30 messages a minute from one mailbox.", "30")
 
 
+@dataclass(frozen=True, kw_only=True)
+class GoogleBackendSettings:
+    """``[backend.google]``: Google Workspace through the Calendar and Gmail APIs, with a service
+    account that has domain-wide delegation to the programme mailbox."""
+
+    user: str = config_key(EMAIL, None, "The programme mailbox (a Workspace user) the service account acts as (default: [program] organizer).", '"mentoring@example.com"')  # the loader puts [program] organizer here when not set
+    key_file: Path | None = config_key(PATH, None, "The service account's JSON key file (set this or key_env).", '"/run/credentials/rmdaemon.service/google-key.json"')
+    key_env: str = config_key(OPTIONAL_TEXT, "", "Or an environment variable holding the JSON key itself.", '"RMDAEMON_GOOGLE_KEY"')
+    api_base: str = config_key(HTTPS_URL, "https://www.googleapis.com", "Where the Calendar, Gmail and batch endpoints live (the token endpoint is the key file's token_uri).", '"https://www.googleapis.com"')
+    ca_file: Path | None = config_key(PATH, None, "PEM file of the CA(s) to trust instead of the system's (a TLS-inspecting proxy's CA).", '"/etc/ssl/private-ca.pem"')
+    state_path: Path | None = config_key(PATH, None, "Small JSON file for the inbox historyId and the send/booking journal (default: google-state.json beside the state file).", '"var/google-state.json"')
+    online_meetings: bool = config_key(BOOL, False, "Give every series a Google Meet link (conferenceData): it is in the invitations and in each session's agenda in the calendar.", "false")
+    processed_label: str = config_key(TEXT, "rmdaemon/processed", "Gmail label put on inbox messages once handled (they are also marked read); made when missing.", '"rmdaemon/processed"')
+    retry_budget_seconds: int = config_key(integer(0, 3600), 300, "Longest back-off waited for within a tick; longer throttling retries next tick.", "300")
+    timeout_seconds: int = config_key(integer(1, 600), 30, "Network timeout for each request.", "30")
+
+
 BY_KIND: dict[str, type] = {"local": LocalBackendSettings, "exchange": ExchangeBackendSettings,
-                            "smtp": SmtpBackendSettings, "graph": GraphBackendSettings}
+                            "smtp": SmtpBackendSettings, "graph": GraphBackendSettings, "google": GoogleBackendSettings}

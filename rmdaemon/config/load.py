@@ -236,7 +236,8 @@ def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str,
                    "your mail server writes first in its Authentication-Results headers, e.g. \"mx.example.com\"")
 
 
-STATE_FILES = {"exchange": "exchange-state.json", "smtp": "smtp-state.jsonl", "graph": "graph-state.json"}
+STATE_FILES = {"exchange": "exchange-state.json", "smtp": "smtp-state.jsonl", "graph": "graph-state.json",
+               "google": "google-state.json"}
 
 
 def _backend_values(kind: str, values: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -248,6 +249,8 @@ def _backend_values(kind: str, values: dict[str, dict[str, Any]]) -> dict[str, A
         section |= {"mailbox": values["program"]["organizer"], "timezone": values["program"]["timezone"]}
     if kind == "graph" and section["mailbox"] is None:
         section["mailbox"] = values["program"]["organizer"]
+    if kind == "google" and section["user"] is None:
+        section["user"] = values["program"]["organizer"]
     return section
 
 

@@ -34,7 +34,7 @@ from rmdaemon.config.convert import (
 )
 from rmdaemon.model import CADENCES, WEEKDAYS
 
-BACKEND_KINDS = ("local", "exchange", "smtp", "graph")
+BACKEND_KINDS = ("local", "exchange", "smtp", "graph", "google")
 
 SECTIONS: dict[str, str] = {
     "program": "The programme: who runs it, when sessions happen, and the defaults for every pair.",
@@ -46,6 +46,7 @@ SECTIONS: dict[str, str] = {
     "backend.exchange": "Exchange Server (on-premises) through EWS; see docs/exchange.md.",
     "backend.smtp": "An ordinary mailbox: invitations and mail out over SMTP, replies in over IMAP; see docs/smtp.md.",
     "backend.graph": "Microsoft 365 (Exchange Online) through Microsoft Graph with an app registration; see docs/graph.md.",
+    "backend.google": "Google Workspace through the Calendar and Gmail APIs with a service account; see docs/google.md.",
     "schedule": "How often the daemon wakes up and how often each job runs (minutes).",
     "nudges": "When a pair counts as at risk or fizzling, and so gets a nudge or the champion's attention.",
     "digest": "The champion's weekly digest, and who may command the programme by email.",

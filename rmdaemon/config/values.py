@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rmdaemon.config.backend_sections import (
     ExchangeBackendSettings,
+    GoogleBackendSettings,
     GraphBackendSettings,
     LocalBackendSettings,
     SmtpBackendSettings,
@@ -42,11 +43,12 @@ class ProgramSettings:
 
 @dataclass(frozen=True)
 class BackendSettings:
-    kind: str  # local | exchange | smtp | graph
+    kind: str  # local | exchange | smtp | graph | google
     local: LocalBackendSettings
     exchange: ExchangeBackendSettings | None = None
     smtp: SmtpBackendSettings | None = None
     graph: GraphBackendSettings | None = None
+    google: GoogleBackendSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import trustme
 
+from tests.servers import https
 from tests.servers.graph import routes
 from tests.servers.graph.api import Answer, Context, Request
 from tests.servers.graph.control import Control
@@ -94,25 +94,15 @@ class GraphServer:
     def start(self, ca_file: Path) -> None:
         """Serve on a free port; ``ca_file`` receives the CA certificate clients must trust."""
         self.ca_file = ca_file
-        self.ca.cert_pem.write_to_path(str(ca_file))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]  # killed clients
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="graph-server", daemon=True).start()
+        self._httpd = https.serve(_handler_for(self), self.ca, ca_file, "graph-server")
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        https.shut(self._httpd)
+        self._httpd = None
 
     @property
     def base(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+        return https.base(self._httpd)
 
     # -- scripting --------------------------------------------------------------------------
     def add_fault(self, status: int | str, method: str | None = None, path: str | None = None, **options: Any) -> None:
@@ -265,28 +255,7 @@ def _part_json(ident: str, answer: Answer) -> dict[str, Any]:
 
 
 def _handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no 40 ms stall
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet: pytest shows failures
-            pass
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
+    class Handler(https.Handler):
         def _handle(self, method: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
