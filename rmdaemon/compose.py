@@ -52,7 +52,7 @@ class _Wire(Compat32):
 
 WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
-                   "certificate", "digest", "repair", "reschedule_refused")
+                   "certificate", "digest", "repair", "reschedule_refused", "calendar_notice")
 REPORT_TEMPLATE = "report.html"
 TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
 STARTERS_FILE = "starters.toml"

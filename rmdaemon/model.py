@@ -125,6 +125,8 @@ class Meeting:
     moved: tuple[tuple[datetime, datetime], ...] = ()  # (planned start, new start), both aware
     categories: tuple[str, ...] = ("Reverse mentoring",)
     cancelled: bool = False
+    location: str = ""  # a room or a URL ([program] location or the roster's column); "" writes no LOCATION
+    online_meeting: bool = False  # a calendar server that can creates an online meeting (Teams) with it
     # The covering note of the invitation email (mail backends) or the item body (calendar
     # backends), rendered by the jobs from templates so backends never touch Jinja.
     subject: str = ""
