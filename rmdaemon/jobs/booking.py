@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.programme import pairstate, repairs
+from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
 from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
@@ -61,6 +61,7 @@ def run(ctx: Context) -> JobResult:
             pair = roster.get(pair_id)
             if _wanted(pair, doc):
                 new = _book_or_update(ctx, pair, doc, taken, busy.get(pair_id), result)
+                new = _answer_counters(ctx, pair, new or doc, result) or new
                 settled = _settle(ctx, pair, new or doc, sessions, result)
                 new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
             else:
@@ -321,6 +322,28 @@ def _session_times(state: dict[str, dict], sessions: dict[str, dict]) -> list[di
         if change:
             rows.append({"token": s["token"], **change})
     return rows
+
+
+def _answer_counters(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> dict | None:
+    """Take or refuse the times people proposed in their calendars (``programme/counters.py``),
+    reading both calendars once for all of the pair's proposals where the backend can."""
+    series = doc.get("series")
+    if not counters.pending(series) or series.get("cancelled") or series.get("published") is None:
+        return None
+    start, end = counters.window(pair, series, ctx.now)
+    try:
+        read = _calendars_of(ctx, list(pair.people), start, end)
+    except BackendError as e:
+        log.warning("pair %s: free/busy unavailable, proposals checked on working hours only: %s", pair.pair_id, e)
+        read = None
+    busy = read.busy if read is not None and all(p.address in read.busy for p in pair.people) else None
+    for counter in counters.pending(series):
+        wanted, problem = counters.moves_for(ctx.now, ctx.settings.program.blackout_dates, pair, doc["series"],
+                                             counter, busy)
+        doc = counters.apply(ctx.now, pair, doc, counter, wanted, problem)
+        result.add("proposals answered", f"{pair.pair_id}: {counter['from']} proposed {counter['start']} for "
+                   f"{counter['slot']}: " + (f"refused ({problem})" if problem else "taken"))
+    return doc
 
 
 def _settle(ctx: Context, pair: Pair, doc: dict, sessions: dict[str, dict], result: JobResult) -> tuple[dict, list[dict]] | None:

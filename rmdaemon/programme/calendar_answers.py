@@ -6,7 +6,7 @@ only queued in the series doc and the pair's notices; the booking job carries it
 
 - ``series.counters``: proposals of another time (Outlook's "Propose New Time", Google's "Propose
   a new time"), each ``pending`` until the booking job accepts or refuses it;
-- ``series.refresh``: attendees who asked for the current version again (REFRESH);
+- a notice carrying the current invitation for an attendee who asked for it again (REFRESH);
 - ``series.comments``: what a person wrote with an answer (address → slot → text), shown to the
   other person in the repair offer or a notice, never in anything the champion reads;
 - ``series.outsiders``: people outside the pair the invitation reached (a forward, a delegate).
@@ -46,10 +46,12 @@ def answer(now: datetime, pair: Pair, doc: PairRecord, parsed: ParsedReply, foun
         # own mail server reports (below) is what the pair is told about.
         return Result(InboxOutcome.QUARANTINE, f"calendar reply sent by {parsed.from_addr or 'nobody'}, who is not "
                                                f"part of pair {pair.pair_id} (a forwarded invitation?); not added")
-    others = sorted({r.attendee for r in found if pair.member(r.attendee) not in (None, sender)})
+    others = sorted({r.attendee for r in found if r.method == "REPLY" and pair.member(r.attendee) not in (None, sender)})
     if others:
         return Result(InboxOutcome.QUARANTINE, f"calendar reply sent by {sender.address} changes the "
                                                f"answer of {', '.join(others)}")
+    # A COUNTER or REFRESH lists the attendees it proposes or asks about: only the sender's own line answers.
+    found = [r for r in found if r.method == "REPLY" or r.attendee == sender.address]
     doc = replace(doc, series=dict(doc.series or {}), responses=dict(doc.responses))
     said = _comment(parsed, found)
     reasons = []
@@ -66,7 +68,9 @@ def _own(now: datetime, pair: Pair, doc: PairRecord, sender: Person, r: ItipResp
          parsed: ParsedReply) -> str:
     slot = utc_key(r.recurrence_id) if r.recurrence_id else "series"
     if r.method == "REFRESH":
-        doc.series["refresh"] = sorted({*doc.series.get("refresh", []), sender.address})
+        doc.notices = [*(doc.notices or []), notice(doc.pair_id, sender, parsed.message_id or now.isoformat(), "refresh",
+                                                    what="Here is your invitation again, as your calendar asked",
+                                                    calendar="REQUEST")]
         return f"{sender.address} asked for the invitation again"
     if r.method == "COUNTER":
         reason = _counter(now, doc, sender, r, slot, said, parsed)
@@ -134,12 +138,14 @@ def _notice(doc: PairRecord, to: Person, parsed: ParsedReply, about: str, *, wha
 
 
 def notice(pair_id: str, to: Person, cause: str, about: str, *, what: str, comment: str = "", who: str = "",
-           planned: str | None = None, reason: str = "") -> dict:
+           planned: str | None = None, reason: str = "", calendar: str = "") -> dict:
     """A short email the booking job owes ``to`` (templates/calendar_notice): ``what`` happened,
-    ``who`` wrote ``comment`` with it, and ``reason`` (a sentence more) where there is one."""
+    ``who`` wrote ``comment`` with it, and ``reason`` (a sentence more) where there is one.
+    ``calendar`` names the iTIP part it carries, built when it is sent: "REQUEST" (the current
+    invitation, after a REFRESH) or "DECLINECOUNTER" (a refused proposal)."""
     return {"key": f"notice:{pair_id}:{compose.digest(cause, about, what)}:{to.address}", "kind": NOTICE,
             "to": to.address, "asked": "", "what": what, "reason": reason, "comment": comment, "who": who,
-            "planned": planned, "reply_to": cause if "@" in cause else ""}
+            "planned": planned, "reply_to": cause if "@" in cause else "", "calendar": calendar}
 
 
 def _comment(parsed: ParsedReply, found: list[ItipResponse]) -> str:

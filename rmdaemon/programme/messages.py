@@ -22,9 +22,11 @@ class Mailer:
     now: datetime  # aware UTC: the Date header
 
     def email(self, template: str, *, key: str, to: Person | tuple[Person, ...], context: dict, kind: str,
-              pair_id: str = "", token: str = "", in_reply_to: str = "") -> Outgoing:
+              pair_id: str = "", token: str = "", in_reply_to: str = "",
+              calendar: tuple[str, bytes] | None = None) -> Outgoing:
         """One email from ``template``.txt/.html. Several people share one message (a repair offer
-        goes to both, so either can answer and each sees the other's reply)."""
+        goes to both, so either can answer and each sees the other's reply). ``calendar`` is an iTIP part
+        (method, bytes) it carries: a DECLINECOUNTER, or the invitation again after a REFRESH."""
         people = to if isinstance(to, tuple) else (to,)
         program = self.program
         envelope = compose.Envelope(
@@ -32,7 +34,7 @@ class Mailer:
             message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token),
             in_reply_to=in_reply_to)
         content = compose.render(self.templates, template, {"program": program, "token": token, **context})
-        return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content),
+        return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content, calendar),
                         kind=kind, pair_id=pair_id)
 
     def champion(self) -> Person:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose
-from rmdaemon.model import Outgoing, Pair
+from rmdaemon import compose, itip
+from rmdaemon.model import Outgoing, Pair, Person
 from rmdaemon.programme.messages import Mailer
-from rmdaemon.programme.series import actual_start
+from rmdaemon.programme.series import actual_start, meeting_for
 from rmdaemon.records import RepairState
 
 
@@ -53,7 +53,8 @@ def said(pair: Pair, series: dict, key: str, people: list[str]) -> list[dict]:
 
 
 def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing]:
-    """Queued notices (why a RESCHEDULE or a repair choice was not done), each as a reply to its cause."""
+    """Queued notices (why a RESCHEDULE or a repair choice was not done, what happened in a
+    calendar), each as a reply to its cause, with its iTIP part where it carries one."""
     out = []
     for notice in doc.get("notices", []):
         person = pair.member(notice["to"]) if pair else None
@@ -66,5 +67,19 @@ def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing
         context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when,
                    **{k: notice.get(k, "") for k in ("what", "comment", "who")}}
         out.append(mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
-                              pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", "")))
+                              pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", ""),
+                              calendar=_calendar_part(mail, pair, doc, notice, person)))
     return out
+
+
+def _calendar_part(mail: Mailer, pair: Pair, doc: dict, notice: dict, person: Person) -> tuple[str, bytes] | None:
+    """The invitation as it stands now (REFRESH) or the refusal of a proposal (DECLINECOUNTER)."""
+    method = notice.get("calendar")
+    series = doc.get("series")
+    if not method or not series or series.get("cancelled"):
+        return None
+    meeting = meeting_for(mail, pair, doc)
+    if method == "REQUEST":
+        return method, itip.build_request(meeting, mail.now)
+    planned = datetime.fromisoformat(notice["planned"]) if notice.get("planned") else None
+    return method, itip.build_declinecounter(meeting, mail.now, person, planned, notice["reason"])
