@@ -108,15 +108,13 @@ def build_cancel(meeting: Meeting, stamp: datetime, occurrence: datetime | None 
 def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, occurrence: datetime | None,
                          comment: str) -> bytes:
     """METHOD:DECLINECOUNTER to the attendee whose COUNTER we refused (RFC 5546 3.2.8), for one
-    occurrence (its planned start) or the series, saying why in COMMENT. It carries the time that
-    stands, so a client that shows it shows the right one."""
-    if occurrence is None:
-        planned = start = meeting.plan.first_start
-        tz = _series_vtimezone(meeting)
-    else:
-        planned, start = _locate(meeting, occurrence)
-        tz = vtimezone(meeting.plan.tzid, min(planned, start), max(planned, start) + _duration(meeting))
-    cal = _calendar("DECLINECOUNTER", tz)
+    occurrence (its planned start) or the series, saying why in COMMENT. RFC 5546 wants the
+    ATTENDEE and SEQUENCE (RFC 2446, which libical checks, wanted neither) and no DTSTART or
+    SUMMARY: the time that stands is in the REQUEST the client already holds."""
+    planned = meeting.plan.first_start
+    if occurrence is not None:
+        planned = _locate(meeting, occurrence)[0]
+    cal = _calendar("DECLINECOUNTER", vtimezone(meeting.plan.tzid, planned, planned + _duration(meeting)))
     zone = ZoneInfo(meeting.plan.tzid)
     event = Event()
     event.add("UID", meeting.uid)
@@ -126,9 +124,6 @@ def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, oc
     event.add("ATTENDEE", _address(attendee.email, attendee.name))
     if occurrence is not None:
         event.add("RECURRENCE-ID", planned.astimezone(zone))
-    event.add("DTSTART", start.astimezone(zone))
-    event.add("DTEND", start.astimezone(zone) + _duration(meeting))
-    _add_text(event, "SUMMARY", meeting.summary)
     _add_text(event, "COMMENT", comment)
     cal.add_component(event)
     return cal.to_ical()
