@@ -183,6 +183,15 @@ def render(templates: Templates, name: str, context: dict) -> Rendered:
     return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
 
 
+def fill_in(text: str, context: dict) -> str:
+    """A one-line template from the config or the roster (a location such as a personal meeting
+    room URL), rendered in the sandbox; text without ``{{`` is taken as it is."""
+    if "{" not in text:
+        return text.strip()
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return " ".join(env.from_string(text).render(context).split())
+
+
 def render_text(templates: Templates, name: str, context: dict) -> str:
     return _render(templates, name, context).strip()
 

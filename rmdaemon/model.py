@@ -79,6 +79,7 @@ class Pair:
     preferred_slot: Slot | None  # in the mentee's zone
     status: str
     row: int = 0  # roster row (1 = header), for messages
+    location: str = ""  # the roster's location column (a room or URL, maybe a template); "" → [program] location
 
     @property
     def people(self) -> tuple[Person, Person]:
@@ -126,7 +127,6 @@ class Meeting:
     categories: tuple[str, ...] = ("Reverse mentoring",)
     cancelled: bool = False
     location: str = ""  # a room or a URL ([program] location or the roster's column); "" writes no LOCATION
-    online_meeting: bool = False  # a calendar server that can creates an online meeting (Teams) with it
     # The covering note of the invitation email (mail backends) or the item body (calendar
     # backends), rendered by the jobs from templates so backends never touch Jinja.
     subject: str = ""

@@ -37,7 +37,7 @@ REQUIRED_COLUMNS = ("pair_id", "mentor_name", "mentor_email", "mentee_name", "me
 OPTIONAL_COLUMNS = (
     "mentor_timezone", "mentee_timezone", "mentor_working_hours", "mentee_working_hours",
     "track", "cadence", "duration_minutes", "preferred_slot", "status",
-    "mentor_out_of_office", "mentee_out_of_office",
+    "mentor_out_of_office", "mentee_out_of_office", "location",
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_TRACK = "general"
@@ -251,7 +251,8 @@ def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
     if row.problems or not (pair_id and mentor and mentee and cadence and duration and status):
         return None
     track = row.text("track") or DEFAULT_TRACK
-    return Pair(pair_id, mentor, mentee, goal, track, cadence, duration, slot, status, row=row.number)
+    return Pair(pair_id, mentor, mentee, goal, track, cadence, duration, slot, status, row=row.number,
+                location=row.text("location"))
 
 
 def _name(value: str) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from dataclasses import replace
 
+import recurring_ical_events
+
 from icalendar import Calendar, Event, vCalAddress
 
 from prerequisites import LIBICAL, SHARED_CORPORA, missing, partly_missing
@@ -24,7 +26,8 @@ from programme import Programme, calendar_parts, inbox_rows, status
 from rmdaemon.itip import ANSWER_METHODS, ITIP_METHODS, build_declinecounter, build_request, read_methods, read_responses
 from rmdaemon.model import Meeting, Person, SeriesPlan, WorkingHours
 from test_smtp_walkthrough import libical_problems
-from test_calendar_cli import LONDON, SESSIONS, T0, booked, london, rsvp, series_uid
+from test_calendar_cli import HEADER as ROSTER_HEADER
+from test_calendar_cli import LONDON, SESSIONS, T0, agenda_for, booked, london, rsvp, series_uid
 from test_calendar_readers import _node, agreed_starts, ical_js_events, icalendar_read, invitations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "answers"
@@ -98,7 +101,8 @@ const utc = (t) => t ? t.toJSDate().toISOString().replace(".000Z", "Z") : null;
 process.stdout.write(JSON.stringify(cal.getAllSubcomponents("vevent").map((v) => ({
   method: cal.getFirstPropertyValue("method"), uid: v.getFirstPropertyValue("uid"),
   sequence: v.getFirstPropertyValue("sequence"), recurrence_id: utc(v.getFirstPropertyValue("recurrence-id")),
-  attendee: v.getFirstPropertyValue("attendee"), comment: v.getFirstPropertyValue("comment")}))));
+  attendee: v.getFirstPropertyValue("attendee"), comment: v.getFirstPropertyValue("comment"),
+  location: v.getFirstPropertyValue("location")}))));
 """
 
 
@@ -386,3 +390,33 @@ def test_a_declinecounter_passes_libicals_rfc_5546_check_and_a_location_is_never
     assert b"LOCATION" not in ics and b"LOCATION" not in build_request(meeting, T0)
     placed = build_request(replace(meeting, location="https://meet.example.com/aisha"), T0)
     assert [str(e["LOCATION"]) for e in icalendar_read(placed).walk("VEVENT")] == ["https://meet.example.com/aisha"]
+
+
+# --------------------------------------------------------------------------------------------
+# A place to meet
+
+
+def test_the_rosters_location_template_is_in_every_invitation_and_agenda_and_the_programmes_elsewhere(tmp_path):
+    roster = (ROSTER_HEADER + ",location\n"
+              f"P01,Aisha Khan,{AISHA},Richard Hale,{RICHARD},Understand TikTok,Europe/London,Europe/London,weekly,"
+              "https://meet.example.com/{{ mentor.email.split('@')[0] }}\n")
+    prog = booked(tmp_path, roster=roster, location='"Room 4.12, London office"')
+    uid = series_uid(prog)
+    answered(prog, outlook_counter(uid, AISHA, london("2027-01-19 14:00"), occurrence=SESSIONS[1]), "counter.eml",
+             T0 + timedelta(days=1))
+    sent = invitations(prog, "richard.hale")
+    assert [m for m, _ in sent] == ["REQUEST", "REQUEST"]
+    url = "https://meet.example.com/aisha.khan"
+    for _, ics in sent:
+        assert {str(e["LOCATION"]) for e in icalendar_read(ics).walk("VEVENT")} == {url}
+        assert {e["location"] for e in ical_js_itip(ics)} == {url}
+        assert {str(e["LOCATION"]) for e in recurring_ical_events.of(icalendar_read(ics)).between(SESSIONS[0], SESSIONS[3] + timedelta(days=1))} == {url}
+    assert all(f"Where: {url}" in text_of(m) for m in prog.outbox("itip", to="richard.hale"))
+    agenda = agenda_for(prog, SESSIONS[0])
+    assert f"Where: {url}" in text_of(agenda) and "Join online" not in text_of(agenda)
+
+
+def test_the_programmes_location_is_used_when_the_roster_gives_none(tmp_path):
+    prog = booked(tmp_path, location='"Room 4.12, London office"')
+    (_, ics), = invitations(prog, "aisha.khan")
+    assert [str(e["LOCATION"]) for e in icalendar_read(ics).walk("VEVENT")] == ["Room 4.12, London office"]
