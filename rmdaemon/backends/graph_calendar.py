@@ -34,8 +34,8 @@ def query(**params: str) -> str:
 
 
 class Calendar:
-    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str) -> None:
-        self.http, self.state = http, state
+    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, online: bool = False) -> None:
+        self.http, self.state, self.online = http, state, online
         self.base = f"/users/{quote(mailbox, safe='@')}"
 
     # -- whole series -----------------------------------------------------------------------
@@ -95,7 +95,7 @@ class Calendar:
         return found
 
     def _create(self, meetings: list[Meeting]) -> Results:
-        calls, results = self._calls(meetings, lambda m: Call("POST", f"{self.base}/events", event_body(m, create=True)))
+        calls, results = self._calls(meetings, lambda m: Call("POST", f"{self.base}/events", event_body(m, create=True, online=self.online)))
         ready = [m for m in meetings if m.uid not in results]
         if not ready:
             return results
@@ -104,7 +104,7 @@ class Calendar:
 
     def _update(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
         calls, results = self._calls(
-            meetings, lambda m: Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", event_body(m, create=False)))
+            meetings, lambda m: Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", event_body(m, create=False, online=self.online)))
         ready = [m for m in meetings if m.uid not in results]
         outcome = self._run(ready, calls, "updating") if ready else {}
         vanished = [m for m in ready if getattr(outcome.get(m.uid), "status", 0) in GONE]
@@ -162,12 +162,18 @@ class Calendar:
         for meeting, reply in zip(meetings, replies):
             if reply.ok:
                 done[meeting.uid] = {"id": reply.body["id"], "sequence": meeting.sequence, "shape": shape(meeting),
-                                     "exceptions": exceptions(meeting)}
+                                     "exceptions": exceptions(meeting),
+                                     "join_url": (reply.body.get("onlineMeeting") or {}).get("joinUrl")}
                 results[meeting.uid] = None
             else:
                 results[meeting.uid] = reply.error(f"{verb} {meeting.uid}")
         self.state.applied(done)
         return results
+
+    def join_url(self, uid: str) -> str | None:
+        """The Teams join link Graph gave the series when it was created or updated (``onlineMeeting.joinUrl``)."""
+        record = self.state.series(uid) or {}
+        return record.get("join_url") or None
 
     # -- single occurrences -----------------------------------------------------------------
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:

@@ -283,13 +283,22 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
             log.warning("pair %s: calendar not updated: %s", pair_id, error)
             result.add("publish errors", f"{pair_id}: {error}")
             continue
-        confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[]))
+        confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[],
+                                                   **_join_url(ctx, meeting)))
         result.add("series published")
     if confirmed:
         ctx.backend.flush()  # durable before it is recorded (the local Maildir: one sync for every series)
         with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
+
+
+def _join_url(ctx: Context, meeting: Meeting) -> dict[str, str]:
+    """The online meeting's join link the calendar server made for the series (agendas carry it)."""
+    if Capability.ONLINE_MEETINGS not in ctx.backend.capabilities or meeting.cancelled:
+        return {}
+    url = ctx.backend.join_url(meeting.uid)
+    return {"join_url": url} if url else {}
 
 
 def _cancel_occurrences(ctx: Context, meeting: Meeting, starts: list[str]) -> BackendError | None:
