@@ -420,3 +420,18 @@ def test_the_programmes_location_is_used_when_the_roster_gives_none(tmp_path):
     prog = booked(tmp_path, location='"Room 4.12, London office"')
     (_, ics), = invitations(prog, "aisha.khan")
     assert [str(e["LOCATION"]) for e in icalendar_read(ics).walk("VEVENT")] == ["Room 4.12, London office"]
+
+
+def test_a_plain_exchange_forward_notification_is_no_session_note(tmp_path):
+    prog = booked(tmp_path)
+    msg = EmailMessage()
+    msg["From"], msg["To"] = f"Aisha Khan <{AISHA}>", "mentoring@example.com"
+    msg["Subject"] = "Meeting Forward Notification: Reverse Mentoring Pilot: Aisha Khan & Richard Hale"
+    msg["Message-ID"], msg["Auto-Submitted"] = "<fwd-1@client.example>", "auto-generated"
+    msg.set_content("Your meeting was forwarded\n\nAisha Khan has forwarded your meeting request to additional "
+                    "recipients.\n\nRecipients\nA Colleague <colleague@example.com>\n")
+    row = answered(prog, msg.as_bytes(), "fwd.eml", T0 + timedelta(days=1))
+    assert row["outcome"] == "itip" and "colleague@example.com" in row["reason"]
+    assert not [r for r in inbox_rows(prog) if r["outcome"] == "log"]
+    (told,) = notices(prog, RICHARD)
+    assert "forwarded by Aisha Khan to colleague@example.com" in text_of(told)

@@ -160,6 +160,9 @@ class Router:
         if unknown:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"a calendar with method {', '.join(m or '(none)' for m in unknown)}, "
                                                            f"which is not an iTIP answer we know; not read")
+        forwarded = self._forward_notification(parsed)
+        if forwarded is not None:
+            return forwarded
         if parsed.auto_submitted:
             return Outcome(InboxOutcome.QUARANTINE, reason="automatic reply (out of office, bounce or auto-generated)")
         admin = answers.champion_commands(self.ctx.settings, self.state, (parsed.from_addr or "").casefold(), parsed, key)
@@ -191,6 +194,21 @@ class Router:
                 outcome.docs[table] = [*outcome.docs.get(table, []), *rows]
             outcome.reason = "; ".join(filter(None, [outcome.reason, help_.reason]))
         return outcome
+
+    def _forward_notification(self, parsed: ParsedReply) -> Outcome | None:
+        """Exchange's plain "Meeting Forward Notification" (often auto-generated): never a log."""
+        if not calendar_answers.FORWARD_SUBJECT_RE.match(parsed.subject or ""):
+            return None
+        pair, _ = self._find_pair(parsed)
+        if pair is None:
+            return None
+        doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
+        found = calendar_answers.forward_notification(self.ctx.now, pair, doc, parsed, self.ctx.settings.program.organizer)
+        if found is None:
+            return None
+        if found.doc is not None:
+            self.changed[pair.pair_id] = self.state[pair.pair_id] = found.doc
+        return Outcome(found.kind, pair.pair_id, found.reason)
 
     def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
         kind = session.get("kind")

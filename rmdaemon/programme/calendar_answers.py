@@ -15,6 +15,7 @@ only queued in the series doc and the pair's notices; the booking job carries it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,6 +27,10 @@ from rmdaemon.records import InboxOutcome, PairRecord
 from rmdaemon.replies import ParsedReply
 
 MAX_COMMENT_CHARS = 1000
+# Exchange tells the organizer when an attendee forwards a meeting; without a calendar part it is
+# only this subject and a body naming the new recipients.
+FORWARD_SUBJECT_RE = re.compile(r"^\s*(?:re:\s*)?meeting forward notification\s*:", re.IGNORECASE)
+ADDRESS_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 NOTICE = "calendar_notice"  # the template of every notice queued here
 
 
@@ -62,6 +67,23 @@ def answer(now: datetime, pair: Pair, doc: PairRecord, parsed: ParsedReply, foun
             _note_outsider(now, pair, doc, r.attendee, "forwarded", sender.address, parsed)
             reasons.append(f"{sender.address} forwarded the invitation to {r.attendee}: not added, the pair is told")
     return Result(InboxOutcome.ITIP, "; ".join(dict.fromkeys(reasons)), doc)
+
+
+def forward_notification(now: datetime, pair: Pair, doc: PairRecord, parsed: ParsedReply, organizer: str) -> Result | None:
+    """Exchange's "Meeting Forward Notification" as plain mail from a pair member: never a session
+    note; the people it names outside the pair are noted and the pair is told."""
+    sender = pair.member(parsed.from_addr or "")
+    if sender is None or not FORWARD_SUBJECT_RE.match(parsed.subject or ""):
+        return None
+    known = {p.address for p in pair.people} | {organizer.casefold()}
+    named = list(dict.fromkeys(a.casefold() for a in ADDRESS_RE.findall(parsed.body) if a.casefold() not in known))
+    if not named:
+        return Result(InboxOutcome.ITIP, f"{sender.address}'s mail server says the invitation was forwarded, to nobody it names")
+    doc = replace(doc, series=dict(doc.series or {}))
+    for address in named:
+        _note_outsider(now, pair, doc, address, "forwarded", sender.address, parsed)
+    return Result(InboxOutcome.ITIP, f"{sender.address} forwarded the invitation to {', '.join(named)}: not added, "
+                                     f"the pair is told", doc)
 
 
 def _own(now: datetime, pair: Pair, doc: PairRecord, sender: Person, r: ItipResponse, said: str,
