@@ -435,3 +435,12 @@ def test_a_plain_exchange_forward_notification_is_no_session_note(tmp_path):
     assert not [r for r in inbox_rows(prog) if r["outcome"] == "log"]
     (told,) = notices(prog, RICHARD)
     assert "forwarded by Aisha Khan to colleague@example.com" in text_of(told)
+
+
+def test_the_sentence_a_client_writes_by_itself_is_no_comment(tmp_path):
+    prog = booked(tmp_path)
+    accept = event(series_uid(prog), attendee(AISHA, PARTSTAT="ACCEPTED"))
+    answered(prog, calendar_mail(AISHA, "REPLY", accept, note="Aisha Khan has accepted your event invitation."),
+             "accept.eml", T0 + timedelta(days=1))
+    assert pair_doc(prog)["responses"][AISHA] == {"series": "ACCEPTED"} and not notices(prog, RICHARD)
+    assert "comments" not in pair_doc(prog)["series"]

@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from programme import status
-from test_calendar_answers import AISHA, RICHARD, london, outlook_counter, text_of
+from test_calendar_answers import AISHA, RICHARD, outlook_counter, text_of
 from test_graph_programme import T0, T1, graph_programme, opt_in_all
 from tests.servers.graph.fixtures import PROGRAMME, graph_server  # noqa: F401
 

@@ -9,8 +9,8 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes, policy
 
 from rmdaemon import authres, itip

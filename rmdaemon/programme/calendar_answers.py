@@ -30,6 +30,11 @@ MAX_COMMENT_CHARS = 1000
 # Exchange tells the organizer when an attendee forwards a meeting; without a calendar part it is
 # only this subject and a body naming the new recipients.
 FORWARD_SUBJECT_RE = re.compile(r"^\s*(?:re:\s*)?meeting forward notification\s*:", re.IGNORECASE)
+# What calendar clients write above the calendar part by themselves (Thunderbird: "Aisha Khan has
+# accepted your event invitation."; our own tests and some clients: the answer's word alone).
+GENERATED_RE = re.compile(r"^[^\n]*\bhas (?:accepted|declined|tentatively accepted|delegated)\b[^\n]*$"
+                          r"|^\s*(?:accepted|declined|tentative|tentatively accepted|delegated)[.!]?\s*$",
+                          re.IGNORECASE | re.MULTILINE)
 ADDRESS_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 NOTICE = "calendar_notice"  # the template of every notice queued here
 
@@ -122,7 +127,9 @@ def _record(doc: PairRecord, sender: Person, slot: str, partstat: str, said: str
     else:
         mine.pop(slot, None)  # a new answer without words replaces the old words
     comments[sender.address] = mine
-    doc.series["comments"] = {a: c for a, c in comments.items() if c}
+    kept = {a: c for a, c in comments.items() if c}
+    if kept or "comments" in doc.series:
+        doc.series["comments"] = kept
 
 
 def _counter(now: datetime, doc: PairRecord, sender: Person, r: ItipResponse, slot: str, said: str,
@@ -174,7 +181,7 @@ def _comment(parsed: ParsedReply, found: list[ItipResponse]) -> str:
     """The COMMENT of the answer and the text its writer put above the calendar part (not the
     text a calendar server writes by itself: an auto-generated message's body is not theirs)."""
     parts = [r.comment for r in found if r.comment]
-    body = "" if parsed.auto_submitted else parsed.body.strip()
+    body = "" if parsed.auto_submitted else GENERATED_RE.sub("", parsed.body).strip()
     if body and not any(body in p or p in body for p in parts):
         parts.append(body)
     return "\n".join(dict.fromkeys(parts)).strip()[:MAX_COMMENT_CHARS]
