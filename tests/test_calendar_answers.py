@@ -444,3 +444,12 @@ def test_the_sentence_a_client_writes_by_itself_is_no_comment(tmp_path):
              "accept.eml", T0 + timedelta(days=1))
     assert pair_doc(prog)["responses"][AISHA] == {"series": "ACCEPTED"} and not notices(prog, RICHARD)
     assert "comments" not in pair_doc(prog)["series"]
+
+
+def test_check_names_a_location_template_that_cannot_be_filled_in(tmp_path, capsys):
+    prog = Programme.create(tmp_path, roster=ROSTER_HEADER + "\nP01,Aisha Khan,aisha.khan@example.com,Richard Hale,"
+                            "richard.hale@example.com,Understand TikTok,Europe/London,Europe/London,weekly\n",
+                            location='"https://meet.example.com/{{ mentor.emial }}"')
+    assert prog.cli("check") == 2
+    out = capsys.readouterr().out
+    assert "[program] location:" in out and "emial" in out and "Traceback" not in out
