@@ -82,7 +82,7 @@ class Calendar:
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
-        calls = [Call("GET", f"{self.base}/events" + query(**{"$filter": key_filter(uid), "$select": "id,subject",
+        calls = [Call("GET", f"{self.base}/events" + query(**{"$filter": key_filter(uid), "$select": "id,subject,onlineMeeting",
                                                                "$expand": EXPAND})) for uid in wanted]
         found: dict[str, dict[str, Any]] = {}
         for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
@@ -90,7 +90,8 @@ class Calendar:
                 raise reply.error(f"looking up series {uid}")
             for item in reply.body.get("value", [])[:1]:
                 found[uid] = {"id": item["id"], "sequence": int(extended(item, SEQUENCE) or 0), "shape": extended(item, SHAPE),
-                              "exceptions": extended(item, EXCEPTIONS)}
+                              "exceptions": extended(item, EXCEPTIONS),
+                              "join_url": (item.get("onlineMeeting") or {}).get("joinUrl")}
         self.state.applied(found)
         return found
 
