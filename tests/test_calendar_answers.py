@@ -453,3 +453,15 @@ def test_check_names_a_location_template_that_cannot_be_filled_in(tmp_path, caps
     assert prog.cli("check") == 2
     out = capsys.readouterr().out
     assert "[program] location:" in out and "emial" in out and "Traceback" not in out
+
+
+def test_decline_and_propose_a_time_that_fits_moves_the_session_and_takes_the_decline_back(tmp_path):
+    prog = booked(tmp_path)
+    tuesday = london("2027-01-19 11:00")
+    answered(prog, outlook_counter(series_uid(prog), AISHA, tuesday, occurrence=SESSIONS[1], partstat="DECLINED"),
+             "counter.eml", T0 + timedelta(days=1))
+    assert prog.run(T0 + timedelta(days=1, hours=1)) == 0
+    doc = pair_doc(prog)
+    assert doc["series"]["counters"][0]["state"] == "accepted" and doc["responses"][AISHA] == {}
+    assert not prog.outbox("repair")
+    assert agreed_starts(invitations(prog, "aisha.khan")[-1][1]) == [SESSIONS[0], tuesday, *SESSIONS[2:]]

@@ -69,10 +69,14 @@ def apply(now: datetime, pair: Pair, doc: dict, counter: dict, wanted: list[tupl
     proposer = pair.member(counter["from"])
     notices = list(doc.get("notices") or [])
     name = proposer.name if proposer else counter["from"]
+    responses = doc.get("responses") or {}
     if problem is None:
         for planned, new in wanted:
             series = with_move(series, planned, new)
         state = {"state": ACCEPTED, "closed": now.isoformat()}
+        # "Decline and propose": the decline was of the old time; the new one is theirs.
+        mine = {k: v for k, v in (responses.get(counter["from"]) or {}).items() if k != counter["slot"] or v != "DECLINED"}
+        responses = {**responses, counter["from"]: mine}
         for person in pair.people:
             notices.append(_taken(pair, counter, person, name, wanted))
     else:
@@ -88,7 +92,7 @@ def apply(now: datetime, pair: Pair, doc: dict, counter: dict, wanted: list[tupl
                     f"{name} proposed another time for the whole series"), who=name, comment=counter.get("comment", ""),
                     reason=f"It cannot be taken, so the series stays as it is: {problem}."))
     counters = [dict(c, **state) if c["id"] == counter["id"] else c for c in series.get("counters", [])]
-    return dict(doc, series=dict(series, counters=counters), notices=notices)
+    return dict(doc, series=dict(series, counters=counters), notices=notices, responses=responses)
 
 
 def _taken(pair: Pair, counter: dict, person: Person, name: str, wanted: list[tuple[datetime, datetime]]) -> dict:
