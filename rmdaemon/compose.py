@@ -54,7 +54,7 @@ class _Wire(Compat32):
 
 WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
-                   "certificate", "digest", "repair", "reschedule_refused")
+                   "certificate", "digest", "repair", "reschedule_refused", "calendar_notice")
 REPORT_TEMPLATE = "report.html"
 TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
 STARTERS_FILE = "starters.toml"
@@ -183,6 +183,15 @@ def render(templates: Templates, name: str, context: dict) -> Rendered:
         raise UserError(f"template {name}.txt must start with a 'Subject: ...' line followed by a blank line")
     html = _render(templates, f"{name}.html", context)
     return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
+
+
+def fill_in(text: str, context: dict) -> str:
+    """A one-line template from the config or the roster (a location such as a personal meeting
+    room URL), rendered in the sandbox; text without ``{{`` is taken as it is."""
+    if "{" not in text:
+        return text.strip()
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return " ".join(env.from_string(text).render(context).split())
 
 
 def render_text(templates: Templates, name: str, context: dict) -> str:

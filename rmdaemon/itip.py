@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from email.message import Message
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -34,6 +35,10 @@ from rmdaemon.model import Meeting, Person
 PRODID = "-//rmdaemon//Reverse mentoring programme//EN"
 REMINDER_BEFORE = timedelta(minutes=15)
 PARTSTATS = frozenset({"ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED", "NEEDS-ACTION"})
+# RFC 5546's methods. Answers to our invitations are REPLY, COUNTER and REFRESH; the rest are what an
+# organizer sends (a forwarded invitation, a PUBLISH). A method outside this set is not iTIP at all.
+ITIP_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "ADD", "CANCEL", "REFRESH", "COUNTER", "DECLINECOUNTER"})
+ANSWER_METHODS = frozenset({"REPLY", "COUNTER", "REFRESH"})
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar"})
 # Enough for any series planning produces; only an RRULE without COUNT/UNTIL gets near it.
 MAX_OCCURRENCES = 1000
@@ -54,6 +59,10 @@ class ItipResponse:
     sequence: int | None
     comment: str
     method: str
+    # COUNTER: the time proposed (DTSTART/DTEND as UTC instants); None in other answers.
+    proposed_start: datetime | None = None
+    proposed_end: datetime | None = None
+    delegated_to: tuple[str, ...] = ()  # DELEGATED-TO addresses (case-folded), when PARTSTAT=DELEGATED
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,6 +102,30 @@ def build_cancel(meeting: Meeting, stamp: datetime, occurrence: datetime | None 
     end = max(planned, start) + _duration(meeting)
     cal = _calendar("CANCEL", vtimezone(meeting.plan.tzid, min(planned, start), end))
     cal.add_component(_occurrence_event(meeting, stamp, planned, start, "CANCELLED"))
+    return cal.to_ical()
+
+
+def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, occurrence: datetime | None,
+                         comment: str) -> bytes:
+    """METHOD:DECLINECOUNTER to the attendee whose COUNTER we refused (RFC 5546 3.2.8), for one
+    occurrence (its planned start) or the series, saying why in COMMENT. RFC 5546 wants the
+    ATTENDEE and SEQUENCE (RFC 2446, which libical checks, wanted neither) and no DTSTART or
+    SUMMARY: the time that stands is in the REQUEST the client already holds."""
+    planned = meeting.plan.first_start
+    if occurrence is not None:
+        planned = _locate(meeting, occurrence)[0]
+    cal = _calendar("DECLINECOUNTER", vtimezone(meeting.plan.tzid, planned, planned + _duration(meeting)))
+    zone = ZoneInfo(meeting.plan.tzid)
+    event = Event()
+    event.add("UID", meeting.uid)
+    event.add("SEQUENCE", meeting.sequence)
+    event.add("DTSTAMP", _utc(stamp))
+    event.add("ORGANIZER", _address(meeting.organizer_email, meeting.organizer_name))
+    event.add("ATTENDEE", _address(attendee.email, attendee.name))
+    if occurrence is not None:
+        event.add("RECURRENCE-ID", planned.astimezone(zone))
+    _add_text(event, "COMMENT", comment)
+    cal.add_component(event)
     return cal.to_ical()
 
 
@@ -139,6 +172,7 @@ def _event(meeting: Meeting, stamp: datetime, start: datetime, status: str) -> E
         event.add("ATTENDEE", _attendee(person))
     _add_text(event, "SUMMARY", meeting.summary)
     _add_text(event, "DESCRIPTION", meeting.description)
+    _add_text(event, "LOCATION", meeting.location)
     event.add("DTSTART", start)
     event.add("DTEND", start + _duration(meeting))
     categories = [c for c in meeting.categories if c.strip()]
@@ -415,6 +449,21 @@ def read_responses(raw_email: bytes) -> list[ItipResponse]:
     return list(dict.fromkeys(found))
 
 
+def read_methods(raw_email: bytes) -> list[str]:
+    """The METHOD of every calendar part of the message (the part's method parameter, else the
+    calendar's own), in order, without repeats; "" for a calendar that names none."""
+    try:
+        message = email.message_from_bytes(raw_email)
+    except Exception:  # noqa: BLE001 - untrusted bytes
+        return []
+    found: list[str] = []
+    for part in _calendar_parts(message):
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            found += [_mime_method(part) or str(c.get("METHOD", "")).strip().upper() for c in _parse(payload)]
+    return list(dict.fromkeys(found))
+
+
 def _calendar_parts(message: Message) -> Iterator[Message]:
     """Calendar parts of the message itself, not of messages attached to it.
 
@@ -487,14 +536,31 @@ def _event_responses(event: Event, cal: Calendar, method: str) -> list[ItipRespo
         recurrence_id = _recurrence_id(event, cal)
         sequence = _sequence(event)
         comment = "\n".join(str(c).strip() for c in _as_list(event.get("COMMENT"))).strip()
+        proposed = (_instant(event, "DTSTART", cal), _instant(event, "DTEND", cal)) if method == "COUNTER" else (None, None)
     except Exception:  # noqa: BLE001 - one malformed VEVENT must not hide the others
         return []
     return [
         ItipResponse(
-            uid, _attendee_address(a), _partstat(a), recurrence_id, sequence, comment, method
+            uid, _attendee_address(a), _partstat(a), recurrence_id, sequence, comment, method, *proposed,
+            _delegated_to(a),
         )
         for a in answering
     ]
+
+
+def _delegated_to(attendee: object) -> tuple[str, ...]:
+    """DELEGATED-TO="mailto:a@b","mailto:c@d" as case-folded addresses."""
+    value = getattr(attendee, "params", {}).get("DELEGATED-TO")
+    if not value:
+        return ()
+    values = value if isinstance(value, list) else str(value).split(",")
+    return tuple(a for a in (_attendee_address(v.strip().strip('"')) for v in values) if "@" in a)
+
+
+def _instant(event: Event, name: str, cal: Calendar) -> datetime | None:
+    """DTSTART/DTEND as a UTC instant, read like RECURRENCE-ID (Windows zone names included)."""
+    prop = event.get(name)
+    return _as_utc(prop, cal) if prop is not None else None
 
 
 def _as_list(value: object) -> list[object]:
@@ -537,8 +603,10 @@ def _sequence(event: Event) -> int | None:
 def _recurrence_id(event: Event, cal: Calendar) -> datetime | None:
     """RECURRENCE-ID as a UTC instant; floating values are read as UTC, dates as midnight UTC."""
     prop = event.get("RECURRENCE-ID")
-    if prop is None:
-        return None
+    return _as_utc(prop, cal) if prop is not None else None
+
+
+def _as_utc(prop: Any, cal: Calendar) -> datetime | None:
     value = prop.dt
     if not isinstance(value, datetime):
         return datetime.combine(value, time(), timezone.utc) if isinstance(value, date) else None

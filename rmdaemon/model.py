@@ -81,6 +81,7 @@ class Pair:
     status: str
     row: int = 0  # roster row (1 = header), for messages
     cohort: str = ""  # the roster's optional cohort (an intake, a site): reports filter and compare by it
+    location: str = ""  # the roster's location column (a room or URL, maybe a template); "" → [program] location
 
     @property
     def people(self) -> tuple[Person, Person]:
@@ -127,6 +128,7 @@ class Meeting:
     moved: tuple[tuple[datetime, datetime], ...] = ()  # (planned start, new start), both aware
     categories: tuple[str, ...] = ("Reverse mentoring",)
     cancelled: bool = False
+    location: str = ""  # a room or a URL ([program] location or the roster's column); "" writes no LOCATION
     # The covering note of the invitation email (mail backends) or the item body (calendar
     # backends), rendered by the jobs from templates so backends never touch Jinja.
     subject: str = ""

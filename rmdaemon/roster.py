@@ -37,7 +37,7 @@ REQUIRED_COLUMNS = ("pair_id", "mentor_name", "mentor_email", "mentee_name", "me
 OPTIONAL_COLUMNS = (
     "mentor_timezone", "mentee_timezone", "mentor_working_hours", "mentee_working_hours",
     "track", "cadence", "duration_minutes", "preferred_slot", "status",
-    "mentor_out_of_office", "mentee_out_of_office", "cohort",
+    "mentor_out_of_office", "mentee_out_of_office", "cohort", "location",
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_TRACK = "general"
@@ -252,7 +252,7 @@ def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
         return None
     track = row.text("track") or DEFAULT_TRACK
     return Pair(pair_id, mentor, mentee, goal, track, cadence, duration, slot, status, row=row.number,
-                cohort=row.text("cohort"))
+                cohort=row.text("cohort"), location=row.text("location"))
 
 
 def _name(value: str) -> str:

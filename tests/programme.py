@@ -174,7 +174,7 @@ def sent_keys(prog: Programme) -> list[str]:
 def _set_key(text: str, key: str, value: str) -> str:
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if line.split("=")[0].strip() == key:
+        if line.split("=")[0].strip().removeprefix("# ") == key:  # a commented-out example key too
             lines[i] = f"{key} = {value}"
             return "\n".join(lines) + "\n"
     raise KeyError(key)

@@ -44,6 +44,7 @@ class Capability(Enum):
     WORKING_HOURS = "working hours"  # ``free_busy`` answers also carry the hours people keep in their calendars
     OCCURRENCE_ANSWERS = "occurrence answers"  # ``occurrence_answers``: who is going to one session
     ANNOTATE = "annotate"  # ``annotate_many``: the agenda written into a session's calendar entry
+    ONLINE_MEETINGS = "online meetings"  # ``join_url``: the online meeting's join link the server made for a series
 
 
 REQUIRES: dict[Capability, tuple[tuple[str, ...], ...]] = {  # each inner tuple: one of these methods
@@ -51,6 +52,7 @@ REQUIRES: dict[Capability, tuple[tuple[str, ...], ...]] = {  # each inner tuple:
     Capability.WORKING_HOURS: (("free_busy",),),
     Capability.OCCURRENCE_ANSWERS: (("occurrence_answers",),),
     Capability.ANNOTATE: (("annotate", "annotate_many"),),
+    Capability.ONLINE_MEETINGS: (("join_url",),),
 }
 ALWAYS: tuple[tuple[str, ...], ...] = (("send", "send_many"), ("publish", "publish_many"), ("cancel_occurrence",),
                                        ("fetch_new",), ("mark_processed",), ("check_online",))
@@ -148,6 +150,11 @@ class Backend:
         """``Capability.OCCURRENCE_ANSWERS``: each attendee's answer for the session planned at
         ``start`` (PARTSTAT words, by address), as the calendar has it; None when the series is
         not there."""
+        raise NotImplementedError
+
+    def join_url(self, uid: str) -> str | None:
+        """``Capability.ONLINE_MEETINGS``: the join link of the online meeting the server made for
+        the series (a Teams meeting on Graph), read back from it; None when it has none."""
         raise NotImplementedError
 
     def annotate_many(self, notes: list[Note]) -> NoteOutcomes:

@@ -31,7 +31,7 @@ from rmdaemon.model import Meeting
 PROPERTY_SET = "6f0b1f8e-3c56-4a3e-9d3a-7a2c5e1b9d40"  # rmdaemon's own named-property namespace
 LOOKUP_CHUNK = 100  # uids per FindItem restriction (one OR of IsEqualTo)
 UNFINISHED = -1  # rm_sequence of a series created but whose exceptions are not applied yet
-SERIES_FIELDS = ["subject", "body", "start", "end", "required_attendees", "recurrence", "categories", "rm_shape"]
+SERIES_FIELDS = ["subject", "body", "location", "start", "end", "required_attendees", "recurrence", "categories", "rm_shape"]
 Outcomes = dict[str, Exception | None]
 Notes = dict[tuple[str, datetime], Exception | None]  # by (uid, planned start)
 
@@ -171,6 +171,7 @@ class SeriesCalendar:
             folder=self.account.calendar,
             subject=meeting.summary,
             body=_body(meeting),
+            location=meeting.location or None,
             start=start,
             end=start + timedelta(minutes=plan.duration_minutes),
             required_attendees=[

@@ -41,7 +41,7 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 
 class GraphBackend(Backend):
     name = "graph"
-    capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS})
+    capabilities = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.ONLINE_MEETINGS})
 
     def __init__(self, settings: GraphBackendSettings, credential: Credential, *, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
@@ -54,7 +54,7 @@ class GraphBackend(Backend):
                                   scope=settings.graph_base.rstrip("/") + "/.default", session=self.session)
         self.http = GraphHttp(settings.graph_base, self.session, self.tokens, budget=settings.retry_budget_seconds, sleep=sleep)
         self.state = GraphState(settings.state_path)
-        self.calendar = Calendar(self.http, self.state, settings.mailbox)
+        self.calendar = Calendar(self.http, self.state, settings.mailbox, settings.online_meetings)
         self.outbox = Outbox(self.http, self.state, settings.mailbox,
                              SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds),
                              self.clock)
@@ -78,6 +78,9 @@ class GraphBackend(Backend):
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
         self.calendar.cancel_occurrence(meeting, start)
+
+    def join_url(self, uid: str) -> str | None:
+        return self.calendar.join_url(uid)
 
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
         """Busy times from getSchedule: 20 people and under 62 days per request, all in one $batch,

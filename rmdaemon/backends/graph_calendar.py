@@ -31,8 +31,8 @@ def query(**params: str) -> str:
 
 
 class Calendar(SeriesWriter):
-    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str) -> None:
-        self.http, self.state = http, state
+    def __init__(self, http: GraphHttp, state: GraphState, mailbox: str, online: bool = False) -> None:
+        self.http, self.state, self.online = http, state, online
         self.base = f"/users/{quote(mailbox, safe='@')}"
 
     # -- whole series: publish_many and the journal lookups are SeriesWriter's --------------
@@ -41,7 +41,7 @@ class Calendar(SeriesWriter):
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
-        calls = [Call("GET", f"{self.base}/events" + query(**{"$filter": key_filter(uid), "$select": "id,subject",
+        calls = [Call("GET", f"{self.base}/events" + query(**{"$filter": key_filter(uid), "$select": "id,subject,onlineMeeting",
                                                                "$expand": EXPAND})) for uid in wanted]
         found: dict[str, dict[str, Any]] = {}
         for uid, reply in zip(wanted, self.http.batch(calls, "looking up booked series")):
@@ -49,12 +49,13 @@ class Calendar(SeriesWriter):
                 raise reply.error(f"looking up series {uid}")
             for item in reply.body.get("value", [])[:1]:
                 found[uid] = {"id": item["id"], "sequence": int(extended(item, SEQUENCE) or 0), "shape": extended(item, SHAPE),
-                              "exceptions": extended(item, EXCEPTIONS)}
+                              "exceptions": extended(item, EXCEPTIONS),
+                              "join_url": (item.get("onlineMeeting") or {}).get("joinUrl")}
         self.state.applied(found)
         return found
 
     def _create(self, meetings: list[Meeting]) -> Results:
-        calls, results = self._calls(meetings, lambda m: Call("POST", f"{self.base}/events", event_body(m, create=True)))
+        calls, results = self._calls(meetings, lambda m: Call("POST", f"{self.base}/events", event_body(m, create=True, online=self.online)))
         ready = [m for m in meetings if m.uid not in results]
         if not ready:
             return results
@@ -63,7 +64,7 @@ class Calendar(SeriesWriter):
 
     def _update(self, meetings: list[Meeting], known: dict[str, dict[str, Any]]) -> Results:
         calls, results = self._calls(
-            meetings, lambda m: Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", event_body(m, create=False)))
+            meetings, lambda m: Call("PATCH", f"{self.base}/events/{known[m.uid]['id']}", event_body(m, create=False, online=self.online)))
         ready = [m for m in meetings if m.uid not in results]
         outcome = self._run(ready, calls, "updating") if ready else {}
         vanished = [m for m in ready if getattr(outcome.get(m.uid), "status", 0) in GONE]
@@ -121,12 +122,18 @@ class Calendar(SeriesWriter):
         for meeting, reply in zip(meetings, replies):
             if reply.ok:
                 done[meeting.uid] = {"id": reply.body["id"], "sequence": meeting.sequence, "shape": shape(meeting),
-                                     "exceptions": exceptions(meeting)}
+                                     "exceptions": exceptions(meeting),
+                                     "join_url": (reply.body.get("onlineMeeting") or {}).get("joinUrl")}
                 results[meeting.uid] = None
             else:
                 results[meeting.uid] = reply.error(f"{verb} {meeting.uid}")
         self.state.applied(done)
         return results
+
+    def join_url(self, uid: str) -> str | None:
+        """The Teams join link Graph gave the series when it was created or updated (``onlineMeeting.joinUrl``)."""
+        record = self.state.series(uid) or {}
+        return record.get("join_url") or None
 
     # -- single occurrences -----------------------------------------------------------------
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:

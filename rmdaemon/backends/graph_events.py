@@ -110,8 +110,9 @@ def iana_zone(zone: str) -> str:
     return win_tz.get(zone, zone)
 
 
-def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
-    """Every field we own; on create also the transactionId and the UID property."""
+def event_body(meeting: Meeting, *, create: bool, online: bool = False) -> dict[str, Any]:
+    """Every field we own; on create also the transactionId and the UID property. ``online``: a
+    Teams meeting, whose join link Graph answers with (``onlineMeeting.joinUrl``)."""
     plan = meeting.plan
     body: dict[str, Any] = {
         "subject": meeting.summary,
@@ -131,6 +132,11 @@ def event_body(meeting: Meeting, *, create: bool) -> dict[str, Any]:
         "singleValueExtendedProperties": [{"id": SEQUENCE, "value": str(meeting.sequence)}, {"id": SHAPE, "value": shape(meeting)},
                                           {"id": EXCEPTIONS, "value": exceptions(meeting)}],
     }
+    if meeting.location:
+        body["location"] = {"displayName": meeting.location}
+    if online:
+        body["isOnlineMeeting"] = True
+        body["onlineMeetingProvider"] = "teamsForBusiness"
     if create:
         goid = base64.b64encode(global_object_id(meeting.uid)).decode()
         body["transactionId"] = transaction_id(meeting.uid)

@@ -101,12 +101,13 @@ class GraphState:
             self.save()
 
     def applied(self, done: dict[str, dict[str, Any]], gone: Iterable[str] = ()) -> None:
-        """Record uid → {"id", "sequence", "shape", "exceptions"} Graph confirmed, and series gone."""
+        """Record uid → {"id", "sequence", "shape", "exceptions", "join_url"} Graph confirmed, and series gone."""
         gone = list(gone)
         if not done and not gone:
             return
         for uid, record in done.items():
-            self.data["series"][uid] = {k: record.get(k) for k in ("id", "sequence", "shape", "exceptions")}
+            kept = ("id", "sequence", "shape", "exceptions", "join_url")
+            self.data["series"][uid] = {k: record.get(k) for k in kept if k != "join_url" or record.get(k)}
             self.data["creating"].pop(uid, None)
         for uid in gone:
             self.data["series"].pop(uid, None)

@@ -21,6 +21,7 @@ from rmdaemon.clock import system_clock
 from rmdaemon.config import ProgramSettings, Settings, find_config, load_settings
 from rmdaemon.errors import UserError
 from rmdaemon.model import Pair, RosterStatus
+from rmdaemon.programme.series import place
 from rmdaemon.secret import installation_secret, secret_path
 from rmdaemon.store import Store
 
@@ -35,6 +36,7 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     pairs, roster_problems = roster.read_roster(settings.roster_path, settings.program)
     problems += roster_problems
     problems += compose.check_templates(settings.templates_dir)
+    problems += place_problems(pairs, settings.program)
     secrets, waiting = secret_problems(settings)
     problems += secrets
     own, where = installation_secret_check(settings)
@@ -101,6 +103,19 @@ def installation_secret_check(settings: Settings) -> tuple[list[str], str]:
 def _microsoft_id(key: str, value: str) -> bool:
     """A GUID; a tenant may also be named by its domain (contoso.onmicrosoft.com)."""
     return bool(GUID.fullmatch(value)) or (key == "tenant_id" and "." in value and " " not in value)
+
+
+def place_problems(pairs: list[Pair], program: ProgramSettings) -> list[str]:
+    """A location template that cannot be filled in for some pair, found now rather than when its
+    invitation is built (once per source: the config's, or the roster row's)."""
+    found: list[str] = []
+    for pair in pairs:
+        try:
+            place(program, pair)
+        except UserError as e:
+            if e.message not in found:
+                found.append(e.message)
+    return found
 
 
 def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:

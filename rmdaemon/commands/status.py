@@ -58,7 +58,17 @@ def _calendar_problems(pair: Pair, doc: PairRecord) -> list[str]:
     """What people said in their calendars that needs a person, not the daemon, to act."""
     return [f"{p.name} <{p.email}> declined the whole series in their calendar; ask which time works and set "
             f"preferred_slot (or {'mentor' if p is pair.mentor else 'mentee'}_working_hours) for {pair.pair_id} in the roster"
-            for p in pair.people if doc.answer(p.address, "series") == "DECLINED"]
+            for p in pair.people if doc.answer(p.address, "series") == "DECLINED"] + _outsiders(pair, doc)
+
+
+def _outsiders(pair: Pair, doc: PairRecord) -> list[str]:
+    """People outside the pair the invitation reached (a forward, a delegate): never added, shown here."""
+    found = []
+    for o in (doc.series or {}).get("outsiders", []):
+        by = pair.member(o["by"]) if o.get("by") else None
+        found.append(f"the invitation was {o['kind']}{f' by {by.name}' if by else ''} to {o['address']}, who is not "
+                     f"part of the pair; they were not added and both were told")
+    return found
 
 
 def summary(store: Store, job_names: list[str]) -> dict:

@@ -103,6 +103,7 @@ class GraphBackendSettings:
     retry_budget_seconds: int = config_key(integer(0, 3600), 300, "Longest Retry-After waited for within a tick; longer throttling retries next tick.", "300")
     timeout_seconds: int = config_key(integer(1, 600), 30, "Network timeout for each request.", "30")
     messages_per_minute: int = config_key(integer(1, 30), 30, "Sending pace; Exchange Online accepts at most 30 messages a minute from one mailbox.", "30")
+    online_meetings: bool = config_key(BOOL, False, "Make every series a Teams meeting (isOnlineMeeting); its join link goes into the agenda e-mails.", "false")
 
 
 @dataclass(frozen=True, kw_only=True)

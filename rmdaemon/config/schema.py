@@ -73,6 +73,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("program", "champion", EMAIL, REQUIRED, "Who receives the programme health digests.", '"champion@example.com"'),
     Option("program", "max_pairs_per_mentor", integer(1), 1, "How many active pairs one mentor may have.", "1"),
     Option("program", "blackout_dates", BLACKOUTS, [], "Days without sessions (holidays, shutdowns), in each person's own zone: the session is skipped and one is added at the end of a series with a set number of sessions.", "[2027-04-05, { start = 2027-12-24, end = 2027-12-31 }]"),
+    Option("program", "location", OPTIONAL_TEXT, "", "Where sessions happen: a room or a meeting URL, in every invitation and agenda. May be a template, e.g. a personal meeting room per mentor; the roster's location column wins.", '"https://meet.example.com/{{ pair.mentor.email.split(\'@\')[0] }}"'),
     Option("roster", "path", PATH, REQUIRED, "The roster CSV.", '"examples/roster.csv"'),
     Option("templates", "dir", PATH, None, "A folder of templates that override the shipped ones, file by file.", '"templates"'),
     Option("storage", "path", PATH, "var/state.json", "The state file; one daemon per file.", '"var/state.json"'),

@@ -39,6 +39,8 @@ class ProgramSettings:
     max_pairs_per_mentor: int
     # Inclusive (first, last) days on which no session is booked, e.g. public holidays.
     blackout_dates: tuple[tuple[date, date], ...] = ()
+    # Where every session happens: a room or a URL, maybe a template ({{ pair.mentor.email }}); "" for none.
+    location: str = ""
 
 
 @dataclass(frozen=True)

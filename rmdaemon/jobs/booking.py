@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
-from rmdaemon.programme import pairstate, repairs
+from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
 from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
@@ -61,6 +61,7 @@ def run(ctx: Context) -> JobResult:
             pair = roster.get(pair_id)
             if _wanted(pair, doc):
                 new = _book_or_update(ctx, pair, doc, taken, busy.get(pair_id), result)
+                new = _answer_counters(ctx, pair, new or doc, result) or new
                 settled = _settle(ctx, pair, new or doc, sessions, result)
                 new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
             else:
@@ -290,13 +291,22 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
             log.warning("pair %s: calendar not updated: %s", pair_id, error)
             result.add("publish errors", f"{pair_id}: {error}")
             continue
-        confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[]))
+        confirmed[pair_id] = dict(doc, series=dict(series, published=series["sequence"], cancel_occurrences=[],
+                                                   **_join_url(ctx, meeting)))
         result.add("series published")
     if confirmed:
         ctx.backend.flush()  # durable before it is recorded (the local Maildir: one sync for every series)
         with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
+
+
+def _join_url(ctx: Context, meeting: Meeting) -> dict[str, str]:
+    """The online meeting's join link the calendar server made for the series (agendas carry it)."""
+    if Capability.ONLINE_MEETINGS not in ctx.backend.capabilities or meeting.cancelled:
+        return {}
+    url = ctx.backend.join_url(meeting.uid)
+    return {"join_url": url} if url else {}
 
 
 def _cancel_occurrences(ctx: Context, meeting: Meeting, starts: list[str]) -> BackendError | None:
@@ -329,6 +339,28 @@ def _session_times(state: dict[str, dict], sessions: dict[str, dict]) -> list[di
         if change:
             rows.append({"token": s["token"], **change})
     return rows
+
+
+def _answer_counters(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> dict | None:
+    """Take or refuse the times people proposed in their calendars (``programme/counters.py``),
+    reading both calendars once for all of the pair's proposals where the backend can."""
+    series = doc.get("series")
+    if not counters.pending(series) or series.get("cancelled") or series.get("published") is None:
+        return None
+    start, end = counters.window(pair, series, ctx.now)
+    try:
+        read = _calendars_of(ctx, list(pair.people), start, end)
+    except BackendError as e:
+        log.warning("pair %s: free/busy unavailable, proposals checked on working hours only: %s", pair.pair_id, e)
+        read = None
+    busy = read.busy if read is not None and all(p.address in read.busy for p in pair.people) else None
+    for counter in counters.pending(series):
+        wanted, problem = counters.moves_for(ctx.now, ctx.settings.program.blackout_dates, pair, doc["series"],
+                                             counter, busy)
+        doc = counters.apply(ctx.now, pair, doc, counter, wanted, problem)
+        result.add("proposals answered", f"{pair.pair_id}: {counter['from']} proposed {counter['start']} for "
+                   f"{counter['slot']}: " + (f"refused ({problem})" if problem else "taken"))
+    return doc
 
 
 def _settle(ctx: Context, pair: Pair, doc: dict, sessions: dict[str, dict], result: JobResult) -> tuple[dict, list[dict]] | None:

@@ -9,12 +9,12 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes, policy
 
 from rmdaemon import authres, itip
-from rmdaemon.programme import answers, pairstate
+from rmdaemon.programme import answers, calendar_answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
                               InboxRow, PairRecord, index, logs, pair_records, save)
 from rmdaemon.programme.context import Context, log
@@ -154,9 +154,16 @@ class Router:
             log.exception("reply parser failed on %s", message.ref)
             return Outcome(InboxOutcome.QUARANTINE, reason=f"could not be parsed ({type(e).__name__})")
         # Only answers count: a forwarded REQUEST or a PUBLISH must not overwrite real RSVPs.
-        responses = [r for r in itip.read_responses(message.raw) if r.method == "REPLY"]
+        responses = [r for r in itip.read_responses(message.raw) if r.method in itip.ANSWER_METHODS]
         if responses:
             return self._itip(parsed, responses)
+        unknown = [m for m in itip.read_methods(message.raw) if m not in itip.ITIP_METHODS]
+        if unknown:
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"a calendar with method {', '.join(m or '(none)' for m in unknown)}, "
+                                                           f"which is not an iTIP answer we know; not read")
+        forwarded = self._forward_notification(parsed)
+        if forwarded is not None:
+            return forwarded
         if parsed.auto_submitted:
             return Outcome(InboxOutcome.QUARANTINE, reason="automatic reply (out of office, bounce or auto-generated)")
         admin = answers.champion_commands(self.ctx.settings, self.state, (parsed.from_addr or "").casefold(), parsed, key)
@@ -189,6 +196,21 @@ class Router:
             outcome.reason = "; ".join(filter(None, [outcome.reason, help_.reason]))
         return outcome
 
+    def _forward_notification(self, parsed: ParsedReply) -> Outcome | None:
+        """Exchange's plain "Meeting Forward Notification" (often auto-generated): never a log."""
+        if not calendar_answers.FORWARD_SUBJECT_RE.match(parsed.subject or ""):
+            return None
+        pair, _ = self._find_pair(parsed)
+        if pair is None:
+            return None
+        doc = self.changed.get(pair.pair_id) or self.state[pair.pair_id]
+        found = calendar_answers.forward_notification(self.ctx.now, pair, doc, parsed, self.ctx.settings.program.organizer)
+        if found is None:
+            return None
+        if found.doc is not None:
+            self.changed[pair.pair_id] = self.state[pair.pair_id] = found.doc
+        return Outcome(found.kind, pair.pair_id, found.reason)
+
     def _answer(self, pair: Pair, session: dict, sender, parsed: ParsedReply, key: str) -> answers.Answer | None:
         kind = session.get("kind")
         if kind == "survey":
@@ -220,28 +242,15 @@ class Router:
             return None, {"reason": f"no session token and {sender} is in {len(mine)} pairs"}
         return None, {"reason": "no session token and sender not in any pair"}
 
-    def _itip(self, parsed: ParsedReply, responses: list) -> Outcome:
-        """An RSVP: remember each attendee's answer per series (and per occurrence)."""
+    def _itip(self, parsed: ParsedReply, responses: list[itip.ItipResponse]) -> Outcome:
+        """A calendar answer (REPLY, COUNTER, REFRESH): what it does is ``calendar_answers``' to say."""
         pair_id = next((self.by_uid[r.uid] for r in responses if r.uid in self.by_uid), "")
         pair = self.roster.get(pair_id)
         if pair is None:
             return Outcome(InboxOutcome.QUARANTINE, pair_id, "calendar reply for a series we do not know")
-        doc = replace(self.changed.get(pair_id) or self.state[pair_id])
-        answers = dict(doc.responses)
-        sender = pair.member(parsed.from_addr or "")
-        if sender is None:
-            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply sent by {parsed.from_addr or 'nobody'}, "
-                                                             f"who is not part of pair {pair_id}")
-        # Only the sender's own answer counts: a person answers for themselves, never for the other.
-        others = [r.attendee for r in responses if r.uid in self.by_uid and pair.member(r.attendee) is not sender]
-        if others:
-            return Outcome(InboxOutcome.QUARANTINE, pair_id, f"calendar reply sent by {sender.address} changes the "
-                                                             f"answer of {', '.join(others)}")
+        doc = self.changed.get(pair_id) or self.state[pair_id]
         mine = [r for r in responses if self.by_uid.get(r.uid) == pair_id]
-        for r in mine:
-            slot = r.recurrence_id.astimezone(timezone.utc).isoformat() if r.recurrence_id else "series"
-            answers.setdefault(sender.address, {})[slot] = r.partstat
-        doc.responses = answers
-        self.changed[pair_id] = self.state[pair_id] = doc
-        return Outcome(InboxOutcome.ITIP, pair_id, ", ".join(f"{r.attendee} {r.partstat.lower()}" for r in mine))
-
+        result = calendar_answers.answer(self.ctx.now, pair, doc, parsed, mine)
+        if result.doc is not None:
+            self.changed[pair_id] = self.state[pair_id] = result.doc
+        return Outcome(result.kind, pair_id, result.reason)

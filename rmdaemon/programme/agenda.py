@@ -13,7 +13,7 @@ from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Outgoing, Pair, Person
 from rmdaemon.programme import privacy
 from rmdaemon.programme.messages import Mailer
-from rmdaemon.programme.series import actual_start, goal_of, progress_sessions
+from rmdaemon.programme.series import actual_start, goal_of, place, progress_sessions
 from rmdaemon.programme.sessions import planned_rows, total
 from rmdaemon.records import PairRecord, logs
 from rmdaemon.store import Store
@@ -67,6 +67,7 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
         "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
         "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
         "ask_progress": session["number"] in progress_sessions(sessions),
+        "location": place(program, pair), "join_url": doc["series"].get("join_url") or "",
     }
 
 

@@ -24,9 +24,10 @@ class Mailer:
 
     def email(self, template: str, *, key: str, to: Person | tuple[Person, ...], context: dict, kind: str,
               pair_id: str = "", token: str = "", in_reply_to: str = "",
-              files: tuple[compose.Attachment, ...] = ()) -> Outgoing:
+              files: tuple[compose.Attachment, ...] = (), calendar: tuple[str, bytes] | None = None) -> Outgoing:
         """One email from ``template``.txt/.html. Several people share one message (a repair offer
-        goes to both, so either can answer and each sees the other's reply)."""
+        goes to both, so either can answer and each sees the other's reply). ``calendar`` is an iTIP part
+        (method, bytes) it carries: a DECLINECOUNTER, or the invitation again after a REFRESH."""
         people = to if isinstance(to, tuple) else (to,)
         program = self.program
         envelope = compose.Envelope(
@@ -34,7 +35,7 @@ class Mailer:
             message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token, self.secret),
             in_reply_to=in_reply_to)
         content = compose.render(self.templates, template, {"program": program, "token": token, **context})
-        return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content, files=files),
+        return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content, calendar, files=files),
                         kind=kind, pair_id=pair_id)
 
     def champion(self) -> Person:

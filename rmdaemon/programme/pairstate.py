@@ -241,12 +241,20 @@ def _log(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Pers
 
 def declined(doc: dict, pair: Pair) -> dict[str, list[str]]:
     """Planned start (UTC key) → who declined that single session in their calendar (iTIP REPLY
-    with RECURRENCE-ID). A declined *series* is not here: it is shown by ``status``."""
+    with RECURRENCE-ID, or a COUNTER we refused). A declined *series* is not here: it is shown by
+    ``status``."""
     found: dict[str, list[str]] = {}
+    responses = doc.get("responses") or {}
     for person in pair.people:
-        for key, answer in ((doc.get("responses") or {}).get(person.address) or {}).items():
+        for key, answer in (responses.get(person.address) or {}).items():
             if key != "series" and answer == "DECLINED":
                 found.setdefault(key, []).append(person.address)
+    # A proposed time we could not take counts as a decline of that session until they accept it.
+    for counter in (doc.get("series") or {}).get("counters", []):
+        who, key = counter["from"], counter["slot"]
+        if counter["state"] == "refused" and key != "series" and pair.member(who) \
+                and (responses.get(who) or {}).get(key) != "ACCEPTED" and who not in found.get(key, []):
+            found.setdefault(key, []).append(who)
     return found
 
 

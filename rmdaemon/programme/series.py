@@ -17,7 +17,10 @@ from dataclasses import replace
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
+import jinja2
+
 from rmdaemon import compose, planning
+from rmdaemon.errors import UserError
 from rmdaemon.config import ProgramSettings
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.model import Meeting, Pair, Person, SeriesPlan, WorkingHours
@@ -168,6 +171,18 @@ def fingerprint(pair: Pair, blackout: planning.DateRanges = ()) -> str:
     return compose.digest(*parts)
 
 
+def place(program: ProgramSettings, pair: Pair) -> str:
+    """Where the pair meets: the roster's location, else ``[program] location``, either maybe a
+    template (``https://meet.example.com/{{ pair.mentor.email }}``); "" when neither is set."""
+    text = pair.location or program.location
+    source = f"roster row {pair.row}: location" if pair.location else "[program] location"
+    try:
+        return compose.fill_in(text, {"pair": pair, "mentor": pair.mentor, "mentee": pair.mentee, "program": program})
+    except jinja2.TemplateError as e:
+        raise UserError(f"{source}: {e}", [f"{source}: write a room, a URL, or a template using pair, mentor, mentee "
+                                           "and program (e.g. https://meet.example.com/{{ mentor.email }})"]) from None
+
+
 def goal_of(pair: Pair, state: dict) -> str:
     return state.get("goal") or pair.goal
 
@@ -183,6 +198,7 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
         "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone),
         "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone),
+        "location": place(program, pair), "join_url": series.get("join_url") or "",
     }
     body = compose.render(mail.templates, "invitation", context)
     return Meeting(
@@ -191,6 +207,7 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         description=compose.render_text(mail.templates, "event_description.txt", context),
         plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
         subject=body.subject, body_text=body.text, body_html=body.html, token_key=series.get("token_key") or "",
+        location=context["location"],
     )
 
 

@@ -12,7 +12,10 @@ returning an object with:
   (the local outbox Maildir: a client moves ``new/`` to ``cur/``), that reader taking everything;
 - for backends declaring ``Capability.FREE_BUSY``: ``script_busy(address, start, end)``, busy time
   no calendar item explains; with ``WORKING_HOURS``: ``keep_hours(address, hours, zone)``, the
-  working hours a person keeps in their own mailbox.
+  working hours a person keeps in their own mailbox;
+- for backends declaring ``Capability.ONLINE_MEETINGS``: ``reopen(online=True)``, the backend
+  configured to make every series an online meeting, and ``forget()``, which loses what the
+  backend keeps on disk about booked series (its journal).
 
 The protocol is the batch methods (``send_many``, ``publish_many``, ``annotate_many``): the tests
 call those. Tests of an optional capability run where the backend declares it; every backend is
@@ -301,6 +304,24 @@ class BackendContract:
         harness.backend.close()
         send(harness.reopen(), outgoing("k2"))
         assert len(harness.received(ALEX.email)) == 2
+
+    # -- optional: online meetings ------------------------------------------------------------
+    def test_an_online_series_has_a_join_link_and_a_plain_one_none(self, harness):
+        needs(harness, Capability.ONLINE_MEETINGS)
+        plain = harness.backend
+        publish(plain, SECOND)
+        assert plain.join_url(SECOND.uid) is None and plain.join_url("rm-never-booked@example.com") is None
+        online = harness.reopen(online=True)
+        publish(online, meeting())
+        link = online.join_url(meeting().uid)
+        assert link and link.startswith("https://")
+        assert harness.reopen(online=True).join_url(meeting().uid) == link  # kept across a restart
+        harness.forget()  # the journal lost: the series is looked up again, its link with it
+        again = harness.reopen(online=True)
+        publish(again, replace(meeting(), sequence=1, exdates=(session(1),)))
+        assert again.join_url(meeting().uid) == link
+        publish(online, replace(meeting(), sequence=1))
+        assert online.join_url(meeting().uid) == link  # an update keeps the same meeting and link
 
     # -- optional: free/busy and working hours ------------------------------------------------
     def test_free_busy_gives_busy_times_by_lower_cased_address(self, harness):

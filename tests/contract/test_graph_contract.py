@@ -24,9 +24,12 @@ class GraphHarness:
         self.state = server.ca_file.with_name("graph-state.json")  # type: ignore[union-attr]
         self.backend = self.reopen()
 
-    def reopen(self) -> GraphBackend:
+    def reopen(self, online: bool = False) -> GraphBackend:
         """A restarted daemon: a new backend on the same journal file."""
-        return graph_backend(self.server, state_path=self.state)
+        return graph_backend(self.server, state_path=self.state, online_meetings=online)
+
+    def forget(self) -> None:
+        self.state.unlink(missing_ok=True)
 
     def deliver(self, raw: bytes) -> None:
         self.server.control.deliver(PROGRAMME, raw)

@@ -127,6 +127,7 @@ def _invite(method: str, item: Item, occurrence: Occurrence | None = None, **rep
         organizer=organiser,
         recurrence_id=occurrence.recurrence_id if occurrence is not None else None,
         body=_body_text(item, occurrence),
+        location=item.text("Location") or "",
         **reply,
     )
 

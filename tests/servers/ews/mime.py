@@ -62,6 +62,7 @@ class Invite:
     recurrence_id: datetime | None = None
     rrule: str = ""
     body: str = ""  # the item's (or that occurrence's) body, which Exchange puts in the text part
+    location: str = ""  # LOCATION, written only when set (Exchange writes no empty one)
 
 
 def meeting_mime(invite: Invite, sender: str, to: str, subject: str, now: datetime, domain: str) -> bytes:
@@ -92,6 +93,8 @@ def ical(invite: Invite, now: datetime) -> str:
         lines.append(f"RECURRENCE-ID:{invite.recurrence_id.astimezone(timezone.utc):{stamp}}")
     if invite.rrule and invite.recurrence_id is None:
         lines.append(f"RRULE:{invite.rrule}")
+    if invite.location and invite.method != "REPLY":
+        lines.append(f"LOCATION:{invite.location}")
     if invite.method == "CANCEL":
         lines.append("STATUS:CANCELLED")
     lines += ["END:VEVENT", "END:VCALENDAR", ""]

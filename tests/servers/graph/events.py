@@ -19,7 +19,8 @@ GOID_PROPERTY = "binary {6ed8da90-450b-101b-98da-00aa003f1305} id 0x0003"
 GOID_PREFIX = bytes.fromhex("040000008200E00074C5B7101A82E008")
 WRITABLE = {"subject", "body", "start", "end", "attendees", "recurrence", "categories", "showAs", "sensitivity",
             "isReminderOn", "reminderMinutesBeforeStart", "location", "singleValueExtendedProperties",
-            "responseRequested", "allowNewTimeProposals", "importance", "isOnlineMeeting", "transactionId"}
+            "responseRequested", "allowNewTimeProposals", "importance", "isOnlineMeeting", "onlineMeetingProvider",
+            "transactionId"}
 MEETING_FIELDS = ("subject", "body", "start", "end", "attendees", "recurrence", "location")
 OCCURRENCE_PREFIX = "AAMkADocc"
 MAX_SCHEDULES, MAX_WINDOW = 20, timedelta(days=62)
@@ -50,6 +51,7 @@ def create_event(ctx: Context) -> Answer:
     event = Event(id=ctx.store.new_id("AAMkADevent"), mailbox=ctx.mailbox, fields=fields, uid=_uid(goid), ical_uid=goid.hex().upper(),
                   organizer=ctx.mailbox, is_organizer=True, created=ctx.store.clock(), transaction_id=transaction, extended=props)
     ctx.store.events[event.id] = event
+    _online(event)
     meetings.invite(ctx.store, event)
     return Answer(201, event_json(ctx, event))
 
@@ -70,6 +72,7 @@ def patch_event(ctx: Context, event_id: str) -> Answer:
     before = copy.deepcopy(event.fields)
     event.fields.update(fields)
     check(event.fields)
+    _online(event)
     event.change += 1
     if event.is_organizer and any(k in fields for k in MEETING_FIELDS):  # like EWS's SendToAllAndSaveCopy
         _send_update(ctx, event, before)
@@ -184,7 +187,24 @@ def event_json(ctx: Context, event: Event, occurrence: Occurrence | None = None)
     }
     if occurrence is not None:
         out["originalStart"] = iso(occurrence.original)
+    out["location"] = f.get("location") or {"displayName": ""}
+    out["isOnlineMeeting"] = bool(f.get("isOnlineMeeting"))
+    out["onlineMeetingProvider"] = f.get("onlineMeetingProvider", "unknown")
+    out["onlineMeeting"] = f.get("onlineMeeting")
     return out
+
+
+def _online(event: Event) -> None:
+    """What Exchange Online does for ``isOnlineMeeting`` with Teams: a meeting with its own join
+    link (answered as ``onlineMeeting.joinUrl``), named as the location when there is none."""
+    f = event.fields
+    if not f.get("isOnlineMeeting") or f.get("onlineMeetingProvider", "teamsForBusiness") != "teamsForBusiness":
+        f.pop("onlineMeeting", None)
+        return
+    f.setdefault("onlineMeeting", {"joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{event.id[-12:]}"
+                                              f"%40thread.v2/0?context=%7b%22Tid%22%3a%22tenant%22%7d"})
+    if not (f.get("location") or {}).get("displayName"):
+        f["location"] = {"displayName": "Microsoft Teams Meeting"}
 
 
 def occurrence_id(event: Event, occurrence: Occurrence) -> str:

@@ -97,7 +97,8 @@ def _mime(store: Store, event: Event, method: str, to: str, subject: str, occurr
     msg["From"], msg["To"], msg["Subject"] = event.mailbox, to, subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain=event.mailbox.partition("@")[2] or "example.com")
-    msg.set_content(f"{comment or subject}\n")
+    join = (event.fields.get("onlineMeeting") or {}).get("joinUrl")
+    msg.set_content(f"{comment or subject}\n" + (f"\nMicrosoft Teams meeting\nJoin: {join}\n" if join else ""))
     msg.add_alternative(mime.ical(_invitation(event, method, occurrence), now), subtype="calendar",
                         params={"method": method})
     return msg.as_bytes()
@@ -109,7 +110,8 @@ def _invitation(event: Event, method: str, occurrence: Occurrence | None, **repl
     return mime.Invite(method=method, uid=event.uid, sequence=event.sequence, summary=event.fields.get("subject", ""),
                        start=start, end=end, organizer=event.organizer,
                        recurrence_id=occurrence.original if occurrence else None,
-                       rrule=rrule_text(event) if method == "REQUEST" else "", **reply)
+                       rrule=rrule_text(event) if method == "REQUEST" else "",
+                       location=(event.fields.get("location") or {}).get("displayName", ""), **reply)
 
 
 def _copy_into_calendar(store: Store, event: Event, address: str) -> None:
