@@ -15,6 +15,7 @@ import re
 import tomllib
 from importlib import resources
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -207,6 +208,7 @@ def digest(*parts: object, length: int = 16) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
 
 
+@lru_cache(maxsize=1 << 17)  # every job lists every pair's sessions, each with its token: 30,000 a tick at 100 pairs
 def _token(text: str) -> str:
     return "RM-" + base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:6]
 
