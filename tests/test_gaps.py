@@ -91,6 +91,7 @@ def test_a_year_away_ends_the_programme_once_with_its_end_mail_only(tmp_path, ca
     assert sum(k.startswith("certificate:P01:") for k in keys) == 2  # the mentor's and the champion's copy
     assert sum(k.startswith("survey:P01:end:") for k in keys) == 2
     assert not [k for k in keys if k.startswith(("survey:P01:first", "survey:P01:midpoint", "agenda:"))]
+    assert not [k for k in keys if k.startswith(("nudge:", "alert:"))]  # nothing to get back on track for
     prog.run(later + timedelta(days=1))
     assert sent_keys(prog) == keys
 
@@ -123,3 +124,17 @@ def test_a_clock_gone_back_sends_nothing_again_and_shows_in_status(tmp_path, cap
     assert clock["went_back"] == {"now": (FIRST - timedelta(days=3)).isoformat(), "latest": (FIRST - timedelta(hours=20)).isoformat()}
     prog.run(FIRST - timedelta(hours=19))  # later than the latest run again: jobs run as usual
     assert sent_keys(prog) == before
+
+
+def test_a_skip_read_after_its_session_skips_the_session_it_was_written_for(tmp_path, capsys):
+    """Richard writes SKIP on Friday for Monday's session; the daemon is down until Wednesday. The
+    session he meant is skipped (not the next one), as if the daemon had read it at once."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    prog.reply(prog.outbox("kickoff", to="richard")[0], "SKIP", FIRST - timedelta(days=3))
+    prog.reply(prog.outbox("kickoff", to="tom")[0], "RESCHEDULE Tue 14:00", FIRST - timedelta(days=3))
+    prog.run(FIRST + 2 * timedelta(days=1))
+    rows = sessions(prog, FIRST + 2 * timedelta(days=1), capsys)
+    assert [r[2] for r in rows[:2]] == ["skipped", "planned"]
+    moved = status(prog, FIRST + 2 * timedelta(days=1), capsys)["P02"]["sessions"][0]
+    assert moved["start"].startswith("2027-01-12T14:00")
