@@ -138,3 +138,19 @@ def test_a_skip_read_after_its_session_skips_the_session_it_was_written_for(tmp_
     assert [r[2] for r in rows[:2]] == ["skipped", "planned"]
     moved = status(prog, FIRST + 2 * timedelta(days=1), capsys)["P02"]["sessions"][0]
     assert moved["start"].startswith("2027-01-12T14:00")
+
+
+def test_a_skipped_session_moves_no_milestone_the_report_announces_the_day_the_survey_goes(tmp_path, capsys):
+    """Session 2 skipped: the midpoint (session 3 of 6) stays on 25 Jan in the report's upcoming
+    milestones, the day the surveys job sends the midpoint survey, not on the next occurrence."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    prog.reply(prog.outbox("kickoff", to="richard")[0], "SKIP", FIRST + timedelta(days=2))
+    prog.run(FIRST + timedelta(days=2, hours=1))
+    capsys.readouterr()
+    assert prog.cli("report", "--now", (FIRST + timedelta(days=9)).isoformat()) == 0
+    report = capsys.readouterr().out
+    assert "P01: midpoint (session 3 of 6), Mon 25 Jan 2027" in report
+    prog.run(FIRST + 2 * WEEK + timedelta(hours=1))
+    assert prog.outbox("survey", to="richard") and "halfway" in prog.outbox("survey", to="richard")[-1]["Subject"] + \
+        prog.outbox("survey", to="richard")[-1].get_body(("plain",)).get_content()
