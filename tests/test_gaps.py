@@ -154,3 +154,21 @@ def test_a_skipped_session_moves_no_milestone_the_report_announces_the_day_the_s
     prog.run(FIRST + 2 * WEEK + timedelta(hours=1))
     assert prog.outbox("survey", to="richard") and "halfway" in prog.outbox("survey", to="richard")[-1]["Subject"] + \
         prog.outbox("survey", to="richard")[-1].get_body(("plain",)).get_content()
+
+
+def test_a_skip_before_a_pause_counts_as_one_of_the_sessions_after_the_resume(tmp_path, capsys):
+    """sessions = 6: the first held, the second skipped, a PAUSE, a RESUME. The new series books
+    the four sessions left, so the last one is "session 6 of 6", never 7."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    kickoff = prog.outbox("kickoff", to="richard")[0]
+    prog.reply(kickoff, "Attended: yes", FIRST + timedelta(hours=2))
+    prog.reply(kickoff, "SKIP", FIRST + timedelta(hours=3))
+    prog.run(FIRST + timedelta(hours=4))
+    prog.reply(kickoff, "PAUSE", FIRST + WEEK + timedelta(days=1))
+    prog.run(FIRST + WEEK + timedelta(days=1, hours=1))
+    prog.reply(kickoff, "RESUME", FIRST + 2 * WEEK + timedelta(days=1))
+    prog.run(FIRST + 2 * WEEK + timedelta(days=1, hours=1))
+    rows = sessions(prog, FIRST + 2 * WEEK + timedelta(days=2), capsys)
+    assert [(n, s) for n, _, s, _ in rows] == [(1, "held"), (2, "skipped"), (3, "planned"), (4, "planned"),
+                                               (5, "planned"), (6, "planned")]

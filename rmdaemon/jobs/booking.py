@@ -233,8 +233,12 @@ def _unread(read: FreeBusy, addresses: list[str]) -> str:
 
 
 def _past(series: dict, pair_id: str, now: datetime) -> int:
+    """Sessions of ``series`` used up by ``now``: a skipped one too (it keeps its number, so a new
+    series after a pause or a re-plan must not give it back: "session 7 of 7" with ``sessions = 6``);
+    blackout days are no sessions at all."""
     plan = plan_from_doc(pair_id, series["plan"])
-    return len(planning.occurrences_between(plan, plan.first_start, now, exdates(series)))
+    blackouts = [datetime.fromisoformat(key) for key in series.get("blackouts", ())]
+    return len(planning.occurrences_between(plan, plan.first_start, now, blackouts))
 
 
 def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | None:
