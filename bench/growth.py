@@ -8,7 +8,8 @@ years on) and the daemon runs every four weeks instead of every minute, with
 ``agenda_lead_hours`` five weeks so each tick sends every pair's next agendas. After each tick a
 relay takes the outbox away, and the mentor of four pairs in five logs the session by replying
 to their agenda (so the others get nudges and the champion alerts). Prints the state file's size and rows per table at the end of each year,
-for each ``[storage] prune_after_days``; the figures go into bench/results.json under "growth".
+as it is and as each ``[storage] prune_after_days`` would leave it (one simulation: pruning is a
+function of the state and the clock); the figures go into bench/results.json under "growth".
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rmdaemon import daemon  # noqa: E402
 from rmdaemon.backends.local import LocalBackend  # noqa: E402
 from rmdaemon.clock import fixed_clock  # noqa: E402
 from rmdaemon.config import load_settings  # noqa: E402
+from rmdaemon.programme.pruning import prune  # noqa: E402
 from rmdaemon.store import Store  # noqa: E402
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -44,6 +46,7 @@ STEP = timedelta(days=28)  # one tick every four weeks
 
 
 def config_text(years: int, prune_days: int) -> str:
+    """The example config: no opt-in step, monthly series until ``end_date``, agendas five weeks ahead."""
     text = (REPO / "config.example.toml").read_text()
     end = T0.date().replace(year=T0.year + years)
     replaced = {"require_opt_in = true": "require_opt_in = false", "agenda_lead_hours = 24": "agenda_lead_hours = 840",
@@ -87,14 +90,26 @@ def table_rows(path: Path) -> dict[str, int]:
     return {name: len(rows) for name, rows in data.items() if not name.startswith("_")}
 
 
-def simulate(pairs: int, years: int, prune_days: int) -> dict:
-    """Ticks every four weeks from the kickoffs to past the end; the file's size at each year's end."""
-    root = Path(tempfile.mkdtemp(prefix=f"rm-growth-{prune_days}-"))
+def pruned_copy(state: Path, now: datetime, days: int) -> Path:
+    """The state as a daemon with ``prune_after_days = days`` would have it at ``now``. Pruning is a
+    function of the state and the clock, and the mail a pruned state leads to is the same mail
+    (tests/test_pruning.py), so one simulation gives both figures."""
+    copy = state.with_name(f"pruned-{days}.json")
+    shutil.copyfile(state, copy)
+    with Store.open(copy) as store:
+        prune(store, now, days)
+    return copy
+
+
+def simulate(pairs: int, years: int, windows: tuple[int, ...]) -> dict:
+    """Ticks every four weeks from the kickoffs to past the end; at each year's end, the file's size
+    and rows as it is (nothing pruned) and as each pruning window would leave it."""
+    root = Path(tempfile.mkdtemp(prefix="rm-growth-"))
     try:
         (root / "examples").mkdir()
         (root / "examples" / "roster.csv").write_text(roster(pairs))
         config = root / "rmdaemon.toml"
-        config.write_text(config_text(years, prune_days))
+        config.write_text(config_text(years, 0))
         settings = load_settings(config)
         ticks = years * 13 + 1
         marks, agendas, started = [], 0, time.perf_counter()
@@ -106,26 +121,29 @@ def simulate(pairs: int, years: int, prune_days: int) -> dict:
             agendas = answer_agendas(root, now + STEP - timedelta(hours=1), agendas)
             gc.collect()
             if (tick + 1) % 13 == 0 or tick == ticks - 1:
-                marks.append({"days": (now - T0).days, "bytes": settings.storage_path.stat().st_size,
-                              "rows": table_rows(settings.storage_path)})
-        return {"prune_after_days": prune_days, "pairs": pairs, "ticks": ticks, "mentor_agendas": agendas,
-                "seconds": round(time.perf_counter() - started, 1), "sizes": marks}
+                files = {days: pruned_copy(settings.storage_path, now, days) if days else settings.storage_path
+                         for days in windows}
+                marks.append({"days": (now - T0).days, "seconds": round(time.perf_counter() - started, 1),
+                              "by_window": {str(days): {"bytes": path.stat().st_size, "rows": table_rows(path)}
+                                            for days, path in files.items()}})
+                print(json.dumps(marks[-1]), flush=True)
+        return {"pairs": pairs, "ticks": ticks, "mentor_agendas": agendas, "marks": marks}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def measure(pairs: int = 1000, years: int = 2, windows: tuple[int, ...] = (0, 180)) -> dict:
-    return {"what": f"{pairs} pairs, monthly sessions for {years} years, a tick every four weeks (agenda lead five weeks)",
-            "runs": [simulate(pairs, years, days) for days in windows]}
+    return {"what": f"{pairs} pairs, monthly sessions for {years} years, a tick every four weeks (agenda lead five "
+                    "weeks); prune_after_days 0 = nothing pruned",
+            **simulate(pairs, years, windows)}
 
 
 def table(growth: dict) -> str:
     lines = [f"state file growth: {growth['what']}"]
-    for run in growth["runs"]:
-        last = run["sizes"][-1]
-        sizes = ", ".join(f"day {m['days']}: {m['bytes'] / 1e6:.1f} MB" for m in run["sizes"])
-        rows = ", ".join(f"{name} {count:,}" for name, count in sorted(last["rows"].items()))
-        lines.append(f"prune_after_days = {run['prune_after_days']}: {sizes} ({run['seconds']:.0f} s); rows: {rows}")
+    for mark in growth["marks"]:
+        for days, figures in mark["by_window"].items():
+            rows = ", ".join(f"{name} {count:,}" for name, count in sorted(figures["rows"].items()))
+            lines.append(f"day {mark['days']}, prune_after_days = {days}: {figures['bytes'] / 1e6:.1f} MB ({rows})")
     return "\n".join(lines)
 
 
