@@ -4,15 +4,20 @@ only the state file could stop a second sending."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from programme import Programme, _set_key
+from rmdaemon import daemon
+from rmdaemon.clock import fixed_clock
 from rmdaemon.config import load_settings
 from rmdaemon.errors import UserError
+from rmdaemon.programme.pruning import prune
 from rmdaemon.store import Store
+from test_crash import Crash, CrashingBackend
 from timeline import Reply, Timeline
 
 UTC = timezone.utc
@@ -101,3 +106,26 @@ def test_a_window_too_short_to_be_safe_is_refused_naming_the_key_and_the_fix(tmp
     assert "prune_after_days = 30 or more, or 0 to never prune" in problem
     prog.config.write_text(_set_key(prog.config.read_text(), "prune_after_days", "0"))
     assert load_settings(prog.config).prune_after_days == 0
+
+
+def test_a_crash_in_the_tick_that_prunes_leaves_all_of_it_or_none_and_sends_nothing_twice(kept, tmp_path):
+    """Retention prunes, then the digest's send dies with the process: the file holds the whole
+    prune or none of it (one atomic write), and the rerun sends the digest once."""
+    root = tmp_path / "crash"
+    shutil.copytree(kept.prog.root, root)
+    line = Timeline(Programme(root), [], sorted((root / "delivered").iterdir()))
+    line.prog.config.write_text(_set_key(line.prog.config.read_text(), "prune_after_days", "30"))
+    before = len(outbox_rows(line.prog))
+    now = END + 95 * DAY  # a Monday after the last run's digest: one is due
+    settings = load_settings(line.prog.config)
+    backend = CrashingBackend(settings.backend.local.outbox, settings.backend.local.inbox, fixed_clock(now), 0)
+    with pytest.raises(Crash), Store.open(settings.storage_path) as store:
+        daemon.tick(store, backend, settings, now, only_due=False)
+    with Store.open(line.prog.state) as store:
+        pruned = store.meta("prune") or {}
+        assert pruned.get("outbox", 0) > 50
+        assert len(store.table("outbox")) == before - pruned.get("outbox", 0) + 1  # + the digest, pending
+        assert prune(store, now, 30) == {"outbox": 0, "inbox": 0}  # nothing left half done
+    sent = len(line.keys())
+    line.run(now)
+    assert [k.split(":")[0] for k in line.keys()[sent:]] == ["digest"]

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from icalendar import Calendar, Event, vCalAddress
 
 from programme import Programme
+from rmdaemon.store import Store
 from timeline import Reply, Timeline
 
 UTC = timezone.utc
@@ -178,6 +179,9 @@ def test_a_single_run_after_the_end_gives_the_same_record_with_the_time_bound_ma
     rows = status_at(line.prog, world.end)
     assert {s["agenda"] for row in rows.values() for s in row["sessions"] if s["status"] not in ("skipped",)} == {"not sent"}
     assert not [k for k in line.keys() if k.startswith(("agenda:", "survey:P01:first", "nudge:"))]
+    with Store.open(line.prog.state, writer=False) as store:
+        overtaken = {d["pair_id"]: d.get("milestones_not_sent") for d in store.table("pairs").all()}
+    assert overtaken == {"P01": ["first", "midpoint"], "P02": ["first", "midpoint"]}
 
 
 @settings(max_examples=25 if LONG else 2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
