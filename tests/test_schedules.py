@@ -18,15 +18,14 @@ import json
 import os
 import shutil
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import Calendar
 
-from programme import Programme
+from programme import Programme, outlook_rsvp
 from rmdaemon.store import Store
 from timeline import Reply, Timeline
 
@@ -81,29 +80,12 @@ class Lived(Timeline):
     def _write(self, reply: Reply) -> None:
         if not isinstance(reply, Rsvp):
             return super()._write(reply)
-        who = next(m for m in self.mail("itip", to=reply.who))
-        uid = next(part for part in who.walk() if part.get_content_type() == "text/calendar")
-        uid = str(Calendar.from_ical(uid.get_payload(decode=True)).walk("VEVENT")[0]["UID"])
-        occurrence = datetime.fromisoformat(reply.text)
-        cal = Calendar()
-        cal.add("PRODID", "Microsoft Exchange Server 2010")
-        cal.add("VERSION", "2.0")
-        cal.add("METHOD", "REPLY")
-        event = Event()
-        event.add("UID", uid)
-        event.add("RECURRENCE-ID", occurrence.astimezone(LONDON).replace(tzinfo=None), parameters={"TZID": "GMT Standard Time"})
-        attendee = vCalAddress(f"mailto:{who['To'].addresses[0].addr_spec}")
-        attendee.params["PARTSTAT"] = "DECLINED"
-        event.add("ATTENDEE", attendee)
-        event.add("DTSTAMP", reply.at)
-        cal.add_component(event)
-        msg = EmailMessage()
-        msg["From"], msg["To"] = who["To"].addresses[0].addr_spec, "mentoring@example.com"
-        msg["Subject"] = "Declined: Reverse Mentoring Pilot"
-        msg["Message-ID"] = f"<rsvp-{reply.who}-{occurrence:%Y%m%d}@client.example>"
-        msg.set_content("declined")
-        msg.add_alternative(cal.to_ical(), maintype="text", subtype="calendar", params={"method": "REPLY"})
-        self.prog.drop(msg.as_bytes(), f"rsvp-{reply.who}-{occurrence:%Y%m%d}.eml")
+        invitation = self.mail("itip", to=reply.who)[0]
+        ics = next(part for part in invitation.walk() if part.get_content_type() == "text/calendar")
+        uid = str(Calendar.from_ical(ics.get_payload(decode=True)).walk("VEVENT")[0]["UID"])
+        who = invitation["To"].addresses[0].addr_spec
+        name, raw = outlook_rsvp(who, uid, datetime.fromisoformat(reply.text), "DECLINED", reply.at)
+        self.prog.drop(raw, name)
 
 
 def status_at(prog: Programme, now: datetime) -> dict[str, dict]:
