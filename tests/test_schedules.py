@@ -5,8 +5,8 @@ of every pair (``status --json``), the pair states and the report come out the s
 bound to a time differs, and it is recorded: an agenda whose session had started is "not sent",
 a survey whose moment had passed with the programme over is in ``milestones_not_sent``.
 
-The short form runs in the default suite; ``RMDAEMON_LONG_TESTS=1`` draws many more gap schedules
-(docs/testing.md).
+The short form runs in the default suite, running every three hours instead of every hour and
+drawing two gap schedules; ``RMDAEMON_LONG_TESTS=1`` runs every hour and draws 25 (docs/testing.md).
 """
 
 from __future__ import annotations
