@@ -2,7 +2,9 @@
 
 Prints a table and writes bench/results.json. Figures, not assertions: tests stay deterministic.
 
-    python bench/run.py [--sizes 100,1000,10000] [--skip-exchange]
+    python bench/run.py [--sizes 100,1000,10000] [--skip-exchange] [--skip-growth]
+
+``--skip-growth`` keeps the state-file growth figures (bench/growth.py, minutes) from the last run.
 """
 
 from __future__ import annotations
@@ -177,6 +179,10 @@ def table(results: dict) -> str:
     p = results["parse"]
     lines.append(f"parse-reply: {p['per_second']:.0f} msg/s; bare stdlib {p['bare_per_second']:.0f} msg/s; "
                  f"ratio {p['ratio']:.1f}; per CPU second {p['cpu_per_second']:.0f} (stdlib {p['bare_cpu_per_second']:.0f})")
+    if results.get("growth"):
+        from growth import table as growth_table  # noqa: PLC0415
+
+        lines.append(growth_table(results["growth"]))
     for backend in ("exchange", "google"):
         for key, value in (results.get(backend) or {}).items():
             lines.append(f"{backend}: {key}: {value}")
@@ -187,20 +193,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--skip-exchange", action="store_true")
+    parser.add_argument("--skip-growth", action="store_true")
     args = parser.parse_args()
     results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
                      "date": datetime.now(timezone.utc).isoformat()}
+    sys.path.insert(0, str(REPO / "bench"))
     results["ticks"] = [programme_ticks(int(n)) for n in args.sizes.split(",")]
     results["parse"] = parse_rate()
     if not args.skip_exchange:
-        sys.path.insert(0, str(REPO / "bench"))
         from exchange_rounds import measure  # noqa: PLC0415 - runs the EWS test server from tests/
 
         results["exchange"] = measure()
         from google_rounds import measure as google_measure  # noqa: PLC0415 - the fake Google Workspace from tests/
 
         results["google"] = google_measure()
-    (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results_path = REPO / "bench" / "results.json"
+    if args.skip_growth:
+        results["growth"] = json.loads(results_path.read_text()).get("growth") if results_path.exists() else None
+    else:
+        from growth import measure as growth  # noqa: PLC0415 - imports this module's roster()
+
+        results["growth"] = growth()
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import tomllib
 from importlib import resources
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -105,9 +107,9 @@ def _search_path(override: Path | None) -> list[str]:
 
 
 def load_templates(override: Path | None = None) -> Templates:
-    problems = check_templates(override)
+    problems = _checked(override, _fingerprint(override))
     if problems:
-        raise UserError(f"templates have {len(problems)} problem(s)", problems)
+        raise UserError(f"templates have {len(problems)} problem(s)", list(problems))
     return Templates(env=_environment(override), starters=_read_starters(_find(override, STARTERS_FILE)),
                      questions=_read_questions(_find(override, SURVEYS_FILE)))
 
@@ -143,6 +145,26 @@ def _read_questions(path: Path) -> tuple[Question, ...]:
         if q.kind not in ("scale", "text"):
             raise ValueError(f"question {q.id}: kind must be scale or text, not {q.kind!r}")
     return questions
+
+
+def _fingerprint(override: Path | None) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of every file the templates come from: what the check's answer depends on."""
+    found = []
+    for folder in _search_path(override):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        found += [(entry.path, st.st_size, st.st_mtime_ns) for entry in entries if entry.is_file() for st in [entry.stat()]]
+    return tuple(sorted(found))
+
+
+@lru_cache(maxsize=8)
+def _checked(override: Path | None, fingerprint: tuple[tuple[str, int, int], ...]) -> tuple[str, ...]:
+    """``check_templates`` once per version of the files: parsing and compiling every template was
+    nine tenths of a small tick, and the roster and templates are re-read every tick (admins edit
+    them live), so an edit still counts from the next tick on."""
+    return tuple(check_templates(override))
 
 
 def check_templates(override: Path | None = None) -> list[str]:
@@ -224,6 +246,7 @@ def keyed(secret: bytes, *parts: object, length: int = 64) -> str:
     return hmac.new(secret, "\x1f".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()[:length]
 
 
+@lru_cache(maxsize=1 << 17)  # every job lists every pair's sessions, each with its token: 30,000 a tick at 100 pairs
 def token(text: str, key: str | None) -> str:
     """``RM-`` + 6 characters naming a thread. ``key`` (hex) is the token key of the pair or series
     the thread belongs to; ``None`` for one made before the installation had a secret: its tokens

@@ -28,12 +28,32 @@ from rmdaemon.errors import UserError
 
 Data = dict[str, dict[str, Any]]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "_meta"
+_META_DOC = "1"  # _meta is a real TinyDB table holding one document, so the file stays TinyDB's shape
+
+
+def _date_cancellations(data: Data) -> Data:
+    """Schema 1 → 2: a series cancelled before cancellations were dated has no ``cancelled_at``, and
+    every one of its sessions, held ones too, read as cancelled (``programme/sessions.py``). Date it
+    by the best the file knows: the pair's last PAUSE or STOP, else when retention saw it end, else
+    the latest run. (Table names as in ``records/vocabulary.py``, which imports this module.)"""
+    latest = data.get(META_TABLE, {}).get(_META_DOC, {}).get("clock:latest")
+    asked: dict[str, str] = {}
+    for row in data.get("commands", {}).values():
+        if row.get("command") in ("pause", "stop") and isinstance(row.get("at"), str):
+            asked[row.get("pair_id")] = max(asked.get(row.get("pair_id"), ""), row["at"])
+    for doc in data.get("pairs", {}).values():
+        when = asked.get(doc.get("pair_id")) or doc.get("ended_at") or latest
+        for series in [doc.get("series"), *(doc.get("earlier_series") or [])]:
+            if when and isinstance(series, dict) and series.get("cancelled") and not series.get("cancelled_at"):
+                series["cancelled_at"] = when
+    return data
+
+
 # Schema N → N+1, one function a step, for state files written by an older rmdaemon. A writer
 # keeps the old file as ``<file>.schema<N>.bak`` before it writes the upgraded one (docs/state.md).
-MIGRATIONS: dict[int, Callable[[Data], Data]] = {}
-_META_DOC = "1"  # _meta is a real TinyDB table holding one document, so the file stays TinyDB's shape
+MIGRATIONS: dict[int, Callable[[Data], Data]] = {1: _date_cancellations}
 # datetimes and dataclasses would come back as strings or dicts after a restart: refuse them.
 _DUMP_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 

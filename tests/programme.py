@@ -15,6 +15,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vCalAddress
 
 from rmdaemon.cli import main
 
@@ -184,3 +187,29 @@ def calendar_parts(msg: EmailMessage) -> list[tuple[str, bytes]]:
     """(method parameter, bytes) of every text/calendar part."""
     return [(part.get_param("method"), part.get_payload(decode=True))
             for part in msg.walk() if part.get_content_type() == "text/calendar"]
+
+
+def outlook_rsvp(who: str, uid: str, occurrence: datetime, partstat: str, when: datetime, n: int = 0) -> tuple[str, bytes]:
+    """(file name, bytes) of an RSVP for one occurrence the way Outlook writes it: RECURRENCE-ID in
+    the Windows zone name, no ORGANIZER, no Date, the answer in the attendee's PARTSTAT (MS-OXCICAL;
+    our fixtures in tests/fixtures/itip show the same shape)."""
+    cal = Calendar()
+    cal.add("PRODID", "Microsoft Exchange Server 2010")
+    cal.add("VERSION", "2.0")
+    cal.add("METHOD", "REPLY")
+    event = Event()
+    event.add("UID", uid)
+    local = occurrence.astimezone(ZoneInfo("Europe/London")).replace(tzinfo=None)
+    event.add("RECURRENCE-ID", local, parameters={"TZID": "GMT Standard Time"})
+    attendee = vCalAddress(f"mailto:{who}")
+    attendee.params["PARTSTAT"] = partstat
+    event.add("ATTENDEE", attendee)
+    event.add("DTSTAMP", when)
+    cal.add_component(event)
+    msg = EmailMessage()
+    msg["From"], msg["To"] = who, "mentoring@example.com"
+    msg["Subject"] = f"{partstat.title()}: Reverse Mentoring Pilot"
+    msg["Message-ID"] = f"<rsvp-{n}-{who}-{occurrence:%Y%m%d}@client.example>"
+    msg.set_content(f"{partstat.lower()}")
+    msg.add_alternative(cal.to_ical(), maintype="text", subtype="calendar", params={"method": "REPLY"})
+    return f"rsvp-{n}-{who}-{occurrence:%Y%m%d}.eml", msg.as_bytes()

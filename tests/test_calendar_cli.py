@@ -13,9 +13,8 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
-from icalendar import Calendar, Event, vCalAddress
 
-from programme import Programme, status
+from programme import Programme, outlook_rsvp, status
 from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
                                    invitations, master, opt_in_all)
 
@@ -45,29 +44,8 @@ def london(text: str) -> datetime:
 
 
 def rsvp(prog: Programme, who: str, uid: str, occurrence: datetime, partstat: str, when: datetime, n: int = 0) -> None:
-    """An RSVP for one occurrence the way Outlook writes it: RECURRENCE-ID in the Windows zone
-    name, no ORGANIZER, the answer in the attendee's PARTSTAT (MS-OXCICAL; our fixtures in
-    tests/fixtures/itip show the same shape)."""
-    cal = Calendar()
-    cal.add("PRODID", "Microsoft Exchange Server 2010")
-    cal.add("VERSION", "2.0")
-    cal.add("METHOD", "REPLY")
-    event = Event()
-    event.add("UID", uid)
-    local = occurrence.astimezone(LONDON).replace(tzinfo=None)
-    event.add("RECURRENCE-ID", local, parameters={"TZID": "GMT Standard Time"})
-    attendee = vCalAddress(f"mailto:{who}")
-    attendee.params["PARTSTAT"] = partstat
-    event.add("ATTENDEE", attendee)
-    event.add("DTSTAMP", when)
-    cal.add_component(event)
-    msg = EmailMessage()
-    msg["From"], msg["To"] = who, "mentoring@example.com"
-    msg["Subject"] = f"{partstat.title()}: Reverse Mentoring Pilot"
-    msg["Message-ID"] = f"<rsvp-{n}-{who}-{occurrence:%Y%m%d}@client.example>"
-    msg.set_content(f"{partstat.lower()}")
-    msg.add_alternative(cal.to_ical(), maintype="text", subtype="calendar", params={"method": "REPLY"})
-    prog.drop(msg.as_bytes(), f"rsvp-{n}-{who}-{occurrence:%Y%m%d}.eml")
+    name, raw = outlook_rsvp(who, uid, occurrence, partstat, when, n)
+    prog.drop(raw, name)
 
 
 def series_uid(prog: Programme) -> str:

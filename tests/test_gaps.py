@@ -91,6 +91,7 @@ def test_a_year_away_ends_the_programme_once_with_its_end_mail_only(tmp_path, ca
     assert sum(k.startswith("certificate:P01:") for k in keys) == 2  # the mentor's and the champion's copy
     assert sum(k.startswith("survey:P01:end:") for k in keys) == 2
     assert not [k for k in keys if k.startswith(("survey:P01:first", "survey:P01:midpoint", "agenda:"))]
+    assert not [k for k in keys if k.startswith(("nudge:", "alert:"))]  # nothing to get back on track for
     prog.run(later + timedelta(days=1))
     assert sent_keys(prog) == keys
 
@@ -123,3 +124,51 @@ def test_a_clock_gone_back_sends_nothing_again_and_shows_in_status(tmp_path, cap
     assert clock["went_back"] == {"now": (FIRST - timedelta(days=3)).isoformat(), "latest": (FIRST - timedelta(hours=20)).isoformat()}
     prog.run(FIRST - timedelta(hours=19))  # later than the latest run again: jobs run as usual
     assert sent_keys(prog) == before
+
+
+def test_a_skip_read_after_its_session_skips_the_session_it_was_written_for(tmp_path, capsys):
+    """Richard writes SKIP on Friday for Monday's session; the daemon is down until Wednesday. The
+    session he meant is skipped (not the next one), as if the daemon had read it at once."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    prog.reply(prog.outbox("kickoff", to="richard")[0], "SKIP", FIRST - timedelta(days=3))
+    prog.reply(prog.outbox("kickoff", to="tom")[0], "RESCHEDULE Tue 14:00", FIRST - timedelta(days=3))
+    prog.run(FIRST + 2 * timedelta(days=1))
+    rows = sessions(prog, FIRST + 2 * timedelta(days=1), capsys)
+    assert [r[2] for r in rows[:2]] == ["skipped", "planned"]
+    moved = status(prog, FIRST + 2 * timedelta(days=1), capsys)["P02"]["sessions"][0]
+    assert moved["start"].startswith("2027-01-12T14:00")
+
+
+def test_a_skipped_session_moves_no_milestone_the_report_announces_the_day_the_survey_goes(tmp_path, capsys):
+    """Session 2 skipped: the midpoint (session 3 of 6) stays on 25 Jan in the report's upcoming
+    milestones, the day the surveys job sends the midpoint survey, not on the next occurrence."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    prog.reply(prog.outbox("kickoff", to="richard")[0], "SKIP", FIRST + timedelta(days=2))
+    prog.run(FIRST + timedelta(days=2, hours=1))
+    capsys.readouterr()
+    assert prog.cli("report", "--now", (FIRST + timedelta(days=9)).isoformat()) == 0
+    report = capsys.readouterr().out
+    assert "P01: midpoint (session 3 of 6), Mon 25 Jan 2027" in report
+    prog.run(FIRST + 2 * WEEK + timedelta(hours=1))
+    assert prog.outbox("survey", to="richard") and "halfway" in prog.outbox("survey", to="richard")[-1]["Subject"] + \
+        prog.outbox("survey", to="richard")[-1].get_body(("plain",)).get_content()
+
+
+def test_a_skip_before_a_pause_counts_as_one_of_the_sessions_after_the_resume(tmp_path, capsys):
+    """sessions = 6: the first held, the second skipped, a PAUSE, a RESUME. The new series books
+    the four sessions left, so the last one is "session 6 of 6", never 7."""
+    prog = booked(tmp_path)
+    prog.run(FIRST - timedelta(days=4))
+    kickoff = prog.outbox("kickoff", to="richard")[0]
+    prog.reply(kickoff, "Attended: yes", FIRST + timedelta(hours=2))
+    prog.reply(kickoff, "SKIP", FIRST + timedelta(hours=3))
+    prog.run(FIRST + timedelta(hours=4))
+    prog.reply(kickoff, "PAUSE", FIRST + WEEK + timedelta(days=1))
+    prog.run(FIRST + WEEK + timedelta(days=1, hours=1))
+    prog.reply(kickoff, "RESUME", FIRST + 2 * WEEK + timedelta(days=1))
+    prog.run(FIRST + 2 * WEEK + timedelta(days=1, hours=1))
+    rows = sessions(prog, FIRST + 2 * WEEK + timedelta(days=2), capsys)
+    assert [(n, s) for n, _, s, _ in rows] == [(1, "held"), (2, "skipped"), (3, "planned"), (4, "planned"),
+                                               (5, "planned"), (6, "planned")]

@@ -305,7 +305,11 @@ def test_upcoming_midpoints_and_ends_in_the_next_period(settings):
     assert settings.program.sessions == 6
     p, q = make_pair("P01"), make_pair("P02")
     # every two weeks from 5 Jan; P02 was re-planned after two sessions, so its 5 Jan is session 3
-    data = snap([p, q], docs=[series_doc(p), series_doc(q, count=4, used=2)])
+    replanned = series_doc(q, count=4, used=2)
+    first = dict(replanned["series"], plan=dict(replanned["series"]["plan"], first_start="2026-12-08T10:00:00+00:00",
+                                                rrule="FREQ=WEEKLY;INTERVAL=2;COUNT=2", count=2))
+    replanned["earlier_series"] = [dict(first, uid="u0", replaced="2027-01-01T00:00:00+00:00")]
+    data = snap([p, q], docs=[series_doc(p), replanned])
     soon = metrics.programme_summary(data, [p, q], settings, at(1, month=1), since=at(1, month=1) - timedelta(days=28),
                                      until=at(1, month=1))
     assert soon.next_period.until == at(29, month=1)

@@ -365,16 +365,39 @@ def test_a_state_of_an_older_schema_is_kept_as_a_backup_then_upgraded(tmp_path, 
             doc["upgraded"] = True
         return data
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(store_module, "MIGRATIONS", {1: add_field})
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_module, "MIGRATIONS", {SCHEMA_VERSION: add_field})
     with Store.open(path, writer=False) as reader:
         assert [d["upgraded"] for d in reader.table("pairs").all()] == [True]
     assert path.read_bytes() == old  # a reader changes nothing on disk
     with Store.open(path) as writer:
-        assert writer.meta("schema") == 2
-    assert (tmp_path / "state.json.schema1.bak").read_bytes() == old
-    assert (tmp_path / "state.json.schema1.bak").stat().st_mode & 0o777 == 0o600
+        assert writer.meta("schema") == SCHEMA_VERSION + 1
+    backup = tmp_path / f"state.json.schema{SCHEMA_VERSION}.bak"
+    assert backup.read_bytes() == old and backup.stat().st_mode & 0o777 == 0o600
     upgraded = orjson.loads(path.read_bytes())
-    assert upgraded["pairs"]["1"]["upgraded"] is True and upgraded["_meta"]["1"]["schema"] == 2
+    assert upgraded["pairs"]["1"]["upgraded"] is True and upgraded["_meta"]["1"]["schema"] == SCHEMA_VERSION + 1
     with Store.open(path) as again:  # already upgraded: no second backup step
         assert again.table("pairs").all()[0]["upgraded"] is True
+
+
+def test_schema_1_cancelled_series_get_a_date_so_sessions_before_it_are_not_cancelled(tmp_path: Path) -> None:
+    """A state file from before cancellations were dated: the series a PAUSE cancelled is dated by
+    that PAUSE (else the retention stamp, else the latest run); sessions before it stay what they were."""
+    from rmdaemon.programme.sessions import planned_rows
+    from rmdaemon.records import PairRecord
+
+    plan = {"tzid": "Europe/London", "first_start": "2027-01-11T09:00:00+00:00", "duration_minutes": 45,
+            "cadence": "weekly", "rrule": "FREQ=WEEKLY;COUNT=6", "count": 6, "until": None}
+    series = {"uid": "u1", "plan": plan, "exdates": [], "cancelled": True}
+    path = tmp_path / "state.json"
+    path.write_bytes(orjson.dumps({
+        "_meta": {"1": {"schema": 1, "clock:latest": "2027-03-01T08:00:00+00:00"}},
+        "pairs": {"1": {"pair_id": "P01", "state": "paused", "series": series},
+                  "2": {"pair_id": "P02", "state": "ended", "series": series, "ended_at": "2027-02-02T00:00:00+00:00"},
+                  "3": {"pair_id": "P03", "state": "paused", "series": series}},
+        "commands": {"1": {"pair_id": "P01", "command": "pause", "at": "2027-01-20T10:00:00+00:00"}}}))
+    with Store.open(path, writer=False) as store:
+        docs = {d["pair_id"]: PairRecord.from_doc(d) for d in store.table("pairs").all()}
+    cancelled = {pid: ["cancelled_at" in row for row in planned_rows(doc)] for pid, doc in docs.items()}
+    assert cancelled == {"P01": [False, False, True, True, True, True], "P02": [False] * 4 + [True] * 2,
+                         "P03": [False] * 6}

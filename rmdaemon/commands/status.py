@@ -10,6 +10,7 @@ from rmdaemon.programme import health
 from rmdaemon.config import Settings
 from rmdaemon.records import ACTIVE, INBOX, SESSIONS, InboxOutcome, InboxRow, PairRecord, logs, pair_records
 from rmdaemon.programme.series import next_session
+from rmdaemon.programme.pruning import pruned_count
 from rmdaemon.programme.sessions import NOT_SENT
 from rmdaemon.model import Pair, RosterStatus
 from rmdaemon.store import Store
@@ -74,7 +75,7 @@ def _outsiders(pair: Pair, doc: PairRecord) -> list[str]:
 def summary(store: Store, job_names: list[str]) -> dict:
     inbox = [InboxRow.from_doc(doc) for doc in store.rows(INBOX).values()]
     return {"quarantined": sum(1 for row in inbox if row.outcome == InboxOutcome.QUARANTINE),
-            "messages_processed": len(inbox),
+            "messages_processed": len(inbox) + pruned_count(store, INBOX),
             "clock": {"latest_run": store.meta("clock:latest"), "went_back": store.meta("clock:went_back")},
             "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names}}
 

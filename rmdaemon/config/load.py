@@ -7,6 +7,7 @@ builds the frozen dataclasses, so the rest of the code never touches a raw dict.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -231,9 +232,27 @@ def _check_rules(raw: Mapping[tuple[str, str], Any], values: dict[str, dict[str,
     if kind and kind not in available_backends():
         usable = " or ".join(f'"{k}"' for k in available_backends())
         report.add("backend", "kind", f"backend kind {kind!r} is not available in this version; use kind = {usable}")
+    _check_prune_window(values, report)
     if values["security"].get("trust_authentication_results") and not values["security"].get("authserv_id"):
         report.add("security", "authserv_id", "is needed with trust_authentication_results = true: set it to the name "
                    "your mail server writes first in its Authentication-Results headers, e.g. \"mx.example.com\"")
+
+
+MIN_PRUNE_DAYS = 30  # a copy of a handled message or a late reply can still turn up weeks later
+
+
+def _check_prune_window(values: dict[str, dict[str, Any]], report: _Report) -> None:
+    """A pruning window must outlast everything that could make a pruned key or id matter again:
+    an agenda's lead time, a log's window and a month for delayed or re-delivered mail."""
+    days = values["storage"].get("prune_after_days")
+    lead, window = values["program"].get("agenda_lead_hours"), values["nudges"].get("log_window_hours")
+    if not days or lead is None or window is None:
+        return
+    needed = max(MIN_PRUNE_DAYS, math.ceil((lead + window) / 24) + 7)
+    if days < needed:
+        report.add("storage", "prune_after_days", f"{days} days is shorter than the {needed} days rmdaemon must "
+                   f"remember sent keys and read messages so nothing is sent or read twice; set "
+                   f"prune_after_days = {needed} or more, or 0 to never prune")
 
 
 STATE_FILES = {"exchange": "exchange-state.json", "smtp": "smtp-state.jsonl", "graph": "graph-state.json",
@@ -276,6 +295,7 @@ def _build(path: Path, values: dict[str, dict[str, Any]]) -> Settings:
         digest=DigestSettings(**values["digest"]),
         privacy=PrivacySettings(**values["privacy"]),
         security=SecuritySettings(**values["security"]),
+        prune_after_days=values["storage"]["prune_after_days"],
     )
 
 

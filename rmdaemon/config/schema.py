@@ -77,6 +77,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("roster", "path", PATH, REQUIRED, "The roster CSV.", '"examples/roster.csv"'),
     Option("templates", "dir", PATH, None, "A folder of templates that override the shipped ones, file by file.", '"templates"'),
     Option("storage", "path", PATH, "var/state.json", "The state file; one daemon per file.", '"var/state.json"'),
+    Option("storage", "prune_after_days", integer(0), 180, "Outbox keys and inbox ids older than this many days are pruned from the state file where nothing can be sent or read again because of it (see docs/state.md); at least 30, or 0 to keep them for ever.", "180"),
     Option("backend", "kind", choice(*BACKEND_KINDS), "local", "Which backend to use; its settings go in [backend.<kind>].", '"local"'),
     *(row for kind, settings in BY_KIND.items() for row in section_options(f"backend.{kind}", settings)),
     Option("schedule", "tick_seconds", integer(1, 3600), 60, "How often the loop wakes to see what is due.", "60"),

@@ -102,3 +102,4 @@ class Settings:
     digest: DigestSettings
     privacy: PrivacySettings
     security: SecuritySettings = SecuritySettings()
+    prune_after_days: int = 180  # [storage]: idempotency rows older than this are pruned (0: never)

@@ -25,9 +25,9 @@ from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
-from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
+from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, RepairState, index, save
 from rmdaemon.programme.context import Context, isolated, log
-from rmdaemon.programme.delivery import deliver
+from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
 from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, RosterStatus, WorkingHours
@@ -242,8 +242,12 @@ def _unread(read: FreeBusy, addresses: list[str]) -> str:
 
 
 def _past(series: dict, pair_id: str, now: datetime) -> int:
+    """Sessions of ``series`` used up by ``now``: a skipped one too (it keeps its number, so a new
+    series after a pause or a re-plan must not give it back: "session 7 of 7" with ``sessions = 6``);
+    blackout days are no sessions at all."""
     plan = plan_from_doc(pair_id, series["plan"])
-    return len(planning.occurrences_between(plan, plan.first_start, now, exdates(series)))
+    blackouts = [datetime.fromisoformat(key) for key in series.get("blackouts", ())]
+    return len(planning.occurrences_between(plan, plan.first_start, now, blackouts))
 
 
 def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | None:
@@ -472,12 +476,13 @@ def _alternatives(ctx: Context, pair: Pair, series: dict, planned: datetime) -> 
 
 
 def _prune_notices(ctx: Context, state: dict[str, dict]) -> None:
-    """Forget notices once sent (kept until then, so a crash before sending loses none)."""
+    """Forget notices once sent or refused for good (kept until then, so a crash before sending loses
+    none): a notice left queued would be built again every tick, and sent again once pruning forgot its key."""
     with_notices = {pid: d for pid, d in state.items() if d.get("notices")}
     if not with_notices:
         return
-    sent = outbox_keys(ctx.store, OutboxStatus.SENT)
-    pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in sent]) for pid, d in with_notices.items()}
+    done = final_keys(ctx)
+    pruned = {pid: dict(d, notices=[n for n in d["notices"] if n["key"] not in done]) for pid, d in with_notices.items()}
     pruned = {pid: d for pid, d in pruned.items() if len(d["notices"]) != len(with_notices[pid]["notices"])}
     if pruned:
         with ctx.store.deferred():  # notices already sent: forgetting them can wait for the next write

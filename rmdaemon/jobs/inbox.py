@@ -18,6 +18,7 @@ from rmdaemon.programme import answers, calendar_answers, pairstate
 from rmdaemon.records import (ACTIVE, COMMANDS, FLAGS, INBOX, LOGS, PAIRS, REQUESTS, SESSIONS, SURVEYS, InboxOutcome,
                               InboxRow, PairRecord, index, logs, pair_records, save)
 from rmdaemon.programme.context import Context, log
+from rmdaemon.programme.pruning import forgotten_before
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
 from rmdaemon.replies import ParsedReply, parse_reply
@@ -40,6 +41,9 @@ class Outcome:
 def run(ctx: Context) -> JobResult:
     result = JobResult("inbox")
     done = index(ctx.store, INBOX, "message_key")
+    horizon = forgotten_before(ctx.store)
+    if horizon is not None:  # pruned ids: a log still knows the message it came from
+        done |= {log.message_id: {} for log in logs(ctx.store) if log.message_id}
     state = pair_records(ctx.store)
     fresh: list[tuple[Incoming, str]] = []
     for message in ctx.backend.fetch_new():
@@ -52,7 +56,7 @@ def run(ctx: Context) -> JobResult:
         done[key] = {}
     if not fresh:
         return result
-    router = Router(ctx, state)
+    router = Router(ctx, state, horizon)
     outcomes = [(m, key, router.route_safely(m, key)) for m, key in fresh]
     for message, key, outcome in outcomes:
         if outcome.kind == InboxOutcome.QUARANTINE:  # an oversized message keeps its first max_message_bytes
@@ -102,8 +106,8 @@ def message_key(raw: bytes) -> str:
 class Router:
     """Decides what one message is; collects pair state changes across the whole fetch."""
 
-    def __init__(self, ctx: Context, state: dict[str, PairRecord]) -> None:
-        self.ctx, self.state = ctx, state
+    def __init__(self, ctx: Context, state: dict[str, PairRecord], horizon: datetime | None = None) -> None:
+        self.ctx, self.state, self.horizon = ctx, state, horizon
         self.roster = ctx.roster()
         self.sessions = index(ctx.store, SESSIONS, "token")
         self.logged: dict[str, set[str]] = {}  # pair → tokens of its sessions that have a log
@@ -134,6 +138,11 @@ class Router:
         parts = message.raw.count(b"\n--")  # every MIME part needs a delimiter line: an upper bound, before parsing
         if parts > MAX_MIME_PARTS:
             return Outcome("quarantine", reason=f"{parts:,} MIME boundary lines, over the {MAX_MIME_PARTS:,} we read; not parsed")
+        moment = written(message.raw) if self.horizon is not None else None
+        if moment is not None and moment < self.horizon:
+            return Outcome(InboxOutcome.QUARANTINE, reason=f"written {moment:%Y-%m-%d}, before {self.horizon:%Y-%m-%d}: "
+                           "rmdaemon no longer remembers which messages of that time it read ([storage] "
+                           "prune_after_days), so this may be a copy of one already handled; not acted on")
         sender = envelope_from(message.raw)
         if sender.problem:  # before anything reads it: no part of this message may act
             return Outcome(InboxOutcome.QUARANTINE, reason=f"{sender.problem}; a message must name one sender")

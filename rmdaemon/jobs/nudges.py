@@ -49,10 +49,14 @@ def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | 
     h = health.pair_health(pair, stored, record, ctx.now, ctx.settings.nudges, found)
     missed = [s for s in found if s.token in h.missed]
     out: list[Outgoing] = []
-    if h.state in ("at risk", "fizzling") and not _calendar_says_held(ctx, pair, doc, missed[-1]):
+    # A pair with no session ahead has had its last one: the surveys job ends it in this same tick.
+    # Asking it to get back on track then (a daemon back after the end) is mail a daemon that ran
+    # all along would never have sent (tests/test_schedules.py).
+    over = next_session(doc.get("series"), pair.pair_id, ctx.now) is None
+    if h.state in ("at risk", "fizzling") and not over and not _calendar_says_held(ctx, pair, doc, missed[-1]):
         reason = h.missed[-1]
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"missed:{reason}", missed) for person in pair.people]
-    if h.state == "fizzling":
+    if h.state == "fizzling" and not over:
         out.append(alert(ctx, pair, h))
     if request is not None and doc["state"] == ACTIVE:
         out += [nudge(ctx, pair, doc, person, h.missed_in_a_row, f"request:{request['id']}", missed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rmdaemon.records import FLAGS, PAIRS, REQUESTS, SESSIONS, index, save
 from rmdaemon.programme.context import Context, isolated
-from rmdaemon.programme.delivery import deliver
+from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.checkins import checkin
 from rmdaemon.model import JobResult, Outgoing, Pair
 
@@ -40,9 +40,12 @@ def run(ctx: Context) -> JobResult:
     def record() -> None:
         save(ctx.store, SESSIONS, "token", sessions)
 
+    earlier = final_keys(ctx)  # sent on an earlier tick whose "done" mark a crash lost
     sent = deliver(ctx, list(messages.values()), result, record=record)
-    done_ids = {rid for rid, m in messages.items() if m.key in sent}
-    with ctx.store.deferred():  # confirmations only: a lost one means a deduplicated resend
+    done_ids = {rid for rid, m in messages.items() if m.key in sent or m.key in earlier}
+    # Confirmations only: a lost one is made again on the next run from the outbox's final keys, before
+    # pruning (rmdaemon/programme/pruning.py) could forget them.
+    with ctx.store.deferred():
         save(ctx.store, REQUESTS, "id", (dict(r, done=ctx.now.isoformat()) for r in pending
                                           if r["id"] in done_ids or r["pair_id"] and r["pair_id"] not in roster))
         save(ctx.store, FLAGS, "id", (dict(f, forwarded=ctx.now.isoformat()) for f in flags if f["id"] in done_ids))

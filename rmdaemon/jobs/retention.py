@@ -1,5 +1,7 @@
 """Retention: a pair's private words are deleted ``retention_days`` after it ends; the numbers
 (attendance, ratings, goal progress, survey scales) stay, so programme reports keep working.
+Then outbox keys and inbox ids older than ``[storage] prune_after_days`` are pruned where nothing
+can be sent or read twice for it (``programme/pruning.py``).
 
 ``rmdaemon purge --pair`` is the on-request version that removes everything at once.
 """
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 
 from rmdaemon.records import COMMANDS, DECLINED, ENDED, FLAGS, INBOX, LOGS, PAIRS, SURVEYS, pair_records, save
 from rmdaemon.programme.context import Context
+from rmdaemon.programme.pruning import prune
 from rmdaemon.programme.quarantine import delete_quarantined, quarantine_dir
 from rmdaemon.model import JobResult, RosterStatus
 
@@ -39,6 +42,10 @@ def run(ctx: Context) -> JobResult:
             save(ctx.store, PAIRS, "pair_id", ({"pair_id": p, "redacted": ctx.now.isoformat()} for p in due))
     for pair_id in sorted(due):
         result.add("pairs redacted", f"{pair_id}: notes and raw replies deleted after the retention period")
+    for table, count in prune(ctx.store, ctx.now, ctx.settings.prune_after_days).items():
+        if count:
+            result.add(f"{table} rows pruned", f"{count} {table} rows older than {ctx.settings.prune_after_days} days "
+                       "forgotten", n=count)
     return result
 
 

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from rmdaemon import planning
 from rmdaemon.programme import health, privacy
 from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.compose import Question
@@ -32,7 +31,7 @@ from rmdaemon.config import NudgeSettings, Settings
 from rmdaemon.errors import UserError
 from rmdaemon.records import (ACTIVE, COMMANDS, DECLINED, ENDED, INBOX, LOGS, MILESTONES, PAIRS, SURVEYS,
                               InboxOutcome, InboxRow, Log, PairRecord, SessionStatus)
-from rmdaemon.programme.series import exdates, milestone_sessions, pair_from_doc, plan_from_doc, total_sessions
+from rmdaemon.programme.series import milestone_sessions, pair_from_doc
 from rmdaemon.model import Pair
 from rmdaemon.store import Store
 
@@ -452,20 +451,19 @@ class Milestone:
 
 
 def upcoming_milestones(everyone: Sequence[Member], settings: Settings, window: Period) -> tuple[Milestone, ...]:
-    """Live pairs whose midpoint or last session starts inside ``window`` (the next period)."""
+    """Live pairs whose midpoint or last session starts inside ``window`` (the next period): the
+    sessions the surveys job counts (``programme/sessions.py``: skipped ones keep their numbers),
+    so a digest never announces a milestone for a day the survey will not go out on."""
     found = []
     for m in everyone:
-        series = m.doc.live_series if m.doc else None
-        if m.roster is None or m.doc is None or m.doc.state != ACTIVE or series is None:
+        if m.roster is None or m.doc is None or m.doc.state != ACTIVE or m.doc.live_series is None:
             continue
-        starts = planning.occurrences(plan_from_doc(m.pair_id, series["plan"]), exdates(series))
-        used = m.doc.sessions_used or 0
-        total = total_sessions(m.pair_id, series, used)
-        marks = milestone_sessions(total)  # the surveys job's own rule, so the dates agree
-        for name in ("midpoint", "end"):
-            number = marks.get(name, 0)
-            if 0 < number - used <= len(starts) and starts[number - used - 1] in window:
-                found.append(Milestone(m.pair_id, name, number, total, starts[number - used - 1]))
+        rows = {r["number"]: r for r in planned_rows(m.doc) if "cancelled_at" not in r}
+        total = max(rows, default=0)
+        for name, number in milestone_sessions(total).items():
+            start = datetime.fromisoformat(rows[number]["start"]) if name != "first" else None
+            if start is not None and start in window:
+                found.append(Milestone(m.pair_id, name, number, total, start))
     return tuple(sorted(found, key=lambda x: (x.start, x.pair_id)))
 
 

@@ -50,7 +50,7 @@ def apply_reply(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord
     if session.get("kind") == "repair" and parsed.command is None:
         return _pick(now, pair, doc, session, sender, parsed)
     if parsed.command:
-        return _command(now, blackouts, pair, doc, session, sender, parsed)
+        return _command(now, blackouts, pair, doc, session, sender, parsed, written)
     return _log(now, pair, doc, session, sender, parsed, written, logged)
 
 
@@ -71,8 +71,12 @@ def _consent(pair: Pair, doc: PairRecord, sender: Person, parsed: ParsedReply) -
 
 
 def _command(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, session: dict, sender: Person,
-             parsed: ParsedReply) -> Update:
+             parsed: ParsedReply, written: datetime | None = None) -> Update:
+    """SKIP and RESCHEDULE are about the session ahead *when they were written* (the reply's Date,
+    never later than now): a daemon that was down when the SKIP arrived still skips the session the
+    sender meant, as one that read it at once would have (tests/test_schedules.py)."""
     command = parsed.command
+    at = min(written, now) if written is not None else now
     row = {"pair_id": pair.pair_id, "command": command, "arg": parsed.command_arg, "from": sender.address,
            "at": now.isoformat(), "message_id": parsed.message_id, "token": session.get("token")}
     docs = {COMMANDS: [row]}
@@ -83,9 +87,9 @@ def _command(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord, s
     elif command == "stop" and doc.state in (ACTIVE, PAUSED):
         doc.state = ENDED
     elif command == "skip":
-        return _skip(now, pair, doc, session, docs)
+        return _skip(at, pair, doc, session, docs)
     elif command == "reschedule":
-        return _reschedule(now, blackouts, pair, doc, session, sender, parsed, docs)
+        return _reschedule(at, blackouts, pair, doc, session, sender, parsed, docs)
     else:
         return Update(InboxOutcome.COMMAND, f"{command} noted (state stays {doc.state})", doc, docs)
     return Update(InboxOutcome.COMMAND, f"{command} by {sender.email}: now {doc.state}", doc, docs)

@@ -218,14 +218,6 @@ def _count_text(plan: SeriesPlan, series: dict, program: ProgramSettings) -> str
     return sessions_text(program)
 
 
-def total_sessions(pair_id: str, series: dict | None, used: int) -> int:
-    """How many sessions the pair will have had: ``used`` in earlier series (before a pause or a
-    re-plan) plus this series' occurrences, skipped ones excluded, so the last one is the end."""
-    if not series or series.get("cancelled"):
-        return used
-    return used + len(planning.occurrences(plan_from_doc(pair_id, series["plan"]), exdates(series)))
-
-
 def milestone_sessions(total: int) -> dict[str, int]:
     """The session number after which each milestone falls (no midpoint in a very short series)."""
     marks = {"first": 1, "midpoint": math.ceil(total / 2) if total >= 3 else 0, "end": total}
