@@ -28,7 +28,7 @@ from rmdaemon.programme.sessions import earlier
 from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
-from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
+from rmdaemon.programme.series import (actual_start, taken_slots, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
 from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, RosterStatus, WorkingHours
 
@@ -53,7 +53,7 @@ def run(ctx: Context) -> JobResult:
     state = index(ctx.store, PAIRS, "pair_id")
     sessions = index(ctx.store, SESSIONS, "token")
     roster = ctx.roster()
-    taken = _taken(state)
+    taken = taken_slots(state)
     busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)], result)
     changed, rows = {}, []
     for pair_id, doc in state.items():
@@ -91,17 +91,6 @@ def _needs_plan(ctx: Context, pair: Pair | None, doc: dict) -> bool:
     series = doc.get("series")
     live = series is not None and not series.get("cancelled")
     return not (live and series["fingerprint"] == fingerprint(pair, ctx.settings.program.blackout_dates))
-
-
-def _taken(state: dict[str, dict]) -> Counter:
-    """How many live series use each (weekday, local time), so new pairs spread across the day."""
-    taken: Counter = Counter()
-    for doc in state.values():
-        series = doc.get("series")
-        if series and not series.get("cancelled"):
-            start = datetime.fromisoformat(series["plan"]["first_start"]).astimezone(ZoneInfo(series["plan"]["tzid"]))
-            taken[(start.weekday(), start.time())] += 1
-    return taken
 
 
 def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: Calendars | None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
@@ -92,6 +93,17 @@ def pair_from_doc(doc: dict) -> Pair:
     return Pair(pair_id=doc["pair_id"], mentor=mentor, mentee=mentee, goal=doc["goal"], track=doc["track"],
                 cadence=doc["cadence"], duration_minutes=doc["duration_minutes"], preferred_slot=None,
                 status=doc["status"])
+
+
+def taken_slots(state: dict[str, dict]) -> Counter:
+    """How many live series use each (weekday, local time), so new pairs spread over the week and the day."""
+    taken: Counter = Counter()
+    for doc in state.values():
+        series = doc.get("series")
+        if series and not series.get("cancelled"):
+            start = datetime.fromisoformat(series["plan"]["first_start"]).astimezone(ZoneInfo(series["plan"]["tzid"]))
+            taken[(start.weekday(), start.time())] += 1
+    return taken
 
 
 def exdates(series: dict) -> tuple[datetime, ...]:
