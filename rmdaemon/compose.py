@@ -61,8 +61,14 @@ SURVEYS_FILE = "surveys.toml"
 
 @dataclass(frozen=True)
 class Starter:
+    """A conversation starter. ``mentor`` and ``mentee`` are the same prompt written to each role
+    ("Show {mentee} ..." / "Ask {mentor} about ..."), where ``{mentor}`` and ``{mentee}`` become
+    first names; ``text`` is the neutral form, used for a role without its own."""
+
     id: str
     text: str
+    mentor: str = ""
+    mentee: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,15 @@ def _find(override: Path | None, name: str) -> Path:
 
 def _read_starters(path: Path) -> dict[str, tuple[Starter, ...]]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"])) for s in items) for track, items in data.items()}
+    return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"]), str(s.get("mentor", "")), str(s.get("mentee", "")))
+                                    for s in items) for track, items in data.items()}
+
+
+def starter_for(record: dict, role: str, mentor: str, mentee: str) -> str:
+    """A session's starter as ``role`` reads it (a session record keeps ``starter_text`` and,
+    where the starter has them, ``starter_mentor`` / ``starter_mentee``)."""
+    text = record.get(f"starter_{role}") or record["starter_text"]
+    return text.replace("{mentor}", mentor).replace("{mentee}", mentee)
 
 
 def _read_questions(path: Path) -> tuple[Question, ...]:

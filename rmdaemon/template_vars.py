@@ -24,7 +24,11 @@ PROGRAM = ("program", "the [program] settings: program.name, program.organizer_n
 TOKEN = ("token", "the thread's token (e.g. RM-7F3K2Q); replies that keep it in the subject find their way back")
 PAIR = ("pair", "the pair: pair.pair_id, pair.goal, pair.track, pair.cadence, pair.duration_minutes, "
                 "pair.mentor and pair.mentee (people, as below)")
-PERSON = ("person", "the recipient: person.name, person.email, person.timezone, person.working_hours")
+PERSON = ("person", "the recipient: person.name, person.first_name (how to greet them: the roster's preferred name "
+                    "or one derived from the name, see Names below), person.email, person.timezone, "
+                    "person.working_hours, person.language")
+CHAMPION = ("person", "the recipient, the champion: person.first_name from [program] champion_name, "
+                      "else 'programme champion'")
 OTHER = ("other", "the other member of the pair (same fields as person)")
 GOAL = ("goal", "the pair's goal as the pair last stated it (the roster's goal until then)")
 SERIES = (("cadence_text", "the rhythm in words: 'every week', 'every two weeks', 'every month'"),
@@ -68,6 +72,11 @@ def sample_pair() -> Pair:
                 "biweekly", 45, None, "active", row=2)
 
 
+def sample_champion() -> Person:
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    return Person("Hans Becker", "champion@example.com", "Europe/London", hours)
+
+
 def _people(**extra: Any) -> Callable[[], dict]:
     """A sample for mail to one member of the pair, about the other."""
     def sample() -> dict:
@@ -103,36 +112,48 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("total", "the number of sessions, or none when the programme runs to an end date"),
            ("when_local", "the session's time in the recipient's zone, e.g. " + WHEN),
            ("when_other", "the same time in the other person's zone"),
-           ("starter", "a conversation starter the pair has not had yet (templates/starters.toml)"),
-           ("next_steps", "the next steps logged last session (a list, maybe empty)"),
+           ("starter", "a conversation starter the pair has not had yet (templates/starters.toml), "
+                       "in the words written for the recipient's role where the starter has them"),
+           ("next_steps", "the next steps both people logged last session, in one list (maybe empty)"),
+           ("next_steps_by", "the same by person, the recipient's first: view.mine (true for the recipient's own), "
+                             "view.name (first name), view.steps (a list)"),
            ("ask_progress", "true at the sessions where the reply should rate progress towards the goal"),
            sample=_people(number=2, total=6, when_local=WHEN, when_other="Tue 12 Jan 2027, 10:00 EST",
                           starter="What surprised you most this month?", next_steps=["Try the app"],
+                          next_steps_by=[{"mine": True, "name": "Richard", "steps": ["Try the app"]}],
                           ask_progress=True)),
     TemplateDoc("invitation", ("invitation.txt", "invitation.html", "event_description.txt"),
                 "the calendar invitation's email (txt, html) and the event's description (event_description.txt)",
-                (PROGRAM, PAIR, GOAL, *SERIES,
+                (PROGRAM, PAIR, GOAL, *SERIES, PERSON, OTHER,
                  ("summary", "the event's title"),
+                 ("shared", "true for the one body a calendar server keeps for both people (Exchange, Graph): "
+                            "greet both; false in each person's own e-mail"),
+                 ("when_local", "the first session in the recipient's zone"),
+                 ("when_other", "the same in the other person's zone"),
                  ("cancelled", "true when the series is being cancelled"),
+                 ("reason", "why a cancelled series ends: pause or stop (a reply of theirs), paused or ended "
+                            "(the roster's status), declined, removed (the roster row is gone)"),
+                 ("contact_name", "whom to ask about it: the champion's name"), ("contact", "the champion's address"),
                  ("sequence", "the invitation's revision, 0 for the first"),
                  ("first_mentee", "the first session in the mentee's zone"),
                  ("first_mentor", "the first session in the mentor's zone")),
-                _about_pair(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
-                            cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
-                            first_mentor=WHEN)),
+                _people(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
+                        cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
+                        first_mentor=WHEN, shared=False, when_local=WHEN, when_other=WHEN, reason="pause",
+                        contact_name="Hans Becker", contact="champion@example.com")),
     _email("nudge", "to a pair that missed sessions, or when the champion asks", PAIR, PERSON, OTHER, GOAL,
            ("missed", "sessions missed in a row"),
            ("next_local", "the next session in the recipient's zone, or none"),
            ("requested", "true when the champion asked for this nudge"),
            ("missed_when", "when the missed sessions were, each in the recipient's zone (a list)"),
            sample=_people(missed=2, next_local=WHEN, requested=False, missed_when=[WHEN, WHEN])),
-    _email("alert", "to the champion when a pair keeps missing sessions", PAIR,
+    _email("alert", "to the champion when a pair keeps missing sessions", PAIR, CHAMPION,
            ("state", "the pair's health: fizzling, stalled, ..."), ("missed", "sessions missed in a row"),
-           ("held", "sessions held so far"), token=False, sample=_about_pair(state="stalled", missed=3, held=1)),
+           ("held", "sessions held so far"), token=False, sample=_about_pair(state="stalled", missed=3, held=1, person=sample_champion())),
     _email("checkin", "asks the mentor privately how it is going", PAIR, PERSON, OTHER,
            sample=_people()),
-    _email("flag", "passes a mentor's request for help to the champion", PAIR,
-           ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?")),
+    _email("flag", "passes a mentor's request for help to the champion", PAIR, CHAMPION,
+           ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?", person=sample_champion())),
     _email("confirm", "tells the champion what their emailed commands did",
            ("lines", "one line per command and its outcome"), token=False,
            sample=lambda: {"program": sample_program(), "lines": ["NUDGE P01: sent"]}),
@@ -147,7 +168,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("champion", "the champion's address, or empty"), token=False,
            sample=_people(held=6, topics=["TikTok"], champion="champion@example.com")),
     _email("digest", "the champion's weekly figures; only aggregates, notes only where both agreed",
-           ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
+           CHAMPION, ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
            ("attention", "pairs that need attention: row.pair_id, row.mentor, row.mentee, row.state, row.missed, row.held"),
            ("notes", "shared notes: note.pair_id, note.role, note.source, note.lines"),
            ("pct", "a function: pct(0.5) gives '50%'"), ("local", "a function: local(moment) in the champion's zone"),
@@ -188,6 +209,8 @@ def reference_markdown() -> str:
            "the template's variables below is reported with file, line and a did-you-mean. Then the template is",
            "rendered on a sample context with undefined values as errors, which catches a misspelt field",
            "(`person.frist_name`). Templates marked *names only* have no sample and are checked by names.", ""]
+    out += ["## Names", "", "`person.first_name` (and `pair.mentor.first_name`, `other.first_name`) is how an e-mail greets someone.",
+            "The rule (`rmdaemon/names.py`):", "", *_names_rule(), ""]
     for doc in CATALOGUE:
         files = ", ".join(f"`{f}`" for f in doc.files)
         out += [f"## {doc.name}", "", f"{files}: {doc.purpose}." + ("" if doc.sample else " *Names only.*"), "",
@@ -195,6 +218,14 @@ def reference_markdown() -> str:
         out += [f"| `{name}` | {text} |" for name, text in doc.variables]
         out.append("")
     return "\n".join(out)
+
+
+def _names_rule() -> list[str]:
+    """The rule as rmdaemon/names.py states it, so the doc cannot drift from the code."""
+    from rmdaemon import names
+
+    text = (names.__doc__ or "").split("\n\n", 1)[1]
+    return [line.strip() if not line.startswith("   ") else line[1:] for line in text.strip().splitlines()]
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ class ProgramSettings:
     max_pairs_per_mentor: int
     # Inclusive (first, last) days on which no session is booked, e.g. public holidays.
     blackout_dates: tuple[tuple[date, date], ...] = ()
+    champion_name: str = ""  # how mail to the champion greets them; empty: by their role
+    language: str = "en"  # BCP 47: the e-mails' language for people without one in the roster
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import pairstate, repairs
 from rmdaemon.programme.sessions import earlier
-from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
+from rmdaemon.records import ACTIVE, DECLINED, ENDED, PAIRS, PAUSED, SESSIONS, OutboxStatus, RepairState, index, outbox_keys, save
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import (actual_start, taken_slots, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
@@ -64,7 +64,7 @@ def run(ctx: Context) -> JobResult:
                 settled = _settle(ctx, pair, new or doc, sessions, result)
                 new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
             else:
-                new = _cancel(ctx, pair_id, doc, result)
+                new = _cancel(ctx, pair_id, doc, result, cancel_reason(pair, doc))
             if new is not None:
                 changed[pair_id] = new
     merged: dict[str, dict] = {}
@@ -226,7 +226,17 @@ def _past(series: dict, pair_id: str, now: datetime) -> int:
     return len(planning.occurrences_between(plan, plan.first_start, now, exdates(series)))
 
 
-def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | None:
+def cancel_reason(pair: Pair | None, doc: dict) -> str:
+    """Why a series ends early, as its cancellation tells the pair: ``pause`` / ``stop`` (their
+    own reply), ``paused`` / ``ended`` (the roster's status), ``removed`` (the row is gone)."""
+    if pair is None:
+        return "removed"
+    if pair.status != RosterStatus.ACTIVE:
+        return str(pair.status)
+    return {PAUSED: "pause", ENDED: "stop", DECLINED: "declined"}.get(doc["state"], "removed")
+
+
+def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult, reason: str) -> dict | None:
     series = doc.get("series")
     if not series or series.get("cancelled") or doc.get("completed"):
         return None  # a completed programme's series has simply run out: nothing to cancel
@@ -236,7 +246,7 @@ def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | 
         return dict(doc, series=None, sessions_used=used)
     result.add("series cancelled", f"{pair_id}: series cancelled")
     return dict(doc, sessions_used=used, series=dict(series, cancelled=True, cancelled_at=utc_key(ctx.now),
-                                                     sequence=series["sequence"] + 1))
+                                                     sequence=series["sequence"] + 1, cancel_reason=reason))
 
 
 
