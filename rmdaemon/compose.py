@@ -15,6 +15,7 @@ import re
 import tomllib
 from importlib import resources
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -24,16 +25,21 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
+from html import escape
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
 from jinja2.sandbox import SandboxedEnvironment
 
 from rmdaemon import templatecheck
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
+from rmdaemon.names import base_language
 
 
 
@@ -85,6 +91,7 @@ class Templates:
     env: jinja2.Environment
     starters: dict[str, tuple[Starter, ...]]
     questions: tuple[Question, ...] = ()
+    files: frozenset[str] = frozenset()  # every template path the loader finds ("agenda.txt", "de/agenda.txt")
 
     def survey(self, milestone: str, role: str) -> list[Question]:
         return [q for q in self.questions if milestone in q.milestones and role in q.roles]
@@ -112,8 +119,9 @@ def load_templates(override: Path | None = None) -> Templates:
     problems = check_templates(override)
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", problems)
-    return Templates(env=_environment(override), starters=_read_starters(_find(override, STARTERS_FILE)),
-                     questions=_read_questions(_find(override, SURVEYS_FILE)))
+    env = _environment(override)
+    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)),
+                     questions=_read_questions(_find(override, SURVEYS_FILE)), files=frozenset(env.list_templates()))
 
 
 def _environment(override: Path | None) -> jinja2.Environment:
@@ -164,7 +172,8 @@ def check_templates(override: Path | None = None) -> list[str]:
     if override is not None and not override.is_dir():
         return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
     env = _environment(override)
-    for name in (*TEMPLATE_FILES, REPORT_TEMPLATE):
+    translations = [t for t in env.list_templates() if "/" in t and t.rpartition("/")[2] in TEMPLATE_FILES]
+    for name in (*TEMPLATE_FILES, REPORT_TEMPLATE, *translations):
         try:
             problems += templatecheck.check_file(env, name)
         except jinja2.TemplateNotFound:
@@ -187,18 +196,83 @@ def check_templates(override: Path | None = None) -> list[str]:
     return problems
 
 
-def render(templates: Templates, name: str, context: dict) -> Rendered:
-    """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body."""
-    text = _render(templates, f"{name}.txt", context)
+def missing_translations(override: Path | None, languages: Iterable[str], default: str = "en") -> list[str]:
+    """For ``check``: each language people read whose templates lack some e-mails, and what they
+    get instead (the default language's, else English)."""
+    env = _environment(override)
+    found = frozenset(env.list_templates())
+    templates = Templates(env=env, starters={}, files=found)
+    lines = []
+    for language in sorted(set(languages)):
+        if base_language(language) == "en":
+            continue
+        wanted = [f for f in TEMPLATE_FILES if f.endswith(".txt")]
+        missing = [f for f in wanted if template_file(templates, f, language) == f]  # resolved to the English one
+        if missing:
+            instead = base_language(default) if base_language(default) != base_language(language) else "en"
+            lines.append(f"templates: no {language} translation of {', '.join(missing)}: readers of {language} get "
+                         f"these e-mails in {instead}; add {base_language(language)}/NAME.txt to the templates folder "
+                         "(docs/templates.md, Languages)")
+    return lines
+
+
+def render(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
+           default: str = "en") -> Rendered:
+    """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body.
+
+    In each of ``languages`` (a shared message's readers, the first reader's first), each from
+    its translation or, where there is none, the ``default`` language's (then English); two
+    languages that end at the same file give it once. The subject is the first language's."""
+    files = dict.fromkeys(template_file(templates, f"{name}.txt", lang, default) for lang in languages)
+    parts = [_render_one(templates, name, path, context) for path in files]
+    if len(parts) == 1:
+        return parts[0]
+    return Rendered(subject=parts[0].subject, text="\n---\n\n".join(p.text for p in parts),
+                    html="\n<hr>\n".join(p.html for p in parts))
+
+
+def template_file(templates: Templates, filename: str, language: str, default: str = "en") -> str:
+    """The file a reader of ``language`` gets: ``de/agenda.txt`` (or ``pt/`` for ``pt-BR``), else
+    the default language's, else the English one at the top of the templates folder."""
+    for tag in dict.fromkeys(t for t in (language, base_language(language), default, base_language(default)) if t):
+        if tag == "en":
+            return filename
+        if f"{tag}/{filename}" in templates.files:
+            return f"{tag}/{filename}"
+    return filename
+
+
+def _render_one(templates: Templates, name: str, text_file: str, context: dict) -> Rendered:
+    text = _render(templates, text_file, context)
     head, _, body = text.partition("\n\n")
     if not head.startswith("Subject:"):
-        raise UserError(f"template {name}.txt must start with a 'Subject: ...' line followed by a blank line")
-    html = _render(templates, f"{name}.html", context)
+        raise UserError(f"template {text_file} must start with a 'Subject: ...' line followed by a blank line")
+    folder = text_file.rpartition("/")[0]
+    html_file = f"{folder}/{name}.html" if folder else f"{name}.html"
+    if html_file in templates.files or not folder:
+        html = _render(templates, html_file, context)
+    else:  # a translation without its own HTML: the HTML says what its text says
+        html = html_from_text(body)
     return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
 
 
-def render_text(templates: Templates, name: str, context: dict) -> str:
-    return _render(templates, name, context).strip()
+def html_from_text(text: str) -> str:
+    """A text body as HTML: paragraphs at blank lines; an indented block (reply prompts, lists)
+    keeps its lines, as the text shows them."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if all(line.startswith("  ") for line in lines):
+            blocks.append("<pre>" + escape("\n".join(line[2:] for line in lines)) + "</pre>")
+        else:
+            blocks.append("<p>" + "<br>\n".join(escape(line.strip()) for line in lines) + "</p>")
+    return "\n".join(blocks) + "\n"
+
+
+def render_text(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
+                default: str = "en") -> str:
+    files = dict.fromkeys(template_file(templates, name, lang, default) for lang in languages)
+    return "\n---\n".join(_render(templates, path, context).strip() for path in files)
 
 
 def _render(templates: Templates, name: str, context: dict) -> str:
@@ -264,9 +338,27 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def local_time(moment: datetime, zone: str) -> str:
-    """How a person reads a session time in their own zone: ``Tue 12 Jan 2027, 15:00 GMT``."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+def local_time(moment: datetime, zone: str, language: str = "en") -> str:
+    """How a person reads a session time in their own zone and language: ``Tue 12 Jan 2027, 15:00
+    GMT``, ``Di., 12. Jan. 2027, 15:00 CET``, ``2027年1月12日(火) 15:00 JST``. Day and month names
+    and their order come from CLDR (Babel); the zone's abbreviation follows, as calendars show it."""
+    local = moment.astimezone(ZoneInfo(zone))
+    lang = base_language(language or "en")
+    if lang == "en":
+        return local.strftime("%a %d %b %Y, %H:%M %Z")
+    locale = _locale(language)
+    day = format_skeleton("yMMMEd", local, locale=locale)
+    sep = " " if lang in ("ja", "zh", "ko") else ", "
+    return f"{day}{sep}{local:%H:%M %Z}"
+
+
+@lru_cache(maxsize=64)
+def _locale(language: str) -> Locale:
+    """The CLDR locale of a BCP 47 tag (``pt-BR`` → pt_BR), or of its language when the region is unknown."""
+    try:
+        return Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(base_language(language))
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
                + (", online check passed" if online else "")
                + (f"\n  planned spread: {planning.describe_spread(taken)}" if taken else ""))
-    return problems, waiting + roster.notes(settings.roster_path) + booking, summary
+    languages = {settings.program.language, *(p.language for pair in pairs for p in pair.people)}
+    translations = compose.missing_translations(settings.templates_dir, languages, settings.program.language)
+    return problems, waiting + roster.notes(settings.roster_path) + booking + translations, summary
 
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)

@@ -86,7 +86,8 @@ def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, Steps]], re
     if Capability.ANNOTATE not in ctx.backend.capabilities:
         return
     built = [(pair, meeting_for(ctx.mail, pair, doc), when(doc, session)[0],
-              compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps)).text)
+              compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps),
+                             ctx.mail.languages((pair.mentee,)), ctx.settings.program.language).text)
              for pair, doc, session, steps in notes]  # fmt: skip
     outcomes = settle(ctx.backend.annotate_many, [b[1:] for b in built], lambda note: (note[0].uid, note[1]))
     for pair, meeting, start, _ in built:  # best effort: the emails stand whatever the calendar says

@@ -50,7 +50,7 @@ def run(ctx: Context) -> JobResult:
         "s": summary, "week_label": f"{'week' if slot - since < timedelta(days=8) else 'weeks'} of {since:%d %b} to "
                       f"{slot - timedelta(days=1):%d %b %Y}",
         "attention": attention(ctx, snap), "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
-        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
+        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone, ctx.settings.program.language),
     }
     message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(),
                              context=context, kind="digest")

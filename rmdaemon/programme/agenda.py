@@ -81,7 +81,8 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
     return {
         "program": program, "pair": pair, "person": person, "other": other,
         "token": session["token"], "number": session["number"], "total": sessions or None,
-        "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
+        "when_local": compose.local_time(start, person.timezone, person.language),
+        "when_other": compose.local_time(start, other.timezone, person.language),
         "goal": goal_of(pair, doc),
         "starter": compose.starter_for(session, "mentor" if person is pair.mentor else "mentee",
                                        pair.mentor.first_name, pair.mentee.first_name),

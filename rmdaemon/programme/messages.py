@@ -33,9 +33,14 @@ class Mailer:
             in_reply_to=in_reply_to)
         # One recipient is ``person`` unless the job says otherwise: every e-mail can greet its reader.
         alone = {"person": people[0]} if len(people) == 1 else {}
-        content = compose.render(self.templates, template, {"program": program, "token": token, **alone, **context})
+        content = compose.render(self.templates, template, {"program": program, "token": token, **alone, **context},
+                                 self.languages(people), program.language)
         return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content),
                         kind=kind, pair_id=pair_id)
+
+    def languages(self, people: tuple[Person, ...]) -> tuple[str, ...]:
+        """The languages a message is written in: each reader's, the first reader's first."""
+        return tuple(dict.fromkeys(p.language or self.program.language for p in people))
 
     def champion(self) -> Person:
         """The champion as a recipient (digests, alerts, forwarded flags)."""

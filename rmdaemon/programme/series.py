@@ -200,23 +200,26 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         "cancelled": series.get("cancelled", False), "sequence": series["sequence"],
         "reason": series.get("cancel_reason", "removed"), "contact_name": champion.name, "contact": champion.email,
         "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
-        "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone),
-        "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone),
+        "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone, pair.mentee.language),
+        "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone, pair.mentor.language),
     }
 
     def view(person: Person, shared: bool = False) -> dict:
         """The invitation as ``person`` reads it: their own time first, the other's after."""
         other = pair.mentee if person is pair.mentor else pair.mentor
         return dict(context, person=person, other=other, shared=shared,
-                    when_local=compose.local_time(plan.first_start, person.timezone),
-                    when_other=compose.local_time(plan.first_start, other.timezone))
+                    when_local=compose.local_time(plan.first_start, person.timezone, person.language),
+                    when_other=compose.local_time(plan.first_start, other.timezone, person.language))
 
-    body = compose.render(mail.templates, "invitation", view(pair.mentee, shared=True))
-    own = tuple((p.address, compose.render(mail.templates, "invitation", view(p))) for p in pair.people)
+    both, default = mail.languages((pair.mentee, pair.mentor)), program.language
+    body = compose.render(mail.templates, "invitation", view(pair.mentee, shared=True), both, default)
+    own = tuple((p.address, compose.render(mail.templates, "invitation", view(p), mail.languages((p,)), default))
+                for p in pair.people)
     return Meeting(
         uid=series["uid"], sequence=series["sequence"], organizer_email=program.organizer,
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
-        description=compose.render_text(mail.templates, "event_description.txt", view(pair.mentee, shared=True)),
+        description=compose.render_text(mail.templates, "event_description.txt", view(pair.mentee, shared=True),
+                                        both, default),
         plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
         subject=body.subject, body_text=body.text, body_html=body.html,
         bodies=tuple((address, r.subject, r.text, r.html) for address, r in own),
