@@ -14,7 +14,7 @@ import hashlib
 import re
 import tomllib
 from importlib import resources
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime
 from email import encoders
@@ -92,6 +92,25 @@ class Templates:
     starters: dict[str, tuple[Starter, ...]]
     questions: tuple[Question, ...] = ()
     files: frozenset[str] = frozenset()  # every template path the loader finds ("agenda.txt", "de/agenda.txt")
+    # Translations by language: starters (id → Starter) and survey questions (id → text) from
+    # <lang>/starters.toml and <lang>/surveys.toml; what is missing there stays English.
+    starter_texts: dict[str, dict[str, Starter]] = field(default_factory=dict)
+    question_texts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def starter_in(self, starter: Starter, language: str) -> Starter:
+        """``starter`` in ``language`` where a translation has it (``pt-BR``, then ``pt``)."""
+        for tag in (language, base_language(language)):
+            found = self.starter_texts.get(tag, {}).get(starter.id)
+            if found:
+                return found
+        return starter
+
+    def question_in(self, question: Question, language: str) -> Question:
+        for tag in (language, base_language(language)):
+            text = self.question_texts.get(tag, {}).get(question.id)
+            if text:
+                return replace(question, text=text)
+        return question
 
     def survey(self, milestone: str, role: str) -> list[Question]:
         return [q for q in self.questions if milestone in q.milestones and role in q.roles]
@@ -120,8 +139,18 @@ def load_templates(override: Path | None = None) -> Templates:
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", problems)
     env = _environment(override)
+    files = frozenset(env.list_templates())
+    starters, questions = {}, {}
+    for path in sorted(files):
+        language, _, name = path.rpartition("/")
+        if language and name == STARTERS_FILE:
+            starters[language] = {s.id: s for track in _read_starters(_find(override, path)).values() for s in track}
+        elif language and name == SURVEYS_FILE:
+            data = tomllib.loads(_find(override, path).read_text(encoding="utf-8"))
+            questions[language] = {str(q["id"]): str(q["text"]) for q in data.get("question", [])}
     return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)),
-                     questions=_read_questions(_find(override, SURVEYS_FILE)), files=frozenset(env.list_templates()))
+                     questions=_read_questions(_find(override, SURVEYS_FILE)), files=files,
+                     starter_texts=starters, question_texts=questions)
 
 
 def _environment(override: Path | None) -> jinja2.Environment:

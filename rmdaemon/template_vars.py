@@ -126,6 +126,8 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
                 "the calendar invitation's email (txt, html) and the event's description (event_description.txt)",
                 (PROGRAM, PAIR, GOAL, *SERIES, PERSON, OTHER,
                  ("summary", "the event's title"),
+                 ("count", "the number of sessions booked, or none when the series runs to [program] end_date "
+                           "(for translations that write sessions_text in their own words)"),
                  ("shared", "true for the one body a calendar server keeps for both people (Exchange, Graph): "
                             "greet both; false in each person's own e-mail"),
                  ("when_local", "the first session in the recipient's zone"),
@@ -140,7 +142,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
                 _people(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
                         cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
                         first_mentor=WHEN, shared=False, when_local=WHEN, when_other=WHEN, reason="pause",
-                        contact_name="Hans Becker", contact="champion@example.com")),
+                        contact_name="Hans Becker", contact="champion@example.com", count=6)),
     _email("nudge", "to a pair that missed sessions, or when the champion asks", PAIR, PERSON, OTHER, GOAL,
            ("missed", "sessions missed in a row"),
            ("next_local", "the next session in the recipient's zone, or none"),
@@ -160,8 +162,10 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
     _email("survey", "a short survey at a milestone", PAIR, PERSON, OTHER,
            ("questions", "the questions for this milestone and role: q.id, q.text, q.kind (scale or text)"),
            ("milestone_text", "e.g. 'halfway through'"), ("intro", "one sentence on where the pair stands"),
+           ("milestone", "first, midpoint or end: for a translation's own words for milestone_text and intro"),
            ("min_group", "the smallest group figures are shown for"),
-           sample=lambda: _people(milestone_text="halfway through", intro="You are halfway through.", min_group=5)()
+           sample=lambda: _people(milestone_text="halfway through", intro="You are halfway through.", min_group=5,
+                                  milestone="midpoint")()
            | {"questions": _survey_questions()}),
     _email("certificate", "thanks the mentor at the end (a copy goes to the champion)", PAIR, PERSON, OTHER, GOAL,
            ("held", "sessions held"), ("topics", "topics the pair covered (a list)"),
@@ -175,10 +179,11 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            token=False),
     _email("repair", "offers other times when someone declined a session", PAIR,
            ("decliners", "who declined, e.g. 'Aisha Khan and Richard Hale'"), ("both_declined", "true when both did"),
+           ("decliner_names", "the same as a list of first names, for a translation's own 'and'"),
            ("when_mentee", "the declined session in the mentee's zone"), ("when_mentor", "the same in the mentor's zone"),
            ("options", "times offered: option.mentee and option.mentor (each person's zone)"),
            ("checked_calendars", "true when both calendars were read for free time"),
-           sample=_about_pair(decliners="Aisha Khan", both_declined=False, when_mentee=WHEN, when_mentor=WHEN,
+           sample=_about_pair(decliners="Aisha Khan", decliner_names=["Aisha"], both_declined=False, when_mentee=WHEN, when_mentor=WHEN,
                               options=[{"mentee": WHEN, "mentor": WHEN}], checked_calendars=True)),
     _email("reschedule_refused", "says why a RESCHEDULE was not done", PAIR, PERSON,
            ("asked", "what the person wrote"), ("reason", "why it was not done"),

@@ -32,9 +32,12 @@ def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime,
         return sessions[token]
     row = next(r for r in planned_rows(PairRecord.from_doc(doc)) if r["token"] == token)
     starter = compose.pick_starter(templates, pair.track, doc["starters_used"])
+    translated = {p.language: templates.starter_in(starter, p.language) for p in pair.people if p.language}
     return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": row["start"],
             "planned": row["planned"], "number": row["number"], "starter": starter.id, "starter_text": starter.text,
-            "starter_mentor": starter.mentor, "starter_mentee": starter.mentee}
+            "starter_mentor": starter.mentor, "starter_mentee": starter.mentee,
+            "starter_texts": {lang: {"starter_text": s.text, "starter_mentor": s.mentor, "starter_mentee": s.mentee}
+                              for lang, s in translated.items() if s is not starter}}
 
 
 def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
@@ -84,7 +87,8 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
         "when_local": compose.local_time(start, person.timezone, person.language),
         "when_other": compose.local_time(start, other.timezone, person.language),
         "goal": goal_of(pair, doc),
-        "starter": compose.starter_for(session, "mentor" if person is pair.mentor else "mentee",
+        "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
+                                       "mentor" if person is pair.mentor else "mentee",
                                        pair.mentor.first_name, pair.mentee.first_name),
         "next_steps": list(dict.fromkeys(step for view in _steps_view(pair, person, steps) for step in view["steps"])),
         "next_steps_by": _steps_view(pair, person, steps),

@@ -24,6 +24,7 @@ def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
         options = [datetime.fromisoformat(o) for o in repair["offered"]]
         context = {
             "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
+            "decliner_names": [p.first_name for p in pair.people if p.address in repair["declined_by"]],
             "when_mentee": compose.local_time(actual, pair.mentee.timezone, pair.mentee.language),
             "when_mentor": compose.local_time(actual, pair.mentor.timezone, pair.mentor.language),
             "options": [{"mentee": compose.local_time(o, pair.mentee.timezone, pair.mentee.language),

@@ -200,6 +200,7 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         "cancelled": series.get("cancelled", False), "sequence": series["sequence"],
         "reason": series.get("cancel_reason", "removed"), "contact_name": champion.name, "contact": champion.email,
         "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
+        "count": plan.count - len(series.get("blackouts", ())) if plan.count else None,
         "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone, pair.mentee.language),
         "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone, pair.mentor.language),
     }
