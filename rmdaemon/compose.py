@@ -156,12 +156,20 @@ def load_templates(override: Path | None = None) -> Templates:
 def _environment(override: Path | None) -> jinja2.Environment:
     # The sandbox: a template (an admin's override, or a copied one) can read the values it is
     # given but never reach Python's internals (``''.__class__.__mro__`` and the like).
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(_search_path(override)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["san"] = honorific
+    return env
+
+
+def honorific(name: str) -> str:
+    """``{{ other.first_name|san }}``: a name as Japanese mail refers to a colleague, with さん
+    (kept as it is when it already has さん or 様)."""
+    return name if name.endswith(("さん", "様")) else f"{name}さん"
 
 
 def _find(override: Path | None, name: str) -> Path:

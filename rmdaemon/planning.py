@@ -385,13 +385,13 @@ def alternative_starts(pair: Pair, around: datetime, *, not_before: datetime,
 # Weekday words people write after RESCHEDULE, in the languages the templates use. Full names
 # and English abbreviations win over the short forms, which are also ordinary words ("so", "do").
 _DAY_NAMES = (
-    "monday mon montag lundi lunes maandag segunda",
-    "tuesday tue tues dienstag mardi martes dinsdag terça terca",
-    "wednesday wed mittwoch mercredi miércoles miercoles woensdag quarta",
-    "thursday thu thur thurs donnerstag jeudi jueves donderdag quinta",
-    "friday fri freitag vendredi viernes vrijdag sexta",
-    "saturday sat samstag samedi sábado sabado zaterdag",
-    "sunday sun sonntag dimanche domingo zondag",
+    "monday mon montag lundi lunes maandag segunda 月曜日 月曜",
+    "tuesday tue tues dienstag mardi martes dinsdag terça terca 火曜日 火曜",
+    "wednesday wed mittwoch mercredi miércoles miercoles woensdag quarta 水曜日 水曜",
+    "thursday thu thur thurs donnerstag jeudi jueves donderdag quinta 木曜日 木曜",
+    "friday fri freitag vendredi viernes vrijdag sexta 金曜日 金曜",
+    "saturday sat samstag samedi sábado sabado zaterdag 土曜日 土曜",
+    "sunday sun sonntag dimanche domingo zondag 日曜日 日曜",
 )
 _DAY_SHORT = ("mo lun ma seg", "di mar ter", "mi mer mié mie wo qua", "do jeu jue qui",
               "fr ven vie vr", "sa sam sáb sab za", "so dim dom zo")
