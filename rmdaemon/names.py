@@ -4,14 +4,18 @@ The roster's ``mentor_preferred_name`` / ``mentee_preferred_name`` always wins. 
 name is derived from the full name and the person's language (docs/templates.md, "Names"):
 
 1. Written in a Japanese, Chinese or Korean script, the family name comes first. Japanese
-   colleagues are addressed by family name with さん ("山田 太郎" → "山田さん"); Chinese and
-   Korean colleagues by the full name, which is the polite neutral form at work.
-2. A Japanese-speaking person with a Latin-script name: the name as written with さん, as the
-   order of a romanised name cannot be told.
+   colleagues are addressed by family name ("山田 太郎" → "山田", which Japanese mail writes
+   "山田さん"); Chinese and Korean colleagues by the full name, the polite neutral form at work.
+2. A Japanese-speaking person with a Latin-script name: the last word, the family name of a
+   romanised name written given name first ("Taro Yamada" → "Yamada", "Yamadaさん" in
+   Japanese mail). A roster that writes "Yamada Taro" sets the preferred name instead.
 3. "Family, Given" (a comma): the part after the comma.
 4. Hungarian and Vietnamese speakers write the family name first and are addressed by the given
    name, which is the last word.
 5. Otherwise the first word, after titles such as Dr., Prof., Mr or Frau.
+
+The Japanese templates add さん to every name with the ``san`` filter; the name itself carries no
+honorific, so a German e-mail about the same person does not borrow one.
 """
 
 from __future__ import annotations
@@ -47,15 +51,11 @@ def address_name(full_name: str, preferred: str = "", language: str = "") -> str
     lang, script = base_language(language), _script_of(name)
     words = name.split(" ")
     if script != "latin":
-        if lang == "ja" or script == "kana":
-            return f"{words[0]}さん" if len(words) > 1 else f"{name}さん"
-        return name
-    if lang == "ja":
-        return f"{name}さん"
+        return words[0] if (lang == "ja" or script == "kana") and len(words) > 1 else name
     if "," in name:
         after = name.split(",", 1)[1].strip()
         return after.split(" ")[0] if after else name.split(",")[0]
     words = [w for w in words if w.casefold() not in TITLES] or words
-    if lang in ("hu", "vi") and len(words) > 1:
+    if lang in ("hu", "vi", "ja") and len(words) > 1:
         return words[-1]
     return re.sub(r"[,;]$", "", words[0])

@@ -23,9 +23,9 @@ ROSTER = HEADER + ("P01,Meera Iyer,meera@example.com,Jonathan Blake,jon@example.
     ("Jonathan Blake", "Jon", "en", "Jon"),
     ("Dr. Hans Becker", "", "de", "Hans"),
     ("Becker, Hans", "", "de", "Hans"),
-    ("山田 太郎", "", "ja", "山田さん"),
+    ("山田 太郎", "", "ja", "山田"),  # Japanese mail adds さん: "山田さん"
     ("山田太郎", "", "en", "山田太郎"),  # one word, Han script: the full name, never a cut one
-    ("Taro Yamada", "", "ja", "Taro Yamadaさん"),
+    ("Taro Yamada", "", "ja", "Yamada"),
     ("王 小明", "", "zh", "王 小明"),
     ("Nagy Péter", "", "hu", "Péter"),
     ("Nguyễn Văn An", "", "vi", "An"),
