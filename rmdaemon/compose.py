@@ -31,10 +31,12 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import css_inline
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from rmdaemon import templatecheck
 from rmdaemon.errors import UserError
@@ -60,7 +62,9 @@ WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the b
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
                    "certificate", "digest", "repair", "reschedule_refused")
 REPORT_TEMPLATE = "report.html"
-TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
+LAYOUT = "layout.html"  # the frame every e-mail's HTML is set in: one 600 px column, light and dark
+TEMPLATE_FILES = (tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html"))
+                  + ("event_description.txt", LAYOUT))
 STARTERS_FILE = "starters.toml"
 SURVEYS_FILE = "surveys.toml"
 
@@ -290,7 +294,19 @@ def _render_one(templates: Templates, name: str, text_file: str, context: dict) 
         html = _render(templates, html_file, context)
     else:  # a translation without its own HTML: the HTML says what its text says
         html = html_from_text(body)
-    return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
+    subject = " ".join(head[len("Subject:"):].split())
+    return Rendered(subject=subject, text=body.strip() + "\n", html=framed(templates, html, subject, folder or "en"))
+
+
+def framed(templates: Templates, body: str, subject: str, language: str) -> str:
+    """The e-mail's HTML set in templates/layout.html, its styles inlined into each element.
+
+    Outlook (Word's renderer) and Gmail drop or ignore much of a ``<style>`` block, so every rule
+    that can be is written onto its elements by css-inline (maintained, compiled, never fetches
+    a remote stylesheet; premailer's last release was 2021 and it brings cssutils and requests);
+    the block stays for what only it can say (dark mode's media query)."""
+    page = _render(templates, LAYOUT, {"body": Markup(body), "subject": subject, "lang": language})
+    return css_inline.inline(page, keep_style_tags=True, load_remote_stylesheets=False)
 
 
 def html_from_text(text: str) -> str:
