@@ -310,16 +310,30 @@ def framed(templates: Templates, body: str, subject: str, language: str) -> str:
 
 
 def html_from_text(text: str) -> str:
-    """A text body as HTML: paragraphs at blank lines; an indented block (reply prompts, lists)
-    keeps its lines, as the text shows them."""
+    """A text body as HTML: paragraphs at blank lines, their lines flowed together again (a
+    translation's text is wrapped for plain-text readers); an indented block (reply prompts,
+    lists) keeps its lines, as do lines that start a list item or follow a colon."""
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = block.splitlines()
         if all(line.startswith("  ") for line in lines):
             blocks.append("<pre>" + escape("\n".join(line[2:] for line in lines)) + "</pre>")
-        else:
-            blocks.append("<p>" + "<br>\n".join(escape(line.strip()) for line in lines) + "</p>")
+            continue
+        out = escape(lines[0].strip())
+        for before, line in zip(lines, lines[1:]):
+            kept = line[:1].isspace() or _ITEM.match(line) or before.rstrip().endswith((":", "："))
+            glue = "<br>\n" if kept else "" if _cjk(before.rstrip()[-1:]) and _cjk(line.strip()[:1]) else " "
+            out += glue + escape(line.strip())
+        blocks.append(f"<p>{out}</p>")
     return "\n".join(blocks) + "\n"
+
+
+_ITEM = re.compile(r"^\s*(?:\d{1,2}\.|[-*•])\s")
+
+
+def _cjk(char: str) -> bool:
+    """Chinese, Japanese and Korean text runs on without spaces between lines."""
+    return bool(char) and ord(char) >= 0x2E80
 
 
 def render_text(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
