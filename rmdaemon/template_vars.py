@@ -151,7 +151,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            sample=_people(missed=2, next_local=WHEN, requested=False, missed_when=[WHEN, WHEN])),
     _email("alert", "to the champion when a pair keeps missing sessions", PAIR, CHAMPION,
            ("state", "the pair's health: fizzling, stalled, ..."), ("missed", "sessions missed in a row"),
-           ("held", "sessions held so far"), token=False, sample=_about_pair(state="stalled", missed=3, held=1, person=sample_champion())),
+           ("held", "sessions held so far"), token=False, sample=_about_pair(state="fizzling", missed=3, held=1, person=sample_champion())),
     _email("checkin", "asks the mentor privately how it is going", PAIR, PERSON, OTHER,
            sample=_people()),
     _email("flag", "passes a mentor's request for help to the champion", PAIR, CHAMPION,
