@@ -295,17 +295,19 @@ def _render_one(templates: Templates, name: str, text_file: str, context: dict) 
     else:  # a translation without its own HTML: the HTML says what its text says
         html = html_from_text(body)
     subject = " ".join(head[len("Subject:"):].split())
-    return Rendered(subject=subject, text=body.strip() + "\n", html=framed(templates, html, subject, folder or "en"))
+    return Rendered(subject=subject, text=body.strip() + "\n", html=framed(templates, html, folder or "en"))
 
 
-def framed(templates: Templates, body: str, subject: str, language: str) -> str:
+def framed(templates: Templates, body: str, language: str) -> str:
     """The e-mail's HTML set in templates/layout.html, its styles inlined into each element.
 
     Outlook (Word's renderer) and Gmail drop or ignore much of a ``<style>`` block, so every rule
     that can be is written onto its elements by css-inline (maintained, compiled, never fetches
     a remote stylesheet; premailer's last release was 2021 and it brings cssutils and requests);
-    the block stays for what only it can say (dark mode's media query)."""
-    page = _render(templates, LAYOUT, {"body": Markup(body), "subject": subject, "lang": language})
+    the block stays for what only it can say (dark mode's media query). The frame holds nothing
+    but the body and its language: an invitation's HTML must not change when only its subject
+    does ("Updated: …"), or a calendar backend would re-send the whole series for a skipped session."""
+    page = _render(templates, LAYOUT, {"body": Markup(body), "lang": language})
     return css_inline.inline(page, keep_style_tags=True, load_remote_stylesheets=False)
 
 
