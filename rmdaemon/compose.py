@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 from importlib import resources
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime
 from email import encoders
@@ -27,17 +27,24 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
+from html import escape
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
+import css_inline
 import jinja2
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from rmdaemon import templatecheck
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
+from rmdaemon.names import base_language
 
 
 
@@ -58,15 +65,23 @@ WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the b
 EMAIL_TEMPLATES = ("kickoff", "agenda", "invitation", "nudge", "alert", "checkin", "flag", "confirm", "survey",
                    "certificate", "digest", "repair", "reschedule_refused", "calendar_notice")
 REPORT_TEMPLATE = "report.html"
-TEMPLATE_FILES = tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html")) + ("event_description.txt",)
+LAYOUT = "layout.html"  # the frame every e-mail's HTML is set in: one 600 px column, light and dark
+TEMPLATE_FILES = (tuple(f"{n}.{ext}" for n in EMAIL_TEMPLATES for ext in ("txt", "html"))
+                  + ("event_description.txt", LAYOUT))
 STARTERS_FILE = "starters.toml"
 SURVEYS_FILE = "surveys.toml"
 
 
 @dataclass(frozen=True)
 class Starter:
+    """A conversation starter. ``mentor`` and ``mentee`` are the same prompt written to each role
+    ("Show {mentee} ..." / "Ask {mentor} about ..."), where ``{mentor}`` and ``{mentee}`` become
+    first names; ``text`` is the neutral form, used for a role without its own."""
+
     id: str
     text: str
+    mentor: str = ""
+    mentee: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,26 @@ class Templates:
     env: jinja2.Environment
     starters: dict[str, tuple[Starter, ...]]
     questions: tuple[Question, ...] = ()
+    files: frozenset[str] = frozenset()  # every template path the loader finds ("agenda.txt", "de/agenda.txt")
+    # Translations by language: starters (id → Starter) and survey questions (id → text) from
+    # <lang>/starters.toml and <lang>/surveys.toml; what is missing there stays English.
+    starter_texts: dict[str, dict[str, Starter]] = field(default_factory=dict)
+    question_texts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def starter_in(self, starter: Starter, language: str) -> Starter:
+        """``starter`` in ``language`` where a translation has it (``pt-BR``, then ``pt``)."""
+        for tag in (language, base_language(language)):
+            found = self.starter_texts.get(tag, {}).get(starter.id)
+            if found:
+                return found
+        return starter
+
+    def question_in(self, question: Question, language: str) -> Question:
+        for tag in (language, base_language(language)):
+            text = self.question_texts.get(tag, {}).get(question.id)
+            if text:
+                return replace(question, text=text)
+        return question
 
     def survey(self, milestone: str, role: str) -> list[Question]:
         return [q for q in self.questions if milestone in q.milestones and role in q.roles]
@@ -110,19 +145,38 @@ def load_templates(override: Path | None = None) -> Templates:
     problems = _checked(override, _fingerprint(override))
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", list(problems))
-    return Templates(env=_environment(override), starters=_read_starters(_find(override, STARTERS_FILE)),
-                     questions=_read_questions(_find(override, SURVEYS_FILE)))
+    env = _environment(override)
+    files = frozenset(env.list_templates())
+    starters, questions = {}, {}
+    for path in sorted(files):
+        language, _, name = path.rpartition("/")
+        if language and name == STARTERS_FILE:
+            starters[language] = {s.id: s for track in _read_starters(_find(override, path)).values() for s in track}
+        elif language and name == SURVEYS_FILE:
+            data = tomllib.loads(_find(override, path).read_text(encoding="utf-8"))
+            questions[language] = {str(q["id"]): str(q["text"]) for q in data.get("question", [])}
+    return Templates(env=env, starters=_read_starters(_find(override, STARTERS_FILE)),
+                     questions=_read_questions(_find(override, SURVEYS_FILE)), files=files,
+                     starter_texts=starters, question_texts=questions)
 
 
 def _environment(override: Path | None) -> jinja2.Environment:
     # The sandbox: a template (an admin's override, or a copied one) can read the values it is
     # given but never reach Python's internals (``''.__class__.__mro__`` and the like).
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(_search_path(override)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["san"] = honorific
+    return env
+
+
+def honorific(name: str) -> str:
+    """``{{ other.first_name|san }}``: a name as Japanese mail refers to a colleague, with さん
+    (kept as it is when it already has さん or 様)."""
+    return name if name.endswith(("さん", "様")) else f"{name}さん"
 
 
 def _find(override: Path | None, name: str) -> Path:
@@ -134,7 +188,15 @@ def _find(override: Path | None, name: str) -> Path:
 
 def _read_starters(path: Path) -> dict[str, tuple[Starter, ...]]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"])) for s in items) for track, items in data.items()}
+    return {track.casefold(): tuple(Starter(str(s["id"]), str(s["text"]), str(s.get("mentor", "")), str(s.get("mentee", "")))
+                                    for s in items) for track, items in data.items()}
+
+
+def starter_for(record: dict, role: str, mentor: str, mentee: str) -> str:
+    """A session's starter as ``role`` reads it (a session record keeps ``starter_text`` and,
+    where the starter has them, ``starter_mentor`` / ``starter_mentee``)."""
+    text = record.get(f"starter_{role}") or record["starter_text"]
+    return text.replace("{mentor}", mentor).replace("{mentee}", mentee)
 
 
 def _read_questions(path: Path) -> tuple[Question, ...]:
@@ -174,7 +236,8 @@ def check_templates(override: Path | None = None) -> list[str]:
     if override is not None and not override.is_dir():
         return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
     env = _environment(override)
-    for name in (*TEMPLATE_FILES, REPORT_TEMPLATE):
+    translations = [t for t in env.list_templates() if "/" in t and t.rpartition("/")[2] in TEMPLATE_FILES]
+    for name in (*TEMPLATE_FILES, REPORT_TEMPLATE, *translations):
         try:
             problems += templatecheck.check_file(env, name)
         except jinja2.TemplateNotFound:
@@ -197,14 +260,65 @@ def check_templates(override: Path | None = None) -> list[str]:
     return problems
 
 
-def render(templates: Templates, name: str, context: dict) -> Rendered:
-    """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body."""
-    text = _render(templates, f"{name}.txt", context)
+def missing_translations(override: Path | None, languages: Iterable[str], default: str = "en") -> list[str]:
+    """For ``check``: each language people read whose templates lack some e-mails, and what they
+    get instead (the default language's, else English)."""
+    env = _environment(override)
+    found = frozenset(env.list_templates())
+    templates = Templates(env=env, starters={}, files=found)
+    lines = []
+    for language in sorted(set(languages)):
+        if base_language(language) == "en":
+            continue
+        wanted = [f for f in TEMPLATE_FILES if f.endswith(".txt")]
+        missing = [f for f in wanted if template_file(templates, f, language) == f]  # resolved to the English one
+        if missing:
+            instead = base_language(default) if base_language(default) != base_language(language) else "en"
+            lines.append(f"templates: no {language} translation of {', '.join(missing)}: readers of {language} get "
+                         f"these e-mails in {instead}; add {base_language(language)}/NAME.txt to the templates folder "
+                         "(docs/templates.md, Languages)")
+    return lines
+
+
+def render(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
+           default: str = "en") -> Rendered:
+    """``name.txt`` starts with a ``Subject:`` line, then a blank line, then the text body.
+
+    In each of ``languages`` (a shared message's readers, the first reader's first), each from
+    its translation or, where there is none, the ``default`` language's (then English); two
+    languages that end at the same file give it once. The subject is the first language's."""
+    files = dict.fromkeys(template_file(templates, f"{name}.txt", lang, default) for lang in languages)
+    parts = [_render_one(templates, name, path, context) for path in files]
+    if len(parts) == 1:
+        return parts[0]
+    return Rendered(subject=parts[0].subject, text="\n---\n\n".join(p.text for p in parts),
+                    html="\n<hr>\n".join(p.html for p in parts))
+
+
+def template_file(templates: Templates, filename: str, language: str, default: str = "en") -> str:
+    """The file a reader of ``language`` gets: ``de/agenda.txt`` (or ``pt/`` for ``pt-BR``), else
+    the default language's, else the English one at the top of the templates folder."""
+    for tag in dict.fromkeys(t for t in (language, base_language(language), default, base_language(default)) if t):
+        if tag == "en":
+            return filename
+        if f"{tag}/{filename}" in templates.files:
+            return f"{tag}/{filename}"
+    return filename
+
+
+def _render_one(templates: Templates, name: str, text_file: str, context: dict) -> Rendered:
+    text = _render(templates, text_file, context)
     head, _, body = text.partition("\n\n")
     if not head.startswith("Subject:"):
-        raise UserError(f"template {name}.txt must start with a 'Subject: ...' line followed by a blank line")
-    html = _render(templates, f"{name}.html", context)
-    return Rendered(subject=" ".join(head[len("Subject:"):].split()), text=body.strip() + "\n", html=html)
+        raise UserError(f"template {text_file} must start with a 'Subject: ...' line followed by a blank line")
+    folder = text_file.rpartition("/")[0]
+    html_file = f"{folder}/{name}.html" if folder else f"{name}.html"
+    if html_file in templates.files or not folder:
+        html = _render(templates, html_file, context)
+    else:  # a translation without its own HTML: the HTML says what its text says
+        html = html_from_text(body)
+    subject = " ".join(head[len("Subject:"):].split())
+    return Rendered(subject=subject, text=body.strip() + "\n", html=framed(templates, html, folder or "en"))
 
 
 def fill_in(text: str, context: dict) -> str:
@@ -216,8 +330,50 @@ def fill_in(text: str, context: dict) -> str:
     return " ".join(env.from_string(text).render(context).split())
 
 
-def render_text(templates: Templates, name: str, context: dict) -> str:
-    return _render(templates, name, context).strip()
+def framed(templates: Templates, body: str, language: str) -> str:
+    """The e-mail's HTML set in templates/layout.html, its styles inlined into each element.
+
+    Outlook (Word's renderer) and Gmail drop or ignore much of a ``<style>`` block, so every rule
+    that can be is written onto its elements by css-inline (maintained, compiled, never fetches
+    a remote stylesheet; premailer's last release was 2021 and it brings cssutils and requests);
+    the block stays for what only it can say (dark mode's media query). The frame holds nothing
+    but the body and its language: an invitation's HTML must not change when only its subject
+    does ("Updated: …"), or a calendar backend would re-send the whole series for a skipped session."""
+    page = _render(templates, LAYOUT, {"body": Markup(body), "lang": language})
+    return css_inline.inline(page, keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def html_from_text(text: str) -> str:
+    """A text body as HTML: paragraphs at blank lines, their lines flowed together again (a
+    translation's text is wrapped for plain-text readers); an indented block (reply prompts,
+    lists) keeps its lines, as do lines that start a list item or follow a colon."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if all(line.startswith("  ") for line in lines):
+            blocks.append("<pre>" + escape("\n".join(line[2:] for line in lines)) + "</pre>")
+            continue
+        out = escape(lines[0].strip())
+        for before, line in zip(lines, lines[1:]):
+            kept = line[:1].isspace() or _ITEM.match(line) or before.rstrip().endswith((":", "："))
+            glue = "<br>\n" if kept else "" if _cjk(before.rstrip()[-1:]) and _cjk(line.strip()[:1]) else " "
+            out += glue + escape(line.strip())
+        blocks.append(f"<p>{out}</p>")
+    return "\n".join(blocks) + "\n"
+
+
+_ITEM = re.compile(r"^\s*(?:\d{1,2}\.|[-*•])\s")
+
+
+def _cjk(char: str) -> bool:
+    """Chinese, Japanese and Korean text runs on without spaces between lines."""
+    return bool(char) and ord(char) >= 0x2E80
+
+
+def render_text(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
+                default: str = "en") -> str:
+    files = dict.fromkeys(template_file(templates, name, lang, default) for lang in languages)
+    return "\n---\n".join(_render(templates, path, context).strip() for path in files)
 
 
 def _render(templates: Templates, name: str, context: dict) -> str:
@@ -296,9 +452,27 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def local_time(moment: datetime, zone: str) -> str:
-    """How a person reads a session time in their own zone: ``Tue 12 Jan 2027, 15:00 GMT``."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+def local_time(moment: datetime, zone: str, language: str = "en") -> str:
+    """How a person reads a session time in their own zone and language: ``Tue 12 Jan 2027, 15:00
+    GMT``, ``Di., 12. Jan. 2027, 15:00 CET``, ``2027年1月12日(火) 15:00 JST``. Day and month names
+    and their order come from CLDR (Babel); the zone's abbreviation follows, as calendars show it."""
+    local = moment.astimezone(ZoneInfo(zone))
+    lang = base_language(language or "en")
+    if lang == "en":
+        return local.strftime("%a %d %b %Y, %H:%M %Z")
+    locale = _locale(language)
+    day = format_skeleton("yMMMEd", local, locale=locale)
+    sep = " " if lang in ("ja", "zh", "ko") else ", "
+    return f"{day}{sep}{local:%H:%M %Z}"
+
+
+@lru_cache(maxsize=64)
+def _locale(language: str) -> Locale:
+    """The CLDR locale of a BCP 47 tag (``pt-BR`` → pt_BR), or of its language when the region is unknown."""
+    try:
+        return Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(base_language(language))
 
 
 @dataclass(frozen=True)

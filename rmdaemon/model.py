@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 
+from rmdaemon.names import address_name
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CADENCES = ("weekly", "biweekly", "monthly")
 
@@ -50,6 +52,13 @@ class Person:
     # True when the roster left the hours empty and [program] working_hours stands in, so the
     # working hours a person keeps in their calendar (Exchange's) may take their place in planning.
     hours_defaulted: bool = field(default=False, compare=False)
+    preferred_name: str = field(default="", compare=False)  # the roster's <role>_preferred_name: how they like to be greeted
+    language: str = field(default="", compare=False)  # BCP 47 tag of their e-mails; empty: [program] language
+
+    @property
+    def first_name(self) -> str:
+        """How an e-mail greets them (rmdaemon/names.py): the preferred name, or one derived from the name."""
+        return address_name(self.name, self.preferred_name, self.language)
 
     @property
     def address(self) -> str:
@@ -137,6 +146,10 @@ class Meeting:
     # The series' token key (hex): the iTIP emails' Message-IDs are keyed by it; "" for a series
     # booked before the installation had a secret, whose Message-IDs stay as they were.
     token_key: str = ""
+    # The same note written for each attendee (address, subject, text, html): their own time
+    # first, in their language. Mail backends send each person theirs; a calendar server, which
+    # keeps one body for everyone, gets the shared one above.
+    bodies: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class Outgoing:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 
 from rmdaemon.errors import UserError
-from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot
+from rmdaemon.model import WEEKDAYS, BusyTime, Pair, Person, SeriesPlan, Slot
 
 GRID_MINUTES = 15
 RFC_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -45,8 +46,9 @@ def plan_series(pair: Pair, *, start_date: date, sessions: int | None, end_date:
     """The series for ``pair``: the slot that fits the most occurrences in both people's hours.
 
     Then, in order: fewest clashes with ``busy`` (address → intervals), the pair's preferred slot,
-    the slot fewest other pairs use (``taken``, keyed by mentee-zone weekday and time, so pairs
-    spread across the day), the earliest in the week. Exactly one of ``sessions`` / ``end_date``.
+    the least used weekday, then hour, then exact slot among other pairs' series (``taken``, keyed
+    by mentee-zone weekday and time; see ``spread_load``), so pairs without a wish spread over the
+    week and the day, then the earliest in the week. Exactly one of ``sessions`` / ``end_date``.
     ``cache`` (a dict the caller keeps for one run) shares the expensive part — every candidate
     slot's occurrences checked against both people's hours — between pairs of the same shape
     (same zones, hours, length, cadence and dates), which is most pairs of a large programme.
@@ -65,15 +67,46 @@ def plan_series(pair: Pair, *, start_date: date, sessions: int | None, end_date:
         raise UserError(f"pair {pair.pair_id}: end_date {end_date} is before the first possible session",
                         [f"set [program] end_date after start_date {start_date} and after {not_before:%Y-%m-%d}"])
     scored = []
+    load = spread_load(taken or {})
     for slot, plan, starts, fits in fitted:
         clashes = sum(_clashes(busy_by_person, s, pair.duration_minutes) for s in starts) if any(busy_by_person) else 0
-        key = (-fits, clashes, slot != pair.preferred_slot, (taken or {}).get((slot.weekday, slot.start), 0),
-               slot.weekday, slot.start)
+        key = (-fits, clashes, slot != pair.preferred_slot, *load(slot), slot.weekday, slot.start)
         scored.append((key, plan))
     key, plan = min(scored, key=lambda item: item[0])
     if key[0] == 0:
         raise _no_overlap(pair)
     return replace(plan, pair_id=pair.pair_id)
+
+
+def spread_load(taken: Mapping[tuple[int, time], int]) -> Callable[[Slot], tuple[int, int, int]]:
+    """How busy a slot already is: (series on its weekday, series in its hour, series on the slot).
+
+    Comparing the weekday first spreads pairs without a preferred slot over every shared working
+    day before any day gets a second series; the hour next staggers them across the day (Monday
+    09:00, Tuesday 10:00, ...), so no morning fills up while the afternoons stay empty.
+    """
+    days, hours = day_hour_counts(taken)
+    return lambda slot: (days[slot.weekday], hours[slot.start.hour], taken.get((slot.weekday, slot.start), 0))
+
+
+def day_hour_counts(taken: Mapping[tuple[int, time], int]) -> tuple[Counter[int], Counter[int]]:
+    """Series per weekday (0 = Monday) and per hour of the day, from series per (weekday, time)."""
+    days: Counter[int] = Counter()
+    hours: Counter[int] = Counter()
+    for (weekday, at), n in taken.items():
+        days[weekday] += n
+        hours[at.hour] += n
+    return days, hours
+
+
+def describe_spread(taken: Mapping[tuple[int, time], int]) -> str:
+    """The series per weekday and per hour (each in its series' zone), as ``check`` and ``status`` show it."""
+    if not taken:
+        return "no series planned yet"
+    days, hours = day_hour_counts(taken)
+    by_day = ", ".join(f"{WEEKDAYS[d]} {days[d]}" for d in sorted(days))
+    by_hour = ", ".join(f"{h:02d}h {hours[h]}" for h in sorted(hours))
+    return f"{sum(days.values())} series by weekday: {by_day}; by hour (series' local time): {by_hour}"
 
 
 def _fitted_slots(pair: Pair, start_date: date, sessions: int | None, end_date: date | None,
@@ -352,13 +385,13 @@ def alternative_starts(pair: Pair, around: datetime, *, not_before: datetime,
 # Weekday words people write after RESCHEDULE, in the languages the templates use. Full names
 # and English abbreviations win over the short forms, which are also ordinary words ("so", "do").
 _DAY_NAMES = (
-    "monday mon montag lundi lunes maandag segunda",
-    "tuesday tue tues dienstag mardi martes dinsdag terça terca",
-    "wednesday wed mittwoch mercredi miércoles miercoles woensdag quarta",
-    "thursday thu thur thurs donnerstag jeudi jueves donderdag quinta",
-    "friday fri freitag vendredi viernes vrijdag sexta",
-    "saturday sat samstag samedi sábado sabado zaterdag",
-    "sunday sun sonntag dimanche domingo zondag",
+    "monday mon montag lundi lunes maandag segunda 月曜日 月曜",
+    "tuesday tue tues dienstag mardi martes dinsdag terça terca 火曜日 火曜",
+    "wednesday wed mittwoch mercredi miércoles miercoles woensdag quarta 水曜日 水曜",
+    "thursday thu thur thurs donnerstag jeudi jueves donderdag quinta 木曜日 木曜",
+    "friday fri freitag vendredi viernes vrijdag sexta 金曜日 金曜",
+    "saturday sat samstag samedi sábado sabado zaterdag 土曜日 土曜",
+    "sunday sun sonntag dimanche domingo zondag 日曜日 日曜",
 )
 _DAY_SHORT = ("mo lun ma seg", "di mar ter", "mi mer mié mie wo qua", "do jeu jue qui",
               "fr ven vie vr", "sa sam sáb sab za", "so dim dom zo")

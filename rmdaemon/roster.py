@@ -21,6 +21,7 @@ from rmdaemon.config.parse import (
     FileTooLarge,
     Invalid,
     check_email,
+    check_language,
     check_timezone,
     did_you_mean,
     display_path,
@@ -38,6 +39,7 @@ OPTIONAL_COLUMNS = (
     "mentor_timezone", "mentee_timezone", "mentor_working_hours", "mentee_working_hours",
     "track", "cadence", "duration_minutes", "preferred_slot", "status",
     "mentor_out_of_office", "mentee_out_of_office", "cohort", "location",
+    "mentor_preferred_name", "mentee_preferred_name", "mentor_language", "mentee_language",
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_TRACK = "general"
@@ -227,10 +229,13 @@ def _person(row: _Row, role: str, program: ProgramSettings) -> Person | None:
     hours = row.parse(f"{role}_working_hours", lambda v: parse_hours_range(v, program.working_hours.days),
                       program.working_hours)
     away = row.parse(f"{role}_out_of_office", parse_date_ranges, ())
-    if not (name and email and zone and hours) or away is None:
+    preferred = row.parse(f"{role}_preferred_name", _name, "")
+    language = row.parse(f"{role}_language", check_language, "")
+    if not (name and email and zone and hours) or away is None or preferred is None or language is None:
         return None
     return Person(name=name, email=email, timezone=zone, working_hours=hours, out_of_office=away,
-                  hours_defaulted=not row.text(f"{role}_working_hours"))
+                  hours_defaulted=not row.text(f"{role}_working_hours"), preferred_name=preferred,
+                  language=language or program.language)
 
 
 def _pair(row: _Row, program: ProgramSettings) -> Pair | None:

@@ -24,7 +24,11 @@ PROGRAM = ("program", "the [program] settings: program.name, program.organizer_n
 TOKEN = ("token", "the thread's token (e.g. RM-7F3K2Q); replies that keep it in the subject find their way back")
 PAIR = ("pair", "the pair: pair.pair_id, pair.goal, pair.track, pair.cadence, pair.duration_minutes, "
                 "pair.mentor and pair.mentee (people, as below)")
-PERSON = ("person", "the recipient: person.name, person.email, person.timezone, person.working_hours")
+PERSON = ("person", "the recipient: person.name, person.first_name (how to greet them: the roster's preferred name "
+                    "or one derived from the name, see Names below), person.email, person.timezone, "
+                    "person.working_hours, person.language")
+CHAMPION = ("person", "the recipient, the champion: person.first_name from [program] champion_name, "
+                      "else 'programme champion'")
 OTHER = ("other", "the other member of the pair (same fields as person)")
 GOAL = ("goal", "the pair's goal as the pair last stated it (the roster's goal until then)")
 SERIES = (("cadence_text", "the rhythm in words: 'every week', 'every two weeks', 'every month'"),
@@ -68,6 +72,11 @@ def sample_pair() -> Pair:
                 "biweekly", 45, None, "active", row=2)
 
 
+def sample_champion() -> Person:
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    return Person("Hans Becker", "champion@example.com", "Europe/London", hours)
+
+
 def _people(**extra: Any) -> Callable[[], dict]:
     """A sample for mail to one member of the pair, about the other."""
     def sample() -> dict:
@@ -103,66 +112,85 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("total", "the number of sessions, or none when the programme runs to an end date"),
            ("when_local", "the session's time in the recipient's zone, e.g. " + WHEN),
            ("when_other", "the same time in the other person's zone"),
-           ("starter", "a conversation starter the pair has not had yet (templates/starters.toml)"),
-           ("next_steps", "the next steps logged last session (a list, maybe empty)"),
+           ("starter", "a conversation starter the pair has not had yet (templates/starters.toml), "
+                       "in the words written for the recipient's role where the starter has them"),
+           ("next_steps", "the next steps both people logged last session, in one list (maybe empty)"),
+           ("next_steps_by", "the same by person, the recipient's first: view.mine (true for the recipient's own), "
+                             "view.name (first name), view.steps (a list)"),
            ("ask_progress", "true at the sessions where the reply should rate progress towards the goal"),
            ("location", "where the pair meets ([program] location or the roster's location column), or empty"),
            ("join_url", "the online meeting's join link the calendar server made (Graph online_meetings), or empty"),
            sample=_people(number=2, total=6, when_local=WHEN, when_other="Tue 12 Jan 2027, 10:00 EST",
                           starter="What surprised you most this month?", next_steps=["Try the app"],
+                          next_steps_by=[{"mine": True, "name": "Richard", "steps": ["Try the app"]}],
                           ask_progress=True, location="Room 4.12", join_url="https://teams.example/l/meetup-join/1")),
     TemplateDoc("invitation", ("invitation.txt", "invitation.html", "event_description.txt"),
                 "the calendar invitation's email (txt, html) and the event's description (event_description.txt)",
-                (PROGRAM, PAIR, GOAL, *SERIES,
+                (PROGRAM, PAIR, GOAL, *SERIES, PERSON, OTHER,
                  ("summary", "the event's title"),
+                 ("count", "the number of sessions booked, or none when the series runs to [program] end_date "
+                           "(for translations that write sessions_text in their own words)"),
+                 ("shared", "true for the one body a calendar server keeps for both people (Exchange, Graph): "
+                            "greet both; false in each person's own e-mail"),
+                 ("when_local", "the first session in the recipient's zone"),
+                 ("when_other", "the same in the other person's zone"),
                  ("cancelled", "true when the series is being cancelled"),
+                 ("reason", "why a cancelled series ends: pause or stop (a reply of theirs), paused or ended "
+                            "(the roster's status), declined, removed (the roster row is gone)"),
+                 ("contact_name", "whom to ask about it: the champion's name"), ("contact", "the champion's address"),
                  ("sequence", "the invitation's revision, 0 for the first"),
                  ("first_mentee", "the first session in the mentee's zone"),
                  ("first_mentor", "the first session in the mentor's zone"),
                  ("location", "where the pair meets, or empty"), ("join_url", "the online meeting's join link, or empty")),
-                _about_pair(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
-                            cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
-                            first_mentor=WHEN, location="Room 4.12", join_url="")),
+                _people(summary="Reverse mentoring: Aisha Khan & Richard Hale", cancelled=False, sequence=0,
+                        cadence_text="every two weeks", sessions_text="6 sessions", first_mentee=WHEN,
+                        first_mentor=WHEN, shared=False, when_local=WHEN, when_other=WHEN, reason="pause",
+                        contact_name="Hans Becker", contact="champion@example.com", count=6,
+                        location="Room 4.12", join_url="")),
     _email("nudge", "to a pair that missed sessions, or when the champion asks", PAIR, PERSON, OTHER, GOAL,
            ("missed", "sessions missed in a row"),
            ("next_local", "the next session in the recipient's zone, or none"),
            ("requested", "true when the champion asked for this nudge"),
            ("missed_when", "when the missed sessions were, each in the recipient's zone (a list)"),
            sample=_people(missed=2, next_local=WHEN, requested=False, missed_when=[WHEN, WHEN])),
-    _email("alert", "to the champion when a pair keeps missing sessions", PAIR,
+    _email("alert", "to the champion when a pair keeps missing sessions", PAIR, CHAMPION,
            ("state", "the pair's health: fizzling, stalled, ..."), ("missed", "sessions missed in a row"),
-           ("held", "sessions held so far"), token=False, sample=_about_pair(state="stalled", missed=3, held=1)),
+           ("held", "sessions held so far"), token=False, sample=_about_pair(state="fizzling", missed=3, held=1, person=sample_champion())),
     _email("checkin", "asks the mentor privately how it is going", PAIR, PERSON, OTHER,
            sample=_people()),
-    _email("flag", "passes a mentor's request for help to the champion", PAIR,
-           ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?")),
+    _email("flag", "passes a mentor's request for help to the champion", PAIR, CHAMPION,
+           ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?", person=sample_champion())),
     _email("confirm", "tells the champion what their emailed commands did",
            ("lines", "one line per command and its outcome"), token=False,
            sample=lambda: {"program": sample_program(), "lines": ["NUDGE P01: sent"]}),
     _email("survey", "a short survey at a milestone", PAIR, PERSON, OTHER,
            ("questions", "the questions for this milestone and role: q.id, q.text, q.kind (scale or text)"),
            ("milestone_text", "e.g. 'halfway through'"), ("intro", "one sentence on where the pair stands"),
+           ("milestone", "first, midpoint or end: for a translation's own words for milestone_text and intro"),
            ("min_group", "the smallest group figures are shown for"),
-           sample=lambda: _people(milestone_text="halfway through", intro="You are halfway through.", min_group=5)()
+           sample=lambda: _people(milestone_text="halfway through", intro="You are halfway through.", min_group=5,
+                                  milestone="midpoint")()
            | {"questions": _survey_questions()}),
     _email("certificate", "thanks the mentor at the end (a copy goes to the champion)", PAIR, PERSON, OTHER, GOAL,
            ("held", "sessions held"), ("topics", "topics the pair covered (a list)"),
            ("champion", "the champion's address, or empty"), token=False,
            sample=_people(held=6, topics=["TikTok"], champion="champion@example.com")),
     _email("digest", "the champion's weekly figures; only aggregates, notes only where both agreed",
-           ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
+           CHAMPION, ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
            ("attention", "pairs that need attention: row.pair_id, row.mentor, row.mentee, row.state, row.missed, row.held"),
            ("notes", "shared notes: note.pair_id, note.role, note.source, note.lines"),
            ("pct", "a function: pct(0.5) gives '50%'"), ("local", "a function: local(moment) in the champion's zone"),
            token=False),
     _email("repair", "offers other times when someone declined a session", PAIR,
            ("decliners", "who declined, e.g. 'Aisha Khan and Richard Hale'"), ("both_declined", "true when both did"),
+           ("decliner_names", "the same as a list of first names, for a translation's own 'and'"),
            ("when_mentee", "the declined session in the mentee's zone"), ("when_mentor", "the same in the mentor's zone"),
            ("options", "times offered: option.mentee and option.mentor (each person's zone)"),
            ("checked_calendars", "true when both calendars were read for free time"),
            ("comments", "what the decliners wrote with their answer: c.who, c.text"),
            ("proposals", "times proposed in a calendar that could not be taken: p.who, p.when, p.reason"),
-           sample=_about_pair(decliners="Aisha Khan", both_declined=False, when_mentee=WHEN, when_mentor=WHEN,
+           sample=_about_pair(decliners="Aisha Khan", decliner_names=["Aisha"], both_declined=False,
+                              when_mentee=WHEN, when_mentor=WHEN,
                               options=[{"mentee": WHEN, "mentor": WHEN}], checked_calendars=True,
                               comments=[{"who": "Aisha Khan", "text": "I am travelling that week"}],
                               proposals=[{"who": "Aisha Khan", "when": WHEN, "reason": "it is outside working hours"}])),
@@ -177,6 +205,10 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("reason", "a sentence more (why a time was not taken), or empty"), token=False,
            sample=lambda: _people(what="Aisha Khan declined one session", when=WHEN, who="Aisha Khan",
                                   comment="I am travelling that week", reason="")()),
+    TemplateDoc("layout", ("layout.html",), "the frame every e-mail's HTML part is set in (styles are then inlined)",
+                (("body", "the e-mail's own HTML (from NAME.html), already escaped"),
+                 ("lang", "the language the e-mail is written in (BCP 47), for <html lang>")),
+                lambda: {"body": "<p>Hello</p>", "lang": "en"}),
     TemplateDoc("report", ("report.html",), "the HTML report (rmdaemon report --format html)",
                 (("report", "the report: report.pairs, report.funnel, report.weeks, report.attention, report.outcomes, "
                             "report.cohorts, report.notes, ..."), ("s", "its summary figures"),
@@ -204,6 +236,25 @@ def reference_markdown() -> str:
            "the template's variables below is reported with file, line and a did-you-mean. Then the template is",
            "rendered on a sample context with undefined values as errors, which catches a misspelt field",
            "(`person.frist_name`). Templates marked *names only* have no sample and are checked by names.", ""]
+    out += ["## Languages", "",
+            "Each person gets their e-mails in the roster's `mentor_language` / `mentee_language` (BCP 47: `de`, `pt-BR`),",
+            "else `[program] language`. The English templates sit at the top of the folder; a translation is the same",
+            "file under the language's folder: `de/agenda.txt`, `pt/agenda.txt` (used for `pt-BR` too, unless `pt-BR/` has",
+            "one), `ja/agenda.txt`. Shipped: `de`, `fr`, `es`, `nl`, `pt`, `ja` for every e-mail a pair reads. A file a",
+            "language lacks comes in `[program] language`, then English, and `rmdaemon check` lists, per language the",
+            "roster uses, the e-mails that would. A translation without its own `NAME.html` gets HTML made from its",
+            "text (paragraphs; indented blocks such as the reply prompts kept as written). A message several people",
+            "share (a repair offer; the calendar event's own description) carries each reader's language, the first",
+            "reader's first. Dates and times (`when_local` and the like) come formatted for the reader's language from",
+            "CLDR (Babel): `Di., 12. Jan. 2027, 15:00 CET`, `2027年1月12日(火) 23:00 JST`.", "",
+            "The reply prompts (`Teilgenommen: ja`, `評価：1-5`) and commands (`VERSCHIEBEN Do 14:00`) of a translation",
+            "must be words the reply parser reads (`rmdaemon/replies/fields.py`, `commands.py`); tests/test_languages.py",
+            "answers each shipped agenda in its own language. `<lang>/starters.toml` and `<lang>/surveys.toml` translate",
+            "starters and survey questions by id. The `san` filter writes a name as Japanese mail does (`田中さん`).", "",
+            "Every e-mail's HTML is set in `layout.html` (one column of at most 600 px, a layout table for Outlook,",
+            "colours for light and dark mode, no images) and its styles are then inlined onto each element (css-inline).", "",
+            "## Names", "", "`person.first_name` (and `pair.mentor.first_name`, `other.first_name`) is how an e-mail greets someone.",
+            "The rule (`rmdaemon/names.py`):", "", *_names_rule(), ""]
     for doc in CATALOGUE:
         files = ", ".join(f"`{f}`" for f in doc.files)
         out += [f"## {doc.name}", "", f"{files}: {doc.purpose}." + ("" if doc.sample else " *Names only.*"), "",
@@ -211,6 +262,14 @@ def reference_markdown() -> str:
         out += [f"| `{name}` | {text} |" for name, text in doc.variables]
         out.append("")
     return "\n".join(out)
+
+
+def _names_rule() -> list[str]:
+    """The rule as rmdaemon/names.py states it, so the doc cannot drift from the code."""
+    from rmdaemon import names
+
+    text = (names.__doc__ or "").split("\n\n", 1)[1]
+    return [line.strip() if not line.startswith("   ") else line[1:] for line in text.strip().splitlines()]
 
 
 if __name__ == "__main__":

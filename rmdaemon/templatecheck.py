@@ -39,7 +39,7 @@ def check_file(env: jinja2.Environment, name: str) -> list[str]:
         env.get_template(name)  # compiles: syntax errors, unknown filters and tests
     except jinja2.TemplateSyntaxError as e:
         return [syntax_problem(e, env)]
-    doc = template_vars.by_file().get(name)
+    doc = template_vars.by_file().get(name.rpartition("/")[2])  # a translation (de/agenda.txt) has its original's
     if doc is None:
         return []
     unknown = _unknown_names(env.parse(source), doc)

@@ -78,7 +78,7 @@ def test_a_template_typo_in_an_installed_copy_is_exit_2_with_file_and_line(insta
     rmdaemon = str(bin_dir / "rmdaemon")
     assert _sh(rmdaemon, "init", "prog", "--templates", cwd=tmp_path, env=env).returncode == 0
     agenda = tmp_path / "prog" / "templates" / "agenda.txt"
-    agenda.write_text(agenda.read_text().replace("Hello {{ person.name }}", "Hello {{ mentor_frist_name }}"))
+    agenda.write_text(agenda.read_text().replace("Hello {{ person.first_name }}", "Hello {{ mentor_frist_name }}"))
     config = str(tmp_path / "prog" / "rmdaemon.toml")
     checked = _sh(rmdaemon, "check", "--config", config, cwd=tmp_path, env=env)  # --config after the command
     assert checked.returncode == 2

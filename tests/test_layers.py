@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rmdaemon"
 
 # Bottom to top. A name is a top-level module or package of rmdaemon.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "clock", "logsetup", "model", "atomic"},
+    {"__init__", "errors", "clock", "logsetup", "names", "model", "atomic"},
     {"config"},
     {"roster"},
     {"planning", "itip", "compose", "templatecheck", "template_vars", "replies", "authres"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ import recurring_ical_events
 from rmdaemon.errors import UserError
 from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, Slot, WorkingHours
 from rmdaemon.config.parse import parse_slot
-from rmdaemon.planning import occurrences, occurrences_between, plan_series
+from rmdaemon.planning import day_hour_counts, describe_spread, occurrences, occurrences_between, plan_series
 
 UTC = timezone.utc
 LONDON, NYC, KOLKATA = ZoneInfo("Europe/London"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
@@ -120,13 +121,28 @@ def test_preferred_slot_does_not_beat_a_slot_that_fits_more_weeks() -> None:
     assert slot_of(series.first_start) == Slot(0, time(9, 0))
 
 
-def test_taken_slots_spread_identical_pairs() -> None:
+def test_taken_slots_spread_identical_pairs_to_another_day_and_hour() -> None:
     mentor, mentee = person("ann", "Europe/London"), person("cat", "Europe/London")
     first = plan(pair(mentor, mentee, pair_id="P1"))
     taken = {(first.first_start.weekday(), first.first_start.time()): 1}
     second = plan(pair(mentor, mentee, pair_id="P2"), taken=taken)
     assert slot_of(first.first_start) == Slot(0, time(9, 0))
-    assert slot_of(second.first_start) == Slot(0, time(9, 15))
+    assert slot_of(second.first_start) == Slot(1, time(10, 0))
+
+
+def test_forty_pairs_without_a_wish_spread_over_the_week_and_the_day() -> None:
+    """The issue's measure: 40 pairs, same zones, no preferred slot, on at least four weekdays and
+    no more than a quarter on any one; and no hour of the day takes more than its share either."""
+    taken: Counter = Counter()
+    for n in range(40):
+        p = pair(person(f"m{n}", "Asia/Kolkata", "10:00-18:00"), person(f"e{n}", "Europe/Berlin"), pair_id=f"P{n}")
+        series = plan(p, taken=taken)
+        assert all(inside(x, s, 60) for s in occurrences(series) for x in p.people)
+        taken[(series.first_start.weekday(), series.first_start.time())] += 1
+    days, hours = day_hour_counts(taken)
+    assert len(days) >= 4 and max(days.values()) <= 40 // 4, days
+    assert max(hours.values()) - min(hours.values()) <= 1, hours  # 09:00-13:00 Berlin is what both share
+    assert describe_spread(taken).startswith("40 series by weekday: Mon 8, Tue 8, Wed 8, Thu 8, Fri 8; by hour")
 
 
 def test_busy_time_moves_the_slot_and_touching_is_not_a_clash() -> None:

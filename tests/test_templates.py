@@ -44,7 +44,7 @@ def test_every_template_file_is_in_the_catalogue():
 
 
 def test_check_names_an_unknown_variable_with_file_line_and_did_you_mean(prog, capsys):
-    path = override(prog, "agenda.html", "{{ person.name }}", "{{ persn.name }}")
+    path = override(prog, "agenda.html", "{{ person.first_name }}", "{{ persn.first_name }}")
     assert prog.cli("check") == 2
     out = capsys.readouterr().out
     assert f"{path}: line 1: 'persn' is not a variable of agenda.html; did you mean 'person'?" in out
@@ -55,7 +55,7 @@ def test_check_names_a_misspelt_field_and_an_unknown_filter(prog, capsys):
     agenda = override(prog, "agenda.txt", "{{ goal }}", "{{ goal|uper }}")
     assert prog.cli("check") == 2
     out = capsys.readouterr().out
-    assert f"{kickoff}: line 1: 'rmdaemon.model.Person object' has no attribute 'frist_name'; did you mean 'name'?" in out
+    assert f"{kickoff}: line 1: 'rmdaemon.model.Person object' has no attribute 'frist_name'; did you mean 'first_name'?" in out
     assert f"{agenda}: line 8: unknown filter 'uper'; did you mean 'upper'?" in out
 
 
@@ -64,7 +64,7 @@ def test_preview_of_a_broken_template_is_a_user_error_not_a_crash(prog, capsys):
     for reply in prog.outbox("kickoff"):
         prog.reply(reply, "YES", T0)
     assert prog.run(T0 + timedelta(hours=1)) == 0
-    override(prog, "agenda.txt", "Hello {{ person.name }}", "Hello {{ mentor_frist_name }}")
+    override(prog, "agenda.txt", "Hello {{ person.first_name }}", "Hello {{ mentor_frist_name }}")
     capsys.readouterr()
     assert prog.cli("preview", "P01", "--now", (T0 + timedelta(hours=2)).isoformat()) == 2
     err = capsys.readouterr().err

@@ -38,6 +38,11 @@ def _message(meeting: Meeting, stamp: datetime, method: str, ics: bytes, person,
         message_id=compose.message_id("itip", key, compose.domain_of(meeting.organizer_email),
                                       secret=bytes.fromhex(meeting.token_key) or None),
     )
-    content = compose.Rendered(subject=subject, text=meeting.body_text or meeting.description, html=meeting.body_html or "")
+    own = {address: (subj, text, html) for address, subj, text, html in meeting.bodies}.get(person.address)
+    if own and not occurrence:
+        subject, text, html = own
+    else:
+        text, html = meeting.body_text or meeting.description, meeting.body_html or ""
+    content = compose.Rendered(subject=subject, text=text, html=html)
     raw = compose.build_email(envelope, content, calendar=(method, ics))
     return Outgoing(key=key, to=(person.email,), raw=raw, kind=f"itip-{method.lower()}", pair_id=meeting.plan.pair_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections import Counter
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -52,9 +53,15 @@ def check_all(config_arg: str | None, *, online: bool = False) -> tuple[list[str
             finally:
                 backend.close()
     active = sum(1 for p in pairs if p.status == RosterStatus.ACTIVE)
+    taken: Counter = Counter()
+    booking = booking_warnings(pairs, settings.program, taken)
     summary = (f"{settings.config_path}: OK — {len(pairs)} pairs ({active} active), backend {settings.backend.kind}"
-               + (", online check passed" if online else "") + f"\n{where}")
-    return problems, waiting + roster.notes(settings.roster_path) + booking_warnings(pairs, settings.program), summary
+               + (", online check passed" if online else "")
+               + (f"\n  planned spread: {planning.describe_spread(taken)}" if taken else "")
+               + f"\n{where}")
+    languages = {settings.program.language, *(p.language for pair in pairs for p in pair.people)}
+    translations = compose.missing_translations(settings.templates_dir, languages, settings.program.language)
+    return problems, waiting + roster.notes(settings.roster_path) + booking + translations, summary
 
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -118,20 +125,23 @@ def place_problems(pairs: list[Pair], program: ProgramSettings) -> list[str]:
     return found
 
 
-def booking_warnings(pairs: list[Pair], program: ProgramSettings) -> list[str]:
+def booking_warnings(pairs: list[Pair], program: ProgramSettings, taken: Counter | None = None) -> list[str]:
     """Active pairs whose series would not lie inside both people's working hours, with the fix.
 
     Planned the way the booking job plans them (from the programme's start date, without
-    free/busy), so what ``check`` warns about is what would happen.
+    free/busy, each pair spread against the ones before it), so what ``check`` warns about is
+    what would happen; ``taken`` collects the planned (weekday, time) slots for the spread line.
     """
+    taken = Counter() if taken is None else taken
     warnings = []
     for pair in (p for p in pairs if p.status == RosterStatus.ACTIVE):
         zone = ZoneInfo(pair.mentee.timezone)
         not_before = datetime.combine(program.start_date, time(0), zone) - timedelta(seconds=1)
         try:
             plan = planning.plan_series(pair, start_date=program.start_date, sessions=program.sessions,
-                                        end_date=program.end_date, not_before=not_before)
+                                        end_date=program.end_date, not_before=not_before, taken=taken)
             plan, _ = planning.skip_blocked(plan, pair, program.blackout_dates)
+            taken[(plan.first_start.weekday(), plan.first_start.time())] += 1
         except UserError as e:
             warnings.append(f"{e.message}, so it will not be booked: " + "; ".join(e.problems))
             continue

@@ -47,8 +47,9 @@ def init(target: Path, *, templates: bool = False) -> list[str]:
     files = {CONFIG_NAME: config_text(templates), ROSTER_NAME: example("roster.csv")}
     lines = [_write(target / name, text) for name, text in files.items()]
     if templates:
-        shipped = [p for p in sorted(compose.shipped_templates().iterdir()) if p.is_file()]
-        done = [_write(target / TEMPLATES_NAME / p.name, p.read_text(encoding="utf-8")) for p in shipped]
+        root = compose.shipped_templates()
+        shipped = [p for p in sorted(root.rglob("*")) if p.is_file()]  # with the translations' folders (de/, ja/, ...)
+        done = [_write(target / TEMPLATES_NAME / p.relative_to(root), p.read_text(encoding="utf-8")) for p in shipped]
         kept = [line for line in done if line.startswith("kept")]
         lines.append(f"wrote {len(done) - len(kept)} templates to {target / TEMPLATES_NAME}")
         lines += kept

@@ -43,7 +43,7 @@ def preview(settings: Settings, pair_id: str, now: datetime) -> str:
         mail = _mailer(settings, store, now)
         sessions = {d["token"]: d for d in store.table(SESSIONS).all()}
         session = session_record(mail.templates, pair, doc, start, sessions)
-        steps = latest_next_steps(store, {pair_id: pair}, pair_id).get(pair_id, [])
+        steps = latest_next_steps(store, {pair_id: pair}, pair_id).get(pair_id, {})
         outs = [agenda_message(mail, pair, doc, session, person, steps) for person in pair.people]
     return "\n".join(_readable(o.raw) for o in outs)
 

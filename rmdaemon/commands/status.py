@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose
+from rmdaemon import compose, planning
 from rmdaemon.programme import health
 from rmdaemon.config import Settings
-from rmdaemon.records import ACTIVE, INBOX, SESSIONS, InboxOutcome, InboxRow, PairRecord, logs, pair_records
-from rmdaemon.programme.series import next_session
+from rmdaemon.records import ACTIVE, INBOX, PAIRS, SESSIONS, index, InboxOutcome, InboxRow, PairRecord, logs, pair_records
+from rmdaemon.programme.series import next_session, taken_slots
 from rmdaemon.programme.pruning import pruned_count
 from rmdaemon.programme.sessions import NOT_SENT
-from rmdaemon.model import Pair, RosterStatus
+from rmdaemon.model import WEEKDAYS, Pair, RosterStatus
 from rmdaemon.store import Store
 
 def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime) -> list[dict]:
@@ -77,7 +77,16 @@ def summary(store: Store, job_names: list[str]) -> dict:
     return {"quarantined": sum(1 for row in inbox if row.outcome == InboxOutcome.QUARANTINE),
             "messages_processed": len(inbox) + pruned_count(store, INBOX),
             "clock": {"latest_run": store.meta("clock:latest"), "went_back": store.meta("clock:went_back")},
-            "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names}}
+            "jobs": {name: store.meta(f"job:{name}") or {} for name in job_names},
+            "spread": _spread(store)}
+
+
+def _spread(store: Store) -> dict:
+    """Live series per weekday and per hour of their own zone: whether pairs crowd one morning."""
+    taken = taken_slots(index(store, PAIRS, "pair_id"))
+    days, hours = planning.day_hour_counts(taken)
+    return {"by_weekday": {WEEKDAYS[d]: n for d, n in sorted(days.items())},
+            "by_hour": {f"{h:02d}": n for h, n in sorted(hours.items())}, "text": planning.describe_spread(taken)}
 
 
 def render_table(rows: list[dict]) -> str:
@@ -96,7 +105,7 @@ def render_jobs(extra: dict, zone: str) -> str:
     def local(stamp: str | None) -> str:
         return compose.local_time(datetime.fromisoformat(stamp), zone) if stamp else "never"
 
-    lines = [f"quarantined messages: {extra['quarantined']}"]
+    lines = [f"quarantined messages: {extra['quarantined']}", f"sessions spread: {extra['spread']['text']}"]
     back = (extra.get("clock") or {}).get("went_back")
     if back:
         lines.append(f"clock went back: it read {local(back['now'])}, before the latest run at {local(back['latest'])}; "

@@ -22,6 +22,7 @@ from rmdaemon.config.parse import (
     WORKDAYS,
     Invalid,
     check_email,
+    check_language,
     check_timezone,
     parse_date_range,
     parse_day,
@@ -84,6 +85,10 @@ def choice(*choices: str) -> Converter:
 
 def _timezone(value: Any, base: Path) -> str:
     return check_timezone(_text(value, base))
+
+
+def _language(value: Any, base: Path) -> str:
+    return check_language(_text(value, base))
 
 
 def _email(value: Any, base: Path) -> str:
@@ -183,6 +188,7 @@ CLOCK = Converter("time (`HH:MM`)", _clock)
 EMAILS = Converter("list of email addresses", _emails)
 BOOL = Converter("`true` \\| `false`", _boolean)
 TIMEZONE = Converter("IANA time zone", _timezone)
+LANGUAGE = Converter("BCP 47 language tag", _language)
 EMAIL = Converter("email address", _email)
 DATE = Converter("date (`YYYY-MM-DD`)", _date)
 PATH = Converter("path (relative to the config file)", _path)

@@ -122,6 +122,18 @@ def check_email(text: str) -> str:
     return text
 
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def check_language(tag: str) -> str:
+    """A BCP 47 language tag (``de``, ``pt-BR``, ``ja``), written the usual way: language in lower
+    case, region in upper case. Whether templates exist for it is ``check``'s to say, not an error."""
+    if not _LANGUAGE_TAG.fullmatch(tag.strip()):
+        raise Invalid("expected a language tag such as en, de, pt-BR or ja, got {value}", tag)
+    first, *rest = tag.strip().replace("_", "-").split("-")
+    return "-".join([first.lower(), *(p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p for p in rest)])
+
+
 def check_timezone(name: str) -> str:
     """An IANA zone name that zoneinfo (or tzdata) knows; suggests the nearest name if not."""
     try:

@@ -41,6 +41,8 @@ class ProgramSettings:
     blackout_dates: tuple[tuple[date, date], ...] = ()
     # Where every session happens: a room or a URL, maybe a template ({{ pair.mentor.email }}); "" for none.
     location: str = ""
+    champion_name: str = ""  # how mail to the champion greets them; empty: by their role
+    language: str = "en"  # BCP 47: the e-mails' language for people without one in the roster
 
 
 @dataclass(frozen=True)

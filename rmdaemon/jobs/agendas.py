@@ -25,7 +25,8 @@ from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.context import log as job_log
 from rmdaemon.programme.series import (meeting_for, next_session, utc_key)
-from rmdaemon.programme.agenda import agenda_context, agenda_key, agenda_message, latest_next_steps, session_record, when
+from rmdaemon.programme.agenda import (Steps, agenda_context, agenda_key, agenda_message, latest_next_steps, session_record,
+                                       when)
 from rmdaemon.programme.sessions import NOT_SENT, planned_rows
 from rmdaemon.model import JobResult, Pair, RosterStatus
 
@@ -37,7 +38,7 @@ def run(ctx: Context) -> JobResult:
     last_steps = latest_next_steps(ctx.store, {p.pair_id: p for p in ctx.pairs})
     lead = timedelta(hours=ctx.settings.program.agenda_lead_hours)
     new_sessions, pair_updates, messages = [], [], []
-    notes: list[tuple[Pair, dict, dict, list[str], str]] = []
+    notes: list[tuple[Pair, dict, dict, Steps, str]] = []
     done = final_keys(ctx)
     for pair in ctx.pairs:
         doc = state.get(pair.pair_id)
@@ -57,7 +58,7 @@ def run(ctx: Context) -> JobResult:
             if all(k in done for k in keys):  # sent on an earlier tick: not even built again
                 continue
             session = session_record(ctx.templates, pair, doc, found[0], sessions)
-            steps = last_steps.get(pair.pair_id, [])
+            steps = last_steps.get(pair.pair_id, {})
             built = [agenda_message(ctx.mail, pair, doc, session, person, steps)
                      for person, key in zip(pair.people, keys) if key not in done]
             if session["token"] not in sessions:
@@ -79,13 +80,14 @@ def run(ctx: Context) -> JobResult:
     return result
 
 
-def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, list[str]]], result: JobResult) -> None:
+def _into_calendar(ctx: Context, notes: list[tuple[Pair, dict, dict, Steps]], result: JobResult) -> None:
     """The agendas just sent, written into their sessions' calendar entries where the backend can
     (Exchange: a few requests per 100). A failure of the whole call counts for every note."""
     if Capability.ANNOTATE not in ctx.backend.capabilities:
         return
     built = [(pair, meeting_for(ctx.mail, pair, doc), when(doc, session)[0],
-              compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps)).text)
+              compose.render(ctx.templates, "agenda", agenda_context(ctx.settings.program, pair, doc, session, pair.mentee, steps),
+                             ctx.mail.languages((pair.mentee,)), ctx.settings.program.language).text)
              for pair, doc, session, steps in notes]  # fmt: skip
     outcomes = settle(ctx.backend.annotate_many, [b[1:] for b in built], lambda note: (note[0].uid, note[1]))
     for pair, meeting, start, _ in built:  # best effort: the emails stand whatever the calendar says

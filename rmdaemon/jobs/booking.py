@@ -25,10 +25,11 @@ from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
 from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
-from rmdaemon.records import ACTIVE, PAIRS, SESSIONS, RepairState, index, save
+from rmdaemon.records import (ACTIVE, DECLINED, ENDED, PAIRS, PAUSED, SESSIONS, OutboxStatus, RepairState, index,
+                                outbox_keys, save)
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver, final_keys
-from rmdaemon.programme.series import (actual_start, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
+from rmdaemon.programme.series import (actual_start, taken_slots, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,
                                   pair_to_doc, plan_from_doc, plan_to_doc, repair_token, utc_key, with_hours, with_skip)
 from rmdaemon.model import BusyTime, JobResult, Meeting, Outgoing, Pair, Person, RosterStatus, WorkingHours
 
@@ -53,7 +54,7 @@ def run(ctx: Context) -> JobResult:
     state = index(ctx.store, PAIRS, "pair_id")
     sessions = index(ctx.store, SESSIONS, "token")
     roster = ctx.roster()
-    taken = _taken(state)
+    taken = taken_slots(state)
     busy = _busy_all(ctx, [roster[pid] for pid, doc in state.items() if _needs_plan(ctx, roster.get(pid), doc)], result)
     changed, rows = {}, []
     for pair_id, doc in state.items():
@@ -65,7 +66,7 @@ def run(ctx: Context) -> JobResult:
                 settled = _settle(ctx, pair, new or doc, sessions, result)
                 new, rows = (settled[0], rows + settled[1]) if settled else (new, rows)
             else:
-                new = _cancel(ctx, pair_id, doc, result)
+                new = _cancel(ctx, pair_id, doc, result, cancel_reason(pair, doc))
             if new is not None:
                 changed[pair_id] = new
     merged: dict[str, dict] = {}
@@ -92,17 +93,6 @@ def _needs_plan(ctx: Context, pair: Pair | None, doc: dict) -> bool:
     series = doc.get("series")
     live = series is not None and not series.get("cancelled")
     return not (live and series["fingerprint"] == fingerprint(pair, ctx.settings.program.blackout_dates))
-
-
-def _taken(state: dict[str, dict]) -> Counter:
-    """How many live series use each (weekday, local time), so new pairs spread across the day."""
-    taken: Counter = Counter()
-    for doc in state.values():
-        series = doc.get("series")
-        if series and not series.get("cancelled"):
-            start = datetime.fromisoformat(series["plan"]["first_start"]).astimezone(ZoneInfo(series["plan"]["tzid"]))
-            taken[(start.weekday(), start.time())] += 1
-    return taken
 
 
 def _book_or_update(ctx: Context, pair: Pair, doc: dict, taken: Counter, busy: Calendars | None,
@@ -250,7 +240,17 @@ def _past(series: dict, pair_id: str, now: datetime) -> int:
     return len(planning.occurrences_between(plan, plan.first_start, now, blackouts))
 
 
-def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | None:
+def cancel_reason(pair: Pair | None, doc: dict) -> str:
+    """Why a series ends early, as its cancellation tells the pair: ``pause`` / ``stop`` (their
+    own reply), ``paused`` / ``ended`` (the roster's status), ``removed`` (the row is gone)."""
+    if pair is None:
+        return "removed"
+    if pair.status != RosterStatus.ACTIVE:
+        return str(pair.status)
+    return {PAUSED: "pause", ENDED: "stop", DECLINED: "declined"}.get(doc["state"], "removed")
+
+
+def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult, reason: str) -> dict | None:
     series = doc.get("series")
     if not series or series.get("cancelled") or doc.get("completed"):
         return None  # a completed programme's series has simply run out: nothing to cancel
@@ -260,7 +260,7 @@ def _cancel(ctx: Context, pair_id: str, doc: dict, result: JobResult) -> dict | 
         return dict(doc, series=None, sessions_used=used)
     result.add("series cancelled", f"{pair_id}: series cancelled")
     return dict(doc, sessions_used=used, series=dict(series, cancelled=True, cancelled_at=utc_key(ctx.now),
-                                                     sequence=series["sequence"] + 1))
+                                                     sequence=series["sequence"] + 1, cancel_reason=reason))
 
 
 

@@ -49,7 +49,7 @@ def run(ctx: Context) -> JobResult:
                       f"{slot - timedelta(days=1):%d %b %Y}",
         "attention": engagement.attention(snap, metrics.members(snap, ctx.pairs), ctx.settings.nudges, ctx.now),
         "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
-        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone),
+        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone, ctx.settings.program.language),
     }
     message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(), context=context, kind="digest",
                              files=_report(ctx, snap, slot))

@@ -109,8 +109,9 @@ def milestone_mail(ctx: Context, pair: Pair, doc: dict, milestone: str, held: in
         other = pair.mentee if person is pair.mentor else pair.mentor
         intro = {"first": "You have had your first session.", "midpoint": "You are halfway through.",
                  "end": "Your last session is done. Thank you for taking part!"}[milestone]
-        context = {"pair": pair, "person": person, "other": other, "questions": ctx.templates.survey(milestone, role),
-                   "milestone_text": MILESTONE_TEXT[milestone], "intro": intro,
+        questions = [ctx.templates.question_in(q, person.language) for q in ctx.templates.survey(milestone, role)]
+        context = {"pair": pair, "person": person, "other": other, "questions": questions,
+                   "milestone_text": MILESTONE_TEXT[milestone], "intro": intro, "milestone": milestone,
                    "min_group": ctx.settings.privacy.min_group_size}
         out.append(ctx.mail.email("survey", key=f"survey:{pair.pair_id}:{milestone}:{person.address}", to=person,
                                   context=context, kind="survey", pair_id=pair.pair_id, token=token))

@@ -32,8 +32,12 @@ def session_record(templates: Templates, pair: Pair, doc: dict, start: datetime,
         return sessions[token]
     row = next(r for r in planned_rows(PairRecord.from_doc(doc)) if r["token"] == token)
     starter = compose.pick_starter(templates, pair.track, doc["starters_used"])
+    translated = {p.language: templates.starter_in(starter, p.language) for p in pair.people if p.language}
     return {"token": token, "pair_id": pair.pair_id, "kind": "session", "uid": uid, "start": row["start"],
-            "planned": row["planned"], "number": row["number"], "starter": starter.id, "starter_text": starter.text}
+            "planned": row["planned"], "number": row["number"], "starter": starter.id, "starter_text": starter.text,
+            "starter_mentor": starter.mentor, "starter_mentee": starter.mentee,
+            "starter_texts": {lang: {"starter_text": s.text, "starter_mentor": s.mentor, "starter_mentee": s.mentee}
+                              for lang, s in translated.items() if s is not starter}}
 
 
 def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
@@ -42,30 +46,52 @@ def when(doc: dict, session: dict) -> tuple[datetime, datetime]:
     return planned, actual_start(doc["series"], planned) if doc.get("series") else planned
 
 
-def latest_next_steps(store: Store, pairs: Mapping[str, Pair], pair_id: str | None = None) -> dict[str, list[str]]:
-    """Each pair's next steps (or one pair's) from its most recent log that has any: the next
-    agenda carries them forward. Only logs its current two people wrote together count: a person
-    who joined the pair later never sees what was agreed before them."""
-    latest: dict[str, tuple[str, list[str]]] = {}
+Steps = dict[str, list[str]]  # role (mentor | mentee) → the next steps that person logged
+
+
+def latest_next_steps(store: Store, pairs: Mapping[str, Pair], pair_id: str | None = None) -> dict[str, Steps]:
+    """Each pair's next steps (or one pair's) from the most recent session with any, as each of
+    the two logged them: the next agenda carries both people's commitments forward, not only the
+    last reply's. Only logs its current two people wrote together count: a person who joined the
+    pair later never sees what was agreed before them."""
+    latest: dict[str, tuple[str, str]] = {}  # pair → (received, token) of the newest log with steps
+    found: dict[str, list] = {}
     for log in logs(store):
         pair = pairs.get(log.pair_id)
         if pair is None or (pair_id is not None and log.pair_id != pair_id) or not privacy.belongs_to(log, pair):
             continue
-        steps = log.field("next_steps") or []
-        if steps and log.received >= latest.get(log.pair_id, ("", []))[0]:
-            latest[log.pair_id] = (log.received, steps)
-    return {pair_id: steps for pair_id, (_, steps) in latest.items()}
+        if log.field("next_steps"):
+            found.setdefault(log.pair_id, []).append(log)
+            if log.received >= latest.get(log.pair_id, ("", ""))[0]:
+                latest[log.pair_id] = (log.received, log.token)
+    steps: dict[str, Steps] = {}
+    for pid, (_, token) in latest.items():
+        for log in sorted((x for x in found[pid] if x.token == token), key=lambda x: x.received):
+            steps.setdefault(pid, {})[log.role or "mentee"] = log.field("next_steps")  # a person's later reply wins
+    return steps
 
 
-def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> dict:
+def _steps_view(pair: Pair, person: Person, steps: Steps) -> list[dict]:
+    """Who committed to what, the reader's own steps first: {"mine", "name", "steps"}."""
+    people = sorted(zip(("mentor", "mentee"), pair.people), key=lambda rp: rp[1] is not person)
+    return [{"mine": p is person, "name": p.first_name, "steps": steps[role]} for role, p in people if steps.get(role)]
+
+
+def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dict, person: Person, steps: Steps) -> dict:
     other = pair.mentee if person is pair.mentor else pair.mentor
     start = when(doc, session)[1]
     sessions = total(planned_rows(PairRecord.from_doc(doc)))
     return {
         "program": program, "pair": pair, "person": person, "other": other,
         "token": session["token"], "number": session["number"], "total": sessions or None,
-        "when_local": compose.local_time(start, person.timezone), "when_other": compose.local_time(start, other.timezone),
-        "goal": goal_of(pair, doc), "starter": session["starter_text"], "next_steps": steps,
+        "when_local": compose.local_time(start, person.timezone, person.language),
+        "when_other": compose.local_time(start, other.timezone, person.language),
+        "goal": goal_of(pair, doc),
+        "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
+                                       "mentor" if person is pair.mentor else "mentee",
+                                       pair.mentor.first_name, pair.mentee.first_name),
+        "next_steps": list(dict.fromkeys(step for view in _steps_view(pair, person, steps) for step in view["steps"])),
+        "next_steps_by": _steps_view(pair, person, steps),
         "ask_progress": session["number"] in progress_sessions(sessions),
         "location": place(program, pair), "join_url": doc["series"].get("join_url") or "",
     }
@@ -78,7 +104,7 @@ def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
     return f"agenda:{compose.session_token(doc['series'], planned)}:{moved}{person.address}"
 
 
-def agenda_message(mail: Mailer, pair: Pair, doc: dict, session: dict, person: Person, steps: list[str]) -> Outgoing:
+def agenda_message(mail: Mailer, pair: Pair, doc: dict, session: dict, person: Person, steps: Steps) -> Outgoing:
     return mail.email("agenda", key=agenda_key(doc, when(doc, session)[0], person), to=person,
                       context=agenda_context(mail.program, pair, doc, session, person, steps), kind="agenda",
                       pair_id=pair.pair_id, token=session["token"])

@@ -34,13 +34,24 @@ class Mailer:
             key=key, sender=program.organizer, sender_name=program.organizer_name, to=people, date=self.now,
             message_id=compose.message_id(kind, key, compose.domain_of(program.organizer), token, self.secret),
             in_reply_to=in_reply_to)
-        content = compose.render(self.templates, template, {"program": program, "token": token, **context})
-        return Outgoing(key=key, to=tuple(p.email for p in people), raw=compose.build_email(envelope, content, calendar, files=files),
+        # One recipient is ``person`` unless the job says otherwise: every e-mail can greet its reader.
+        alone = {"person": people[0]} if len(people) == 1 else {}
+        content = compose.render(self.templates, template, {"program": program, "token": token, **alone, **context},
+                                 self.languages(people), program.language)
+        return Outgoing(key=key, to=tuple(p.email for p in people),
+                        raw=compose.build_email(envelope, content, calendar, files=files),
                         kind=kind, pair_id=pair_id)
+
+    def languages(self, people: tuple[Person, ...]) -> tuple[str, ...]:
+        """The languages a message is written in: each reader's, the first reader's first."""
+        return tuple(dict.fromkeys(p.language or self.program.language for p in people))
 
     def champion(self) -> Person:
         """The champion as a recipient (digests, alerts, forwarded flags)."""
-        return Person("Programme champion", self.program.champion, self.program.timezone, self.program.working_hours)
+        program = self.program
+        return Person(program.champion_name or "Programme champion", program.champion, program.timezone,
+                      program.working_hours, preferred_name="" if program.champion_name else "programme champion",
+                      language=program.language)
 
     def admin(self, address: str) -> Person:
         return Person("Programme admin", address, self.program.timezone, self.program.working_hours)

@@ -24,10 +24,11 @@ def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
         options = [datetime.fromisoformat(o) for o in repair["offered"]]
         context = {
             "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
-            "when_mentee": compose.local_time(actual, pair.mentee.timezone),
-            "when_mentor": compose.local_time(actual, pair.mentor.timezone),
-            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone),
-                         "mentor": compose.local_time(o, pair.mentor.timezone)} for o in options],
+            "decliner_names": [p.first_name for p in pair.people if p.address in repair["declined_by"]],
+            "when_mentee": compose.local_time(actual, pair.mentee.timezone, pair.mentee.language),
+            "when_mentor": compose.local_time(actual, pair.mentor.timezone, pair.mentor.language),
+            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone, pair.mentee.language),
+                         "mentor": compose.local_time(o, pair.mentor.timezone, pair.mentor.language)} for o in options],
             "checked_calendars": repair.get("checked_calendars", False),
             "comments": said(pair, series, key, repair["declined_by"]),
             "proposals": [{"who": pair.member(c["from"]).name, "reason": c.get("reason", ""),
@@ -63,7 +64,8 @@ def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing
         planned = notice.get("planned")
         when = None
         if planned and doc.get("series"):
-            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone)
+            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone,
+                                      person.language)
         context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when,
                    **{k: notice.get(k, "") for k in ("what", "comment", "who")}}
         out.append(mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",

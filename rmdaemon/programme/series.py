@@ -13,6 +13,7 @@ out-of-office days put there, and ``repairs`` the offers made after a declined s
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
@@ -60,7 +61,8 @@ def pair_to_doc(pair: Pair) -> dict:
     """A snapshot of the people, so a pair removed from the roster can still be sent its cancellation."""
     doc = {"pair_id": pair.pair_id, "goal": pair.goal, "track": pair.track, "cadence": pair.cadence,
            "duration_minutes": pair.duration_minutes, "status": pair.status,
-           "people": [[p.name, p.email, p.timezone, *hours_to_doc(p.working_hours)] for p in pair.people]}
+           "people": [[p.name, p.email, p.timezone, *hours_to_doc(p.working_hours)] for p in pair.people],
+           "greeting": [[p.preferred_name, p.language] for p in pair.people]}
     return {**doc, "cohort": pair.cohort} if pair.cohort else doc  # no key without one: stored snapshots stay as they were
 
 
@@ -90,10 +92,23 @@ def planned_pair(pair: Pair, series: dict) -> Pair:
 
 
 def pair_from_doc(doc: dict) -> Pair:
-    mentor, mentee = (Person(name, email, tz, hours_from_doc(hours)) for name, email, tz, *hours in doc["people"])
+    greeting = doc.get("greeting") or [["", ""], ["", ""]]  # snapshots from before names and languages
+    mentor, mentee = (Person(name, email, tz, hours_from_doc(hours), preferred_name=preferred, language=language)
+                      for (name, email, tz, *hours), (preferred, language) in zip(doc["people"], greeting))
     return Pair(pair_id=doc["pair_id"], mentor=mentor, mentee=mentee, goal=doc["goal"], track=doc["track"],
                 cadence=doc["cadence"], duration_minutes=doc["duration_minutes"], preferred_slot=None,
                 status=doc["status"], cohort=doc.get("cohort", ""))
+
+
+def taken_slots(state: dict[str, dict]) -> Counter:
+    """How many live series use each (weekday, local time), so new pairs spread over the week and the day."""
+    taken: Counter = Counter()
+    for doc in state.values():
+        series = doc.get("series")
+        if series and not series.get("cancelled"):
+            start = datetime.fromisoformat(series["plan"]["first_start"]).astimezone(ZoneInfo(series["plan"]["tzid"]))
+            taken[(start.weekday(), start.time())] += 1
+    return taken
 
 
 def exdates(series: dict) -> tuple[datetime, ...]:
@@ -192,22 +207,37 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
     plan = plan_from_doc(pair.pair_id, series["plan"])
     program = mail.program
     summary = f"{program.name}: {pair.mentor.name} & {pair.mentee.name}"
+    champion = mail.champion()
     context = {
         "program": program, "pair": pair, "goal": goal_of(pair, state), "summary": summary,
         "cancelled": series.get("cancelled", False), "sequence": series["sequence"],
+        "reason": series.get("cancel_reason", "removed"), "contact_name": champion.name, "contact": champion.email,
         "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
-        "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone),
-        "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone),
+        "count": plan.count - len(series.get("blackouts", ())) if plan.count else None,
+        "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone, pair.mentee.language),
+        "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone, pair.mentor.language),
         "location": place(program, pair), "join_url": series.get("join_url") or "",
     }
-    body = compose.render(mail.templates, "invitation", context)
+
+    def view(person: Person, shared: bool = False) -> dict:
+        """The invitation as ``person`` reads it: their own time first, the other's after."""
+        other = pair.mentee if person is pair.mentor else pair.mentor
+        return dict(context, person=person, other=other, shared=shared,
+                    when_local=compose.local_time(plan.first_start, person.timezone, person.language),
+                    when_other=compose.local_time(plan.first_start, other.timezone, person.language))
+
+    both, default = mail.languages((pair.mentee, pair.mentor)), program.language
+    body = compose.render(mail.templates, "invitation", view(pair.mentee, shared=True), both, default)
+    own = tuple((p.address, compose.render(mail.templates, "invitation", view(p), mail.languages((p,)), default))
+                for p in pair.people)
     return Meeting(
         uid=series["uid"], sequence=series["sequence"], organizer_email=program.organizer,
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
-        description=compose.render_text(mail.templates, "event_description.txt", context),
+        description=compose.render_text(mail.templates, "event_description.txt", view(pair.mentee, shared=True),
+                                        both, default),
         plan=plan, exdates=exdates(series), moved=moves(series), cancelled=series.get("cancelled", False),
         subject=body.subject, body_text=body.text, body_html=body.html, token_key=series.get("token_key") or "",
-        location=context["location"],
+        location=context["location"], bodies=tuple((address, r.subject, r.text, r.html) for address, r in own),
     )
 
 

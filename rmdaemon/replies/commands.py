@@ -41,10 +41,11 @@ _ARG_LEADS = frozenset("to for until till until' auf à a para naar op le on al 
 CONSENT_WORDS = {
     "yes": ("yes", "yes please", "i'm in", "im in", "i am in", "count me in", "sure", "happy to",
             "gladly", "agreed", "i agree", "opt in", "ja", "ja gerne", "gerne", "oui",
-            "volontiers", "sí", "si", "claro", "con gusto", "ja graag", "sim", "com certeza"),
+            "volontiers", "sí", "si", "claro", "con gusto", "ja graag", "sim", "com certeza", "はい",
+            "参加します"),
     "no": ("no", "no thanks", "no thank you", "not now", "not interested", "opt out", "nein",
            "nein danke", "non", "non merci", "no gracias", "nee", "nee bedankt", "não",
-           "nao", "não obrigado", "não obrigada"),
+           "nao", "não obrigado", "não obrigada", "いいえ", "辞退します"),
 }
 SHARE_WORDS = {
     True: ("share notes", "share my notes", "share", "notes can be shared", "ok to share",

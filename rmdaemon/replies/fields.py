@@ -52,9 +52,10 @@ LABELS: dict[str, tuple[str, ...]] = {
     ),
     "progress": ("progress", "goal progress", "progress towards goal", "progress towards the goal",
                  "progress towards our goal", "progress towards your goal", "how far towards the goal",
-                 "fortschritt", "zielfortschritt", "progrès", "progreso", "voortgang", "progresso"),
+                 "fortschritt", "zielfortschritt", "progrès", "progreso", "voortgang", "progresso", "進捗",
+                 "目標への進捗"),
     "goal": ("goal", "our goal", "pair goal", "ziel", "unser ziel", "objectif", "objetivo",
-             "doel", "obiettivo"),
+             "doel", "obiettivo", "目標"),
     "rating": (
         "rating", "rate", "score", "stars", "how would you rate it", "how would you rate",
         "how was it", "bewertung", "note", "sterne", "évaluation", "notation", "valoración",
@@ -92,8 +93,8 @@ _SPLIT_HINT_RE = re.compile(r"[;,、，；]| - ")
 _SPLIT_RE = re.compile(r"\s*[;,、，；]\s*|\s+[-–•]\s+")
 ITEM_RE = re.compile(r"^\s*(?:[-*•·–—+]|\d{1,2}[.)]|[a-z][.)])\s+(?P<item>.+?)\s*$", re.IGNORECASE)
 _YES = frozenset("yes y yep yeah yup true ja jep jawohl oui ouais sí si sim claro 1 ✓ ✔ ✅ x done "
-                 "attended met happened".split())
-_NO = frozenset("no n nope false nein non nee não nao 0 ✗ ✘ ❌ cancelled canceled "
+                 "attended met happened はい 参加 出席".split())
+_NO = frozenset("no n nope false nein non nee não nao 0 ✗ ✘ ❌ cancelled canceled いいえ 欠席 "
                 "missed skipped".split())
 NOT_MET_RE = re.compile(
     r"\b(?:we )?(?:did ?n[o']t|did not|couldn'?t|could not|didn’t) (?:get to )?meet\b"

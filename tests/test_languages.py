@@ -1,0 +1,160 @@
+"""E-mails in each person's language, end to end on the local backend: the kickoff in their
+language is answered with their word for yes, the agenda's reply prompts in their language come
+back as the right fields, and an invitation between two languages carries both. Plus golden
+files: one e-mail of each kind in each language (tests/golden/<lang>/<kind>.txt, reviewed)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from programme import Programme, status
+from rmdaemon import compose, template_vars
+from rmdaemon.replies import parse_reply
+
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+GOLDEN = Path(__file__).parent / "golden"
+HEADER = "pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,mentor_timezone,mentee_timezone,mentor_language,mentee_language,mentor_working_hours\n"
+# language → (its word for yes, a phrase its agenda carries, its starter's opening for the mentee)
+LANGUAGES = {
+    "en": ("YES", "Conversation starter:", "Ask Aisha"),
+    "de": ("JA", "Zum Einstieg:", "Fragen Sie Aisha"),
+    "fr": ("OUI", "Pour lancer la conversation :", "Demandez à Aisha"),
+    "es": ("SÍ", "Para empezar la conversación:", "Pregúntale a Aisha"),
+    "nl": ("JA", "Om het gesprek te openen:", "Vraag Aisha"),
+    "pt-BR": ("SIM", "Para começar a conversa:", "Pergunte a Aisha"),
+    "ja": ("はい", "会話のきっかけ：", "Khanさん"),
+}
+ANSWERS = ["Creators, search", "How they pick products", "Follow three creators", "4", "3"]
+
+
+def _text(msg) -> str:
+    return msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def _programme(root: Path, mentor_language: str, mentee_language: str, mentor: str = "Aisha Khan") -> Programme:
+    roster = HEADER + (f"P01,{mentor},aisha@example.com,Richard Hale,richard@example.com,Learn TikTok,"
+                       f"Asia/Tokyo,Europe/Berlin,{mentor_language},{mentee_language},13:00-21:00\n")
+    return Programme.create(root, roster=roster)
+
+
+def _filled(agenda: str) -> str:
+    """The agenda's own reply prompts, answered: the block of indented 'Label: …' lines."""
+    prompts = re.findall(r"^  (\S[^:：\n]*?)\s?[:：] ?(.*)$", agenda, re.MULTILINE)
+    prompts = [(label, value) for label, value in prompts if "-" not in label]  # not the next-steps list
+    assert len(prompts) >= 5, agenda
+    attended, *rest = prompts
+    lines = [f"{attended[0]}: {attended[1]}"] + [f"{label}: {answer}" for (label, _), answer in zip(rest, ANSWERS)]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_agenda_answered_in_its_language_gives_the_right_fields(tmp_path, capsys, language):
+    yes, marker, mentee_starter = LANGUAGES[language]
+    prog = _programme(tmp_path, language, language)
+    prog.run(T0)
+    for kickoff in prog.outbox("kickoff"):
+        assert f" {yes} " in _text(kickoff).replace("「", " ").replace("」", " ").replace(",", " ") or yes in _text(kickoff)
+        prog.reply(kickoff, yes, T0)
+    prog.run(T0 + timedelta(hours=1))
+    start = datetime.fromisoformat(status(prog, T0 + timedelta(hours=1), capsys)["P01"]["next_session"])
+    prog.run(start - timedelta(hours=23))
+    (agenda,) = prog.outbox("agenda.", to="richard@")
+    text = _text(agenda)
+    assert marker in text and mentee_starter in text
+    reply = prog.reply(agenda, _filled(text), start + timedelta(hours=1))
+    fields = parse_reply(reply.read_bytes()).fields
+    assert fields["attended"] is True
+    assert fields["topics"] == ["Creators", "search"]
+    assert fields["learned"] == "How they pick products"
+    assert fields["next_steps"] == ["Follow three creators"]
+    assert fields["rating"] == 4 and fields["progress"] in (3, None)  # progress is asked at some sessions only
+    prog.run(start + timedelta(hours=2))
+    assert status(prog, start + timedelta(hours=2), capsys)["P01"]["sessions_held"] == 1
+
+
+def test_an_invitation_between_two_languages_gives_each_their_own_and_the_calendar_both(tmp_path):
+    prog = _programme(tmp_path, "ja", "de", mentor="田中 由紀")
+    prog.run(T0)
+    for kickoff in prog.outbox("kickoff"):
+        prog.reply(kickoff, "はい" if "aisha" in str(kickoff["To"]) else "JA", T0)
+    prog.run(T0 + timedelta(hours=1))
+    (to_aisha,), (to_richard,) = prog.outbox("itip", to="aisha@"), prog.outbox("itip", to="richard@")
+    aisha, richard = _text(to_aisha), _text(to_richard)
+    assert aisha.startswith("田中さん\n") and "定例セッション" in aisha and "Hallo" not in aisha
+    assert richard.startswith("Hallo Richard,") and "geschützte Termin" in richard and "定例" not in richard
+    # each reads their own time first, in their own language's format
+    assert re.search(r"日時：2027年1月\d+日\(.\) \d\d:\d\d JST（Richardさんの現地時間では 2027年1月\d+日\(.\) \d\d:\d\d CET）", aisha)
+    assert re.search(r"mit 田中:\n\w\w\., \d+\. Jan\. 2027, \d\d:\d\d CET \(\w\w\., \d+\. Jan\. 2027, \d\d:\d\d JST für 田中\)", richard)
+    # the event's own description, which both see in their calendar, carries both languages
+    ics = to_aisha.get_payload()[1].get_payload(decode=True).decode()
+    assert "Reverse-Mentoring-Termin" in ics and "リバースメンタリング" in ics
+
+
+def test_check_lists_the_translations_a_language_lacks(tmp_path, capsys):
+    prog = _programme(tmp_path, "it", "de")
+    assert prog.cli("check") == 0
+    out = capsys.readouterr().out
+    assert "no it translation of kickoff.txt" in out and "readers of it get these e-mails in en" in out
+    assert "no de translation of kickoff.txt" not in out
+
+
+# --- golden files ---------------------------------------------------------------------------------
+
+SAMPLE_TIMES = {template_vars.WHEN: ("Europe/London", datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc)),
+                "Tue 12 Jan 2027, 10:00 EST": ("America/New_York", datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc))}
+
+
+def _localised(value: object, language: str) -> object:
+    """The sample's English times, as a reader of ``language`` gets them."""
+    if isinstance(value, str) and value in SAMPLE_TIMES:
+        zone, moment = SAMPLE_TIMES[value]
+        return compose.local_time(moment, zone, language)
+    if isinstance(value, list):
+        return [_localised(v, language) for v in value]
+    if isinstance(value, dict):
+        return {k: _localised(v, language) for k, v in value.items()}
+    return value
+
+
+def _golden_context(templates: compose.Templates, kind: str, language: str) -> dict:
+    """The catalogue's sample, with its people reading ``language``, its times in their format, and
+    the shipped starter and survey questions in their language."""
+    doc = next(d for d in template_vars.CATALOGUE if d.name == kind)
+    context = {key: _localised(value, language) for key, value in doc.sample().items()}
+    for key in ("person", "other"):
+        if key in context:
+            context[key] = replace(context[key], language=language)
+    if "pair" in context:
+        pair = context["pair"]
+        context["pair"] = replace(pair, mentor=replace(pair.mentor, language=language),
+                                  mentee=replace(pair.mentee, language=language))
+    if "starter" in context:
+        starter = templates.starter_in(templates.starters["general"][1], language)
+        context["starter"] = compose.starter_for({"starter_text": starter.text, "starter_mentee": starter.mentee},
+                                                 "mentee", context["pair"].mentor.first_name, "")
+    if "questions" in context:
+        context["questions"] = [templates.question_in(q, language) for q in templates.survey("midpoint", "mentee")]
+    return context
+
+
+GOLDEN_KINDS = [d.name for d in template_vars.CATALOGUE if d.sample and d.name in compose.EMAIL_TEMPLATES]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", GOLDEN_KINDS)
+def test_golden_email(kind, language):
+    templates = compose.load_templates()
+    out = compose.render(templates, kind, _golden_context(templates, kind, language), (language,), "en")
+    text = f"Subject: {out.subject}\n\n{out.text}"
+    path = GOLDEN / language / f"{kind}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"{path}: regenerate with UPDATE_GOLDEN=1 and review the diff"
+    assert "{{" not in text and "{%" not in text
