@@ -12,10 +12,12 @@ import pytest
 
 from programme import Programme, _set_key
 from rmdaemon import daemon
+from rmdaemon.atomic import atomic_write
 from rmdaemon.clock import fixed_clock
 from rmdaemon.config import load_settings
 from rmdaemon.errors import UserError
 from rmdaemon.programme.pruning import prune
+from rmdaemon.secret import SIZE, secret_path
 from rmdaemon.store import Store
 from test_crash import Crash, CrashingBackend
 from timeline import Reply, Timeline
@@ -35,6 +37,10 @@ def lived(tmp_path, name: str, days: int) -> Timeline:
     alerts); Richard sends SKIP before the fourth. Runs every evening until a week after the end,
     then every ten days for three months."""
     prog = Programme.create(tmp_path / name, roster=ROSTER, cadence='"weekly"', prune_after_days=str(days))
+    # Both lives share one installation secret: it keys every UID, token and Message-ID, so two
+    # secrets would make every key differ and hide what the comparison is about.
+    prog.state.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(secret_path(prog.state), b"5e" * SIZE + b"\n", mode=0o600)
     replies = [Reply(T0 + timedelta(minutes=30), who, "YES", name=f"yes-{who}")
                for who in ("aisha", "richard", "tom", "linda")]
     replies += [Reply(FIRST + n * WEEK + timedelta(hours=2), "aisha", "Attended: yes\nRating: 5", name=f"log-{n}")
