@@ -17,7 +17,7 @@ from programme import Programme
 from rmdaemon import compose
 from test_colleague import ROSTER
 from test_languages import GOLDEN_KINDS, LANGUAGES, _golden_context
-from test_report import CHROMIUM_FLAGS, chromium
+from browser import FLAGS, chromium
 
 SHOTS = Path(__file__).parent / "screenshots"
 WIDTHS = {"phone": 375, "desktop": 1280}
@@ -71,7 +71,7 @@ def _measure(pages: dict[str, str], width: int, where: Path) -> list[dict]:
     frames = "\n".join(_frame(page, width, 900, name) for name, page in pages.items())
     probe = where / f"probe-{width}.html"
     probe.write_text(f"<!DOCTYPE html><html><body style='margin:0'>{frames}{PROBE}</body></html>", encoding="utf-8")
-    dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={where / 'profile'}", "--window-size=1400,900",
+    dom = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={where / 'profile'}", "--window-size=1400,900",
                           "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
                          capture_output=True, text=True, timeout=300)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -103,7 +103,7 @@ def test_screenshots_of_each_kind(pages, tmp_path, device):
         page.write_text(f"<!DOCTYPE html><html><body style='margin:0'>{_frame(pages[name], width, 1400)}</body></html>",
                         encoding="utf-8")
         shot = folder / f"{name}.png"
-        run = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+        run = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                               f"--window-size={max(width, 500)},1400", f"--screenshot={shot}", page.as_uri()],
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr[-2000:]
