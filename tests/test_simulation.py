@@ -215,13 +215,13 @@ def test_no_private_note_reaches_the_champion(simulated):
 def test_champion_gets_one_digest_a_week_with_the_numbers(simulated):
     prog, _, _, _ = simulated
     digests = sorted(prog.outbox("digest", to="champion@example.com"), key=lambda m: m["Date"].datetime)
-    # one per Monday 09:00 London from 18 January (the first sessions were in the week of 11 January;
-    # no digest covers time before them) to 22 February
-    assert len(digests) == 6 and "week of 11 Jan to 17 Jan 2027" in digests[0]["Subject"]
-    assert len({d["Subject"] for d in digests}) == 6
+    # one per Monday from 11 January (sessions spread over the week, so the first were held from
+    # Wednesday 6 January; no digest covers time before them) to 22 February
+    assert len(digests) == 7 and "week of 06 Jan to 10 Jan 2027" in digests[0]["Subject"]
+    assert len({d["Subject"] for d in digests}) == 7
     bodies = [d.get_body(("plain",)).get_content() for d in digests]
     f1 = [next((s for s in ("at risk", "fizzling") if f"F1  Mentor F1 mentoring Mentee F1: {s}" in b), "-") for b in bodies]
-    assert f1 == ["-", "at risk", "fizzling", "-", "-", "-"]  # and recovered after the nudges
+    assert f1 == ["-", "at risk", "fizzling", "-", "-", "-", "-"]  # and recovered after the nudges
     assert "NUDGE F1" in bodies[2] and "Mentee H2" not in bodies[2]
     last = digests[-1].get_body(("plain",)).get_content()
     assert "sessions held" in last and "declined to join" in last
