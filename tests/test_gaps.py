@@ -97,17 +97,19 @@ def test_a_year_away_ends_the_programme_once_with_its_end_mail_only(tmp_path, ca
 
 
 def test_one_digest_for_the_weeks_the_daemon_was_down_and_none_before_the_first_session(tmp_path, capsys):
-    prog = booked(tmp_path)
-    prog.run(FIRST)  # Mon 11 Jan 09:00: the digest moment, but no session has taken place before it
+    prog = booked(tmp_path)  # ran at Mon 4 Jan 09:00, the digest moment: no session has taken place before it
     assert not prog.outbox("digest")
+    prog.run(FIRST)  # Mon 11 Jan: P02's sessions are spread to Tuesdays, its first was on 5 Jan
+    (first,) = prog.outbox("digest")
+    assert "week of 05 Jan to 10 Jan 2027" in first["Subject"] + first.get_body(("plain",)).get_content()
     prog.run(FIRST + WEEK)  # Mon 18 Jan
-    first = prog.outbox("digest")
-    text = first[0].get_body(("plain",)).get_content()
-    assert len(first) == 1 and "week of 11 Jan to 17 Jan 2027" in first[0]["Subject"] + text
+    second = sorted(prog.outbox("digest"), key=lambda m: m["Date"].datetime)  # files are named by a keyed hash
+    text = second[-1].get_body(("plain",)).get_content()
+    assert len(second) == 2 and "week of 11 Jan to 17 Jan 2027" in second[-1]["Subject"] + text
     assert "quarantine" not in text.replace("quarantined mail  0", "")  # nothing quarantined: not mentioned
     prog.run(FIRST + 4 * WEEK + timedelta(hours=1))  # down for three weeks
-    digests = prog.outbox("digest")
-    assert len(digests) == 2
+    digests = sorted(prog.outbox("digest"), key=lambda m: m["Date"].datetime)
+    assert len(digests) == 3
     text = digests[-1].get_body(("plain",)).get_content()
     assert "weeks of 18 Jan to 07 Feb 2027" in digests[-1]["Subject"] + text
 
@@ -136,8 +138,9 @@ def test_a_skip_read_after_its_session_skips_the_session_it_was_written_for(tmp_
     prog.run(FIRST + 2 * timedelta(days=1))
     rows = sessions(prog, FIRST + 2 * timedelta(days=1), capsys)
     assert [r[2] for r in rows[:2]] == ["skipped", "planned"]
-    moved = status(prog, FIRST + 2 * timedelta(days=1), capsys)["P02"]["sessions"][0]
-    assert moved["start"].startswith("2027-01-12T14:00")
+    p02 = status(prog, FIRST + 2 * timedelta(days=1), capsys)["P02"]["sessions"]
+    # P02 meets on Tuesdays (sessions spread over the week): its next one, 12 Jan, moved to 14:00
+    assert [(r["start"][:16], r["status"]) for r in p02[1:3]] == [("2027-01-12T14:00", "moved"), ("2027-01-19T10:00", "planned")]
 
 
 def test_a_skipped_session_moves_no_milestone_the_report_announces_the_day_the_survey_goes(tmp_path, capsys):
