@@ -41,7 +41,7 @@ def hours(start: int, end: int, days: tuple[int, ...] = WEEK, zone: str = "Europ
 def book(prog: ExchangeProgramme, capsys: pytest.CaptureFixture[str]) -> str:
     """Consent from both, then the booking tick; returns what ``run`` printed for it."""
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     capsys.readouterr()
     assert prog.run(T1) == 0
     return capsys.readouterr().out
@@ -63,7 +63,7 @@ def test_a_person_is_booked_inside_the_hours_they_keep_in_outlook(tmp_path, ews_
     prog.ews.control.set_working_hours(MENTOR, hours(7, 10, days=(1, 2, 3)))  # early starts, Tuesday to Thursday
     prog.ews.control.set_working_hours(MENTEE, hours(7, 11))
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     capsys.readouterr()
     assert prog.run(T1, "--dry-run") == 0  # the preview plans as the run will
     assert "would book series" in (preview := capsys.readouterr().out) and " 07:" in preview.split("would book series")[1]
