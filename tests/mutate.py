@@ -91,14 +91,16 @@ PROMISES: dict[str, Promise] = {
                    *_functions("rmdaemon.jobs.surveys", "certificates", "_shared_topics"),
                    *_functions("rmdaemon.jobs.digest", "attention")),
         tests=("tests/test_metrics.py",
-               "tests/test_security.py::test_every_formula_start_in_every_text_column_of_the_csv_is_shown_as_text"),
+               "tests/test_security.py::test_csv_report_neutralises_cells_that_a_spreadsheet_would_run_as_formulas"),
     ),
     # Nothing is booked for a pair until both opted in; NO or STOP from either ends it.
     "consent": Promise(
         files=("rmdaemon/programme/pairstate.py", "rmdaemon/jobs/consent.py"),
         functions=(*_functions("rmdaemon.programme.pairstate", "_consent", "apply_reply"),
                    *_all("rmdaemon/jobs/consent.py")),
-        tests=("tests/test_consent.py", "tests/test_walkthrough.py"),
+        tests=("tests/test_consent.py",
+               "tests/test_walkthrough.py::test_kickoff_goes_to_both_people_of_every_active_pair_and_not_the_paused_one",
+               "tests/test_walkthrough.py::test_series_booked_only_after_both_opted_in"),
     ),
     # One UID for a series' whole life, SEQUENCE rising on every change; answers matched by UID.
     "sequence": Promise(
@@ -114,7 +116,8 @@ PROMISES: dict[str, Promise] = {
     "purge": Promise(
         files=("rmdaemon/commands/purge.py",),
         functions=_all("rmdaemon/commands/purge.py"),
-        tests=("tests/attacks/test_purge.py", "tests/test_engagement.py"),
+        tests=("tests/attacks/test_purge.py",
+               "tests/test_engagement.py::test_purge_refuses_a_live_series_then_removes_everything"),
     ),
 }
 

@@ -53,6 +53,17 @@ ME = "richard.hale@example.com"
     (f'"Richard <{ME}', From(None, "From header cannot be read (unclosed quote)")),
     (f"Richard (at work <{ME}>", From(None, "From header cannot be read (unclosed comment)")),
     (f"Richard \x00 <{ME}>", From(None, "From header cannot be read (unexpected '\\x00')")),
+    (f"<<{ME}>", From(None, "From header has unbalanced angle brackets")),
+    (f"<{ME}>x", From(None, "From header has text after the address")),
+    (f"team: {ME}", From(None, "From header is a group of addresses")),  # a group missing its ";"
+    (f"{ME};", From(None, "From header is a group of addresses")),
+    ('<"a"b@example.com>', From(None, "From header has no valid address")),  # half quoted, half atom
+    ('<""@example.com>', From('""@example.com')),
+    (f'"" <{ME}>', From(ME)),
+    (f'"Rick \\"" <{ME}>', From(ME)),  # an escaped quote just before the closing one
+    (f"<{ME}> (x\\))", From(ME)),  # an escaped parenthesis just before the closing one
+    ('"Xavier@Example.com" <xavier@example.com>', From("xavier@example.com")),  # their own address, capitalised
+    (f'"boss\\@example.com" <{ME}>', From(ME, f"From header shows boss@example.com in its name but the address is {ME}")),
 ])
 def test_a_from_header_names_one_sender_or_says_why_not(header, found):
     assert parse_from(header) == found
@@ -72,14 +83,18 @@ def test_escaped_characters_in_a_quoted_name_or_comment_do_not_end_it_early():
     (b"Subject: hi\r\n\r\nFrom: x@example.com\r\n", From(None, "no From header")),
     (f"From: {ME}\r\nfrom: boss@example.com\r\n\r\n".encode(), From(None, "2 From headers; a message has one sender")),
     (f"X-From: boss@example.com\r\nFrom : {ME}\r\n\r\n".encode(), From(None, "no From header")),  # "From " is no name
+    (f"From: {ME}\r\n\r\nbody\r\n\r\nFrom: boss@example.com\r\n\r\nend\r\n".encode(), From(ME)),
+    (f"Subject: \xff\xfe caf\xe9\r\nFrom: {ME}\r\n\r\n".encode("latin-1"), From(ME)),  # not UTF-8: no crash
 ])
 def test_the_sender_is_read_from_the_head_only_and_from_exactly_one_from_header(raw, found):
     assert envelope_from(raw) == found
 
 
 def test_head_fields_keep_values_raw_and_unfolded():
-    raw = b"Subject: =?utf-8?q?caf=C3=A9?=\r\nFrom: a\r\n  <a@example.com>\r\n\tmore\r\nno colon here\r\n\r\nX: body\r\n"
-    assert head_fields(raw) == [("Subject", "=?utf-8?q?caf=C3=A9?="), ("From", "a <a@example.com> more")]
+    raw = (b"X-Mailer: x\r\nSubject: Re: =?utf-8?q?caf=C3=A9?=\r\nFrom: a\r\n  <a@example.com>\r\n\tmore\r\n"
+           b"no colon here\r\n\r\nX: body\r\n")
+    assert head_fields(raw) == [("X-Mailer", "x"), ("Subject", "Re: =?utf-8?q?caf=C3=A9?="),
+                                ("From", "a <a@example.com> more")]
 
 
 AR = "Authentication-Results"
@@ -87,7 +102,7 @@ AR = "Authentication-Results"
 
 def _mail(*results: str, sender: str = ME) -> bytes:
     head = "".join(f"{AR}: {r}\r\n" for r in results)
-    return f"{head}From: {sender}\r\n\r\nAR: mx.example.com; dmarc=fail\r\n".encode()
+    return f"{head}From: {sender}\r\n\r\n{AR}: mx.example.com; dmarc=fail\r\n".encode()  # in the body: no header
 
 
 @pytest.mark.parametrize(("results", "found"), [
@@ -118,9 +133,26 @@ def _mail(*results: str, sender: str = ME) -> bytes:
     ([" MX.EXAMPLE.COM  1 ; dmarc=fail"], ["dmarc=fail"]),
     ([], []),
     (["mx.example.com; none"], []),
+    (["evil.example; dmarc=pass", "mx.example.com; dmarc=fail"], ["dmarc=fail"]),  # ours, after someone else's
+    (["mx.example.com; dmarc=pass; spf=fail smtp.mailfrom=x@example.com"], ["spf=fail"]),
+    (["mx.example.com; spf=fail smtp.mailfrom=x@other.example; dkim=fail header.d=example.com"], ["dkim=fail"]),
 ])
 def test_only_our_servers_fail_for_the_senders_own_domain_counts(results, found):
     assert authres.failures(_mail(*results), " MX.example.com ", ME) == found
+
+
+@pytest.mark.parametrize(("results", "sender", "found"), [
+    ("mx.example.com; dmarc=fail header.from=example.com", "r@mail.example.com", ["dmarc=fail"]),  # a subdomain
+    ("mx.example.com; dmarc=fail header.from=Xerox.com", "r@xerox.com", ["dmarc=fail"]),
+    ('mx.example.com; dkim=fail header.d="Xerox.com"', "r@xerox.com", ["dkim=fail"]),
+])
+def test_alignment_reads_the_domain_as_written(results, sender, found):
+    assert authres.failures(_mail(results, sender=sender), "mx.example.com", sender) == found
+
+
+def test_our_verdict_as_the_last_header_line_counts():
+    raw = f"From: {ME}\r\n{AR}: mx.example.com; dmarc=fail\r\n\r\nbody\r\n".encode()
+    assert authres.failures(raw, "mx.example.com", ME) == ["dmarc=fail"]
 
 
 def test_without_a_from_address_every_fail_of_our_server_counts():
