@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,18 +79,18 @@ PROMISES: dict[str, Promise] = {
         tests=("tests/test_sender_rules.py",
                "tests/test_security.py::test_authentication_results_are_read_as_rfc_8601_writes_them"),
     ),
-    # What a pair wrote stays with the pair unless both said SHARE NOTES: digest, report (every
-    # format), certificates and the agenda's past notes.
+    # What a pair wrote stays with the pair unless both said SHARE NOTES: the filters every report
+    # format, digest and certificate read through (the digest's attention rows and the certificate
+    # mail hold no filter: they only place what these functions let through).
     "privacy": Promise(
         files=("rmdaemon/programme/privacy.py", "rmdaemon/programme/metrics.py", "rmdaemon/report/data.py",
-               "rmdaemon/report/csvfile.py", "rmdaemon/jobs/surveys.py", "rmdaemon/jobs/digest.py"),
+               "rmdaemon/report/csvfile.py", "rmdaemon/jobs/surveys.py"),
         functions=(*_all("rmdaemon/programme/privacy.py"),
                    *_methods("rmdaemon.programme.metrics", "Member", "shares_notes"),
                    *_functions("rmdaemon.programme.metrics", "shared_notes", "_pair_row"),
                    *_functions("rmdaemon.report.data", "shared"),
                    *_functions("rmdaemon.report.csvfile", "_private", "_text"),
-                   *_functions("rmdaemon.jobs.surveys", "certificates", "_shared_topics"),
-                   *_functions("rmdaemon.jobs.digest", "attention")),
+                   *_functions("rmdaemon.jobs.surveys", "_shared_topics")),
         tests=("tests/test_metrics.py",
                "tests/test_security.py::test_csv_report_neutralises_cells_that_a_spreadsheet_would_run_as_formulas"),
     ),
@@ -158,9 +159,12 @@ def results(where: Path, promise: Promise) -> dict[str, str]:
     """Mutant name → status (killed, survived, no tests, timeout…) for the promise's functions."""
     out = subprocess.run([_mutmut(), "results", "--all", "true"], cwd=where, capture_output=True, text=True,
                          check=True).stdout
-    found = dict(line.strip().rsplit(": ", 1) for line in out.splitlines() if "__mutmut_" in line)
-    from fnmatch import fnmatchcase
-    return {k: v for k, v in found.items() if any(fnmatchcase(k, g) for g in promise.functions)}
+    return mine(promise, dict(line.strip().rsplit(": ", 1) for line in out.splitlines() if "__mutmut_" in line))
+
+
+def mine(promise: Promise, statuses: dict[str, str]) -> dict[str, str]:
+    """The statuses of the promise's own mutants (a file holds other functions too)."""
+    return {k: v for k, v in statuses.items() if any(fnmatchcase(k, g) for g in promise.functions)}
 
 
 def score(statuses: dict[str, str]) -> str:
@@ -200,7 +204,7 @@ def run(name: str, before: bool = False, again: bool = False) -> str:
     where = prepare(name, promise, tests, fresh=not again)
     # mutmut forgets every verdict when the test selection changes: the last run's are kept here
     kept = where / "results.json"
-    last = json.loads(kept.read_text()) if again else {}
+    last = mine(promise, json.loads(kept.read_text())) if again else {}
     mutants = [m for m, s in last.items() if s not in CAUGHT] if again else list(promise.functions)
     if not tests:  # no test to run them against (an empty selection would be the whole suite)
         mutants = []
@@ -216,7 +220,7 @@ def run(name: str, before: bool = False, again: bool = False) -> str:
 
 def survivors(name: str) -> None:
     where = SCRATCH / name
-    for mutant, status in sorted(json.loads((where / "results.json").read_text()).items()):
+    for mutant, status in sorted(mine(PROMISES[name], json.loads((where / "results.json").read_text())).items()):
         if status not in CAUGHT:
             shown = subprocess.run([_mutmut(), "show", mutant], cwd=where, capture_output=True, text=True).stdout
             print(f"## {status}\n{shown}")
