@@ -136,6 +136,8 @@ def _mail(*results: str, sender: str = ME) -> bytes:
     (["evil.example; dmarc=pass", "mx.example.com; dmarc=fail"], ["dmarc=fail"]),  # ours, after someone else's
     (["mx.example.com; dmarc=pass; spf=fail smtp.mailfrom=x@example.com"], ["spf=fail"]),
     (["mx.example.com; spf=fail smtp.mailfrom=x@other.example; dkim=fail header.d=example.com"], ["dkim=fail"]),
+    (["mx.example.com; dmarc=pass header.from=other.example; spf=fail smtp.mailfrom=x@example.com"],
+     ["dmarc checked other.example, not example.com", "spf=fail"]),  # the reason names every finding
 ])
 def test_only_our_servers_fail_for_the_senders_own_domain_counts(results, found):
     assert authres.failures(_mail(*results), " MX.example.com ", ME) == found
