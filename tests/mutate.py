@@ -97,8 +97,9 @@ PROMISES: dict[str, Promise] = {
     # Nothing is booked for a pair until both opted in; NO or STOP from either ends it.
     "consent": Promise(
         files=("rmdaemon/programme/pairstate.py", "rmdaemon/jobs/consent.py"),
-        functions=(*_functions("rmdaemon.programme.pairstate", "_consent", "apply_reply"),
-                   *_all("rmdaemon/jobs/consent.py")),
+        # apply_reply is the router of every reply: past its first lines (goal, SHARE NOTES, a pair
+        # awaiting consent goes to _consent) its branches are repairs, commands and logs, other promises'
+        functions=(*_functions("rmdaemon.programme.pairstate", "_consent"), *_all("rmdaemon/jobs/consent.py")),
         tests=("tests/test_consent.py",
                "tests/test_walkthrough.py::test_kickoff_goes_to_both_people_of_every_active_pair_and_not_the_paused_one",
                "tests/test_walkthrough.py::test_series_booked_only_after_both_opted_in"),

@@ -140,6 +140,17 @@ def test_a_temporary_failure_keeps_the_key_pending_and_the_next_tick_sends_it(tm
         assert rows(store)["k:1"]["status"] == "sent"
 
 
+def test_an_outbox_that_cannot_be_read_is_a_temporary_failure_not_a_crash(tmp_path: Path):
+    prog = Programme.create(tmp_path)
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "new").write_text("a file where the Maildir needs a folder")
+    with Store.open(tmp_path / "state.json") as store:
+        ctx, result = context(prog, store, local(tmp_path)), JobResult("agendas")
+        assert deliver(ctx, [mail("k:1")], result) == set()
+        assert result.lines == [f"P01: agenda not sent: cannot read outbox {tmp_path / 'outbox'}: File exists"]
+        assert pending_keys(ctx) == {"k:1"}
+
+
 def test_a_permanent_refusal_shows_against_its_pair_and_is_never_retried(tmp_path: Path, mail_world: MailWorld):
     prog = Programme.create(tmp_path)
     mail_world.smtp.handler.refuse["sam@example.com"] = "550 5.1.1 <sam@example.com>: User unknown"
