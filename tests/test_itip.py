@@ -651,3 +651,60 @@ def test_a_series_without_a_count_keeps_its_until_through_the_store(tmp_path):
     until = replace(plan, count=None, until=datetime(2027, 6, 1, 9, 0, tzinfo=timezone.utc),
                     rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20270601T090000Z")
     assert plan_from_doc(pair.pair_id, plan_to_doc(until)) == until
+
+
+def answer_mail(*vevents: str, method: str = "REPLY", mime_method: str | None = None) -> bytes:
+    """A calendar answer as a mail client sends it: the VEVENTs inside a VCALENDAR in a text/calendar part."""
+    ics = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Client//EN", f"METHOD:{method}", *vevents,
+                       "END:VCALENDAR", ""])
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "richard.hale@example.com", "mentoring@example.com", "Accepted"
+    msg.set_content(ics, subtype="calendar", params={"method": mime_method} if mime_method else {})
+    return msg.as_bytes()
+
+
+def vevent(*lines: str) -> str:
+    return "\r\n".join(["BEGIN:VEVENT", *lines, "END:VEVENT"])
+
+
+@pytest.mark.parametrize(("recurrence_id", "expected"), [
+    ("RECURRENCE-ID;TZID=Europe/London:20270705T100000", datetime(2027, 7, 5, 9, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID;TZID=W. Europe Standard Time:20270705T100000", datetime(2027, 7, 5, 8, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID:20270705T100000Z", datetime(2027, 7, 5, 10, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID:20270705T100000", datetime(2027, 7, 5, 10, 0, tzinfo=timezone.utc)),  # floating: read as UTC
+    ("RECURRENCE-ID;VALUE=DATE:20270705", datetime(2027, 7, 5, 0, 0, tzinfo=timezone.utc)),
+    ("SUMMARY:the whole series", None),
+])
+def test_an_answer_names_the_occurrence_it_is_for_as_a_utc_instant(recurrence_id, expected):
+    (found,) = read_responses(answer_mail(vevent("UID:rm-1@example.com", "SEQUENCE:3", recurrence_id,
+                                                 "ATTENDEE;PARTSTAT=declined:MAILTO:Richard.Hale@example.com")))
+    assert (found.uid, found.attendee, found.partstat, found.recurrence_id, found.sequence, found.method) == (
+        "rm-1@example.com", "richard.hale@example.com", "DECLINED", expected, 3, "REPLY")
+    assert found.recurrence_id is None or found.recurrence_id.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(("sequence", "expected"), [("SEQUENCE:0", 0), ("SEQUENCE: 7", 7), ("SEQUENCE:two", None),
+                                                    ("COMMENT:no sequence", None)])
+def test_an_answers_sequence_is_read_or_left_unknown(sequence, expected):
+    (found,) = read_responses(answer_mail(vevent("UID:rm-1@example.com", sequence,
+                                                 "ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com")))
+    assert found.sequence == expected
+
+
+def test_only_attendees_who_answered_count_and_an_event_without_uid_or_attendee_is_no_answer():
+    answered = vevent("UID:rm-1@example.com", "COMMENT:Running late", "COMMENT:sorry",
+                      "ATTENDEE;PARTSTAT=TENTATIVE:mailto:richard.hale@example.com",
+                      "ATTENDEE;CN=Aisha:mailto:aisha.khan@example.com")
+    nobody_said = vevent("UID:rm-2@example.com", "ATTENDEE:mailto:aisha.khan@example.com",
+                         "ATTENDEE:mailto:richard.hale@example.com")
+    no_uid = vevent("ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com")
+    no_attendee = vevent("UID:rm-3@example.com")
+    found = read_responses(answer_mail(answered, nobody_said, no_uid, no_attendee, method="COUNTER",
+                                       mime_method="reply"))
+    assert [(r.uid, r.attendee, r.partstat, r.comment, r.method) for r in found] == [
+        ("rm-1@example.com", "richard.hale@example.com", "TENTATIVE", "Running late\nsorry", "REPLY"),
+        ("rm-2@example.com", "aisha.khan@example.com", "NEEDS-ACTION", "", "REPLY"),
+        ("rm-2@example.com", "richard.hale@example.com", "NEEDS-ACTION", "", "REPLY"),
+    ]
+    (alone,) = read_responses(answer_mail(answered, method="REPLY"))
+    assert alone.method == "REPLY"
