@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/python -m rmdaemon.demo
 
 test: $(STAMP) $(JS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Figures, not assertions: tick cost at 100/1,000/10,000 pairs, floor, parsing, Exchange round trips.
 bench: $(STAMP)
