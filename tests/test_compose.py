@@ -34,7 +34,8 @@ def test_reply_text_quoted_into_an_agenda_cannot_inject_markup():
     ctx = {"program": type("P", (), {"name": "Pilot", "organizer_name": "Team", "sessions": 6})(),
            "pair": pair, "person": ALEX, "other": ALEX, "token": "RM-AAAAAA", "number": 1, "total": 6,
            "when_local": "Mon", "when_other": "Mon", "goal": pair.goal, "starter": "Hi",
-           "next_steps": ["<script>alert(1)</script>"], "ask_progress": False}
+           "next_steps": ["<script>alert(1)</script>"], "ask_progress": False,
+           "location": "", "join_url": ""}
     out = compose.render(templates, "agenda", ctx)
     assert "<script>" not in out.html and "&lt;script&gt;" in out.html
     assert "<script>alert(1)</script>" in out.text  # plain text stays as written

@@ -31,13 +31,14 @@ from tests.servers.fixtures import (MailWorld, dovecot, mail_certs, mail_world, 
                                     mailbox, smtp_server)
 
 NOW = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+SECRET = bytes(32)  # a fixed installation secret: these tests are about delivery, not identifiers
 
 
 def context(prog: Programme, store: Store, backend: Backend, now: datetime = NOW) -> Context:
     settings = load_settings(prog.config)
     return Context(store=store, backend=backend, settings=settings,
                    pairs=roster.load_roster(settings.roster_path, settings.program),
-                   templates=compose.load_templates(settings.templates_dir), now=now)
+                   templates=compose.load_templates(settings.templates_dir), now=now, secret=SECRET)
 
 
 def local(root: Path) -> LocalBackend:
@@ -45,7 +46,8 @@ def local(root: Path) -> LocalBackend:
 
 
 def mail(key: str, to: Person = ALEX, pair_id: str = "P01") -> Outgoing:
-    return dataclasses.replace(outgoing(key, to), kind="agenda", pair_id=pair_id)
+    plain = outgoing(key, to)
+    return Outgoing(key=plain.key, to=plain.to, raw=plain.raw, kind="agenda", pair_id=pair_id)
 
 
 def rows(store: Store) -> dict[str, dict]:

@@ -24,7 +24,7 @@ def prog(tmp_path, ews_server, monkeypatch):  # noqa: F811
     prog = exchange_programme(tmp_path, ews_server, monkeypatch, roster=ROSTER, sessions="4",
                               location='"Room 4.12, London office"')
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     assert prog.run(T1) == 0
     return prog
 

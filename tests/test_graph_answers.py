@@ -24,7 +24,7 @@ def prog(tmp_path, graph_server, monkeypatch):  # noqa: F811
     prog = graph_programme(tmp_path, graph_server, monkeypatch, roster=ROSTER, sessions="4")
     prog.config.write_text(prog.config.read_text() + "online_meetings = true\n")
     assert prog.run(T0) == 0
-    opt_in_all(prog)
+    opt_in_all(prog, T0)
     assert prog.run(T1) == 0
     return prog
 

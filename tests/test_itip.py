@@ -612,7 +612,7 @@ def stored_series(tmp_path: Path):
                       "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6", count=6)
     series = {"uid": "rm-abc-0@example.com", "generation": 0, "sequence": 0, "published": None, "cancelled": False,
               "cancel_occurrences": [], "plan": plan_to_doc(plan), "exdates": [], "moved": [], "repairs": {}}
-    mail = Mailer(settings.program, compose.load_templates(settings.templates_dir), datetime(2027, 1, 4, tzinfo=timezone.utc))
+    mail = Mailer(settings.program, compose.load_templates(settings.templates_dir), datetime(2027, 1, 4, tzinfo=timezone.utc), bytes(32))
     return mail, pair, series, plan
 
 
@@ -639,9 +639,9 @@ def test_a_skip_and_a_move_keep_the_uid_raise_the_sequence_and_reach_the_invitat
     assert [e["RECURRENCE-ID"].dt for e in events if "RECURRENCE-ID" in e] == [third]
     cancelled = meeting_for(mail, pair, {"series": dict(changed, cancelled=True, sequence=3)})
     assert cancelled.cancelled and cancelled.sequence == 3 and cancelled.subject.startswith("Cancelled: ")
-    assert repair_token(series["uid"], second) == repair_token(series["uid"], second.astimezone(timezone.utc))
-    assert repair_token(series["uid"], second) != repair_token(series["uid"], third)
-    assert re.fullmatch(r"RM-[A-Z2-7]{6}", repair_token(series["uid"], second))
+    assert repair_token(series, second) == repair_token(series, second.astimezone(timezone.utc))
+    assert repair_token(series, second) != repair_token(series, third)
+    assert re.fullmatch(r"RM-[A-Z2-7]{6}", repair_token(series, second))
 
 
 def test_a_series_without_a_count_keeps_its_until_through_the_store(tmp_path):

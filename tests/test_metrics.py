@@ -18,7 +18,7 @@ from rmdaemon.programme.context import Context
 from rmdaemon.records import LOGS
 from rmdaemon.report import csvfile, markdown
 from rmdaemon.report.csvfile import HEADER
-from rmdaemon.report.data import ReportData
+from rmdaemon.report.data import ReportData, assemble
 from rmdaemon.store import Store
 from rmdaemon.compose import Question
 from rmdaemon.config import PrivacySettings, Settings, load_settings
@@ -332,9 +332,7 @@ def test_upcoming_midpoints_and_ends_in_the_next_period(settings):
 
 
 def report_of(pairs: list[Pair], data: metrics.Snapshot, settings: Settings) -> ReportData:
-    rows = metrics.pair_table(data, pairs, settings, NOW)
-    return ReportData("Programme", "Europe/London", metrics.programme_summary(data, pairs, settings, NOW), rows,
-                      metrics.shared_notes(data, pairs, now=NOW), {r.pair_id: f"{r.mentor} & {r.mentee}" for r in rows})
+    return assemble(data, pairs, settings, NOW, None, None)
 
 
 def test_the_csv_and_markdown_show_a_private_pairs_own_scores_as_private(settings):
@@ -342,9 +340,10 @@ def test_the_csv_and_markdown_show_a_private_pairs_own_scores_as_private(setting
     report = report_of(pairs, data, settings)
     rows = {r[0]: r for r in csv.reader(io.StringIO(csvfile.render(report)))}
     scores = slice(HEADER.index("average_rating"), HEADER.index("notes_shared"))
-    assert rows["P01"][scores] == ["4.00", "2", "", "", "4.00", "", ""] and rows["P01"][-1] == "yes"
+    shared = HEADER.index("notes_shared")
+    assert rows["P01"][scores] == ["4.00", "2", "", "", "4.00", "", ""] and rows["P01"][shared] == "yes"
     for private in ("P02", "P03"):
-        assert rows[private][scores] == ["private"] * 7 and rows[private][-1] == "no"
+        assert rows[private][scores] == ["private"] * 7 and rows[private][shared] == "no"
     table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
              for line in markdown.render(report).splitlines() if line.startswith("| P0")}
     assert table["P01"][7:] == ["4.0", "-", "4.0 → -", "yes"]
@@ -397,5 +396,5 @@ def test_a_certificate_lists_topics_only_of_pairs_that_share_and_only_those_its_
             written(p02, ["figma"], sorted(p.address for p in p02.people)),
         ])
         ctx = Context(store=store, backend=None, settings=settings, pairs=pairs,  # type: ignore[arg-type]
-                      templates=compose.load_templates(settings.templates_dir), now=NOW)
+                      templates=compose.load_templates(settings.templates_dir), now=NOW, secret=bytes(32))
         assert surveys._shared_topics(ctx, state) == {"P01": ["reels", "hooks", "captions"]}

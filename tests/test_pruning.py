@@ -35,6 +35,10 @@ def lived(tmp_path, name: str, days: int) -> Timeline:
     alerts); Richard sends SKIP before the fourth. Runs every evening until a week after the end,
     then every ten days for three months."""
     prog = Programme.create(tmp_path / name, roster=ROSTER, cadence='"weekly"', prune_after_days=str(days))
+    key = prog.root / "var" / "secret.key"  # one installation secret for every life: the same tokens, so the same keys
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("5e" * 32 + "\n")
+    key.chmod(0o600)
     replies = [Reply(T0 + timedelta(minutes=30), who, "YES", name=f"yes-{who}")
                for who in ("aisha", "richard", "tom", "linda")]
     replies += [Reply(FIRST + n * WEEK + timedelta(hours=2), "aisha", "Attended: yes\nRating: 5", name=f"log-{n}")
