@@ -76,7 +76,9 @@ class Programme:
             msg = message_from_bytes(path.read_bytes(), policy=policy.default)
             if msg["Message-ID"].startswith(f"<rm.{kind}") and to in str(msg["To"]):
                 found.append(msg)
-        return found
+        # in the order they were sent: file names are a keyed hash (the installation secret), so
+        # their order says nothing; messages of one run keep the names' order
+        return sorted(found, key=lambda m: m["Date"].datetime)
 
     def drop(self, raw: bytes, name: str) -> Path:
         target = self.root / "var" / "inbox" / "new" / name

@@ -29,7 +29,7 @@ def harness(*args: str) -> subprocess.Popen:
 
 
 def summary(proc: subprocess.Popen) -> str:
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
     return out.strip().splitlines()[-1]
 

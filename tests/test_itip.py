@@ -591,3 +591,120 @@ def test_no_corpus_file_makes_the_readers_raise() -> None:
         read_ics(path.read_bytes())
     for path in emails:
         read_responses(path.read_bytes())
+
+
+# -- the series as the store keeps it, to the invitation every client reads --------------------
+
+
+def stored_series(tmp_path: Path):
+    """A pair's stored series (``programme/series.py``'s records) and a Mailer with the shipped templates."""
+    from programme import Programme
+    from rmdaemon import compose, roster
+    from rmdaemon.config import load_settings
+    from rmdaemon.programme.messages import Mailer
+    from rmdaemon.programme.series import plan_to_doc
+
+    prog = Programme.create(tmp_path)
+    settings = load_settings(prog.config)
+    pair = roster.load_roster(settings.roster_path, settings.program)[0]
+    zone = ZoneInfo("Europe/London")
+    plan = SeriesPlan(pair.pair_id, "Europe/London", datetime(2027, 1, 5, 10, 0, tzinfo=zone), 45, "biweekly",
+                      "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6", count=6)
+    series = {"uid": "rm-abc-0@example.com", "generation": 0, "sequence": 0, "published": None, "cancelled": False,
+              "cancel_occurrences": [], "plan": plan_to_doc(plan), "exdates": [], "moved": [], "repairs": {}}
+    mail = Mailer(settings.program, compose.load_templates(settings.templates_dir), datetime(2027, 1, 4, tzinfo=timezone.utc), bytes(32))
+    return mail, pair, series, plan
+
+
+def test_a_skip_and_a_move_keep_the_uid_raise_the_sequence_and_reach_the_invitation(tmp_path):
+    from rmdaemon.programme.series import meeting_for, plan_from_doc, repair_token, with_move, with_skip
+
+    mail, pair, series, plan = stored_series(tmp_path)
+    assert plan_from_doc(pair.pair_id, series["plan"]) == plan
+    first = meeting_for(mail, pair, {"series": series})
+    assert (first.uid, first.sequence, first.exdates, first.moved, first.cancelled) == ("rm-abc-0@example.com", 0, (), (),
+                                                                                       False)
+    assert not first.subject.startswith(("Updated", "Cancelled"))
+    second, third = plan.first_start + timedelta(weeks=2), plan.first_start + timedelta(weeks=4)
+    changed = with_move(with_skip(series, second), third, third + timedelta(days=1))
+    assert changed["sequence"] == 2 and changed["cancel_occurrences"] == [second.astimezone(timezone.utc).isoformat()]
+    updated = meeting_for(mail, pair, {"series": changed, "goal": "A goal set by reply"})
+    assert (updated.uid, updated.sequence) == ("rm-abc-0@example.com", 2)
+    assert updated.exdates == (second,) and updated.moved == ((third, third + timedelta(days=1)),)
+    assert updated.subject.startswith("Updated: ") and "A goal set by reply" in updated.description
+    cal = Calendar.from_ical(build_request(updated, datetime(2027, 1, 4, tzinfo=timezone.utc)))
+    events = cal.walk("VEVENT")
+    assert {str(e["UID"]) for e in events} == {"rm-abc-0@example.com"} and {int(e["SEQUENCE"]) for e in events} == {2}
+    assert [e["EXDATE"].dts[0].dt for e in events if "EXDATE" in e] == [second]
+    assert [e["RECURRENCE-ID"].dt for e in events if "RECURRENCE-ID" in e] == [third]
+    cancelled = meeting_for(mail, pair, {"series": dict(changed, cancelled=True, sequence=3)})
+    assert cancelled.cancelled and cancelled.sequence == 3 and cancelled.subject.startswith("Cancelled: ")
+    assert repair_token(series, second) == repair_token(series, second.astimezone(timezone.utc))
+    assert repair_token(series, second) != repair_token(series, third)
+    assert re.fullmatch(r"RM-[A-Z2-7]{6}", repair_token(series, second))
+
+
+def test_a_series_without_a_count_keeps_its_until_through_the_store(tmp_path):
+    from rmdaemon.programme.series import plan_from_doc, plan_to_doc
+
+    _, pair, _, plan = stored_series(tmp_path)
+    until = replace(plan, count=None, until=datetime(2027, 6, 1, 9, 0, tzinfo=timezone.utc),
+                    rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20270601T090000Z")
+    assert plan_from_doc(pair.pair_id, plan_to_doc(until)) == until
+
+
+def answer_mail(*vevents: str, method: str = "REPLY", mime_method: str | None = None) -> bytes:
+    """A calendar answer as a mail client sends it: the VEVENTs inside a VCALENDAR in a text/calendar part."""
+    ics = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Client//EN", f"METHOD:{method}", *vevents,
+                       "END:VCALENDAR", ""])
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "richard.hale@example.com", "mentoring@example.com", "Accepted"
+    msg.set_content(ics, subtype="calendar", params={"method": mime_method} if mime_method else {})
+    return msg.as_bytes()
+
+
+def vevent(*lines: str) -> str:
+    return "\r\n".join(["BEGIN:VEVENT", *lines, "END:VEVENT"])
+
+
+@pytest.mark.parametrize(("recurrence_id", "expected"), [
+    ("RECURRENCE-ID;TZID=Europe/London:20270705T100000", datetime(2027, 7, 5, 9, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID;TZID=W. Europe Standard Time:20270705T100000", datetime(2027, 7, 5, 8, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID:20270705T100000Z", datetime(2027, 7, 5, 10, 0, tzinfo=timezone.utc)),
+    ("RECURRENCE-ID:20270705T100000", datetime(2027, 7, 5, 10, 0, tzinfo=timezone.utc)),  # floating: read as UTC
+    ("RECURRENCE-ID;VALUE=DATE:20270705", datetime(2027, 7, 5, 0, 0, tzinfo=timezone.utc)),
+    ("SUMMARY:the whole series", None),
+])
+def test_an_answer_names_the_occurrence_it_is_for_as_a_utc_instant(recurrence_id, expected):
+    (found,) = read_responses(answer_mail(vevent("UID:rm-1@example.com", "SEQUENCE:3", recurrence_id,
+                                                 "ATTENDEE;PARTSTAT=declined:MAILTO:Richard.Hale@example.com")))
+    assert (found.uid, found.attendee, found.partstat, found.recurrence_id, found.sequence, found.method) == (
+        "rm-1@example.com", "richard.hale@example.com", "DECLINED", expected, 3, "REPLY")
+    assert found.recurrence_id is None or found.recurrence_id.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(("sequence", "expected"), [("SEQUENCE:0", 0), ("SEQUENCE: 7", 7), ("SEQUENCE:two", None),
+                                                    ("COMMENT:no sequence", None)])
+def test_an_answers_sequence_is_read_or_left_unknown(sequence, expected):
+    (found,) = read_responses(answer_mail(vevent("UID:rm-1@example.com", sequence,
+                                                 "ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com")))
+    assert found.sequence == expected
+
+
+def test_only_attendees_who_answered_count_and_an_event_without_uid_or_attendee_is_no_answer():
+    answered = vevent("UID:rm-1@example.com", "COMMENT:Running late", "COMMENT:sorry",
+                      "ATTENDEE;PARTSTAT=TENTATIVE:mailto:richard.hale@example.com",
+                      "ATTENDEE;CN=Aisha:mailto:aisha.khan@example.com")
+    nobody_said = vevent("UID:rm-2@example.com", "ATTENDEE:mailto:aisha.khan@example.com",
+                         "ATTENDEE:mailto:richard.hale@example.com")
+    no_uid = vevent("ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com")
+    no_attendee = vevent("UID:rm-3@example.com")
+    found = read_responses(answer_mail(answered, nobody_said, no_uid, no_attendee, method="COUNTER",
+                                       mime_method="reply"))
+    assert [(r.uid, r.attendee, r.partstat, r.comment, r.method) for r in found] == [
+        ("rm-1@example.com", "richard.hale@example.com", "TENTATIVE", "Running late\nsorry", "REPLY"),
+        ("rm-2@example.com", "aisha.khan@example.com", "NEEDS-ACTION", "", "REPLY"),
+        ("rm-2@example.com", "richard.hale@example.com", "NEEDS-ACTION", "", "REPLY"),
+    ]
+    (alone,) = read_responses(answer_mail(answered, method="REPLY"))
+    assert alone.method == "REPLY"

@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
 from programme import Programme
+from rmdaemon import compose, roster
+from rmdaemon.jobs import surveys
 from rmdaemon.programme import metrics
+from rmdaemon.programme.context import Context
+from rmdaemon.records import LOGS
+from rmdaemon.report import csvfile, markdown
+from rmdaemon.report.csvfile import HEADER
+from rmdaemon.report.data import ReportData, assemble
+from rmdaemon.store import Store
 from rmdaemon.compose import Question
 from rmdaemon.config import PrivacySettings, Settings, load_settings
 from rmdaemon.model import Pair, Person, WorkingHours
@@ -319,3 +329,72 @@ def test_upcoming_midpoints_and_ends_in_the_next_period(settings):
                                       horizon=timedelta(days=16))
     assert [(m.pair_id, m.milestone, m.start.date().isoformat()) for m in later.upcoming] == [
         ("P01", "midpoint", "2027-02-02"), ("P02", "end", "2027-02-16")]
+
+
+def report_of(pairs: list[Pair], data: metrics.Snapshot, settings: Settings) -> ReportData:
+    return assemble(data, pairs, settings, NOW, None, None)
+
+
+def test_the_csv_and_markdown_show_a_private_pairs_own_scores_as_private(settings):
+    pairs, data = three_pairs_with_notes()
+    report = report_of(pairs, data, settings)
+    rows = {r[0]: r for r in csv.reader(io.StringIO(csvfile.render(report)))}
+    scores = slice(HEADER.index("average_rating"), HEADER.index("notes_shared"))
+    shared = HEADER.index("notes_shared")
+    assert rows["P01"][scores] == ["4.00", "2", "", "", "4.00", "", ""] and rows["P01"][shared] == "yes"
+    for private in ("P02", "P03"):
+        assert rows[private][scores] == ["private"] * 7 and rows[private][shared] == "no"
+    table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+             for line in markdown.render(report).splitlines() if line.startswith("| P0")}
+    assert table["P01"][7:] == ["4.0", "-", "4.0 → -", "yes"]
+    assert table["P02"][7:] == ["private", "private", "private", "no"]
+
+
+def test_a_removed_pairs_row_names_no_one_and_its_names_are_not_formulas(settings):
+    pairs = [dataclasses.replace(make_pair("P01"), mentor=Person("=HYPERLINK(1)", "m@example.com", "Europe/London", HOURS))]
+    gone = doc(make_pair("P09"))
+    report = report_of(pairs, snap(pairs, docs=[doc(pairs[0]), gone]), settings)
+    rows = {r[0]: r for r in csv.reader(io.StringIO(csvfile.render(report)))}
+    assert (rows["P01"][1], rows["P01"][2]) == ("'=HYPERLINK(1)", "Mentee P01")
+    assert (rows["P09"][1], rows["P09"][2]) == ("'-", "'-")  # the placeholder, neutralised like any leading "-"
+
+
+def test_a_sharing_pairs_rating_is_the_mean_of_both_peoples_ratings(settings):
+    pairs, data = three_pairs_with_notes()
+    data = dataclasses.replace(data, logs=(data.logs[0], dataclasses.replace(data.logs[1], fields={**data.logs[1].fields,
+                                                                                                  "rating": 2}),
+                                           *data.logs[2:]))
+    (row, *_) = metrics.pair_table(data, pairs, settings, NOW)
+    assert (row.rating, row.ratings) == (3.0, 2)
+
+
+def test_notes_before_the_period_are_not_shared(settings):
+    pairs, data = three_pairs_with_notes()
+    assert metrics.shared_notes(data, pairs, since=at(2), now=NOW) == [n for n in metrics.shared_notes(data, pairs, now=NOW)
+                                                                      if n.when >= at(2).isoformat()]
+    assert [n.source for n in metrics.shared_notes(data, pairs, since=at(2), now=NOW)] == ["survey first"]
+
+
+def test_a_certificate_lists_topics_only_of_pairs_that_share_and_only_those_its_people_wrote(tmp_path):
+    prog = Programme.create(tmp_path)
+    settings = load_settings(prog.config)
+    pairs = roster.load_roster(settings.roster_path, settings.program)
+    p01, p02 = pairs[0], pairs[1]
+    both = {p.address: True for p in p01.people}
+    state = {"P01": {"pair_id": "P01", "share_notes": both},
+             "P02": {"pair_id": "P02", "share_notes": {p02.mentor.address: True}}}
+
+    def written(pair: Pair, topics: list[str], people: list[str] | None) -> dict:
+        return {"pair_id": pair.pair_id, "token": f"T{len(topics)}{pair.pair_id}{people}", "fields": {"topics": topics},
+                "people": people, "from": pair.mentor.address, "role": "mentor", "body": "", "received": NOW.isoformat()}
+
+    with Store.open(tmp_path / "state.json") as store:
+        store.table(LOGS).insert_multiple([
+            written(p01, ["reels", "hooks"], sorted(p.address for p in p01.people)),
+            written(p01, ["hooks", "captions"], None),  # written before logs kept their people: the pair's
+            written(p01, ["the old mentee's topic"], sorted([p01.mentor.address, "someone.before@example.com"])),
+            written(p02, ["figma"], sorted(p.address for p in p02.people)),
+        ])
+        ctx = Context(store=store, backend=None, settings=settings, pairs=pairs,  # type: ignore[arg-type]
+                      templates=compose.load_templates(settings.templates_dir), now=NOW, secret=bytes(32))
+        assert surveys._shared_topics(ctx, state) == {"P01": ["reels", "hooks", "captions"]}

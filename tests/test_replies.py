@@ -321,15 +321,15 @@ def test_hostile_shapes_stay_fast() -> None:
         reply("-" * 100_000 + "\n" + "_" * 100_000),
     ]
     for raw in shapes:
-        started = time.perf_counter()
+        started = time.process_time()  # CPU time: a blow-up shows, a busy machine does not
         assert_contract(parse_reply(raw))
-        assert time.perf_counter() - started < 1.0
+        assert time.process_time() - started < 1.0
 
 
 def test_typical_replies_parse_in_about_a_millisecond() -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a machine busy with other work does not fail it
     for _ in range(5):
         for raw in SEEDS:
             parse_reply(raw)
-    per_message = (time.perf_counter() - started) / (5 * len(SEEDS))
+    per_message = (time.process_time() - started) / (5 * len(SEEDS))
     assert per_message < 0.005, f"{per_message * 1000:.2f} ms per reply"

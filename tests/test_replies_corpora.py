@@ -527,9 +527,9 @@ def test_pathological_inputs_are_fast(needs_corpora: None) -> None:
     """The corpora's pathological/long-quote mails take milliseconds, not the 1 s they allow."""
     for name in ("pathological.txt", "email_long_quote.txt"):
         text = _read("github-email_reply_parser", f"emails/{name}")
-        started = time.perf_counter()
+        started = time.process_time()
         parse_reply(as_eml(Case(name, text, ())))
-        assert time.perf_counter() - started < 0.5, name
+        assert time.process_time() - started < 0.5, name
 
 
 def test_every_eml_corpus_file_gives_contract_json() -> None:

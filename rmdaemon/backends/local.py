@@ -56,9 +56,12 @@ class LocalBackend(Backend):
     def _delivered_names(self) -> set[str]:
         """Names already in the outbox, read once: checking per send would be quadratic."""
         if self._delivered is None:
-            ensure_maildir(self.outbox)
-            names = set(os.listdir(self.outbox / "new"))
-            names.update(n.partition(":")[0] for n in os.listdir(self.outbox / "cur"))
+            try:  # an outbox that cannot be read is a send that failed for now, like one that cannot be written
+                ensure_maildir(self.outbox)
+                names = set(os.listdir(self.outbox / "new"))
+                names.update(n.partition(":")[0] for n in os.listdir(self.outbox / "cur"))
+            except OSError as e:
+                raise BackendError(f"cannot read outbox {self.outbox}: {e.strerror}") from e
             self._delivered = names
         return self._delivered
 

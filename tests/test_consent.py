@@ -1,0 +1,160 @@
+"""Participation is voluntary: nothing is booked for a pair until both people answered the kickoff
+YES; a NO (or STOP) from either ends it; a reply that says neither is kept for the admin. Each
+test plays the two people through the real CLI and reads what they and the admin would see: the
+invitations in the outbox, ``status``, the inbox's recorded outcome and reason."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from email.message import EmailMessage
+
+import pytest
+
+from programme import Programme, inbox_rows, status
+from rmdaemon.model import Pair, Person, WorkingHours
+from rmdaemon.programme.pairstate import apply_reply
+from rmdaemon.records import PairRecord
+from rmdaemon.replies import ParsedReply, parse_reply
+
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+LATER = T0 + timedelta(hours=1)
+MENTOR, MENTEE = "aisha.khan@example.com", "richard.hale@example.com"
+ONE_PAIR = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal\n"
+            f"P01,Aisha Khan,{MENTOR},Richard Hale,{MENTEE},Understand TikTok\n")
+
+
+def started(tmp_path, **program: str) -> Programme:
+    prog = Programme.create(tmp_path, roster=ONE_PAIR, **program)
+    assert prog.run(T0) == 0
+    return prog
+
+
+def answer(prog: Programme, who: str, text: str) -> None:
+    (kickoff,) = prog.outbox("kickoff", to=who)
+    prog.reply(kickoff, text, T0 + timedelta(minutes=30))
+
+
+def last_outcome(prog: Programme) -> tuple[str, str]:
+    row = inbox_rows(prog)[-1]
+    return row["outcome"], row.get("reason", "")
+
+
+def test_one_yes_books_nothing_and_the_second_yes_books_the_series(tmp_path, capsys):
+    prog = started(tmp_path)
+    answer(prog, MENTOR, "YES")
+    assert prog.run(LATER) == 0
+    assert last_outcome(prog) == ("consent", "aisha.khan@example.com opted in")
+    assert prog.outbox("itip") == [] and status(prog, LATER, capsys)["P01"]["state"] == "awaiting consent"
+    answer(prog, MENTEE, "Yes, I'm in.")
+    assert prog.run(LATER + timedelta(hours=1)) == 0
+    assert last_outcome(prog) == ("consent", "richard.hale@example.com opted in; both in, booking next")
+    assert {str(m["To"]).split("<")[-1].rstrip(">") for m in prog.outbox("itip")} == {MENTOR, MENTEE}
+    assert status(prog, LATER + timedelta(hours=1), capsys)["P01"]["state"] == "active"
+
+
+def test_the_same_person_saying_yes_twice_is_not_both_people(tmp_path, capsys):
+    prog = started(tmp_path)
+    answer(prog, MENTOR, "YES")
+    prog.run(LATER)
+    (kickoff,) = prog.outbox("kickoff", to=MENTOR)
+    prog.reply(kickoff, "YES, really", LATER)
+    prog.run(LATER + timedelta(hours=1))
+    assert prog.outbox("itip") == [] and status(prog, LATER + timedelta(hours=1), capsys)["P01"]["state"] == "awaiting consent"
+
+
+def test_a_no_from_either_person_declines_the_pair_even_after_the_other_said_yes(tmp_path, capsys):
+    prog = started(tmp_path)
+    answer(prog, MENTOR, "YES")
+    answer(prog, MENTEE, "No, thank you")
+    assert prog.run(LATER) == 0
+    assert last_outcome(prog) == ("consent", "richard.hale@example.com declined")
+    prog.run(LATER + timedelta(days=1))
+    assert prog.outbox("itip") == [] and status(prog, LATER + timedelta(days=1), capsys)["P01"]["state"] == "declined"
+
+
+def test_stop_before_opting_in_declines_too(tmp_path, capsys):
+    prog = started(tmp_path)
+    answer(prog, MENTEE, "STOP")
+    prog.run(LATER)
+    assert last_outcome(prog) == ("consent", "richard.hale@example.com declined")
+    assert status(prog, LATER, capsys)["P01"]["state"] == "declined"
+
+
+def test_a_reply_without_yes_or_no_waits_and_is_kept_for_the_admin(tmp_path, capsys):
+    prog = started(tmp_path)
+    answer(prog, MENTEE, "Can we talk about this first?")
+    prog.run(LATER)
+    assert last_outcome(prog) == ("quarantine", "reply to the kickoff without a YES or NO")
+    answer(prog, MENTOR, "Goal: learn TikTok ads")
+    prog.run(LATER + timedelta(minutes=5))
+    assert last_outcome(prog) == ("consent", "goal or sharing noted; still waiting for YES or NO")
+    answer(prog, MENTEE, "SHARE NOTES")
+    prog.run(LATER + timedelta(minutes=10))
+    assert last_outcome(prog) == ("consent", "goal or sharing noted; still waiting for YES or NO")
+    assert prog.outbox("itip") == [] and status(prog, LATER, capsys)["P01"]["state"] == "awaiting consent"
+
+
+def test_without_opt_in_the_kickoff_is_a_welcome_and_the_pair_is_booked_at_once(tmp_path, capsys):
+    prog = started(tmp_path, require_opt_in="false")
+    assert len(prog.outbox("kickoff")) == 2
+    assert status(prog, T0, capsys)["P01"]["state"] == "active"
+    prog.run(LATER)
+    assert {str(m["To"]).split("<")[-1].rstrip(">") for m in prog.outbox("itip")} == {MENTOR, MENTEE}
+
+
+def test_each_person_gets_one_kickoff_naming_their_role_and_no_second_one_next_tick(tmp_path):
+    prog = started(tmp_path)
+    prog.run(LATER)
+    mentor, mentee = (m.get_body(("plain",)).get_content() for who in (MENTOR, MENTEE)
+                      for m in prog.outbox("kickoff", to=who))
+    assert "Richard Hale" in mentor and "Aisha Khan" in mentee
+    assert len(prog.outbox("kickoff")) == 2
+
+
+# -- the same rules on one reply at a time (pairstate.apply_reply), fast enough for `make mutate` --
+
+HOURS = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+AISHA = Person("Aisha Khan", "Aisha.Khan@example.com", "Europe/London", HOURS)
+RICHARD = Person("Richard Hale", MENTEE, "Europe/London", HOURS)
+PAIR = Pair("P01", AISHA, RICHARD, goal="Understand TikTok", track="", cadence="biweekly", duration_minutes=45,
+            preferred_slot=None, status="active")
+
+
+def reply(text: str) -> ParsedReply:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = MENTEE, "mentoring@example.com", "Re: Welcome [RM-ABC123]"
+    msg.set_content(text)
+    return parse_reply(msg.as_bytes())
+
+
+def awaiting(**consent: str) -> PairRecord:
+    return PairRecord("P01", "awaiting_consent", consent={a.casefold(): v for a, v in consent.items()})
+
+
+@pytest.mark.parametrize(("doc", "who", "text", "outcome", "reason", "state", "consent"), [
+    (awaiting(), AISHA, "YES", "consent", "Aisha.Khan@example.com opted in", "awaiting_consent", {AISHA.address: "yes"}),
+    (awaiting(**{MENTOR: "yes"}), RICHARD, "yes, count me in", "consent",
+     f"{MENTEE} opted in; both in, booking next", "active", {AISHA.address: "yes", MENTEE: "yes"}),
+    (awaiting(**{MENTEE: "yes"}), RICHARD, "YES", "consent", f"{MENTEE} opted in", "awaiting_consent", {MENTEE: "yes"}),
+    (awaiting(**{MENTOR: "yes"}), RICHARD, "No thanks", "consent", f"{MENTEE} declined", "declined",
+     {AISHA.address: "yes", MENTEE: "no"}),
+    (awaiting(**{MENTOR: "yes"}), RICHARD, "STOP", "consent", f"{MENTEE} declined", "declined",
+     {AISHA.address: "yes", MENTEE: "no"}),
+])
+def test_a_kickoff_answer_moves_the_pair_only_when_both_said_yes(doc, who, text, outcome, reason, state, consent):
+    stored = dict(doc.consent)
+    update = apply_reply(T0, (), PAIR, doc, {}, who, reply(text))
+    assert (update.kind, update.reason, update.doc.state, update.doc.consent) == (outcome, reason, state, consent)
+    assert (doc.state, doc.consent) == ("awaiting_consent", stored)  # the record read from the store is not edited
+
+
+def test_a_kickoff_reply_without_an_answer_changes_nothing_unless_it_sets_the_goal_or_sharing():
+    asked = apply_reply(T0, (), PAIR, awaiting(), {}, RICHARD, reply("What is this about?"))
+    assert (asked.kind, asked.reason, asked.doc) == ("quarantine", "reply to the kickoff without a YES or NO", None)
+    goal = apply_reply(T0, (), PAIR, awaiting(), {}, RICHARD, reply("Goal: reels for our brand"))
+    assert (goal.kind, goal.reason, goal.doc.goal, goal.doc.state, goal.doc.consent) == (
+        "consent", "goal or sharing noted; still waiting for YES or NO", "reels for our brand", "awaiting_consent", {})
+    shared = apply_reply(T0, (), PAIR, awaiting(), {}, RICHARD, reply("SHARE NOTES"))
+    assert (shared.kind, shared.doc.share_notes, shared.doc.state) == ("consent", {MENTEE: True}, "awaiting_consent")
+    both = apply_reply(T0, (), PAIR, awaiting(**{MENTOR: "yes"}), {}, RICHARD, reply("YES\nSHARE NOTES"))
+    assert (both.doc.state, both.doc.share_notes) == ("active", {MENTEE: True})
