@@ -192,6 +192,45 @@ def test_an_outlook_reply_with_nothing_written_stays_empty() -> None:
     assert parsed.body == "" and parsed.fields["attended"] is None
 
 
+# The header block a client writes above a forwarded or pasted message, with no separator line
+# (Outlook for Mac, or a copy pasted with the headers it was printed with), as the sender's own
+# client would label it.
+OWN_BLOCKS = {
+    "en": "From: Alex <alex@example.com>\nDate: Tuesday, 4 March 2025 at 10:12\nTo: Sam\nSubject: notes",
+    "de": "Von: Alex <alex@example.com>\nGesendet: Dienstag, 4. März 2025 10:12\nAn: Sam\nBetreff: Notizen",
+    "fr": "De : Alex <alex@example.com>\nEnvoyé : mardi 4 mars 2025 10:12\nÀ : Sam\nObjet : notes",
+    "pl": "Od: Alex <alex@example.com>\nWysłano: wtorek, 4 marca 2025 10:12\nTemat: notatki",
+    "ja": "差出人: Alex <alex@example.com>\n送信日時: 2025年3月4日 10:12\n件名: メモ",
+    "outlook-forward": "-----Original Message-----\nFrom: Alex [mailto:ALEX@example.com] \n"
+                       "Sent: Tuesday, March 04, 2025 10:12 AM\nTo: Sam\nSubject: notes",
+}
+
+
+@pytest.mark.parametrize("block", OWN_BLOCKS.values(), ids=OWN_BLOCKS)
+def test_the_senders_own_message_opening_the_mail_is_what_they_wrote(block: str) -> None:
+    """Their notes forwarded from Sent Items (or pasted with their headers), nothing typed above."""
+    parsed = parse_reply(reply(f"\n{block}\n\nTopics: pricing\nRating: 4\n\nThanks,\nAlex\n"
+                               "\nOn Mon, 3 Mar 2025, Sam <sam@example.com> wrote:\n> Topics: ...\n"))
+    assert parsed.body == "Topics: pricing\nRating: 4"
+    assert parsed.fields["rating"] == 4
+    assert any("sender's own earlier message" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize("block", OWN_BLOCKS.values(), ids=OWN_BLOCKS)
+def test_someone_elses_message_opening_the_mail_is_not_read_as_the_senders(block: str) -> None:
+    """The agenda forwarded or answered with nothing typed: its prompts are not answers."""
+    block = block.replace("Alex [mailto:ALEX@", "Mentoring [mailto:mentoring@").replace("Alex <alex@", "Mentoring <mentoring@")
+    parsed = parse_reply(reply(f"\n{block}\n\nAttended: yes\nTopics: ...\nRating: 1-5\n"))
+    assert parsed.body == "" and parsed.fields["attended"] is None
+    assert not any("sender's own earlier message" in w for w in parsed.warnings)
+
+
+def test_the_senders_own_earlier_message_below_new_text_is_history() -> None:
+    text = f"Rating: 5\n\n{OWN_BLOCKS['en']}\n\nTopics: pricing\nRating: 4\n"
+    parsed = parse_reply(reply(text))
+    assert parsed.body == "Rating: 5" and parsed.fields["topics"] == []
+
+
 def test_a_rule_line_between_answers_is_not_a_footer() -> None:
     text = "Topics: pricing\n\n------------\nLearned: Sam's team prices by usage\nRating: 4\n"
     parsed = parse_reply(reply(text))

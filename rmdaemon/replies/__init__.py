@@ -66,7 +66,7 @@ def _parse(raw: bytes) -> ParsedReply:
     warnings = _defects(msg) + body.warnings + ([f"from: {envelope.problem}"] if envelope.problem else [])
     machine = headers.automatic(msg, subject, from_addr)
     machine += [w for w in body.warnings if w.startswith("bounce:") and w not in machine]
-    seen = visible.extract(body.text[:MAX_TEXT_CHARS])
+    seen = visible.extract(body.text[:MAX_TEXT_CHARS], from_addr)
     warnings += _body_warnings(body.text, seen) + [w for w in machine if w not in warnings]
     token = headers.session_token(subject, ids[1] or "", " ".join(ids[2]), body.text,
                                   _raw_text(raw))

@@ -6,7 +6,9 @@ a cut, an "original/forwarded message" separator, an Outlook ``From: … Sent: �
 "On <date>, <name> wrote:" header that is *not* followed by ``>``-quoted lines. A header that is
 followed by quoted lines only introduces a quote: the quote is dropped and unquoted text after
 it is kept, because people answer inline ("> Topics?" / "pricing, hiring"). The signature and
-footers are then taken off the end of what is left.
+footers are then taken off the end of what is left. One exception: a header block that opens the
+message and names the sender as its From (their own notes forwarded from Sent Items, nothing typed
+above) introduces their own words, so reading starts under it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ _RULE_RE = re.compile(r"^[\s>]*[-=_*~#]{3,}\s*$")
 _DASHES_RE = re.compile(r"^[-–—_*=]{2,}$")
 _DATE_IN_TEXT_RE = re.compile(r"\d{1,2}:\d\d|\b(?:19|20)\d\d\b|\d{4}年")
 _LINKS_RE = re.compile(r"<[^>]*>|\(https?:[^)]*\)|https?://\S+")
+_ADDRESS_RE = re.compile(r"[^\s<>\[\]():;,\"']+@[^\s<>\[\]():;,\"']+")
+_HEADER_BLOCK_MAX_LINES = 14
 
 
 @dataclass(frozen=True)
@@ -70,16 +74,52 @@ class _Scan:
     segments: list[int] = field(default_factory=list)  # where in ``kept`` text resumes after a quote
 
 
-def extract(text: str) -> Visible:
-    """The sender's own text of ``text`` (a decoded, plain-text message body)."""
+def extract(text: str, sender: str | None = None) -> Visible:
+    """The sender's own text of ``text`` (a decoded, plain-text message body); ``sender`` is the
+    envelope's From address, which tells the sender's own earlier message from someone else's."""
     lines = normalise(text).split("\n")
-    scan = _scan(lines)
+    start = _own_message_start(lines, sender)
+    scan = _scan(lines, start)
     kept, rescued = _strip_segments(scan.kept, scan.segments)
     body = tidy(kept)
     answers = tuple((a[0], text) for a in scan.answers
                     if a[0] and (text := tidy(strip_tail(a[1:]))) and text in body)
-    warnings = ("body: the text below a signature mark was kept, as it was all the sender wrote",) if rescued else ()
+    warnings: tuple[str, ...] = ()
+    if rescued:
+        warnings += ("body: the text below a signature mark was kept, as it was all the sender wrote",)
+    if start and body:
+        warnings += (f"body: the message opens with the sender's own earlier message (From: {sender}) "
+                     "and nothing above it; its text was read as theirs",)
     return Visible(body, answers, scan.quoted, scan.forwarded, warnings)
+
+
+def _own_message_start(lines: list[str], sender: str | None) -> int:
+    """Where the sender's text starts when the message opens with the header block of their own
+    earlier message and nothing above it (their sent notes forwarded from Sent Items, or pasted
+    with the headers they were printed with): the line after the block, else 0.
+
+    Anywhere else a header block opens someone else's message. Here the block names the sender,
+    so what is under it is what they wrote; reading it is what keeps "never lose the sender's
+    words" true for them, while an agenda forwarded with nothing typed stays empty.
+    """
+    i = _next_nonblank(lines, 0)
+    if not sender or i >= len(lines) or len(lines[i]) > _MAX_LINE_FOR_PATTERNS:
+        return 0
+    first = lines[i].strip()
+    if lx.SEPARATOR_RE.match(first) or lx.UNDERSCORE_RULE_RE.match(first) or lx.FORWARD_INTRO_RE.match(first):
+        i = _next_nonblank(lines, i + 1)
+    if i >= len(lines) or not header_block_at(lines, i):
+        return 0
+    own = False
+    for j in range(i, min(len(lines), i + _HEADER_BLOCK_MAX_LINES)):
+        s = lines[j].strip()
+        if lx.FROM_LINE_RE.match(s):
+            own = own or any(a.casefold() == sender.casefold() for a in _ADDRESS_RE.findall(s))
+        elif not s:  # the block ends at a blank line not followed by another header line
+            k = _next_nonblank(lines, j)
+            if k >= len(lines) or not lx.HEADER_LINE_RE.match(lines[k].strip()):
+                return j if own else 0
+    return 0
 
 
 def _strip_segments(kept: list[str], starts: list[int]) -> tuple[list[str], bool]:
@@ -135,10 +175,10 @@ def unquote(line: str) -> str:
     return line.lstrip("> ")
 
 
-def _scan(lines: list[str]) -> _Scan:
-    """Walk the lines once, keeping the sender's, stopping where history begins."""
+def _scan(lines: list[str], start: int = 0) -> _Scan:
+    """Walk the lines once from ``start``, keeping the sender's, stopping where history begins."""
     scan = _Scan()
-    i: int | None = 0
+    i: int | None = start
     while i is not None and i < len(lines):
         i = _step(scan, lines, i)
     return scan
