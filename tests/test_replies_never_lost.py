@@ -1,10 +1,10 @@
 """The promise of issue 21, as properties: if a reply holds text that is neither quoted history
 nor a signature, the visible body is not empty and holds that text, in the order written.
 
-Two sources of replies: generated ones (top-posted, bottom-posted, interleaved and forwarded,
-under the quote headers of seven languages, wrapped as clients wrap them, with signatures and
-client debris around), and the fixture set with the sender's line put above it or answered
-below its quote. Quoted text carries a marker word that must never reach the body.
+Two sources of replies: generated ones (top-posted, bottom-posted, interleaved, forwarded, and
+the sender's own sent notes forwarded with nothing above them, under the quote headers of seven
+languages, wrapped as clients wrap them, with signatures and client debris around), and the
+fixture set with the sender's line put above it or answered below its quote. Quoted text carries a marker word that must never reach the body.
 
 The generated author lines are notes as people write them; they avoid what is ambiguous by
 nature (a line that is itself "On <date>, X wrote:", "Sent from …", a closing such as
@@ -52,7 +52,7 @@ headers = st.sampled_from([text for header in HEADERS.values() for text in _wrap
 @st.composite
 def generated_reply(draw: st.DrawFn) -> tuple[str, list[str]]:
     """(plain-text body, the sender's lines in order)."""
-    layout = draw(st.sampled_from(("top", "bottom", "interleaved", "forward")))
+    layout = draw(st.sampled_from(("top", "bottom", "interleaved", "forward", "own")))
     header = draw(headers)
     signature = draw(st.sampled_from(SIGNATURES))
     blank = draw(st.sampled_from(("\n", "\n\n")))
@@ -72,6 +72,11 @@ def generated_reply(draw: st.DrawFn) -> tuple[str, list[str]]:
             written += block
             parts += ["\n".join(draw(quote_block)), "\n".join(block)]
         parts.append(signature)
+    elif layout == "own":  # the sender's own sent notes forwarded, nothing typed above
+        written = draw(author_block)
+        parts = [draw(st.sampled_from(("", "-----Original Message-----", "Begin forwarded message:\n"))),
+                 "From: Alex <alex@example.com>\nSent: Tuesday, 4 March 2025 10:12\nTo: Sam <sam@example.com>\n"
+                 "Subject: notes\n", "\n".join(written), signature, header, "\n".join(draw(quote_block))]
     else:
         written = draw(author_block)
         parts = ["\n".join(written), draw(st.sampled_from(("---------- Forwarded message ---------",
