@@ -77,8 +77,10 @@ class _Scan:
 def extract(text: str, sender: str | None = None) -> Visible:
     """The sender's own text of ``text`` (a decoded, plain-text message body); ``sender`` is the
     envelope's From address, which tells the sender's own earlier message from someone else's."""
-    lines = normalise(text).split("\n")
-    start = _own_message_start(lines, sender)
+    text = normalise(text)
+    lines = text.split("\n")
+    # Most messages do not carry the sender's address near the top: decided without a pattern.
+    start = _own_message_start(lines, sender) if sender and sender.casefold() in text[:4000].casefold() else 0
     scan = _scan(lines, start)
     kept, rescued = _strip_segments(scan.kept, scan.segments)
     body = tidy(kept)
@@ -93,7 +95,7 @@ def extract(text: str, sender: str | None = None) -> Visible:
     return Visible(body, answers, scan.quoted, scan.forwarded, warnings)
 
 
-def _own_message_start(lines: list[str], sender: str | None) -> int:
+def _own_message_start(lines: list[str], sender: str) -> int:
     """Where the sender's text starts when the message opens with the header block of their own
     earlier message and nothing above it (their sent notes forwarded from Sent Items, or pasted
     with the headers they were printed with): the line after the block, else 0.
@@ -103,7 +105,7 @@ def _own_message_start(lines: list[str], sender: str | None) -> int:
     words" true for them, while an agenda forwarded with nothing typed stays empty.
     """
     i = _next_nonblank(lines, 0)
-    if not sender or i >= len(lines) or len(lines[i]) > _MAX_LINE_FOR_PATTERNS:
+    if i >= len(lines) or len(lines[i]) > _MAX_LINE_FOR_PATTERNS:
         return 0
     first = lines[i].strip()
     if lx.SEPARATOR_RE.match(first) or lx.UNDERSCORE_RULE_RE.match(first) or lx.FORWARD_INTRO_RE.match(first):
