@@ -77,10 +77,8 @@ class _Scan:
 def extract(text: str, sender: str | None = None) -> Visible:
     """The sender's own text of ``text`` (a decoded, plain-text message body); ``sender`` is the
     envelope's From address, which tells the sender's own earlier message from someone else's."""
-    text = normalise(text)
-    lines = text.split("\n")
-    # Most messages do not carry the sender's address near the top: decided without a pattern.
-    start = _own_message_start(lines, sender) if sender and sender.casefold() in text[:4000].casefold() else 0
+    lines = normalise(text).split("\n")
+    start = _own_message_start(lines, sender) if sender else 0
     scan = _scan(lines, start)
     kept, rescued = _strip_segments(scan.kept, scan.segments)
     body = tidy(kept)
@@ -105,9 +103,12 @@ def _own_message_start(lines: list[str], sender: str) -> int:
     words" true for them, while an agenda forwarded with nothing typed stays empty.
     """
     i = _next_nonblank(lines, 0)
-    if i >= len(lines) or len(lines[i]) > _MAX_LINE_FOR_PATTERNS:
+    first = lines[i].strip() if i < len(lines) else ""
+    if ":" not in first[:60] and "：" not in first[:60] and first[:1] not in ("-", "_", "=", "*"):
+        return 0  # most messages open with text, decided without a pattern
+    head = "\n".join(lines[i:i + _HEADER_BLOCK_MAX_LINES + 2])
+    if len(first) > _MAX_LINE_FOR_PATTERNS or sender.casefold() not in head.casefold():
         return 0
-    first = lines[i].strip()
     if lx.SEPARATOR_RE.match(first) or lx.UNDERSCORE_RULE_RE.match(first) or lx.FORWARD_INTRO_RE.match(first):
         i = _next_nonblank(lines, i + 1)
     if i >= len(lines) or not header_block_at(lines, i):
