@@ -461,6 +461,8 @@ def is_attribution(text: str, before_quote: bool) -> bool:
         return True
     specific = _has_date(text) or "@" in text
     colon = text.endswith((":", "："))
+    if not before_quote and not (specific and (colon or lx.WROTE_HEAD_RE.match(text))):
+        return False  # what follows could not say yes: spares most lines the costly tail search
     if lx.WROTE_TAIL_RE.search(text[-160:]):
         return before_quote or (specific and (colon or bool(lx.WROTE_HEAD_RE.match(text))))
     if not (colon and specific):
