@@ -44,7 +44,7 @@ def installation_secret(store: Store, path: Path | None = None, *, create: bool 
         if not (store.writer if create is None else create):
             return secrets.token_bytes(SIZE)
         atomic_write(path, secrets.token_hex(SIZE).encode() + b"\n", mode=0o600)
-    secret = read_secret(path)
+    secret = read_key_file(path)
     if known is None and store.writer:
         store.set_meta(IDENTITY, identity(secret))
     elif known is not None and not hmac.compare_digest(known, identity(secret)):
@@ -54,7 +54,7 @@ def installation_secret(store: Store, path: Path | None = None, *, create: bool 
     return secret
 
 
-def read_secret(path: Path) -> bytes:
+def read_key_file(path: Path) -> bytes:
     """The secret's bytes, or a UserError that says what is wrong with the file and how to fix it."""
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -175,3 +175,25 @@ def test_a_skip_before_a_pause_counts_as_one_of_the_sessions_after_the_resume(tm
     rows = sessions(prog, FIRST + 2 * WEEK + timedelta(days=2), capsys)
     assert [(n, s) for n, _, s, _ in rows] == [(1, "held"), (2, "skipped"), (3, "planned"), (4, "planned"),
                                                (5, "planned"), (6, "planned")]
+
+
+def test_after_every_pair_ended_a_quiet_week_sends_no_digest_and_a_late_answer_still_does(tmp_path, capsys):
+    """Six weekly sessions from 11 Jan: the last is on 15 Feb (P02's on the 16th). A digest reports
+    that week; after it, weeks where nothing happens send none, and a late survey answer gets one."""
+    prog = booked(tmp_path)
+    for week in range(12):  # every Monday to 29 Mar
+        prog.run(FIRST + week * WEEK)
+    assert {p["state"] for p in status(prog, FIRST + 11 * WEEK, capsys).values()} == {"ended"}
+    digests = sorted(prog.outbox("digest"), key=lambda m: m["Date"].datetime)
+    last = digests[-1]
+    assert last["Date"].datetime < FIRST + 11 * WEEK  # the quiet weeks at the end sent nothing
+    assert "Feb" in last["Subject"] + last.get_body(("plain",)).get_content()
+    count = len(digests)
+    survey = prog.outbox("survey", to="richard")[-1]
+    prog.reply(survey, "1: 4\n2: 5\n3: 4", FIRST + 11 * WEEK + timedelta(days=2))
+    prog.run(FIRST + 12 * WEEK)  # read at the digest's moment: it belongs to the next week's digest
+    assert len(prog.outbox("digest")) == count
+    prog.run(FIRST + 13 * WEEK)
+    assert len(prog.outbox("digest")) == count + 1
+    prog.run(FIRST + 14 * WEEK)
+    assert len(prog.outbox("digest")) == count + 1

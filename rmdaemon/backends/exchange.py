@@ -158,8 +158,9 @@ class ExchangeBackend(Backend):
         return self.calendar.occurrence_answers(meeting, start)
 
     def annotate_many(self, notes: list[Note]) -> NoteOutcomes:
-        """Agendas, for people who only open the calendar, into their sessions' calendar entries: many into their sessions' calendar entries, four requests per 100 (not per note);
-        the outcome by (uid, planned start): None, or a BackendError for that note alone."""
+        """Agendas, for people who only open the calendar, written into their sessions' calendar
+        entries in batches: four requests per 100 notes, not one per note. The outcome by
+        (uid, planned start): None, or a BackendError for that note alone."""
         return self.calendar.annotate_many(notes)
 
     # -- free/busy --------------------------------------------------------------------------

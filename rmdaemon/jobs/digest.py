@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, report
 from rmdaemon.programme import engagement, metrics
-from rmdaemon.records import FINAL, outbox_keys
+from rmdaemon.records import DECLINED, ENDED, FINAL, outbox_keys
 from rmdaemon.programme.context import Context
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
@@ -41,6 +41,8 @@ def run(ctx: Context) -> JobResult:
     since = _since(ctx, snap, sent, slot)
     if since is None or since >= slot:
         return result  # no session before the slot (or the clock went back): nothing to report yet
+    if sent and _over_and_quiet(ctx, snap, metrics.Period(since, slot)):
+        return result
     summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
                                         horizon=timedelta(days=7), questions=ctx.templates.questions)
     zone = ctx.settings.program.timezone
@@ -71,6 +73,20 @@ def _since(ctx: Context, snap: metrics.Snapshot, sent: list[str], slot: datetime
         last = date.fromisoformat(max(sent).partition(":")[2])
         since = max(since, datetime.combine(last, ctx.settings.digest.time, zone))
     return since
+
+
+def _over_and_quiet(ctx: Context, snap: metrics.Snapshot, period: metrics.Period) -> bool:
+    """Once every pair is over (ended or declined, none still to be invited) and a digest has
+    reported the end, a week in which nothing happened sends no digest: an empty mail every week
+    for ever teaches the champion to ignore it. A late log, survey answer or command still gets
+    one."""
+    everyone = metrics.members(snap, ctx.pairs)
+    if not everyone or any(m.doc is None or m.doc.state not in (ENDED, DECLINED) for m in everyone):
+        return False
+    return not (any(s["start"] in period for s in snap.sessions)
+                or any(log.received in period for log in snap.logs)
+                or any(row.get("received") in period for row in snap.surveys)
+                or any(row.get("at") in period for row in snap.commands))
 
 
 def _report(ctx: Context, snap: metrics.Snapshot, slot: datetime) -> tuple[compose.Attachment, ...]:
