@@ -210,14 +210,18 @@ def _read_questions(path: Path) -> tuple[Question, ...]:
 
 
 def _fingerprint(override: Path | None) -> tuple[tuple[str, int, int], ...]:
-    """Name, size and mtime of every file the templates come from: what the check's answer depends on."""
+    """Name, size and mtime of every file the templates come from, translations in their language
+    folders included: what the check's answer depends on."""
     found = []
     for folder in _search_path(override):
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        found += [(entry.path, st.st_size, st.st_mtime_ns) for entry in entries if entry.is_file() for st in [entry.stat()]]
+        for root, _dirs, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(root, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # gone between the listing and the look: the next tick sees it
+                found.append((path, st.st_size, st.st_mtime_ns))
     return tuple(sorted(found))
 
 

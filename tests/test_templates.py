@@ -10,6 +10,7 @@ import pytest
 
 from programme import Programme, REPO
 from rmdaemon import compose, template_vars
+from rmdaemon.errors import UserError
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 
@@ -70,3 +71,16 @@ def test_preview_of_a_broken_template_is_a_user_error_not_a_crash(prog, capsys):
     err = capsys.readouterr().err
     assert "agenda.txt: line 3: 'mentor_frist_name' is not a variable of agenda.txt" in err
     assert "Traceback" not in err and "please report" not in err
+
+
+def test_a_translation_edited_while_the_daemon_runs_is_checked_on_the_next_load(tmp_path):
+    """The daemon re-reads its templates every tick and checks them once per version of the files:
+    a mistake made in a language folder must count from the next tick, as one at the top does."""
+    (tmp_path / "de").mkdir()
+    german = tmp_path / "de" / "agenda.txt"
+    german.write_text((compose.shipped_templates() / "de" / "agenda.txt").read_text())
+    compose.load_templates(tmp_path)  # clean: checked and remembered
+    german.write_text(german.read_text() + "\n{{ mentor_frist_name }}\n")
+    with pytest.raises(UserError) as raised:
+        compose.load_templates(tmp_path)
+    assert any("de/agenda.txt" in p and "mentor_frist_name" in p for p in raised.value.problems)
