@@ -120,9 +120,12 @@ def test_a_crash_in_the_tick_that_prunes_leaves_all_of_it_or_none_and_sends_noth
     root = tmp_path / "crash"
     shutil.copytree(kept.prog.root, root)
     line = Timeline(Programme(root), [], sorted((root / "delivered").iterdir()))
+    now = END + 95 * DAY  # a Monday after the last run's digest
+    # a late survey answer, read with nothing pruned yet, makes a digest due (all pairs have ended)
+    line.replies.append(Reply(now - 3 * DAY, "richard", "1: 4\n2: 5", kind="survey", name="late-survey"))
+    line.run(now - 3 * DAY)
     line.prog.config.write_text(_set_key(line.prog.config.read_text(), "prune_after_days", "30"))
     before = len(outbox_rows(line.prog))
-    now = END + 95 * DAY  # a Monday after the last run's digest: one is due
     settings = load_settings(line.prog.config)
     backend = CrashingBackend(settings.backend.local.outbox, settings.backend.local.inbox, fixed_clock(now), 0)
     with pytest.raises(Crash), Store.open(settings.storage_path) as store:
