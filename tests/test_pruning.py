@@ -120,10 +120,10 @@ def test_a_crash_in_the_tick_that_prunes_leaves_all_of_it_or_none_and_sends_noth
     root = tmp_path / "crash"
     shutil.copytree(kept.prog.root, root)
     line = Timeline(Programme(root), [], sorted((root / "delivered").iterdir()))
-    now = END + 95 * DAY  # a Monday after the last run's digest
+    now = END + 95 * DAY  # Fri 21 May, after the digest moment of Mon 17 May
     # a late survey answer, read with nothing pruned yet, makes a digest due (all pairs have ended)
-    line.replies.append(Reply(now - 3 * DAY, "richard", "1: 4\n2: 5", kind="survey", name="late-survey"))
-    line.run(now - 3 * DAY)
+    line.replies.append(Reply(now - 5 * DAY, "richard", "1: 4\n2: 5", kind="survey", name="late-survey"))
+    line.run(now - 5 * DAY)  # Sun 16 May: before the digest moment of Mon 17 May
     line.prog.config.write_text(_set_key(line.prog.config.read_text(), "prune_after_days", "30"))
     before = len(outbox_rows(line.prog))
     settings = load_settings(line.prog.config)
