@@ -122,8 +122,9 @@ def test_a_crash_in_the_tick_that_prunes_leaves_all_of_it_or_none_and_sends_noth
     line = Timeline(Programme(root), [], sorted((root / "delivered").iterdir()))
     now = END + 95 * DAY  # Fri 21 May, after the digest moment of Mon 17 May
     # a late survey answer, read with nothing pruned yet, makes a digest due (all pairs have ended)
-    line.replies.append(Reply(now - 5 * DAY, "richard", "1: 4\n2: 5", kind="survey", name="late-survey"))
-    line.run(now - 5 * DAY)  # Sun 16 May: before the digest moment of Mon 17 May
+    late = now - 4 * DAY - 3 * timedelta(hours=1)  # Mon 17 May 06:00: after the last run, before the digest's moment
+    line.replies.append(Reply(late, "richard", "1: 4\n2: 5", kind="survey", name="late-survey"))
+    line.run(late)
     line.prog.config.write_text(_set_key(line.prog.config.read_text(), "prune_after_days", "30"))
     before = len(outbox_rows(line.prog))
     settings = load_settings(line.prog.config)
