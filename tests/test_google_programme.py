@@ -192,6 +192,26 @@ def test_agenda_goes_into_the_occurrence_reply_becomes_a_log_and_skip_cancels_on
         assert len(series_wide) == 1  # the invitation; the SKIP did not re-send the series
 
 
+ONE_PAIR = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,cadence\n"
+            "P01,Aisha Khan,aisha.khan@example.com,Richard Hale,richard.hale@example.com,Understand TikTok,weekly\n")
+
+
+def test_with_online_meetings_the_meet_link_reaches_every_agenda_email_and_the_calendar_once(tmp_path, google_server, capsys):
+    prog = google_programme(tmp_path, google_server, roster=ONE_PAIR, sessions="4")
+    prog.config.write_text(prog.config.read_text() + "online_meetings = true\n")
+    booked(prog, T0)
+    link = prog.series()["P01"].fields["hangoutLink"]
+    assert link.startswith("https://meet.google.com/") and prog.docs()["P01"]["series"]["join_url"] == link
+    start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
+    assert prog.run(start - timedelta(hours=23)) == 0
+    agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
+    assert len(agendas) == 2
+    for agenda in agendas:  # the bytes Gmail was handed, as the people receive them
+        assert f"Join online: {link}" in agenda.get_body(("plain",)).get_content()
+        assert link in agenda.get_body(("html",)).get_content()
+    assert prog.instance(prog.series()["P01"], start)["description"].count(link) == 1
+
+
 def test_reschedule_moves_that_session_in_the_calendar(prog, capsys):
     booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])

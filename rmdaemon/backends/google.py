@@ -35,7 +35,8 @@ MAX_WINDOW = timedelta(days=61)  # kept under the range freeBusy answers for (ti
 
 class GoogleBackend(Backend):
     name = "google"
-    capabilities = frozenset({Capability.FREE_BUSY, Capability.OCCURRENCE_ANSWERS, Capability.ANNOTATE})
+    capabilities = frozenset({Capability.FREE_BUSY, Capability.OCCURRENCE_ANSWERS, Capability.ANNOTATE,
+                              Capability.ONLINE_MEETINGS})
 
     def __init__(self, settings: GoogleBackendSettings, key_json: str, *, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -72,6 +73,9 @@ class GoogleBackend(Backend):
 
     def annotate_many(self, notes: list[Note]) -> NoteOutcomes:
         return self.calendar.annotate_many(notes)
+
+    def join_url(self, uid: str) -> str | None:
+        return self.calendar.join_url(uid)
 
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
         """``freeBusy.query``: 50 calendars and under 62 days per request, all in one batch.

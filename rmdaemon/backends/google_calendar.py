@@ -187,10 +187,15 @@ class Calendar(SeriesWriter):
                 todo.append((meeting, start, text))
         return outcomes | self._annotate(todo, records)
 
+    def join_url(self, uid: str) -> str | None:
+        """The Google Meet link Google gave the series (``conferenceData``), as read when it was
+        booked or looked up; the agenda e-mails carry it."""
+        return self.state.meet(uid)
+
     def _with_meet(self, uid: str, text: str) -> str:
         """The agenda, with the series' Google Meet link when it has one (the calendar entry is
         where people click to join)."""
-        link = self.state.meet(uid)
+        link = self.join_url(uid)
         return f"{text.rstrip()}\n\nJoin with Google Meet: {link}\n" if link and link not in text else text
 
     def _written(self, record: dict[str, Any], start: datetime, text: str) -> bool:

@@ -117,7 +117,7 @@ class GoogleBackendSettings:
     api_base: str = config_key(HTTPS_URL, "https://www.googleapis.com", "Where the Calendar, Gmail and batch endpoints live (the token endpoint is the key file's token_uri).", '"https://www.googleapis.com"')
     ca_file: Path | None = config_key(PATH, None, "PEM file of the CA(s) to trust instead of the system's (a TLS-inspecting proxy's CA).", '"/etc/ssl/private-ca.pem"')
     state_path: Path | None = config_key(PATH, None, "Small JSON file for the inbox historyId and the send/booking journal (default: google-state.json beside the state file).", '"var/google-state.json"')
-    online_meetings: bool = config_key(BOOL, False, "Give every series a Google Meet link (conferenceData): it is in the invitations and in each session's agenda in the calendar.", "false")
+    online_meetings: bool = config_key(BOOL, False, "Give every series a Google Meet link (conferenceData): it is in the invitations, in each session's agenda in the calendar and in the agenda e-mails.", "false")
     processed_label: str = config_key(TEXT, "rmdaemon/processed", "Gmail label put on inbox messages once handled (they are also marked read); made when missing.", '"rmdaemon/processed"')
     retry_budget_seconds: int = config_key(integer(0, 3600), 300, "Longest back-off waited for within a tick; longer throttling retries next tick.", "300")
     timeout_seconds: int = config_key(integer(1, 600), 30, "Network timeout for each request.", "30")
