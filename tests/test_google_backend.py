@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from contract import ALEX, SAM, STAMP, meeting, outgoing, session
 from rmdaemon.backends.google import GoogleBackend
 from rmdaemon.errors import BackendError
+from rmdaemon.model import Outgoing
+from tests.servers import FakeTime
 from tests.servers.google.fixtures import PROGRAMME, google_backend, google_server, key_file  # noqa: F401
 from tests.servers.google.server import GoogleServer
 
@@ -42,6 +44,55 @@ def backend(server: GoogleServer, sleeper: Sleeper | None = None, **changes: obj
 
 def invitations(server: GoogleServer, address: str) -> int:
     return sum(b"METHOD:REQUEST" in raw for raw in server.control.received(address))
+
+
+def mail(key: str) -> Outgoing:
+    return outgoing(key, to=SAM, subject=f"Note {key}")
+
+
+# -- pacing sends ---------------------------------------------------------------------------
+
+
+def test_sends_keep_the_pace_and_gmail_never_says_the_user_is_over_its_quota(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic  # Gmail counts its minute on the same (fake) clock
+    paced = google_backend(server, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget_seconds=120,
+                           messages_per_minute=60)
+    for n in range(62):
+        paced.send(mail(f"note:{n}"))
+    assert len(server.control.received(SAM.email)) == 62
+    assert clock.sleeps == [60]  # the 61st waited for the first one's minute to pass
+    assert all(e.status == 200 for e in server.requests())
+
+
+def test_past_gmails_quota_a_send_is_refused_and_left_for_the_next_tick(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic
+    fastest = backend(server, retry_budget_seconds=0, messages_per_minute=150, monotonic=clock.monotonic)
+    for n in range(150):  # 100 quota units each: the user's 15,000 a minute
+        fastest.send(mail(f"note:{n}"))
+    restarted = backend(server, retry_budget_seconds=0, monotonic=clock.monotonic)  # its pace starts afresh
+    with pytest.raises(BackendError) as caught:
+        restarted.send(mail("note:150"))
+    assert "userRateLimitExceeded" in str(caught.value) and not caught.value.permanent
+    clock.now += 60
+    restarted.send(mail("note:150"))
+    assert len(server.control.received(SAM.email)) == 151
+
+
+def test_a_pace_wait_beyond_the_budget_leaves_the_mail_for_the_next_tick_without_a_lookup(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic
+    paced = backend(server, retry_budget_seconds=5, messages_per_minute=3, monotonic=clock.monotonic)
+    for n in range(3):
+        paced.send(mail(f"note:{n}"))
+    with pytest.raises(BackendError) as caught:
+        paced.send(mail("note:3"))
+    assert not caught.value.permanent and "messages_per_minute" in str(caught.value) and clock.sleeps == []
+    clock.now += 60  # the next tick
+    paced.send(mail("note:3"))
+    assert len(server.control.received(SAM.email)) == 4
+    assert not [e for e in server.requests() if "rfc822msgid:" in e.query]  # it had not started: nothing to look for
 
 
 # -- the token ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from rmdaemon.backends.google_http import GoogleError, GoogleHttp, TokenError
 from rmdaemon.backends.google_mail import Inbox, Outbox, root
 from rmdaemon.backends.google_online import api_problem, key_exposed, token_problem, transport_problem
 from rmdaemon.backends.google_state import GoogleState
-from rmdaemon.backends.http_common import Call
+from rmdaemon.backends.http_common import Call, SendPace
 from rmdaemon.config import GoogleBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
@@ -39,7 +39,7 @@ class GoogleBackend(Backend):
                               Capability.ONLINE_MEETINGS})
 
     def __init__(self, settings: GoogleBackendSettings, key_json: str, *, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.credentials, self.client_id = delegated(key_json, settings.user, f"{settings.key_file or '$' + settings.key_env}")
@@ -48,7 +48,9 @@ class GoogleBackend(Backend):
                                timeout=settings.timeout_seconds, sleep=sleep)
         self.state = GoogleState(settings.state_path)
         self.calendar = Calendar(self.http, self.state, settings.user, settings.online_meetings, self.clock)
-        self.outbox = Outbox(self.http, self.state, settings.user, self.clock)
+        pace = SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds,
+                        "[backend.google] messages_per_minute")
+        self.outbox = Outbox(self.http, self.state, settings.user, pace, self.clock)
         self.inbox = Inbox(self.http, self.state, settings.user, settings.processed_label)
 
     # -- mail -------------------------------------------------------------------------------

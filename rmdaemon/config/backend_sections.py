@@ -121,6 +121,7 @@ class GoogleBackendSettings:
     processed_label: str = config_key(TEXT, "rmdaemon/processed", "Gmail label put on inbox messages once handled (they are also marked read); made when missing.", '"rmdaemon/processed"')
     retry_budget_seconds: int = config_key(integer(0, 3600), 300, "Longest back-off waited for within a tick; longer throttling retries next tick.", "300")
     timeout_seconds: int = config_key(integer(1, 600), 30, "Network timeout for each request.", "30")
+    messages_per_minute: int = config_key(integer(1, 150), 60, "Sending pace; Gmail's per-user quota (15,000 units a minute, 100 a send) allows 150 sends a minute with nothing else, the default leaves room for reading the inbox.", "60")
 
 
 BY_KIND: dict[str, type] = {"local": LocalBackendSettings, "exchange": ExchangeBackendSettings,

@@ -3,6 +3,7 @@ key file points its ``token_uri`` at the server; and a backend built against it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,8 @@ def google_settings(server: GoogleServer, **changes: object) -> GoogleBackendSet
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def google_backend(server: GoogleServer, *, sleep: Callable[[float], None] | None = None, **changes: object) -> GoogleBackend:
-    """A backend pointed at ``server``; back-off waits go to ``sleep``, never really slept."""
-    return GoogleBackend(google_settings(server, **changes), key_file(server).read_text(), sleep=sleep or (lambda seconds: None))
+def google_backend(server: GoogleServer, *, sleep: Callable[[float], None] | None = None,
+                   monotonic: Callable[[], float] = time.monotonic, **changes: object) -> GoogleBackend:
+    """A backend pointed at ``server``; waits (back-off, pacing) go to ``sleep``, never really slept."""
+    return GoogleBackend(google_settings(server, **changes), key_file(server).read_text(),
+                         sleep=sleep or (lambda seconds: None), monotonic=monotonic)

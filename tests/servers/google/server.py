@@ -6,7 +6,9 @@ tests point the key file's ``token_uri``, ``api_base`` and ``ca_file`` at it, an
 requests talk to it exactly as to Google. Faults: 403 ``rateLimitExceeded`` /
 ``userRateLimitExceeded``, 429, 500/503, a dropped connection and a held answer (for killing the
 client after the work is done) and a slow answer (past the client's timeout), each before or
-after the work, also inside a batch.
+after the work, also inside a batch. Gmail's per-user quota is kept as Google documents it
+(developers.google.com/gmail/api/reference/quota): 15,000 units a user a minute, 100 a send, 5
+most reads, over a minute measured on ``gmail_quota.clock``; beyond it 403 ``userRateLimitExceeded``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +68,24 @@ class Fault:
 
 
 @dataclass
+class GmailQuota:
+    """Quota units each user spent in the last 60 seconds of ``clock`` (tests swap in a fake one)."""
+
+    per_minute: int = 15_000
+    clock: Callable[[], float] = time.monotonic
+    spent: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
+
+    def charge(self, user: str, units: int) -> None:
+        now = self.clock()
+        spent = self.spent.setdefault(user, deque())
+        while spent and spent[0][0] <= now - 60:
+            spent.popleft()
+        if sum(u for _, u in spent) + units > self.per_minute:
+            raise ApiError(403, "userRateLimitExceeded", "User-rate limit exceeded.", domain="usageLimits")
+        spent.append((now, units))
+
+
+@dataclass
 class Logged:
     method: str
     path: str
@@ -80,6 +102,7 @@ class GoogleServer:
     oauth: OAuth = field(init=False)
     log: list[Logged] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    gmail_quota: GmailQuota = field(default_factory=GmailQuota)
 
     def __post_init__(self) -> None:
         self.store = Store(self.clock)
@@ -162,6 +185,9 @@ class GoogleServer:
                                "not been used in project 123456 before or it is disabled.", domain="usageLimits")
             if not token.scopes & route.scopes:
                 raise ApiError(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
+            if route.api == "gmail":
+                with self.store.lock:
+                    self.gmail_quota.charge(token.user, route.units)
             data = json.loads(body) if body else {}
             handler = routes.HANDLERS[route.api](self.store, token.user, query)
             args = [unquote(g) for g in groups] + ([data] if method in ("POST", "PATCH") else [])
