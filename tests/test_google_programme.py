@@ -306,6 +306,16 @@ def test_quota_errors_and_outages_lose_nothing(prog):
     assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
 
 
+def test_while_delegation_is_missing_the_mail_waits_and_goes_once_it_is_granted(prog):
+    account = prog.google.store.accounts[SERVICE_ACCOUNT]
+    granted, account.delegated = account.delegated, set()  # the Admin console entry not made yet
+    assert prog.run(T0) == 0
+    assert not prog.outbox("kickoff")
+    account.delegated = granted
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)  # none was recorded as refused
+
+
 def test_a_send_whose_answer_was_lost_is_looked_up_not_repeated(prog):
     prog.google.add_fault("drop", "POST", r"/messages/send$", after_work=True)  # sent, but the answer never came
     assert prog.run(T0) == 0

@@ -79,10 +79,13 @@ class GoogleError(BackendError):
 
 
 class TokenError(BackendError):
-    """google-auth got no token: ``error`` is Google's (invalid_grant, unauthorized_client …)."""
+    """google-auth got no token: ``error`` is Google's (invalid_grant, unauthorized_client …), or
+    ours for the keyless route (``google_auth.SIGN_REFUSED``, ``NO_IDENTITY``). Never permanent:
+    the installation's credentials are wrong, not the message or the series, so the work waits
+    for the admin's fix (``check --online`` names it) instead of being recorded as refused."""
 
-    def __init__(self, error: str, description: str, retryable: bool) -> None:
-        super().__init__(f"token request refused: {error}: {description}", permanent=not retryable)
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"token request refused: {error}: {description}", permanent=False)
         self.error, self.description = error, description
 
 
@@ -215,4 +218,4 @@ def _token_error(exc: auth_exceptions.RefreshError) -> TokenError:
     body = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
     error = str(body.get("error") or "refused")
     description = str(body.get("error_description") or (exc.args[0] if exc.args else ""))
-    return TokenError(error, description, bool(getattr(exc, "retryable", False)))
+    return TokenError(error, description)
