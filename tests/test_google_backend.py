@@ -17,7 +17,8 @@ from rmdaemon.backends.google import GoogleBackend
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Outgoing
 from tests.servers import FakeTime
-from tests.servers.google.fixtures import PROGRAMME, google_backend, google_server, key_file  # noqa: F401
+from tests.servers.google.fixtures import (KEYLESS, PROGRAMME, google_backend, google_server, key_file,  # noqa: F401
+                                          WORKLOAD, keyless_settings, workload_identity)
 from tests.servers.google.server import GoogleServer
 
 
@@ -142,6 +143,50 @@ def test_a_service_account_key_is_required_and_named(server):
 
     with pytest.raises(UserError, match="type 'authorized_user'"):
         GoogleBackend(backend(server).settings, json.dumps({"type": "authorized_user"}))
+
+
+# -- keyless: workload identity and the IAM Credentials API --------------------------------
+
+
+def test_keyless_the_workload_signs_through_iam_and_acts_as_the_programme_user(server, monkeypatch):
+    workload_identity(server, monkeypatch)
+    made = backend(server, **keyless_settings(server))
+    assert made.check_online() == []
+    assert made.send_many([outgoing("k1")]) == {"k1": None}
+    publish = made.publish_many([meeting()])
+    assert publish == {meeting().uid: None} and invitations(server, SAM.email) == 1
+    (token,) = server.oauth.tokens.values()  # one delegated token, for every call above
+    assert token.account.email == KEYLESS and token.user == PROGRAMME and server.iam.signed == 1
+    assert "https://www.googleapis.com/auth/cloud-platform" not in token.scopes
+    server.control.expire_tokens()
+    assert made.send_many([outgoing("k2")]) == {"k2": None}  # refreshed: signed again, the workload's token reused
+    assert server.iam.signed == 2 and [e.path for e in server.log if e.kind == "iam"].count("/v1/token") == 1
+
+
+def test_keyless_without_token_creator_or_a_trusted_workload_says_what_to_grant(server, monkeypatch):
+    config = workload_identity(server, monkeypatch, creator=False)
+    (problem,) = backend(server, **keyless_settings(server)).check_online()
+    assert problem.startswith(f"cannot sign as {KEYLESS}:") and "Service Account Token Creator" in problem
+    assert "signBlob" in problem and not server.oauth.tokens
+    config.write_text(config.read_text().replace("on-prem/providers/k8s", "deleted/providers/k8s"))
+    (problem,) = backend(server, **keyless_settings(server)).check_online()
+    assert problem.startswith("no identity of its own:") and "invalid_target" in problem
+    (send,) = backend(server, **keyless_settings(server)).send_many([outgoing("k1")]).values()
+    assert isinstance(send, BackendError) and not send.permanent  # the mail waits for the fix, it is not refused
+    config.write_text(config.read_text().replace("deleted/providers/k8s", "on-prem/providers/k8s"))
+    server.control.grant_token_creator(KEYLESS, WORKLOAD)
+    assert backend(server, **keyless_settings(server)).send_many([outgoing("k1")]) == {"k1": None}
+    assert len(server.control.received(ALEX.email)) == 1
+
+
+def test_keyless_without_any_identity_of_its_own_is_a_plain_user_error(server, monkeypatch, tmp_path):
+    from rmdaemon.errors import UserError
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud user credentials either
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # and not on a Google VM: no metadata server
+    with pytest.raises(UserError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        backend(server, **keyless_settings(server))
 
 
 # -- quotas and back-off --------------------------------------------------------------------

@@ -26,7 +26,8 @@ from rmdaemon.backends.google import GoogleBackend
 from rmdaemon.config import load_settings
 from rmdaemon.store import Store
 from tests.servers import FakeTime
-from tests.servers.google.fixtures import PROGRAMME, SERVICE_ACCOUNT, google_server, key_file  # noqa: F401
+from tests.servers.google.fixtures import (KEYLESS, PROGRAMME, SERVICE_ACCOUNT, google_server, key_file,  # noqa: F401
+                                          workload_identity)
 from tests.servers.google.server import GoogleServer
 from tests.servers.google.store import Event
 
@@ -304,6 +305,22 @@ def test_quota_errors_and_outages_lose_nothing(prog):
     assert prog.run(T1 + timedelta(hours=3)) == 0
     assert "P01" not in prog.series() and prog.docs()["P01"]["series"]["published"] == 1
     assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
+
+
+def test_keyless_through_the_cli_no_key_file_anywhere(tmp_path, google_server, monkeypatch, capsys):
+    """Workload identity: the config names the service account, the daemon's own identity is the
+    federation config in GOOGLE_APPLICATION_CREDENTIALS, and every token is signed by IAM."""
+    workload_identity(google_server, monkeypatch)
+    prog = google_programme(tmp_path, google_server)
+    section = google_section(google_server).replace(f'key_file = "{key_file(google_server)}"\n', "")
+    prog.config.write_text(prog.config.read_text().replace(google_section(google_server), section + (
+        f'service_account = "{KEYLESS}"\noauth_base = "{google_server.base}"\niam_base = "{google_server.base}"\n')))
+    key_file(google_server).unlink()
+    assert prog.cli("check", "--online") == 0
+    assert "online check passed" in capsys.readouterr().out
+    booked(prog, T0)
+    assert sorted(prog.series()) == ACTIVE and len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
+    assert {t.account.email for t in google_server.oauth.tokens.values()} == {KEYLESS} and google_server.iam.signed >= 1
 
 
 def test_while_delegation_is_missing_the_mail_waits_and_goes_once_it_is_granted(prog):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from rmdaemon.backends.base import Backend, Capability, FreeBusy, Note, NoteOutcomes, Outcomes, windows
-from rmdaemon.backends.google_auth import delegated, session
+from rmdaemon.backends.google_auth import delegated, keyless, session, token_request
 from rmdaemon.backends.google_calendar import Calendar
 from rmdaemon.backends.google_events import rfc3339
 from rmdaemon.backends.google_http import GoogleError, GoogleHttp, TokenError
@@ -38,12 +38,16 @@ class GoogleBackend(Backend):
     capabilities = frozenset({Capability.FREE_BUSY, Capability.OCCURRENCE_ANSWERS, Capability.ANNOTATE,
                               Capability.ONLINE_MEETINGS})
 
-    def __init__(self, settings: GoogleBackendSettings, key_json: str, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, settings: GoogleBackendSettings, key_json: str | None, *, clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.credentials, self.client_id = delegated(key_json, settings.user, f"{settings.key_file or '$' + settings.key_env}")
-        self.session = session(self.credentials, settings.ca_file, settings.timeout_seconds)
+        tokens = token_request(settings.ca_file, settings.timeout_seconds)
+        if key_json is None:  # keyless: signed through the IAM Credentials API
+            self.credentials, self.client_id = keyless(settings, tokens)
+        else:
+            self.credentials, self.client_id = delegated(key_json, settings.user, f"{settings.key_file or '$' + settings.key_env}")
+        self.session = session(self.credentials, tokens)
         self.http = GoogleHttp(settings.api_base, self.session, budget=settings.retry_budget_seconds,
                                timeout=settings.timeout_seconds, sleep=sleep)
         self.state = GoogleState(settings.state_path)

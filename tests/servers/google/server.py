@@ -34,6 +34,7 @@ import trustme
 from tests.servers import https
 from tests.servers.google import routes
 from tests.servers.google.control import Control
+from tests.servers.google.iam import SIGN_BLOB, Iam
 from tests.servers.google.oauth import OAuth, Token
 from tests.servers.google.store import ApiError, Store
 
@@ -91,7 +92,7 @@ class Logged:
     path: str
     status: int
     part_of_batch: bool = False
-    kind: str = "api"  # api | token
+    kind: str = "api"  # api | token | iam (the token exchange and signBlob of keyless accounts)
     query: str = ""
 
 
@@ -100,6 +101,7 @@ class GoogleServer:
     clock: Callable[[], datetime] | None = None
     store: Store = field(init=False)
     oauth: OAuth = field(init=False)
+    iam: Iam = field(init=False)
     log: list[Logged] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     gmail_quota: GmailQuota = field(default_factory=GmailQuota)
@@ -107,7 +109,8 @@ class GoogleServer:
     def __post_init__(self) -> None:
         self.store = Store(self.clock)
         self.oauth = OAuth(self.store)
-        self.control = Control(self.store, self.oauth)
+        self.iam = Iam(self.store)
+        self.control = Control(self.store, self.oauth, self.iam)
         self.ca = trustme.CA()
         self.ca_file: Path | None = None
         self._httpd: ThreadingHTTPServer | None = None
@@ -128,6 +131,11 @@ class GoogleServer:
     @property
     def token_uri(self) -> str:
         return self.base + "/token"
+
+    @property
+    def sts_uri(self) -> str:
+        """Where a workload identity federation config sends its token exchange (sts.googleapis.com)."""
+        return self.base + "/v1/token"
 
     # -- scripting --------------------------------------------------------------------------
     def add_fault(self, status: int | str, method: str | None = None, path: str | None = None, **options: Any) -> Fault:
@@ -250,6 +258,13 @@ def _handler_for(server: GoogleServer) -> type[BaseHTTPRequestHandler]:
                 with server.store.lock:
                     status, payload = server.oauth.token(body)
                 server.log.append(Logged(method, path, status, kind="token"))
+                self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", {})
+                return
+            if method == "POST" and (path == "/v1/token" or SIGN_BLOB.match(path)):
+                with server.store.lock:
+                    status, payload = (server.iam.exchange(body) if path == "/v1/token" else
+                                       server.iam.sign_blob(path, self.headers.get("Authorization", ""), body))
+                server.log.append(Logged(method, path, status, kind="iam"))
                 self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", {})
                 return
             with server.store.lock:
