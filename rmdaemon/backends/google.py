@@ -30,7 +30,7 @@ from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
 MAX_PEOPLE = 50  # freeBusy.query: calendars per request
-MAX_WINDOW = timedelta(days=61)  # kept under the range freeBusy answers for (timeRangeTooLong beyond)
+MAX_WINDOW = timedelta(days=61)  # Google names no longest range; others see 400 timeRangeTooLong past 90 days
 
 
 class GoogleBackend(Backend):
@@ -84,7 +84,7 @@ class GoogleBackend(Backend):
         return self.calendar.join_url(uid)
 
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
-        """``freeBusy.query``: 50 calendars and under 62 days per request, all in one batch.
+        """``freeBusy.query``: 50 calendars and 61 days per request, all in one batch.
         Calendars Google cannot show (an unknown address, free/busy not shared) are in ``problems``."""
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}
