@@ -393,7 +393,8 @@ def test_booking_kickoffs_and_the_agenda_tick_through_the_jobs_cost_few_round_tr
     50 per query, in one batch; 100 inserts in two batches of 50), the kickoff mails (one send
     each: Gmail has no bulk send, and batching sends only trades round trips for 429s under
     Gmail's per-user rate) and the agenda tick (two agendas a pair, and each agenda written into
-    its occurrence: the sessions looked up, then 50 PATCHes a batch). The sends keep the pace, so Gmail never refuses one."""
+    its occurrence: the sessions looked up, then 50 PATCHes a batch). The sends keep the pace,
+    so Gmail never refuses one."""
     pairs = 100
     prog = google_programme(tmp_path, google_server, roster=many_pairs(pairs), require_opt_in="false",
                             cadence='"weekly"', agenda_lead_hours="336")
