@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import trustme
 
 from programme import Programme, booked, opt_in_all, status
 from programme import kill_during as run_killed
@@ -330,6 +331,21 @@ def test_while_delegation_is_missing_the_mail_waits_and_goes_once_it_is_granted(
     assert not prog.outbox("kickoff")
     account.delegated = granted
     assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)  # none was recorded as refused
+
+
+def test_while_the_gmail_api_is_off_or_the_ca_is_wrong_the_mail_waits(prog, tmp_path):
+    account = prog.google.store.accounts[SERVICE_ACCOUNT]
+    account.apis = {"calendar"}  # Gmail API not enabled in the project yet: 403 accessNotConfigured
+    assert prog.run(T0) == 0
+    account.apis = {"calendar", "gmail"}
+    config = prog.config.read_text()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))  # a TLS-inspecting proxy's CA missing
+    prog.config.write_text(config.replace(f'ca_file = "{prog.google.ca_file}"', f'ca_file = "{tmp_path / "other-ca.pem"}"'))
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert not prog.outbox("kickoff")
+    prog.config.write_text(config)
+    assert prog.run(T0 + timedelta(minutes=10)) == 0
     assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)  # none was recorded as refused
 
 

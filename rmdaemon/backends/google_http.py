@@ -35,6 +35,11 @@ from rmdaemon.errors import BackendError
 
 MAX_BATCH = 50
 RATE_LIMITED = ("rateLimitExceeded", "userRateLimitExceeded")
+# Refusals that say the installation is wrong or spent (the API is off in the project, the
+# delegation lacks a scope, the user's daily sending limit is reached), the same for every request:
+# the work waits for the admin or the next day instead of being recorded as refused for good.
+SETUP = ("accessNotConfigured", "SERVICE_DISABLED", "insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+         "dailyLimitExceeded", "quotaExceeded")
 MAX_PAUSE = 32.0
 
 
@@ -73,7 +78,7 @@ class Reply:
 
 class GoogleError(BackendError):
     def __init__(self, what: str, reply: Reply) -> None:
-        transient = reply.refused or reply.status >= 500
+        transient = reply.refused or reply.status >= 500 or reply.status == 401 or reply.reason in SETUP
         super().__init__(f"{what}: HTTP {reply.status} {reply.reason}: {reply.message}", permanent=not transient)
         self.status, self.reason = reply.status, reply.reason
 
@@ -104,7 +109,7 @@ class GoogleHttp:
             try:
                 reply = self._send(call)
             except requests.exceptions.SSLError as exc:
-                raise BackendError(f"{what}: TLS error talking to {self.base}: {exc}", permanent=True) from exc
+                raise BackendError(f"{what}: TLS error talking to {self.base}: {exc}") from exc  # ca_file: the admin's to fix
             except requests.exceptions.RequestException as exc:
                 if not call.safe_to_repeat:
                     raise Unsure(f"{what}: no answer from Google ({type(exc).__name__}); outcome unknown") from exc
