@@ -318,6 +318,16 @@ def test_with_online_meetings_each_series_gets_one_meet_link_carried_into_its_ag
 # -- reading --------------------------------------------------------------------------------
 
 
+def test_a_meet_link_google_makes_after_answering_the_insert_is_read_back(server):
+    server.control.meet_links_later()
+    made = backend(server, online_meetings=True)
+    assert made.publish_many([meeting()]) == {meeting().uid: None}
+    (event,) = server.control.events(PROGRAMME)
+    assert made.join_url(meeting().uid) == event.fields["hangoutLink"]
+    lookups = len(server.log)
+    assert made.join_url(meeting().uid) == event.fields["hangoutLink"] and len(server.log) == lookups  # kept
+
+
 def test_free_busy_of_120_people_is_three_queries_in_one_batch(server):
     people = [replace(ALEX, name=f"P{n}", email=f"p{n}@example.com") for n in range(120)]
     for person in people:

@@ -204,7 +204,11 @@ class Calendar(SeriesWriter):
 
     def join_url(self, uid: str) -> str | None:
         """The Google Meet link Google gave the series (``conferenceData``), as read when it was
-        booked or looked up; the agenda e-mails carry it."""
+        booked or looked up; the agenda e-mails carry it. Google makes the link asynchronously
+        (an insert may answer with its createRequest ``pending``), so a booked series without
+        one is looked up once more."""
+        if self.state.meet(uid) is None and self.meet and self.state.series(uid) is not None:
+            self.find([uid])
         return self.state.meet(uid)
 
     def _with_meet(self, uid: str, text: str) -> str:

@@ -55,9 +55,13 @@ class Calendar:
         self.store.events[ident] = event
         if self.send:
             notify(self.store, event, "REQUEST", fields, None)
+        if self.store.meet_pending and "conferenceData" in fields:
+            return _pending(fields)
         return fields
 
     def _conference(self, fields: dict[str, Any], body: dict[str, Any]) -> None:
+        """A Meet link for a createRequest ("the data is generated asynchronously", says the
+        ConferenceData reference: see ``_pending`` for the answer before it exists)."""
         request = (body.get("conferenceData") or {}).get("createRequest")
         if not request or self.query.get("conferenceDataVersion") != "1":
             fields.pop("conferenceData", None)
@@ -238,3 +242,11 @@ def respond(store: Store, attendee: str, uid: str, answer: str, original: dateti
             if comment:
                 entry["comment"] = comment
     event.updated = store.bump()
+
+
+def _pending(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event as the insert answers while its conference is still being made."""
+    answer = {k: copy.deepcopy(v) for k, v in fields.items() if k != "hangoutLink"}
+    request = answer["conferenceData"]["createRequest"]
+    answer["conferenceData"] = {"createRequest": {**request, "status": {"statusCode": "pending"}}}
+    return answer

@@ -91,6 +91,12 @@ class Control:
         with self.store.lock:
             self.oauth.expire_all()
 
+    def meet_links_later(self) -> None:
+        """Google makes a Meet link asynchronously: from now on an insert answers with its
+        createRequest ``pending`` and no entry points; reads afterwards see the link."""
+        with self.store.lock:
+            self.store.meet_pending = True
+
     def forget_history(self) -> None:
         """Gmail keeps history for about a week: older startHistoryIds now answer 404."""
         with self.store.lock:
