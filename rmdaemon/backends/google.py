@@ -2,8 +2,8 @@
 programme user, with a service account that has domain-wide delegation.
 
 Same contract, different wire: google-auth for the token (a JWT signed with the service
-account's key, exchanged at the key's ``token_uri``) and its ``AuthorizedSession`` (requests)
-for HTTP, nothing else — google-api-python-client was measured and left out (docs/google.md).
+account's key, exchanged at the key's ``token_uri``; or keyless, signed by the IAM Credentials
+API, see ``google_auth``) and its ``AuthorizedSession`` (requests) for HTTP, nothing else — google-api-python-client was measured and left out (docs/google.md).
 
 The work is split by job: ``google_http`` (quotas, back-off, batches), ``google_events`` (a Meeting
 as an event), ``google_calendar`` (series, occurrences, answers, agendas), ``google_mail`` (send
