@@ -57,28 +57,30 @@ def mail(key: str) -> Outgoing:
 def test_sends_keep_the_pace_and_gmail_never_says_the_user_is_over_its_quota(server):
     clock = FakeTime()
     server.gmail_quota.clock = clock.monotonic  # Gmail counts its minute on the same (fake) clock
+    server.gmail_quota.per_minute = 500  # five sends a minute (Gmail's 15,000 units, scaled down to keep this quick)
     paced = google_backend(server, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget_seconds=120,
-                           messages_per_minute=60)
-    for n in range(62):
+                           messages_per_minute=5)
+    for n in range(7):
         paced.send(mail(f"note:{n}"))
-    assert len(server.control.received(SAM.email)) == 62
-    assert clock.sleeps == [60]  # the 61st waited for the first one's minute to pass
+    assert len(server.control.received(SAM.email)) == 7
+    assert clock.sleeps == [60]  # the 6th waited for the first one's minute to pass
     assert all(e.status == 200 for e in server.requests())
 
 
 def test_past_gmails_quota_a_send_is_refused_and_left_for_the_next_tick(server):
     clock = FakeTime()
     server.gmail_quota.clock = clock.monotonic
+    server.gmail_quota.per_minute = 500  # scaled down from 15,000: five sends of 100 units fill the minute
     fastest = backend(server, retry_budget_seconds=0, messages_per_minute=150, monotonic=clock.monotonic)
-    for n in range(150):  # 100 quota units each: the user's 15,000 a minute
+    for n in range(5):
         fastest.send(mail(f"note:{n}"))
     restarted = backend(server, retry_budget_seconds=0, monotonic=clock.monotonic)  # its pace starts afresh
     with pytest.raises(BackendError) as caught:
-        restarted.send(mail("note:150"))
+        restarted.send(mail("note:5"))
     assert "userRateLimitExceeded" in str(caught.value) and not caught.value.permanent
     clock.now += 60
-    restarted.send(mail("note:150"))
-    assert len(server.control.received(SAM.email)) == 151
+    restarted.send(mail("note:5"))
+    assert len(server.control.received(SAM.email)) == 6
 
 
 def test_a_pace_wait_beyond_the_budget_leaves_the_mail_for_the_next_tick_without_a_lookup(server):
