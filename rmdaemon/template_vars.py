@@ -119,7 +119,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
                              "view.name (first name), view.steps (a list)"),
            ("ask_progress", "true at the sessions where the reply should rate progress towards the goal"),
            ("location", "where the pair meets ([program] location or the roster's location column), or empty"),
-           ("join_url", "the online meeting's join link the calendar server made (Graph online_meetings), or empty"),
+           ("join_url", "the online meeting's join link the calendar server made (online_meetings on Graph or Google), or empty"),
            sample=_people(number=2, total=6, when_local=WHEN, when_other="Tue 12 Jan 2027, 10:00 EST",
                           starter="What surprised you most this month?", next_steps=["Try the app"],
                           next_steps_by=[{"mine": True, "name": "Richard", "steps": ["Try the app"]}],

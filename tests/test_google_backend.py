@@ -15,7 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from contract import ALEX, SAM, STAMP, meeting, outgoing, session
 from rmdaemon.backends.google import GoogleBackend
 from rmdaemon.errors import BackendError
-from tests.servers.google.fixtures import PROGRAMME, google_backend, google_server, key_file  # noqa: F401
+from rmdaemon.model import Outgoing
+from tests.servers import FakeTime
+from tests.servers.google.fixtures import (KEYLESS, PROGRAMME, google_backend, google_server, key_file,  # noqa: F401
+                                          WORKLOAD, keyless_settings, workload_identity)
 from tests.servers.google.server import GoogleServer
 
 
@@ -42,6 +45,57 @@ def backend(server: GoogleServer, sleeper: Sleeper | None = None, **changes: obj
 
 def invitations(server: GoogleServer, address: str) -> int:
     return sum(b"METHOD:REQUEST" in raw for raw in server.control.received(address))
+
+
+def mail(key: str) -> Outgoing:
+    return outgoing(key, to=SAM, subject=f"Note {key}")
+
+
+# -- pacing sends ---------------------------------------------------------------------------
+
+
+def test_sends_keep_the_pace_and_gmail_never_says_the_user_is_over_its_quota(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic  # Gmail counts its minute on the same (fake) clock
+    server.gmail_quota.per_minute = 500  # five sends a minute (Gmail's 15,000 units, scaled down to keep this quick)
+    paced = google_backend(server, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget_seconds=120,
+                           messages_per_minute=5)
+    for n in range(7):
+        paced.send(mail(f"note:{n}"))
+    assert len(server.control.received(SAM.email)) == 7
+    assert clock.sleeps == [60]  # the 6th waited for the first one's minute to pass
+    assert all(e.status == 200 for e in server.requests())
+
+
+def test_past_gmails_quota_a_send_is_refused_and_left_for_the_next_tick(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic
+    server.gmail_quota.per_minute = 500  # scaled down from 15,000: five sends of 100 units fill the minute
+    fastest = backend(server, retry_budget_seconds=0, messages_per_minute=150, monotonic=clock.monotonic)
+    for n in range(5):
+        fastest.send(mail(f"note:{n}"))
+    restarted = backend(server, retry_budget_seconds=0, monotonic=clock.monotonic)  # its pace starts afresh
+    with pytest.raises(BackendError) as caught:
+        restarted.send(mail("note:5"))
+    assert "userRateLimitExceeded" in str(caught.value) and not caught.value.permanent
+    clock.now += 60
+    restarted.send(mail("note:5"))
+    assert len(server.control.received(SAM.email)) == 6
+
+
+def test_a_pace_wait_beyond_the_budget_leaves_the_mail_for_the_next_tick_without_a_lookup(server):
+    clock = FakeTime()
+    server.gmail_quota.clock = clock.monotonic
+    paced = backend(server, retry_budget_seconds=5, messages_per_minute=3, monotonic=clock.monotonic)
+    for n in range(3):
+        paced.send(mail(f"note:{n}"))
+    with pytest.raises(BackendError) as caught:
+        paced.send(mail("note:3"))
+    assert not caught.value.permanent and "messages_per_minute" in str(caught.value) and clock.sleeps == []
+    clock.now += 60  # the next tick
+    paced.send(mail("note:3"))
+    assert len(server.control.received(SAM.email)) == 4
+    assert not [e for e in server.requests() if "rfc822msgid:" in e.query]  # it had not started: nothing to look for
 
 
 # -- the token ------------------------------------------------------------------------------
@@ -91,6 +145,50 @@ def test_a_service_account_key_is_required_and_named(server):
 
     with pytest.raises(UserError, match="type 'authorized_user'"):
         GoogleBackend(backend(server).settings, json.dumps({"type": "authorized_user"}))
+
+
+# -- keyless: workload identity and the IAM Credentials API --------------------------------
+
+
+def test_keyless_the_workload_signs_through_iam_and_acts_as_the_programme_user(server, monkeypatch):
+    workload_identity(server, monkeypatch)
+    made = backend(server, **keyless_settings(server))
+    assert made.check_online() == []
+    assert made.send_many([outgoing("k1")]) == {"k1": None}
+    publish = made.publish_many([meeting()])
+    assert publish == {meeting().uid: None} and invitations(server, SAM.email) == 1
+    (token,) = server.oauth.tokens.values()  # one delegated token, for every call above
+    assert token.account.email == KEYLESS and token.user == PROGRAMME and server.iam.signed == 1
+    assert "https://www.googleapis.com/auth/cloud-platform" not in token.scopes
+    server.control.expire_tokens()
+    assert made.send_many([outgoing("k2")]) == {"k2": None}  # refreshed: signed again, the workload's token reused
+    assert server.iam.signed == 2 and [e.path for e in server.log if e.kind == "iam"].count("/v1/token") == 1
+
+
+def test_keyless_without_token_creator_or_a_trusted_workload_says_what_to_grant(server, monkeypatch):
+    config = workload_identity(server, monkeypatch, creator=False)
+    (problem,) = backend(server, **keyless_settings(server)).check_online()
+    assert problem.startswith(f"cannot sign as {KEYLESS}:") and "Service Account Token Creator" in problem
+    assert "signBlob" in problem and not server.oauth.tokens
+    config.write_text(config.read_text().replace("on-prem/providers/k8s", "deleted/providers/k8s"))
+    (problem,) = backend(server, **keyless_settings(server)).check_online()
+    assert problem.startswith("no identity of its own:") and "invalid_target" in problem
+    (send,) = backend(server, **keyless_settings(server)).send_many([outgoing("k1")]).values()
+    assert isinstance(send, BackendError) and not send.permanent  # the mail waits for the fix, it is not refused
+    config.write_text(config.read_text().replace("deleted/providers/k8s", "on-prem/providers/k8s"))
+    server.control.grant_token_creator(KEYLESS, WORKLOAD)
+    assert backend(server, **keyless_settings(server)).send_many([outgoing("k1")]) == {"k1": None}
+    assert len(server.control.received(ALEX.email)) == 1
+
+
+def test_keyless_without_any_identity_of_its_own_is_a_plain_user_error(server, monkeypatch, tmp_path):
+    from rmdaemon.errors import UserError
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud user credentials either
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # and not on a Google VM: no metadata server
+    with pytest.raises(UserError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        backend(server, **keyless_settings(server))
 
 
 # -- quotas and back-off --------------------------------------------------------------------
@@ -162,13 +260,14 @@ def test_an_agenda_whose_answer_was_lost_is_read_back_not_written_twice(server):
     made = backend(server)
     made.publish_many([meeting()])
     note = (meeting(), session(1), "Goal: TikTok\nStarter: one")
-    server.add_fault(503, "PATCH", r"/events/[^/]+_\d{8}T\d{6}Z$", after_work=True)
+    server.add_fault(503, "PATCH", r"/events/[^/]+_r[0-9a-f]+$", after_work=True)
     (error,) = made.annotate_many([note]).values()
     assert isinstance(error, BackendError)
-    before = len(server.control.received(SAM.email))
+    before, mark = len(server.control.received(SAM.email)), len(server.log)
     assert google_backend(server).annotate_many([note]) == {(meeting().uid, session(1)): None}
     assert len(server.control.received(SAM.email)) == before
-    assert [e.method for e in server.requests() if "_" in e.path.rsplit("/", 1)[-1]][-1] == "GET"
+    again = [(e.method, e.path.rsplit("/", 1)[-1]) for e in server.log[mark:] if e.kind == "api"]
+    assert again == [("GET", "instances")]  # read back and found written: no second PATCH
 
 
 def test_a_slow_read_is_asked_again_and_a_slow_send_is_looked_up_not_repeated(server):
@@ -209,7 +308,8 @@ def test_with_online_meetings_each_series_gets_one_meet_link_carried_into_its_ag
     assert link.startswith("https://meet.google.com/") and event.fields["conferenceData"]["entryPoints"][0]["uri"] == link
     assert google_backend(server, online_meetings=True).annotate_many([(meeting(), session(1), "Goal: TikTok")]) == {
         (meeting().uid, session(1)): None}
-    occurrence = next(i for i in server.control.instances(event) if i["id"].endswith(f"{session(1).astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"))
+    occurrence = next(i for i in server.control.instances(event)
+                      if datetime.fromisoformat(i["originalStartTime"]["dateTime"]) == session(1))
     assert occurrence["description"].startswith("Goal: TikTok") and f"Join with Google Meet: {link}" in occurrence["description"]
     plain = meeting(uid="rm-plain@example.com")
     assert backend(server).publish_many([plain]) == {plain.uid: None}
@@ -218,6 +318,16 @@ def test_with_online_meetings_each_series_gets_one_meet_link_carried_into_its_ag
 
 
 # -- reading --------------------------------------------------------------------------------
+
+
+def test_a_meet_link_google_makes_after_answering_the_insert_is_read_back(server):
+    server.control.meet_links_later()
+    made = backend(server, online_meetings=True)
+    assert made.publish_many([meeting()]) == {meeting().uid: None}
+    (event,) = server.control.events(PROGRAMME)
+    assert made.join_url(meeting().uid) == event.fields["hangoutLink"]
+    lookups = len(server.log)
+    assert made.join_url(meeting().uid) == event.fields["hangoutLink"] and len(server.log) == lookups  # kept
 
 
 def test_free_busy_of_120_people_is_three_queries_in_one_batch(server):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,10 +18,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import trustme
 
 from programme import Programme, booked, opt_in_all, status
 from programme import kill_during as run_killed
-from tests.servers.google.fixtures import PROGRAMME, SERVICE_ACCOUNT, google_server, key_file  # noqa: F401
+from rmdaemon import daemon
+from rmdaemon.backends.google import GoogleBackend
+from rmdaemon.config import load_settings
+from rmdaemon.store import Store
+from tests.servers import FakeTime
+from tests.servers.google.fixtures import (KEYLESS, PROGRAMME, SERVICE_ACCOUNT, google_server, key_file,  # noqa: F401
+                                          workload_identity)
 from tests.servers.google.server import GoogleServer
 from tests.servers.google.store import Event
 
@@ -192,6 +199,26 @@ def test_agenda_goes_into_the_occurrence_reply_becomes_a_log_and_skip_cancels_on
         assert len(series_wide) == 1  # the invitation; the SKIP did not re-send the series
 
 
+ONE_PAIR = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,cadence\n"
+            "P01,Aisha Khan,aisha.khan@example.com,Richard Hale,richard.hale@example.com,Understand TikTok,weekly\n")
+
+
+def test_with_online_meetings_the_meet_link_reaches_every_agenda_email_and_the_calendar_once(tmp_path, google_server, capsys):
+    prog = google_programme(tmp_path, google_server, roster=ONE_PAIR, sessions="4")
+    prog.config.write_text(prog.config.read_text() + "online_meetings = true\n")
+    booked(prog, T0)
+    link = prog.series()["P01"].fields["hangoutLink"]
+    assert link.startswith("https://meet.google.com/") and prog.docs()["P01"]["series"]["join_url"] == link
+    start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
+    assert prog.run(start - timedelta(hours=23)) == 0
+    agendas = prog.outbox("agenda.", to="richard.hale") + prog.outbox("agenda.", to="aisha.khan")
+    assert len(agendas) == 2
+    for agenda in agendas:  # the bytes Gmail was handed, as the people receive them
+        assert f"Join online: {link}" in agenda.get_body(("plain",)).get_content()
+        assert link in agenda.get_body(("html",)).get_content()
+    assert prog.instance(prog.series()["P01"], start)["description"].count(link) == 1
+
+
 def test_reschedule_moves_that_session_in_the_calendar(prog, capsys):
     booked(prog, T0)
     start = datetime.fromisoformat(status(prog, T1, capsys)["P01"]["next_session"])
@@ -281,6 +308,47 @@ def test_quota_errors_and_outages_lose_nothing(prog):
     assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
 
 
+def test_keyless_through_the_cli_no_key_file_anywhere(tmp_path, google_server, monkeypatch, capsys):
+    """Workload identity: the config names the service account, the daemon's own identity is the
+    federation config in GOOGLE_APPLICATION_CREDENTIALS, and every token is signed by IAM."""
+    workload_identity(google_server, monkeypatch)
+    prog = google_programme(tmp_path, google_server)
+    section = google_section(google_server).replace(f'key_file = "{key_file(google_server)}"\n', "")
+    prog.config.write_text(prog.config.read_text().replace(google_section(google_server), section + (
+        f'service_account = "{KEYLESS}"\noauth_base = "{google_server.base}"\niam_base = "{google_server.base}"\n')))
+    key_file(google_server).unlink()
+    assert prog.cli("check", "--online") == 0
+    assert "online check passed" in capsys.readouterr().out
+    booked(prog, T0)
+    assert sorted(prog.series()) == ACTIVE and len(prog.outbox("kickoff")) == 2 * len(ACTIVE)
+    assert {t.account.email for t in google_server.oauth.tokens.values()} == {KEYLESS} and google_server.iam.signed >= 1
+
+
+def test_while_delegation_is_missing_the_mail_waits_and_goes_once_it_is_granted(prog):
+    account = prog.google.store.accounts[SERVICE_ACCOUNT]
+    granted, account.delegated = account.delegated, set()  # the Admin console entry not made yet
+    assert prog.run(T0) == 0
+    assert not prog.outbox("kickoff")
+    account.delegated = granted
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)  # none was recorded as refused
+
+
+def test_while_the_gmail_api_is_off_or_the_ca_is_wrong_the_mail_waits(prog, tmp_path):
+    account = prog.google.store.accounts[SERVICE_ACCOUNT]
+    account.apis = {"calendar"}  # Gmail API not enabled in the project yet: 403 accessNotConfigured
+    assert prog.run(T0) == 0
+    account.apis = {"calendar", "gmail"}
+    config = prog.config.read_text()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))  # a TLS-inspecting proxy's CA missing
+    prog.config.write_text(config.replace(f'ca_file = "{prog.google.ca_file}"', f'ca_file = "{tmp_path / "other-ca.pem"}"'))
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert not prog.outbox("kickoff")
+    prog.config.write_text(config)
+    assert prog.run(T0 + timedelta(minutes=10)) == 0
+    assert len(prog.outbox("kickoff")) == 2 * len(ACTIVE)  # none was recorded as refused
+
+
 def test_a_send_whose_answer_was_lost_is_looked_up_not_repeated(prog):
     prog.google.add_fault("drop", "POST", r"/messages/send$", after_work=True)  # sent, but the answer never came
     assert prog.run(T0) == 0
@@ -321,27 +389,47 @@ def round_trips(server: GoogleServer, since: int = 0) -> dict[str, int]:
     return found
 
 
+def paced_tick(prog: GoogleProgramme, now: datetime, clock: FakeTime) -> None:
+    """One tick as ``run --now`` does it, the sends paced on ``clock`` (Gmail's quota counting on
+    it too) within the default retry budget: 200 mails at 60 a minute would otherwise take over
+    three real minutes."""
+    settings = load_settings(prog.config)
+    assert settings.backend.google is not None
+    backend = GoogleBackend(replace(settings.backend.google, retry_budget_seconds=300), key_file(prog.google).read_text(), clock=lambda: now,
+                            sleep=clock.sleep, monotonic=clock.monotonic)
+    try:
+        with Store.open(settings.storage_path) as store:
+            daemon.tick(store, backend, settings, now, only_due=False)
+    finally:
+        backend.close()
+
+
 def test_booking_kickoffs_and_the_agenda_tick_through_the_jobs_cost_few_round_trips(tmp_path, google_server, capsys):
     """What the bench reports as Google round trips, 100 pairs: booking (freeBusy for 200 people,
     50 per query, in one batch; 100 inserts in two batches of 50), the kickoff mails (one send
     each: Gmail has no bulk send, and batching sends only trades round trips for 429s under
     Gmail's per-user rate) and the agenda tick (two agendas a pair, and each agenda written into
-    its occurrence, 50 PATCHes a batch)."""
+    its occurrence: the sessions looked up, then 50 PATCHes a batch). The sends keep the pace,
+    so Gmail never refuses one."""
     pairs = 100
     prog = google_programme(tmp_path, google_server, roster=many_pairs(pairs), require_opt_in="false",
                             cadence='"weekly"', agenda_lead_hours="336")
-    assert prog.run(T0) == 0
+    clock = FakeTime()
+    google_server.gmail_quota.clock = clock.monotonic
+    paced_tick(prog, T0, clock)
+    assert clock.sleeps == [60, 60, 60]  # 200 kickoffs at 60 a minute
     first = round_trips(google_server)
     assert len(prog.series()) == pairs and len(prog.outbox("kickoff")) == 2 * pairs
     assert first["calendar"] == 3  # one batch of freeBusy queries, two of 50 inserts
     mark = len(google_server.log)
     start = min(datetime.fromisoformat(doc["series"]["plan"]["first_start"]) for doc in prog.docs().values())
-    assert prog.run(start - timedelta(hours=1)) == 0  # two weeks' lead: every pair's first session is due
+    paced_tick(prog, start - timedelta(hours=1), clock)  # two weeks' lead: every pair's first session is due
     agenda = round_trips(google_server, mark)
     assert len(prog.outbox("agenda.")) == 2 * pairs
     occurrence = prog.instance(prog.series()["Q0042"], datetime.fromisoformat(prog.docs()["Q0042"]["series"]["plan"]["first_start"]))
     assert "Learn thing 42" in occurrence["description"]
-    assert agenda["calendar"] == 2  # 100 agendas into their occurrences: two batches of 50 PATCHes
+    assert agenda["calendar"] == 4  # 100 sessions found (instances?originalStart=), then 100 PATCHes: 50 a batch
+    assert all(e.status < 400 for e in google_server.requests() + google_server.requests(parts=True))
     with capsys.disabled():
         print(f"\n{pairs} pairs booked through the jobs on Google: {first['calendar'] * 100 / pairs:.1f} requests per 100 pairs")
         print(f"{pairs} pairs, kickoff mails on Google: {first['mail'] * 100 / pairs:.1f} requests per 100 pairs")

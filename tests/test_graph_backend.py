@@ -25,7 +25,8 @@ from rmdaemon.backends.graph_auth import Credential
 from rmdaemon.backends.graph_http import Unsure
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Meeting, Outgoing, Person, SeriesPlan, WorkingHours
-from tests.servers.graph.fixtures import (CLIENT_ID, PROGRAMME, TENANT, FakeTime, graph_backend,  # noqa: F401
+from tests.servers import FakeTime
+from tests.servers.graph.fixtures import (CLIENT_ID, PROGRAMME, TENANT, graph_backend,  # noqa: F401
                                           graph_server)
 from tests.servers.graph.server import GraphServer
 from tests.servers.graph.store import Hours as GraphHours

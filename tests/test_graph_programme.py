@@ -24,7 +24,8 @@ from rmdaemon import daemon
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.config import load_settings
 from rmdaemon.store import Store
-from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, FakeTime, graph_server  # noqa: F401
+from tests.servers import FakeTime
+from tests.servers.graph.fixtures import CLIENT_ID, PROGRAMME, SECRET, TENANT, graph_server  # noqa: F401
 from tests.servers.graph.server import GraphServer
 from tests.servers.graph.store import Hours as GraphHours
 

@@ -154,7 +154,7 @@ class Backend:
 
     def join_url(self, uid: str) -> str | None:
         """``Capability.ONLINE_MEETINGS``: the join link of the online meeting the server made for
-        the series (a Teams meeting on Graph), read back from it; None when it has none."""
+        the series (a Teams meeting on Graph, Google Meet on Google), read back from it; None when it has none."""
         raise NotImplementedError
 
     def annotate_many(self, notes: list[Note]) -> NoteOutcomes:

@@ -80,13 +80,21 @@ def _graph(settings: Settings, clock: Clock) -> Backend:
 
 
 def _google(settings: Settings, clock: Clock) -> Backend:
-    """The service account's JSON key from its file or from the environment, never from the TOML."""
+    """The service account's JSON key from its file or from the environment, never from the TOML;
+    or no key at all (``service_account``: signed through the IAM Credentials API)."""
     from rmdaemon.backends.google import GoogleBackend  # google-auth only when it is used
 
     cfg = settings.backend.google
     assert cfg is not None
-    if cfg.key_file is not None and cfg.key_env:
-        raise UserError(f"{settings.config_path}: [backend.google]: set either key_file or key_env, not both; remove one")
+    given = [k for k, v in (("key_file", cfg.key_file), ("key_env", cfg.key_env), ("service_account", cfg.service_account)) if v]
+    if len(given) > 1:
+        raise UserError(f"{settings.config_path}: [backend.google]: set one of key_file, key_env and service_account, "
+                        f"not {' and '.join(given)}; remove the others")
+    if not given:
+        raise UserError(f"{settings.config_path}: [backend.google]: set key_file (the service account's JSON key), "
+                        "key_env (an environment variable holding it) or service_account (keyless, see docs/google.md)")
+    if cfg.service_account:
+        return GoogleBackend(cfg, None, clock=clock)
     return GoogleBackend(cfg, read_secret(settings, "backend.google", cfg.key_env, cfg.key_file, "key"), clock=clock)
 
 

@@ -2,8 +2,8 @@
 programme user, with a service account that has domain-wide delegation.
 
 Same contract, different wire: google-auth for the token (a JWT signed with the service
-account's key, exchanged at the key's ``token_uri``) and its ``AuthorizedSession`` (requests)
-for HTTP, nothing else — google-api-python-client was measured and left out (docs/google.md).
+account's key, exchanged at the key's ``token_uri``; or keyless, signed by the IAM Credentials
+API, see ``google_auth``) and its ``AuthorizedSession`` (requests) for HTTP, nothing else — google-api-python-client was measured and left out (docs/google.md).
 
 The work is split by job: ``google_http`` (quotas, back-off, batches), ``google_events`` (a Meeting
 as an event), ``google_calendar`` (series, occurrences, answers, agendas), ``google_mail`` (send
@@ -17,37 +17,44 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from rmdaemon.backends.base import Backend, Capability, FreeBusy, Note, NoteOutcomes, Outcomes, windows
-from rmdaemon.backends.google_auth import delegated, session
+from rmdaemon.backends.google_auth import delegated, keyless, session, token_request
 from rmdaemon.backends.google_calendar import Calendar
 from rmdaemon.backends.google_events import rfc3339
 from rmdaemon.backends.google_http import GoogleError, GoogleHttp, TokenError
 from rmdaemon.backends.google_mail import Inbox, Outbox, root
 from rmdaemon.backends.google_online import api_problem, key_exposed, token_problem, transport_problem
 from rmdaemon.backends.google_state import GoogleState
-from rmdaemon.backends.http_common import Call
+from rmdaemon.backends.http_common import Call, SendPace
 from rmdaemon.config import GoogleBackendSettings
 from rmdaemon.errors import BackendError
 from rmdaemon.model import BusyTime, Incoming, Meeting, Outgoing, Person
 
 MAX_PEOPLE = 50  # freeBusy.query: calendars per request
-MAX_WINDOW = timedelta(days=61)  # kept under the range freeBusy answers for (timeRangeTooLong beyond)
+MAX_WINDOW = timedelta(days=61)  # Google names no longest range; others see 400 timeRangeTooLong past 90 days
 
 
 class GoogleBackend(Backend):
     name = "google"
-    capabilities = frozenset({Capability.FREE_BUSY, Capability.OCCURRENCE_ANSWERS, Capability.ANNOTATE})
+    capabilities = frozenset({Capability.FREE_BUSY, Capability.OCCURRENCE_ANSWERS, Capability.ANNOTATE,
+                              Capability.ONLINE_MEETINGS})
 
-    def __init__(self, settings: GoogleBackendSettings, key_json: str, *, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings: GoogleBackendSettings, key_json: str | None, *, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.credentials, self.client_id = delegated(key_json, settings.user, f"{settings.key_file or '$' + settings.key_env}")
-        self.session = session(self.credentials, settings.ca_file, settings.timeout_seconds)
+        tokens = token_request(settings.ca_file, settings.timeout_seconds)
+        if key_json is None:  # keyless: signed through the IAM Credentials API
+            self.credentials, self.client_id = keyless(settings, tokens)
+        else:
+            self.credentials, self.client_id = delegated(key_json, settings.user, f"{settings.key_file or '$' + settings.key_env}")
+        self.session = session(self.credentials, tokens)
         self.http = GoogleHttp(settings.api_base, self.session, budget=settings.retry_budget_seconds,
                                timeout=settings.timeout_seconds, sleep=sleep)
         self.state = GoogleState(settings.state_path)
         self.calendar = Calendar(self.http, self.state, settings.user, settings.online_meetings, self.clock)
-        self.outbox = Outbox(self.http, self.state, settings.user, self.clock)
+        pace = SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds,
+                        "[backend.google] messages_per_minute")
+        self.outbox = Outbox(self.http, self.state, settings.user, pace, self.clock)
         self.inbox = Inbox(self.http, self.state, settings.user, settings.processed_label)
 
     # -- mail -------------------------------------------------------------------------------
@@ -73,8 +80,11 @@ class GoogleBackend(Backend):
     def annotate_many(self, notes: list[Note]) -> NoteOutcomes:
         return self.calendar.annotate_many(notes)
 
+    def join_url(self, uid: str) -> str | None:
+        return self.calendar.join_url(uid)
+
     def free_busy(self, people: list[Person], start: datetime, end: datetime) -> FreeBusy:
-        """``freeBusy.query``: 50 calendars and under 62 days per request, all in one batch.
+        """``freeBusy.query``: 50 calendars and 61 days per request, all in one batch.
         Calendars Google cannot show (an unknown address, free/busy not shared) are in ``problems``."""
         addresses = list(dict.fromkeys(p.address for p in people))
         busy: dict[str, list[BusyTime]] = {a: [] for a in addresses}

@@ -12,7 +12,7 @@ tick's questions cost one request, usually an empty answer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -21,6 +21,7 @@ from rmdaemon.backends.google_state import GoogleState
 from rmdaemon.backends.http_common import Call
 
 FRESH = timedelta(minutes=1)
+KEYED = "series and original start"  # how exceptions are kept (older journals: by instance id)
 
 
 class Answers:
@@ -28,15 +29,15 @@ class Answers:
         self.http, self.state, self.events, self.clock = http, state, events, clock
         self._read_at: datetime | None = None
 
-    def of(self, series_id: str, occurrence_id: str) -> dict[str, Any] | None:
-        """{"status", "attendees": {address: responseStatus}} of the occurrence (its exception, else
-        the series'); None when the series is not on the calendar."""
+    def of(self, series_id: str, start: datetime) -> dict[str, Any] | None:
+        """{"status", "attendees": {address: responseStatus}} of the session planned at ``start``
+        (its exception, else the series'); None when the series is not on the calendar."""
         self._refresh()
         seen = self.state.data["answers"]["events"]
         series = seen.get(series_id)
         if series is None or series.get("status") == "cancelled":
             return None
-        return seen.get(occurrence_id) or series
+        return seen.get(_key(series_id, start)) or series
 
     def stale(self) -> None:
         """We changed the calendar ourselves: the next question reads the changes again."""
@@ -48,6 +49,8 @@ class Answers:
             return
         kept = self.state.data["answers"]
         token, seen = kept.get("sync_token"), dict(kept.get("events") or {})
+        if kept.get("keyed") != KEYED:  # a journal that kept exceptions by instance id: read everything again
+            token, seen = None, {}
         page = ""
         while True:
             params = {"syncToken": token} if token else {"showDeleted": "true"}
@@ -59,13 +62,26 @@ class Answers:
             if not reply.ok:
                 raise reply.error("reading the calendar's changes")
             for item in reply.body.get("items") or []:
-                seen[str(item["id"])] = _answers(item)
+                seen[_item_key(item)] = _answers(item)
             page = reply.body.get("nextPageToken") or ""
             if not page:
                 break
-        self.state.data["answers"] = {"sync_token": reply.body.get("nextSyncToken"), "events": seen}
+        self.state.data["answers"] = {"sync_token": reply.body.get("nextSyncToken"), "events": seen, "keyed": KEYED}
         self.state.save()
         self._read_at = now
+
+
+def _key(series_id: str, start: datetime) -> str:
+    return f"{series_id} {start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _item_key(item: dict[str, Any]) -> str:
+    """A series by its id; an exception (one session changed) by its series and original start,
+    never by its own id, which Google makes opaque."""
+    original = (item.get("originalStartTime") or {}).get("dateTime")
+    if not item.get("recurringEventId") or not original:
+        return str(item["id"])
+    return _key(str(item["recurringEventId"]), datetime.fromisoformat(str(original).replace("Z", "+00:00")))
 
 
 def _answers(item: dict[str, Any]) -> dict[str, Any]:

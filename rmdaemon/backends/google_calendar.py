@@ -1,5 +1,5 @@
 """Series on the programme user's Google Calendar: create, update, cancel, and single occurrences
-(skip, move, agenda, answers) through their instance ids.
+(skip, move, agenda, answers) through the instances Google lists (their ids are opaque).
 
 Round trips are what Google's quotas count, so what the journal knows is not looked up again;
 what it does not know is looked up by our own UID (``events.list?iCalUID=``), 50 per batch.
@@ -19,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from rmdaemon.backends.google_events import (event_body, exceptions, instance_id, local_time, meet_link, private,
-                                             record_of, rfc3339, shape)
+from rmdaemon.backends.google_events import (event_body, exceptions, local_time, meet_link, private, record_of, rfc3339,
+                                             shape)
 from rmdaemon.backends.google_answers import Answers
 from rmdaemon.backends.google_http import GoogleHttp
 from rmdaemon.backends.google_state import GoogleState
@@ -147,9 +147,12 @@ class Calendar(SeriesWriter):
         record = self.record(meeting)
         if record is None:
             return  # never booked, or the whole series is gone: nothing to cancel
+        what = f"cancelling an occurrence of {meeting.uid}"
+        (item,) = self._sessions([(record["id"], start)], what)
+        if item is None or item.get("status") == "cancelled":
+            return  # cancelled already, or the series was deleted
         self.answers.stale()
-        path = f"{self.events}/{instance_id(record['id'], start)}" + query(sendUpdates="all")
-        reply = self.http.call(Call("DELETE", path), f"cancelling an occurrence of {meeting.uid}")
+        reply = self.http.call(Call("DELETE", f"{self.events}/{item['id']}" + query(sendUpdates="all")), what)
         if not reply.ok and reply.status not in GONE:  # gone: cancelled already (or the series was deleted)
             raise reply.error(f"cancelling the occurrence {start:%Y-%m-%d %H:%M} of {meeting.uid}")
 
@@ -160,7 +163,7 @@ class Calendar(SeriesWriter):
         record = self.record(meeting)
         if record is None:
             return None
-        found = self.answers.of(record["id"], instance_id(record["id"], start))
+        found = self.answers.of(record["id"], start)
         if found is None:
             return None
         if found.get("status") == "cancelled":
@@ -175,42 +178,77 @@ class Calendar(SeriesWriter):
             records = {m.uid: r for m in {n[0].uid: n[0] for n in notes}.values() if (r := self.record(m)) is not None}
         except BackendError as exc:
             return {(m.uid, s): exc for m, s, _ in notes}
-        todo = []
+        ask = []
         for meeting, start, text in [(m, s, self._with_meet(m.uid, t)) for m, s, t in notes]:
             if meeting.uid not in records:
                 outcomes[(meeting.uid, start)] = BackendError(f"series {meeting.uid} is not booked in Google Calendar")
-            elif self.state.noted(meeting.uid, start, text) or (self.state.noting(meeting.uid, start)
-                                                                 and self._written(records[meeting.uid], start, text)):
+            elif self.state.noted(meeting.uid, start, text):
+                outcomes[(meeting.uid, start)] = None
+            else:
+                ask.append((meeting, start, text))
+        try:  # each session's instance (its id is Google's to make); a crash may have written it already
+            found = self._sessions([(records[m.uid]["id"], s) for m, s, _ in ask], "finding the sessions of agendas")
+        except BackendError as exc:
+            return outcomes | {(m.uid, s): exc for m, s, _ in ask}
+        todo = []
+        for (meeting, start, text), item in zip(ask, found):
+            if item is None or item.get("status") == "cancelled":
+                outcomes[(meeting.uid, start)] = BackendError(f"no session of {meeting.uid} at {start:%Y-%m-%d %H:%M} "
+                                                              "in Google Calendar")
+            elif self.state.noting(meeting.uid, start) and item.get("description") == text:
                 self.state.notes_done([(meeting.uid, start, text)])
                 outcomes[(meeting.uid, start)] = None
             else:
-                todo.append((meeting, start, text))
-        return outcomes | self._annotate(todo, records)
+                todo.append((meeting, start, text, str(item["id"])))
+        return outcomes | self._annotate(todo)
+
+    def join_url(self, uid: str) -> str | None:
+        """The Google Meet link Google gave the series (``conferenceData``), as read when it was
+        booked or looked up; the agenda e-mails carry it. Google makes the link asynchronously
+        (an insert may answer with its createRequest ``pending``), so a booked series without
+        one is looked up once more."""
+        if self.state.meet(uid) is None and self.meet and self.state.series(uid) is not None:
+            self.find([uid])
+        return self.state.meet(uid)
 
     def _with_meet(self, uid: str, text: str) -> str:
         """The agenda, with the series' Google Meet link when it has one (the calendar entry is
         where people click to join)."""
-        link = self.state.meet(uid)
+        link = self.join_url(uid)
         return f"{text.rstrip()}\n\nJoin with Google Meet: {link}\n" if link and link not in text else text
 
-    def _written(self, record: dict[str, Any], start: datetime, text: str) -> bool:
-        reply = self.http.call(Call("GET", f"{self.events}/{instance_id(record['id'], start)}"), "reading an occurrence")
-        return reply.ok and reply.body.get("description") == text
+    def _sessions(self, wanted: list[tuple[str, datetime]], what: str) -> list[dict[str, Any] | None]:
+        """The instance of each (series id, planned start), or None where the series is gone.
+        Asked with ``instances?originalStart=``, never built from the ids: Google's instance ids
+        are opaque (their format changed in 2026), 50 lookups per round trip."""
+        if not wanted:
+            return []
+        calls = [Call("GET", f"{self.events}/{series}/instances" + query(originalStart=rfc3339(start), showDeleted="true"))
+                 for series, start in wanted]
+        found: list[dict[str, Any] | None] = []
+        for reply in self.http.batch(calls, what):
+            if reply.status in GONE:
+                found.append(None)
+            elif not reply.ok:
+                raise reply.error(what)
+            else:
+                found.append((reply.body.get("items") or [None])[0])
+        return found
 
-    def _annotate(self, todo: list[tuple[Meeting, datetime, str]],
-                  records: dict[str, dict[str, Any]]) -> dict[tuple[str, datetime], BackendError | None]:
+    def _annotate(self, todo: list[tuple[Meeting, datetime, str, str]]) -> dict[tuple[str, datetime], BackendError | None]:
+        """PATCH each session (by the instance id Google gave it) with its agenda, 50 per batch."""
         if not todo:
             return {}
-        self.state.start_notes([(m.uid, s) for m, s, _ in todo])
-        calls = [Call("PATCH", f"{self.events}/{instance_id(records[m.uid]['id'], s)}" + query(sendUpdates="all"),
-                      {"description": text}, safe_to_repeat=False) for m, s, text in todo]
+        self.state.start_notes([(m.uid, s) for m, s, _, _ in todo])
+        calls = [Call("PATCH", f"{self.events}/{ident}" + query(sendUpdates="all"), {"description": text}, safe_to_repeat=False)
+                 for _, _, text, ident in todo]
         try:
             replies = self.http.batch(calls, "writing agendas into sessions")
         except BackendError as exc:
-            return {(m.uid, s): exc for m, s, _ in todo}
-        self.state.notes_done([(m.uid, s, t) for (m, s, t), r in zip(todo, replies) if r.ok])
+            return {(m.uid, s): exc for m, s, _, _ in todo}
+        self.state.notes_done([(m.uid, s, t) for (m, s, t, _), r in zip(todo, replies) if r.ok])
         return {(m.uid, s): None if r.ok else r.error(f"writing the agenda of {m.uid} at {s:%Y-%m-%d %H:%M}")
-                for (m, s, _), r in zip(todo, replies)}
+                for (m, s, _, _), r in zip(todo, replies)}
 
     def _times(self, item: dict[str, Any]) -> tuple[datetime | None, datetime | None, bool]:
         return _when(item.get("originalStartTime")), _when(item.get("start")), item.get("status") == "cancelled"

@@ -18,9 +18,8 @@ from rmdaemon.model import Meeting
 
 SEQUENCE, SHAPE, EXCEPTIONS = "rmdaemon-sequence", "rmdaemon-shape", "rmdaemon-exceptions"
 REMINDER_MINUTES = 15
-STAMP = "%Y%m%dT%H%M%SZ"
 
-__all__ = ["event_body", "exceptions", "instance_id", "local_time", "meet_link", "private", "record_of", "rfc3339", "shape"]
+__all__ = ["event_body", "exceptions", "local_time", "meet_link", "private", "record_of", "rfc3339", "shape"]
 
 
 def local_time(moment: datetime, tzid: str) -> dict[str, str]:
@@ -72,11 +71,6 @@ def record_of(item: dict[str, Any]) -> dict[str, Any]:
     props = (item.get("extendedProperties") or {}).get("private") or {}
     return {"id": item["id"], "sequence": int(props.get(SEQUENCE) or 0), "shape": props.get(SHAPE),
             "exceptions": props.get(EXCEPTIONS)}
-
-
-def instance_id(event_id: str, start: datetime) -> str:
-    """Google's id of one occurrence of a timed series: ``{eventId}_{original start, UTC}``."""
-    return f"{event_id}_{start.astimezone(timezone.utc):{STAMP}}"
 
 
 def rfc3339(moment: datetime) -> str:

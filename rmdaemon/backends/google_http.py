@@ -35,6 +35,11 @@ from rmdaemon.errors import BackendError
 
 MAX_BATCH = 50
 RATE_LIMITED = ("rateLimitExceeded", "userRateLimitExceeded")
+# Refusals that say the installation is wrong or spent (the API is off in the project, the
+# delegation lacks a scope, the user's daily sending limit is reached), the same for every request:
+# the work waits for the admin or the next day instead of being recorded as refused for good.
+SETUP = ("accessNotConfigured", "SERVICE_DISABLED", "insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+         "dailyLimitExceeded", "quotaExceeded")
 MAX_PAUSE = 32.0
 
 
@@ -73,16 +78,19 @@ class Reply:
 
 class GoogleError(BackendError):
     def __init__(self, what: str, reply: Reply) -> None:
-        transient = reply.refused or reply.status >= 500
+        transient = reply.refused or reply.status >= 500 or reply.status == 401 or reply.reason in SETUP
         super().__init__(f"{what}: HTTP {reply.status} {reply.reason}: {reply.message}", permanent=not transient)
         self.status, self.reason = reply.status, reply.reason
 
 
 class TokenError(BackendError):
-    """google-auth got no token: ``error`` is Google's (invalid_grant, unauthorized_client …)."""
+    """google-auth got no token: ``error`` is Google's (invalid_grant, unauthorized_client …), or
+    ours for the keyless route (``google_auth.SIGN_REFUSED``, ``NO_IDENTITY``). Never permanent:
+    the installation's credentials are wrong, not the message or the series, so the work waits
+    for the admin's fix (``check --online`` names it) instead of being recorded as refused."""
 
-    def __init__(self, error: str, description: str, retryable: bool) -> None:
-        super().__init__(f"token request refused: {error}: {description}", permanent=not retryable)
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"token request refused: {error}: {description}", permanent=False)
         self.error, self.description = error, description
 
 
@@ -101,7 +109,7 @@ class GoogleHttp:
             try:
                 reply = self._send(call)
             except requests.exceptions.SSLError as exc:
-                raise BackendError(f"{what}: TLS error talking to {self.base}: {exc}", permanent=True) from exc
+                raise BackendError(f"{what}: TLS error talking to {self.base}: {exc}") from exc  # ca_file: the admin's to fix
             except requests.exceptions.RequestException as exc:
                 if not call.safe_to_repeat:
                     raise Unsure(f"{what}: no answer from Google ({type(exc).__name__}); outcome unknown") from exc
@@ -215,4 +223,4 @@ def _token_error(exc: auth_exceptions.RefreshError) -> TokenError:
     body = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
     error = str(body.get("error") or "refused")
     description = str(body.get("error_description") or (exc.args[0] if exc.args else ""))
-    return TokenError(error, description, bool(getattr(exc, "retryable", False)))
+    return TokenError(error, description)

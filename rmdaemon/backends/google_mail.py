@@ -3,7 +3,8 @@
 Sending. ``users.messages.send`` with the raw bytes keeps our Message-ID and threading headers.
 The journal records the key before the send and after Google accepted it; a key left unfinished
 (a crash, a 5xx, a lost connection) is looked for in Sent by its Message-ID (``rfc822msgid:``)
-before anything is sent again. A send is never repeated blindly.
+before anything is sent again. A send is never repeated blindly, and ``SendPace`` keeps every
+minute under ``messages_per_minute`` (Gmail's per-user quota counts 100 units a send).
 
 Reading. The first read lists the inbox (``in:inbox -label:<processed>``) after noting the
 mailbox's ``historyId``; later reads ask ``users.history.list`` for what arrived since, and fall
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from rmdaemon.backends.google_calendar import query
 from rmdaemon.backends.google_http import GoogleHttp, Reply
 from rmdaemon.backends.google_state import GoogleState
-from rmdaemon.backends.http_common import Call
+from rmdaemon.backends.http_common import Call, SendPace
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Outgoing
 
@@ -41,8 +42,9 @@ def search_name(label: str) -> str:
 
 
 class Outbox:
-    def __init__(self, http: GoogleHttp, state: GoogleState, user: str, clock: Callable[[], datetime]) -> None:
-        self.http, self.state, self.clock, self.base = http, state, clock, root(user)
+    def __init__(self, http: GoogleHttp, state: GoogleState, user: str, pace: SendPace,
+                 clock: Callable[[], datetime]) -> None:
+        self.http, self.state, self.pace, self.clock, self.base = http, state, pace, clock, root(user)
 
     def send(self, message: Outgoing) -> None:
         what = f"sending {message.kind or 'mail'} {message.key}"
@@ -52,6 +54,7 @@ class Outbox:
         if self.state.sending(message.key) is not None and message_id and self._in_sent(message_id, what):
             self.state.finish_send(message.key, self.clock().date())  # an earlier attempt went out
             return
+        self.pace.take()  # before the journal: a send left for the next tick needs no lookup in Sent
         self.state.start_send(message.key)
         body = {"raw": base64.urlsafe_b64encode(message.raw).decode()}
         reply = self.http.call(Call("POST", f"{self.base}/messages/send", body, safe_to_repeat=False), what)

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rmdaemon.backends.google_auth import SCOPES
+from rmdaemon.backends.google_auth import NO_IDENTITY, SCOPES, SIGN_REFUSED
 from rmdaemon.backends.google_http import GoogleError, TokenError
 from rmdaemon.errors import BackendError
 
@@ -32,10 +32,19 @@ def key_exposed(key_file: Path | None) -> str | None:
 
 
 def token_problem(exc: TokenError, settings: GoogleBackendSettings, client_id: str) -> str:
+    """``client_id``: how the Admin console's delegation names the account ("client id 1234…")."""
+    if exc.error == SIGN_REFUSED:
+        return (f"cannot sign as {settings.service_account}: the IAM Credentials API refused ({exc.description}); grant "
+                f"the daemon's own identity the Service Account Token Creator role on {settings.service_account} and "
+                f"enable the IAM Service Account Credentials API in its project (docs/google.md)")
+    if exc.error == NO_IDENTITY:
+        return (f"no identity of its own: the daemon's Application Default Credentials got no token ({exc.description}); "
+                f"check the workload identity federation config GOOGLE_APPLICATION_CREDENTIALS names, its pool provider "
+                f"and the token file it reads (docs/google.md)")
     if exc.error == "unauthorized_client":
         return (f"delegation not granted: Google refused a token for {settings.user} ({exc.description}); in the Admin "
                 f"console (Security → Access and data control → API controls → Manage domain-wide delegation) add "
-                f"client id {client_id} with exactly these scopes: {','.join(SCOPES)} (docs/google.md)")
+                f"{client_id} with exactly these scopes: {','.join(SCOPES)} (docs/google.md)")
     if exc.error == "invalid_grant" and "user" in exc.description.lower():
         return (f"no such user: {settings.user} is not a user of the Workspace domain ({exc.description}); check "
                 f"{SECTION} user or [program] organizer")

@@ -24,7 +24,8 @@ from rmdaemon.backends.graph_auth import Credential, TokenSource, certificate_pr
 from rmdaemon.backends.graph_calendar import Calendar
 from rmdaemon.backends.exchange_hours import Collected, Unusable, in_persons_zone
 from rmdaemon.backends.graph_events import iana_zone, parse_time
-from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, SendPace, TokenError
+from rmdaemon.backends.graph_http import Call, GraphError, GraphHttp, TimeoutSession, TokenError
+from rmdaemon.backends.http_common import SendPace
 from rmdaemon.backends.graph_mail import Inbox, Outbox
 from rmdaemon.backends.graph_online import mailbox_problem, token_problem, transport_problem
 from rmdaemon.backends.graph_state import GraphState
@@ -56,7 +57,8 @@ class GraphBackend(Backend):
         self.state = GraphState(settings.state_path)
         self.calendar = Calendar(self.http, self.state, settings.mailbox, settings.online_meetings)
         self.outbox = Outbox(self.http, self.state, settings.mailbox,
-                             SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds),
+                             SendPace(settings.messages_per_minute, monotonic, sleep, settings.retry_budget_seconds,
+                                      "Exchange Online's limit"),
                              self.clock)
         self.inbox = Inbox(self.http, self.state, settings.mailbox, settings.processed_category, max_bytes)
         self.base = f"/users/{quote(settings.mailbox, safe='@')}"

@@ -19,7 +19,6 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from rmdaemon.backends.http_common import Call, Patience, TimeoutSession, Unsure
 from rmdaemon.backends.http_common import retry_after as retry_after_seconds
 from rmdaemon.errors import BackendError
 
-__all__ = ["Call", "GraphError", "GraphHttp", "Reply", "SendPace", "TimeoutSession", "TokenError", "Unsure", "retry_after"]
+__all__ = ["Call", "GraphError", "GraphHttp", "Reply", "TimeoutSession", "TokenError", "Unsure", "retry_after"]
 
 PREFER = 'IdType="ImmutableId", outlook.timezone="UTC"'
 MAX_BATCH = 20  # Graph's limit of sub-requests per $batch
@@ -76,35 +75,6 @@ class TokenError(BackendError):
     def __init__(self, error: str, description: str, codes: Iterable[int] = ()) -> None:
         super().__init__(f"token request refused: {error}: {description}", permanent=error != "temporarily_unavailable")
         self.error, self.description, self.codes = error, description, list(codes)
-
-
-class SendPace:
-    """Never more than ``per_minute`` sends in any 60 seconds, without waiting while under it.
-
-    A classic token bucket (capacity 30, refilled 30 a minute) lets 60 messages through in one
-    minute after an idle spell; Exchange Online counts sends per minute per mailbox, so this keeps
-    the times of the last sends and waits until the oldest is a minute old (a sliding window). A
-    wait longer than the retry budget is not sat out: the send fails as temporary and the jobs
-    offer it again next tick, so one busy tick never blocks the daemon for minutes.
-    """
-
-    def __init__(self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None], budget: float) -> None:
-        self.per_minute, self.clock, self.sleep, self.budget = per_minute, clock, sleep, budget
-        self.sent: deque[float] = deque()
-
-    def take(self) -> None:
-        now = self.clock()
-        while self.sent and self.sent[0] <= now - 60:
-            self.sent.popleft()
-        if len(self.sent) >= self.per_minute:
-            wait = self.sent[0] + 60 - now
-            if wait > self.budget:
-                raise BackendError(f"{self.per_minute} messages sent in the last minute (Exchange Online's limit); "
-                                   f"this one goes next tick")
-            self.sleep(wait)
-            now += wait
-            self.sent.popleft()
-        self.sent.append(now)
 
 
 class GraphHttp:

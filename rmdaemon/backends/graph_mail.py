@@ -25,7 +25,8 @@ from urllib.parse import quote
 from rmdaemon.backends.base import DEFAULT_MAX_BYTES, summary_head, too_large
 from rmdaemon.backends.graph_calendar import query
 from rmdaemon.backends.graph_events import KEY, key_filter
-from rmdaemon.backends.graph_http import PREFER, Call, GraphHttp, Reply, SendPace
+from rmdaemon.backends.graph_http import PREFER, Call, GraphHttp, Reply
+from rmdaemon.backends.http_common import SendPace
 from rmdaemon.backends.graph_state import GraphState
 from rmdaemon.errors import BackendError
 from rmdaemon.model import Incoming, Outgoing

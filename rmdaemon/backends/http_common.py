@@ -1,5 +1,6 @@
 """What the HTTP backends (graph, google) share: a request description, the "outcome unknown"
-error, a session that ignores the environment, and waiting out throttling within a budget.
+error, a session that ignores the environment, waiting out throttling within a budget, and
+pacing sends.
 
 Both clouds throttle the same way from our side: a refusal (429, Google's 403
 ``rateLimitExceeded``) is always safe to repeat, after the ``Retry-After`` the service names or a
@@ -11,6 +12,7 @@ offers it again, so one throttled tick never blocks the daemon for minutes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,3 +79,34 @@ class Patience:
                                f"({self.budget:g}s) allows; retrying next tick")
         self.sleep(seconds)
         self.waited += seconds
+
+
+class SendPace:
+    """Never more than ``per_minute`` sends in any 60 seconds, without waiting while under it.
+
+    A classic token bucket (capacity 30, refilled 30 a minute) lets 60 messages through in one
+    minute after an idle spell; Exchange Online counts sends per minute per mailbox and Gmail
+    per user, so this keeps the times of the last sends and waits until the oldest is a minute
+    old (a sliding window). A wait longer than the retry budget is not sat out: the send fails as
+    temporary and the jobs offer it again next tick, so one busy tick never blocks the daemon for
+    minutes. ``limit`` names where the number comes from, for the log.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None], budget: float,
+                 limit: str) -> None:
+        self.per_minute, self.clock, self.sleep, self.budget, self.limit = per_minute, clock, sleep, budget, limit
+        self.sent: deque[float] = deque()
+
+    def take(self) -> None:
+        now = self.clock()
+        while self.sent and self.sent[0] <= now - 60:
+            self.sent.popleft()
+        if len(self.sent) >= self.per_minute:
+            wait = self.sent[0] + 60 - now
+            if wait > self.budget:
+                raise BackendError(f"{self.per_minute} messages sent in the last minute ({self.limit}); "
+                                   f"this one goes next tick")
+            self.sleep(wait)
+            now += wait
+            self.sent.popleft()
+        self.sent.append(now)

@@ -112,15 +112,19 @@ class GoogleBackendSettings:
     account that has domain-wide delegation to the programme mailbox."""
 
     user: str = config_key(EMAIL, None, "The programme mailbox (a Workspace user) the service account acts as (default: [program] organizer).", '"mentoring@example.com"')  # the loader puts [program] organizer here when not set
-    key_file: Path | None = config_key(PATH, None, "The service account's JSON key file (set this or key_env).", '"/run/credentials/rmdaemon.service/google-key.json"')
+    key_file: Path | None = config_key(PATH, None, "The service account's JSON key file (set this, key_env or service_account).", '"/run/credentials/rmdaemon.service/google-key.json"')
     key_env: str = config_key(OPTIONAL_TEXT, "", "Or an environment variable holding the JSON key itself.", '"RMDAEMON_GOOGLE_KEY"')
-    api_base: str = config_key(HTTPS_URL, "https://www.googleapis.com", "Where the Calendar, Gmail and batch endpoints live (the token endpoint is the key file's token_uri).", '"https://www.googleapis.com"')
+    service_account: str | None = config_key(EMAIL, None, "Or keyless: the service account whose Google-managed key signs the delegation through the IAM Credentials API, as the daemon's own identity (Application Default Credentials: workload identity federation, GKE, a VM).", '"rmdaemon@my-project.iam.gserviceaccount.com"')
+    oauth_base: str = config_key(HTTPS_URL, "https://oauth2.googleapis.com", "Keyless only: the OAuth endpoint whose /token takes the signed delegation (a key file names its own token_uri).", '"https://oauth2.googleapis.com"')
+    iam_base: str = config_key(HTTPS_URL, "https://iamcredentials.googleapis.com", "Keyless only: the IAM Service Account Credentials API (a Private Service Connect endpoint, say).", '"https://iamcredentials.googleapis.com"')
+    api_base: str = config_key(HTTPS_URL, "https://www.googleapis.com", "Where the Calendar, Gmail and batch endpoints live (tokens come from the key file's token_uri, or oauth_base keyless).", '"https://www.googleapis.com"')
     ca_file: Path | None = config_key(PATH, None, "PEM file of the CA(s) to trust instead of the system's (a TLS-inspecting proxy's CA).", '"/etc/ssl/private-ca.pem"')
     state_path: Path | None = config_key(PATH, None, "Small JSON file for the inbox historyId and the send/booking journal (default: google-state.json beside the state file).", '"var/google-state.json"')
-    online_meetings: bool = config_key(BOOL, False, "Give every series a Google Meet link (conferenceData): it is in the invitations and in each session's agenda in the calendar.", "false")
+    online_meetings: bool = config_key(BOOL, False, "Give every series a Google Meet link (conferenceData): it is in the invitations, in each session's agenda in the calendar and in the agenda e-mails.", "false")
     processed_label: str = config_key(TEXT, "rmdaemon/processed", "Gmail label put on inbox messages once handled (they are also marked read); made when missing.", '"rmdaemon/processed"')
     retry_budget_seconds: int = config_key(integer(0, 3600), 300, "Longest back-off waited for within a tick; longer throttling retries next tick.", "300")
     timeout_seconds: int = config_key(integer(1, 600), 30, "Network timeout for each request.", "30")
+    messages_per_minute: int = config_key(integer(1, 150), 60, "Sending pace; Gmail's per-user quota (15,000 units a minute, 100 a send) allows 150 sends a minute with nothing else, the default leaves room for reading the inbox.", "60")
 
 
 BY_KIND: dict[str, type] = {"local": LocalBackendSettings, "exchange": ExchangeBackendSettings,

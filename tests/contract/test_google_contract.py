@@ -8,7 +8,7 @@ import pytest
 
 from contract import BackendContract
 from rmdaemon.backends.google import GoogleBackend
-from tests.servers.google.fixtures import PROGRAMME, google_backend, google_server  # noqa: F401  (fixtures)
+from tests.servers.google.fixtures import PROGRAMME, google_backend, google_server, key_file  # noqa: F401  (fixtures)
 from tests.servers.google.server import GoogleServer
 
 
@@ -17,11 +17,15 @@ class GoogleHarness:
         self.server = server
         for address in ("alex@example.com", "sam@example.com"):
             server.control.add_user(address)
+        self.state = key_file(server).with_name("google-state.json")
         self.backend = self.reopen()
 
-    def reopen(self) -> GoogleBackend:
+    def reopen(self, online: bool = False) -> GoogleBackend:
         """A restarted daemon: a new backend on the same journal file."""
-        return google_backend(self.server)
+        return google_backend(self.server, state_path=self.state, online_meetings=online)
+
+    def forget(self) -> None:
+        self.state.unlink(missing_ok=True)
 
     def deliver(self, raw: bytes) -> None:
         self.server.control.deliver(PROGRAMME, raw)

@@ -15,7 +15,7 @@ from tests.servers.google.recurrence import (Instance, attendees, check, instanc
 from tests.servers.google.store import ApiError, Event, Store
 
 MAX_FREEBUSY = 50
-MAX_FREEBUSY_RANGE = timedelta(days=62)
+MAX_FREEBUSY_RANGE = timedelta(days=90)  # not documented; observed (calcom/cal.diy#11962): a 400 beyond it
 MEET = "https://meet.google.com"
 WRITABLE = ("summary", "description", "location", "start", "end", "recurrence", "attendees", "visibility",
             "transparency", "reminders", "extendedProperties", "sequence", "guestsCanModify", "conferenceData",
@@ -55,9 +55,13 @@ class Calendar:
         self.store.events[ident] = event
         if self.send:
             notify(self.store, event, "REQUEST", fields, None)
+        if self.store.meet_pending and "conferenceData" in fields:
+            return _pending(fields)
         return fields
 
     def _conference(self, fields: dict[str, Any], body: dict[str, Any]) -> None:
+        """A Meet link for a createRequest ("the data is generated asynchronously", says the
+        ConferenceData reference: see ``_pending`` for the answer before it exists)."""
         request = (body.get("conferenceData") or {}).get("createRequest")
         if not request or self.query.get("conferenceDataVersion") != "1":
             fields.pop("conferenceData", None)
@@ -165,7 +169,7 @@ class Calendar:
         event = self.store.events.get(ident)
         original = None
         if event is None:
-            base, original = split_instance_id(ident)
+            base, original = split_instance_id(ident, self.store.events)
             event = self.store.events.get(base)
         if event is None or event.calendar != self.user:
             raise ApiError(404, "notFound", "Not Found")
@@ -184,12 +188,12 @@ class Calendar:
         items = body.get("items") or []
         if len(items) > MAX_FREEBUSY:
             raise ApiError(400, "tooManyCalendarsRequested", "The number of calendars requested is too large.")
+        if high - low > MAX_FREEBUSY_RANGE:
+            raise ApiError(400, "timeRangeTooLong", "The requested time range is too long.")
         calendars: dict[str, Any] = {}
         for item in items:
             address = str(item.get("id", "")).casefold()
-            if high - low > MAX_FREEBUSY_RANGE:
-                calendars[address] = {"busy": [], "errors": [{"domain": "calendar", "reason": "timeRangeTooLong"}]}
-            elif address not in self.store.users:
+            if address not in self.store.users:
                 calendars[address] = {"busy": [], "errors": [{"domain": "global", "reason": "notFound"}]}
             else:
                 calendars[address] = {"busy": [{"start": _z(a), "end": _z(b)} for a, b in self._busy(address, low, high)]}
@@ -238,3 +242,11 @@ def respond(store: Store, attendee: str, uid: str, answer: str, original: dateti
             if comment:
                 entry["comment"] = comment
     event.updated = store.bump()
+
+
+def _pending(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event as the insert answers while its conference is still being made."""
+    answer = {k: copy.deepcopy(v) for k, v in fields.items() if k != "hangoutLink"}
+    request = answer["conferenceData"]["createRequest"]
+    answer["conferenceData"] = {"createRequest": {**request, "status": {"statusCode": "pending"}}}
+    return answer

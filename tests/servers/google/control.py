@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.servers.google.calendar import respond
+from tests.servers.google.iam import Iam
 from tests.servers.google.oauth import OAuth
 from tests.servers.google.recurrence import instances
 from tests.servers.google.store import CALENDAR_EVENTS, FREEBUSY, GMAIL_MODIFY, Event, Mail, Outbound, ServiceAccount, Store
@@ -21,8 +22,8 @@ LEAST = (CALENDAR_EVENTS, FREEBUSY, GMAIL_MODIFY)
 
 
 class Control:
-    def __init__(self, store: Store, oauth: OAuth) -> None:
-        self.store, self.oauth = store, oauth
+    def __init__(self, store: Store, oauth: OAuth, iam: Iam) -> None:
+        self.store, self.oauth, self.iam = store, oauth, iam
 
     # -- directory --------------------------------------------------------------------------
     def add_service_account(self, email: str, key_file: Path, token_uri: str, *, delegated: Iterable[str] = LEAST,
@@ -42,6 +43,27 @@ class Control:
         with self.store.lock:
             self.store.accounts[email] = account
         return account
+
+    def add_keyless_account(self, email: str, *, delegated: Iterable[str] = LEAST) -> ServiceAccount:
+        """A service account with no key file: only its Google-managed key, which signs through ``signBlob``."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_id = f"{abs(hash('managed ' + email)):040x}"[:40]
+        account = ServiceAccount(email, str(200000000000000000000 + len(self.store.accounts)), key_id, key.public_key(),
+                                 set(delegated))
+        with self.store.lock:
+            self.store.accounts[email] = account
+            self.iam.keys[email] = (key_id, key)
+        return account
+
+    def federate(self, audience: str, subject_token: str, principal: str) -> None:
+        """A workload identity pool provider (``audience``) that trusts ``subject_token`` as ``principal``."""
+        with self.store.lock:
+            self.iam.providers.setdefault(audience, {})[subject_token] = principal
+
+    def grant_token_creator(self, account: str, principal: str) -> None:
+        """roles/iam.serviceAccountTokenCreator for ``principal`` on the service account."""
+        with self.store.lock:
+            self.iam.creators.setdefault(account, set()).add(principal)
 
     def add_user(self, address: str, name: str = "") -> None:
         with self.store.lock:
@@ -68,6 +90,12 @@ class Control:
     def expire_tokens(self) -> None:
         with self.store.lock:
             self.oauth.expire_all()
+
+    def meet_links_later(self) -> None:
+        """Google makes a Meet link asynchronously: from now on an insert answers with its
+        createRequest ``pending`` and no entry points; reads afterwards see the link."""
+        with self.store.lock:
+            self.store.meet_pending = True
 
     def forget_history(self) -> None:
         """Gmail keeps history for about a week: older startHistoryIds now answer 404."""

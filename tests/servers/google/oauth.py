@@ -1,6 +1,7 @@
 """Google's OAuth 2.0 token endpoint for service accounts (RFC 7523 JWT bearer grant).
 
-The assertion is checked for real: its ``kid`` names the service account's key, the RS256
+The assertion is checked for real: its ``kid``, when it has one, names the service account's key
+(a JWT signed through the IAM Credentials API's ``signBlob`` has none), the RS256
 signature is verified with that key's public half (PyJWT), ``iss`` is the account, ``aud`` Google's
 token endpoint, the lifetime at most an hour and not over; ``sub`` must be a user of the domain and every
 requested scope must be granted to the account's client id by domain-wide delegation. The errors
@@ -51,7 +52,7 @@ class OAuth:
         account = self.store.accounts.get(str(unverified.get("iss", "")))
         if account is None:
             return 400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"}
-        if header.get("kid") != account.key_id:
+        if "kid" in header and header["kid"] != account.key_id:
             return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         try:
             claims = jwt.decode(data["assertion"], account.public_key, algorithms=["RS256"], audience=audience,

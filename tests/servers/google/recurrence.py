@@ -1,10 +1,15 @@
 """Calendar v3 times and recurrences: ``{"dateTime", "timeZone"}`` values, RRULE expansion into
-instances with Google's instance ids (``{eventId}_{YYYYMMDDTHHMMSSZ}``), and the iTIP mail Google
-sends attendees when ``sendUpdates`` asks for it."""
+instances, and the iTIP mail Google sends attendees when ``sendUpdates`` asks for it.
+
+Instance ids are opaque here, as Google says they are: its ids of recurring events' instances
+changed format in Q3 2026 and "must be treated as opaque identifiers" (Google's notice to API
+developers, quoted in phw198/OutlookGoogleCalendarSync#2205). A client that builds an instance id
+from the series id and a start time finds nothing; it must ask ``instances`` (``originalStart``)."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +21,6 @@ from tests.servers.ews import mime
 from tests.servers.google.store import ApiError, Event, Outbound, Store
 
 HORIZON = timedelta(days=3 * 366)  # an open-ended series is expanded this far
-STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -96,17 +100,19 @@ def instances(event: Event) -> list[Instance]:
 
 
 def instance_id(event_id: str, original: datetime) -> str:
-    return f"{event_id}_{original.astimezone(timezone.utc):{STAMP}}"
+    """Opaque: nothing of the start time can be read from it, nor built into it."""
+    tag = hashlib.sha256(f"{event_id} {original.astimezone(timezone.utc).isoformat()}".encode()).hexdigest()[:16]
+    return f"{event_id}_r{tag}"
 
 
-def split_instance_id(ident: str) -> tuple[str, datetime | None]:
+def split_instance_id(ident: str, events: dict[str, Event]) -> tuple[str, datetime | None]:
+    """The series id and original start of one of our instance ids (found among the series' instances)."""
     base, _, suffix = ident.rpartition("_")
-    if not base:
+    event = events.get(base) if base and suffix.startswith("r") else None
+    if event is None:
         return ident, None
-    try:
-        return base, datetime.strptime(suffix, STAMP).replace(tzinfo=timezone.utc)
-    except ValueError:
-        return ident, None
+    found = next((o for o in originals(event) if instance_id(base, o) == ident), None)
+    return (base, found) if found is not None else (ident, None)
 
 
 def attendees(fields: dict[str, Any]) -> list[str]:

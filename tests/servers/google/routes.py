@@ -26,10 +26,11 @@ class Route:
     api: str  # calendar | gmail: the API that must be enabled in the account's project
     scopes: frozenset[str]
     call: Callable[..., Any]  # (handler object, *groups, [body]) → JSON
+    units: int = 5  # Gmail quota units of the method (developers.google.com/gmail/api/reference/quota)
 
 
-def _r(method: str, pattern: str, api: str, scopes: frozenset[str], call: Callable[..., Any]) -> Route:
-    return Route(method, re.compile("^" + pattern + "$"), api, scopes, call)
+def _r(method: str, pattern: str, api: str, scopes: frozenset[str], call: Callable[..., Any], units: int = 5) -> Route:
+    return Route(method, re.compile("^" + pattern + "$"), api, scopes, call, units)
 
 
 CAL = r"/calendar/v3/calendars/([^/]+)/events"
@@ -42,14 +43,14 @@ ROUTES = (
     _r("PATCH", CAL + r"/([^/]+)", "calendar", EVENTS, Calendar.patch),
     _r("DELETE", CAL + r"/([^/]+)", "calendar", EVENTS, Calendar.delete),
     _r("POST", r"/calendar/v3/freeBusy", "calendar", FREE_BUSY, Calendar.free_busy),
-    _r("POST", USER + r"/messages/send", "gmail", SEND, Gmail.send),
+    _r("POST", USER + r"/messages/send", "gmail", SEND, Gmail.send, units=100),
     _r("GET", USER + r"/messages", "gmail", MAIL, Gmail.list),
     _r("GET", USER + r"/messages/([^/]+)", "gmail", MAIL, Gmail.get),
     _r("POST", USER + r"/messages/([^/]+)/modify", "gmail", MAIL, Gmail.modify),
-    _r("GET", USER + r"/history", "gmail", MAIL, Gmail.history),
-    _r("GET", USER + r"/labels", "gmail", MAIL, Gmail.labels),
+    _r("GET", USER + r"/history", "gmail", MAIL, Gmail.history, units=2),
+    _r("GET", USER + r"/labels", "gmail", MAIL, Gmail.labels, units=1),
     _r("POST", USER + r"/labels", "gmail", MAIL, Gmail.create_label),
-    _r("GET", USER + r"/profile", "gmail", SEND, Gmail.profile),
+    _r("GET", USER + r"/profile", "gmail", SEND, Gmail.profile, units=1),
 )
 HANDLERS: dict[str, type] = {"calendar": Calendar, "gmail": Gmail}
 

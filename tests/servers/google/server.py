@@ -6,7 +6,9 @@ tests point the key file's ``token_uri``, ``api_base`` and ``ca_file`` at it, an
 requests talk to it exactly as to Google. Faults: 403 ``rateLimitExceeded`` /
 ``userRateLimitExceeded``, 429, 500/503, a dropped connection and a held answer (for killing the
 client after the work is done) and a slow answer (past the client's timeout), each before or
-after the work, also inside a batch.
+after the work, also inside a batch. Gmail's per-user quota is kept as Google documents it
+(developers.google.com/gmail/api/reference/quota): 15,000 units a user a minute, 100 a send, 5
+most reads, over a minute measured on ``gmail_quota.clock``; beyond it 403 ``userRateLimitExceeded``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +34,7 @@ import trustme
 from tests.servers import https
 from tests.servers.google import routes
 from tests.servers.google.control import Control
+from tests.servers.google.iam import SIGN_BLOB, Iam
 from tests.servers.google.oauth import OAuth, Token
 from tests.servers.google.store import ApiError, Store
 
@@ -64,12 +69,30 @@ class Fault:
 
 
 @dataclass
+class GmailQuota:
+    """Quota units each user spent in the last 60 seconds of ``clock`` (tests swap in a fake one)."""
+
+    per_minute: int = 15_000
+    clock: Callable[[], float] = time.monotonic
+    spent: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
+
+    def charge(self, user: str, units: int) -> None:
+        now = self.clock()
+        spent = self.spent.setdefault(user, deque())
+        while spent and spent[0][0] <= now - 60:
+            spent.popleft()
+        if sum(u for _, u in spent) + units > self.per_minute:
+            raise ApiError(403, "userRateLimitExceeded", "User-rate limit exceeded.", domain="usageLimits")
+        spent.append((now, units))
+
+
+@dataclass
 class Logged:
     method: str
     path: str
     status: int
     part_of_batch: bool = False
-    kind: str = "api"  # api | token
+    kind: str = "api"  # api | token | iam (the token exchange and signBlob of keyless accounts)
     query: str = ""
 
 
@@ -78,13 +101,16 @@ class GoogleServer:
     clock: Callable[[], datetime] | None = None
     store: Store = field(init=False)
     oauth: OAuth = field(init=False)
+    iam: Iam = field(init=False)
     log: list[Logged] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    gmail_quota: GmailQuota = field(default_factory=GmailQuota)
 
     def __post_init__(self) -> None:
         self.store = Store(self.clock)
         self.oauth = OAuth(self.store)
-        self.control = Control(self.store, self.oauth)
+        self.iam = Iam(self.store)
+        self.control = Control(self.store, self.oauth, self.iam)
         self.ca = trustme.CA()
         self.ca_file: Path | None = None
         self._httpd: ThreadingHTTPServer | None = None
@@ -105,6 +131,11 @@ class GoogleServer:
     @property
     def token_uri(self) -> str:
         return self.base + "/token"
+
+    @property
+    def sts_uri(self) -> str:
+        """Where a workload identity federation config sends its token exchange (sts.googleapis.com)."""
+        return self.base + "/v1/token"
 
     # -- scripting --------------------------------------------------------------------------
     def add_fault(self, status: int | str, method: str | None = None, path: str | None = None, **options: Any) -> Fault:
@@ -162,6 +193,9 @@ class GoogleServer:
                                "not been used in project 123456 before or it is disabled.", domain="usageLimits")
             if not token.scopes & route.scopes:
                 raise ApiError(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
+            if route.api == "gmail":
+                with self.store.lock:
+                    self.gmail_quota.charge(token.user, route.units)
             data = json.loads(body) if body else {}
             handler = routes.HANDLERS[route.api](self.store, token.user, query)
             args = [unquote(g) for g in groups] + ([data] if method in ("POST", "PATCH") else [])
@@ -224,6 +258,13 @@ def _handler_for(server: GoogleServer) -> type[BaseHTTPRequestHandler]:
                 with server.store.lock:
                     status, payload = server.oauth.token(body)
                 server.log.append(Logged(method, path, status, kind="token"))
+                self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", {})
+                return
+            if method == "POST" and (path == "/v1/token" or SIGN_BLOB.match(path)):
+                with server.store.lock:
+                    status, payload = (server.iam.exchange(body) if path == "/v1/token" else
+                                       server.iam.sign_blob(path, self.headers.get("Authorization", ""), body))
+                server.log.append(Logged(method, path, status, kind="iam"))
                 self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", {})
                 return
             with server.store.lock:

@@ -90,6 +90,7 @@ class Store:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # user → label id → name
     history: list[tuple[int, str, str, str]] = field(default_factory=list)  # (history id, user, kind, message id)
     history_floor: int = 0
+    meet_pending: bool = False  # inserts answer before their Google Meet link exists (createRequest pending)
     sync_floor: int = 0  # calendar syncTokens older than this answer 410 fullSyncRequired  # history older than this is forgotten: startHistoryId below it answers 404
     outbound: list[Outbound] = field(default_factory=list)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))

@@ -50,18 +50,3 @@ def graph_backend(server: GraphServer, secret: str = SECRET, *, credential: Cred
     """A backend pointed at ``server``; waits (Retry-After, pacing) go to ``sleep``, never really slept."""
     return GraphBackend(graph_settings(server, **changes), credential or Credential(secret=secret),
                         sleep=sleep or (lambda seconds: None), monotonic=monotonic or time.monotonic, max_bytes=max_bytes)
-
-
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps: waits are recorded, not spent."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
