@@ -9,7 +9,8 @@ proposal), so the words are chosen only when an e-mail is rendered: in the langu
 template file being rendered (``{{ reason|say }}``; ``{{ state|say("state") }}`` for one word of
 a set such as the health states). A value is text, a number, another phrase, a list of phrases
 (joined by the catalogue's ``list.join``), a moment (``at`` and ``zone``: written in that zone
-the reader's way, as every session time) or a day (``date`` and a CLDR ``form``). Text stored
+the reader's way, as every session time), a day (``date`` and a CLDR ``form``) or working hours
+(``from``, ``to``, ``days``). Text stored
 before phrases existed is English and is shown as it is.
 """
 
@@ -25,8 +26,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
+from babel.dates import format_skeleton, get_day_names
 
+from rmdaemon.model import WEEKDAYS, WorkingHours
 from rmdaemon.names import base_language
 
 PHRASES_FILE = "phrases.toml"
@@ -46,6 +48,20 @@ def moment(at: datetime, zone: str) -> dict[str, str]:
 def day(when: date, form: str = "yMMMEd") -> dict[str, str]:
     """A day a phrase shows in the reader's language (``form``: a CLDR skeleton, ``MMMd`` = "4 Jan")."""
     return {"date": when.isoformat(), "form": form}
+
+
+def hours(working: WorkingHours) -> dict[str, Any]:
+    """Working hours (``model.WorkingHours``) a phrase shows with the reader's names of the days."""
+    return {"from": f"{working.start:%H:%M}", "to": f"{working.end:%H:%M}", "days": list(working.days)}
+
+
+def local_hours(value: Mapping[str, Any], language: str = "en") -> str:
+    """``09:00-17:00 Mon,Tue,Wed`` (English, as ``WorkingHours`` prints), ``09:00-17:00 Mo.,Di.,Mi.``."""
+    if base_language(language or "en") == "en":
+        names = WEEKDAYS
+    else:
+        names = tuple(get_day_names("abbreviated", locale=_locale(language))[d] for d in range(7))
+    return f"{value['from']}-{value['to']} " + ",".join(names[d] for d in value["days"])
 
 
 def local_time(at: datetime, zone: str, language: str = "en") -> str:
@@ -113,6 +129,8 @@ class Catalogue:
             return str(value)
         if "at" in value:
             return local_time(datetime.fromisoformat(value["at"]), value["zone"], language)
+        if "days" in value:
+            return local_hours(value, language)
         if "date" in value:
             return local_day(date.fromisoformat(value["date"]), language, value.get("form", "yMMMEd"))
         text = self.entry(str(value.get("say")), language)

@@ -138,6 +138,8 @@ def _golden_context(templates: compose.Templates, kind: str, language: str) -> d
         starter = templates.starter_in(templates.starters["general"][1], language)
         context["starter"] = compose.starter_for({"starter_text": starter.text, "starter_mentee": starter.mentee},
                                                  "mentee", context["pair"].mentor.first_name, "")
+    if "local" in context:  # the digest's times, in the champion's zone and language
+        context["local"] = lambda moment: compose.local_time(moment, "Europe/London", language)
     if "questions" in context:
         context["questions"] = [templates.question_in(q, language) for q in templates.survey("midpoint", "mentee")]
     return context

@@ -20,6 +20,7 @@ from rmdaemon.programme import privacy, sessions
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
 from rmdaemon.phrases import PhraseError, english, moment, phrase
+from rmdaemon.phrases import hours as working
 from rmdaemon.replies import ParsedReply
 
 
@@ -160,8 +161,8 @@ def move_problem(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, 
         return phrase("refused.passed", when=when)
     outside = planning.outside_whose_hours(pair, new)
     if outside:
-        hours = [phrase("refused.works", name=p.name, hours=str(p.working_hours)) if p.timezone == reader.timezone
-                 else phrase("refused.works_there", name=p.name, hours=str(p.working_hours), zone=p.timezone,
+        hours = [phrase("refused.works", name=p.name, hours=working(p.working_hours)) if p.timezone == reader.timezone
+                 else phrase("refused.works_there", name=p.name, hours=working(p.working_hours), zone=p.timezone,
                              when=moment(new, p.timezone)) for p in outside]
         return phrase("refused.outside_hours", when=when, hours=hours)
     return planning.blocked_reason(pair, new, blackouts)
