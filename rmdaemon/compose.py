@@ -271,6 +271,7 @@ def check_templates(override: Path | None = None) -> list[str]:
         problems.append(str(e))
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         problems.append(f"{STARTERS_FILE}: {e}; each entry needs id and text")
+    problems += _phrase_problems(env)
     try:
         _read_questions(_find(override, SURVEYS_FILE))
     except UserError as e:
@@ -278,6 +279,15 @@ def check_templates(override: Path | None = None) -> list[str]:
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
         problems.append(f"{SURVEYS_FILE}: {e}; each [[question]] needs id, text, kind, roles and milestones")
     return problems
+
+
+def _phrase_problems(env: jinja2.Environment) -> list[str]:
+    """phrases.toml and every translation of it: readable TOML, and no {value} the code does not give."""
+    languages = sorted({t.partition("/")[0] for t in env.list_templates() if t.endswith("/" + phrases.PHRASES_FILE)})
+    try:
+        return phrases.problems(env.phrases, languages)
+    except tomllib.TOMLDecodeError as e:
+        return [f"{phrases.PHRASES_FILE}: {e}; each entry is key = \"text\" under a [section]"]
 
 
 def missing_translations(override: Path | None, languages: Iterable[str], default: str = "en") -> list[str]:
@@ -292,11 +302,17 @@ def missing_translations(override: Path | None, languages: Iterable[str], defaul
             continue
         wanted = [f for f in TEMPLATE_FILES if f.endswith(".txt")]
         missing = [f for f in wanted if template_file(templates, f, language) == f]  # resolved to the English one
+        lacking = phrases.missing(env.phrases, language)
+        if lacking and len(lacking) == len(env.phrases.table("en")):
+            missing, lacking = [*missing, phrases.PHRASES_FILE], []
         if missing:
             instead = base_language(default) if base_language(default) != base_language(language) else "en"
             lines.append(f"templates: no {language} translation of {', '.join(missing)}: readers of {language} get "
                          f"these e-mails in {instead}; add {base_language(language)}/NAME.txt to the templates folder "
                          "(docs/templates.md, Languages)")
+        if lacking:
+            lines.append(f"templates: {base_language(language)}/{phrases.PHRASES_FILE} lacks {', '.join(lacking)}: readers "
+                         f"of {language} get these sentences in en; add them (docs/templates.md, Languages)")
     return lines
 
 

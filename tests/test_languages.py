@@ -104,6 +104,64 @@ def test_check_lists_the_translations_a_language_lacks(tmp_path, capsys):
     assert "no de translation of kickoff.txt" not in out
 
 
+# language → what its refusal of a time outside working hours says, and its digest's first words
+OUTSIDE = {"en": "is outside working hours", "de": "liegt außerhalb der Arbeitszeit",
+           "fr": "tombe en dehors des heures de travail", "es": "queda fuera del horario laboral",
+           "nl": "valt buiten de werktijden", "pt-BR": "fica fora do horário de trabalho", "ja": "勤務時間外です"}
+DIGEST = {"de": ("Wochenüberblick, Woche vom", "Tandems nach Stand:", "gefährdet: 1"),
+          "ja": ("週次レポート（", "ペアの状況：", "停滞しかけている：1")}
+
+
+def _agreed(prog: Programme, language: str, capsys) -> datetime:
+    """Both said yes in their language; the first session's start."""
+    prog.run(T0)
+    for kickoff in prog.outbox("kickoff"):
+        prog.reply(kickoff, LANGUAGES[language][0], T0)
+    prog.run(T0 + timedelta(hours=1))
+    return datetime.fromisoformat(status(prog, T0 + timedelta(hours=1), capsys)["P01"]["next_session"])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_refused_reschedule_says_why_in_the_readers_language(tmp_path, capsys, language):
+    """The reason is composed by the code (a time, whose working hours): it reads in the reader's
+    language too, with the reader's names of the days, not in English inside a translated e-mail."""
+    prog = _programme(tmp_path, language, language)
+    start = _agreed(prog, language, capsys)
+    prog.run(start - timedelta(hours=23))
+    (agenda,) = prog.outbox("agenda.", to="richard@")
+    prog.reply(agenda, "RESCHEDULE Sat 03:00", start - timedelta(hours=22))
+    prog.run(start - timedelta(hours=21))
+    (notice,) = prog.outbox("notice")
+    text = " ".join(_text(notice).split())
+    assert OUTSIDE[language] in text, text
+    assert language == "en" or ("outside working hours" not in text and "Mon,Tue" not in text), text
+
+
+@pytest.mark.parametrize("language", DIGEST)
+def test_the_champion_reads_the_digest_in_the_programme_language(tmp_path, capsys, language):
+    roster = HEADER + "P01,Aisha Khan,aisha@example.com,Richard Hale,richard@example.com,Learn TikTok,Asia/Tokyo,Europe/Berlin,,,13:00-21:00\n"
+    prog = Programme.create(tmp_path, roster=roster, language=f'"{language}"')
+    start = _agreed(prog, language, capsys)
+    prog.run(start + timedelta(days=8))
+    digest = prog.outbox("digest")[0]
+    subject, first, state = DIGEST[language]
+    assert subject in digest["Subject"]
+    text = _text(digest)
+    assert first in text and state in text and "weekly digest" not in text and "Pairs by state" not in text
+
+
+def test_check_names_the_phrases_a_translation_lacks_and_a_value_it_invents(tmp_path):
+    folder = tmp_path / "de"
+    folder.mkdir()
+    shipped = (compose.shipped_templates() / "de" / "phrases.toml").read_text(encoding="utf-8")
+    edited = shipped.replace('busy = "Der Kalender von {name} ist am {when} belegt"\n', "")
+    (folder / "phrases.toml").write_text(edited.replace("{when} liegt schon", "{wann} liegt schon"), encoding="utf-8")
+    assert any("de/phrases.toml: refused.passed uses {wann}" in p for p in compose.check_templates(tmp_path))
+    (line,) = compose.missing_translations(tmp_path, ["de"])
+    assert "de/phrases.toml lacks refused.busy: readers of de get these sentences in en" in line
+    assert compose.missing_translations(None, LANGUAGES) == []
+
+
 # --- golden files ---------------------------------------------------------------------------------
 
 SAMPLE_TIMES = {template_vars.WHEN: ("Europe/London", datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc)),
