@@ -162,6 +162,19 @@ def test_check_names_the_phrases_a_translation_lacks_and_a_value_it_invents(tmp_
     assert compose.missing_translations(None, LANGUAGES) == []
 
 
+def test_every_shipped_starter_speaks_to_each_role_in_every_language():
+    """Each track's starters, to the mentor ("show Richard…") and to the mentee ("ask Aisha about…"),
+    in each of the seven languages: none falls back to the neutral form or to English."""
+    templates = compose.load_templates()
+    for track, starters in templates.starters.items():
+        for starter in starters:
+            for language in LANGUAGES:
+                said = templates.starter_in(starter, language)
+                assert language == "en" or said is not starter, (language, track, starter.id)
+                assert "{mentee}" in said.mentor and "{mentor}" in said.mentee, (language, track, starter.id)
+                assert said.mentor != said.mentee and said.text not in (said.mentor, said.mentee), (language, starter.id)
+
+
 # --- golden files ---------------------------------------------------------------------------------
 
 SAMPLE_TIMES = {template_vars.WHEN: ("Europe/London", datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc)),
