@@ -10,7 +10,7 @@ template file being rendered (``{{ reason|say }}``; ``{{ state|say("state") }}``
 a set such as the health states). A value is text, a number, another phrase, a list of phrases
 (joined by the catalogue's ``list.join``), a moment (``at`` and ``zone``: written in that zone
 the reader's way, as every session time), a day (``date`` and a CLDR ``form``) or working hours
-(``from``, ``to``, ``days``). Text stored
+(``from``, ``to``, ``days``) or one word of a set (``section`` and ``word``). Text stored
 before phrases existed is English and is shown as it is.
 """
 
@@ -38,6 +38,11 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def phrase(key: str, **values: Any) -> dict[str, Any]:
     """A catalogue entry and its values, as code keeps it (JSON-ready)."""
     return {"say": key, **values}
+
+
+def word(section: str, value: str) -> dict[str, str]:
+    """One word of a set (a pair's state) a phrase shows in the reader's language."""
+    return {"section": section, "word": value}
 
 
 def moment(at: datetime, zone: str) -> dict[str, str]:
@@ -129,6 +134,8 @@ class Catalogue:
             return str(value)
         if "at" in value:
             return local_time(datetime.fromisoformat(value["at"]), value["zone"], language)
+        if "section" in value:
+            return self.words(value["word"], language, value["section"])
         if "days" in value:
             return local_hours(value, language)
         if "date" in value:

@@ -203,7 +203,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?", person=sample_champion())),
     _email("confirm", "tells the champion what their emailed commands did",
            ("lines", "one line per command and its outcome"), token=False,
-           sample=lambda: {"program": sample_program(), "lines": ["NUDGE P01: sent"]}),
+           sample=lambda: {"program": sample_program(), "lines": [phrase("command.nudge", pair="P01"), phrase("command.paused", pair="P02")]}),
     _email("survey", "a short survey at a milestone", PAIR, PERSON, OTHER,
            ("questions", "the questions for this milestone and role: q.id, q.text, q.kind (scale or text)"),
            ("milestone_text", "e.g. 'halfway through'"), ("intro", "one sentence on where the pair stands"),
