@@ -108,8 +108,8 @@ def test_check_lists_the_translations_a_language_lacks(tmp_path, capsys):
 OUTSIDE = {"en": "is outside working hours", "de": "liegt außerhalb der Arbeitszeit",
            "fr": "tombe en dehors des heures de travail", "es": "queda fuera del horario laboral",
            "nl": "valt buiten de werktijden", "pt-BR": "fica fora do horário de trabalho", "ja": "勤務時間外です"}
-DIGEST = {"de": ("Wochenüberblick, Woche vom", "Tandems nach Stand:", "gefährdet: 1"),
-          "ja": ("週次レポート（", "ペアの状況：", "停滞しかけている：1")}
+DIGEST = {"de": ("Wochenüberblick, Woche vom", "Tandems nach Stand:", "gefährdet: 1", "PAUSE P01: pausiert;"),
+          "ja": ("週次レポート（", "ペアの状況：", "停滞しかけている：1", "PAUSE P01：一時停止しました。")}
 
 
 def _agreed(prog: Programme, language: str, capsys) -> datetime:
@@ -138,16 +138,20 @@ def test_a_refused_reschedule_says_why_in_the_readers_language(tmp_path, capsys,
 
 
 @pytest.mark.parametrize("language", DIGEST)
-def test_the_champion_reads_the_digest_in_the_programme_language(tmp_path, capsys, language):
+def test_the_champion_reads_the_digest_and_the_command_confirmations_in_the_programme_language(tmp_path, capsys, language):
     roster = HEADER + "P01,Aisha Khan,aisha@example.com,Richard Hale,richard@example.com,Learn TikTok,Asia/Tokyo,Europe/Berlin,,,13:00-21:00\n"
     prog = Programme.create(tmp_path, roster=roster, language=f'"{language}"')
     start = _agreed(prog, language, capsys)
     prog.run(start + timedelta(days=8))
     digest = prog.outbox("digest")[0]
-    subject, first, state = DIGEST[language]
+    subject, first, state, paused = DIGEST[language]
     assert subject in digest["Subject"]
     text = _text(digest)
     assert first in text and state in text and "weekly digest" not in text and "Pairs by state" not in text
+    prog.reply(digest, "PAUSE P01", start + timedelta(days=8, hours=1))
+    prog.run(start + timedelta(days=8, hours=2))
+    (confirm,) = prog.outbox("confirm")
+    assert paused in _text(confirm) and "paused; their calendars are freed" not in _text(confirm)
 
 
 def test_check_names_the_phrases_a_translation_lacks_and_a_value_it_invents(tmp_path):
