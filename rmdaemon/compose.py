@@ -36,15 +36,14 @@ from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from rmdaemon import templatecheck
+from rmdaemon import phrases, templatecheck
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
 from rmdaemon.names import base_language
+from rmdaemon.phrases import local_time  # noqa: F401 — where the jobs have always found it
 
 
 
@@ -122,6 +121,15 @@ class Templates:
     def survey(self, milestone: str, role: str) -> list[Question]:
         return [q for q in self.questions if milestone in q.milestones and role in q.roles]
 
+    def said(self, value: object) -> object:
+        """A stored phrase (``phrases.py``) for a template's context: ``{{ value|say }}`` writes it
+        in the file's language."""
+        return self.env.phrases.said(value)
+
+    def say(self, value: object, language: str) -> str:
+        """A phrase's words for a reader of ``language``, for text built outside a template."""
+        return self.env.phrases.words(value, language)
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -170,7 +178,19 @@ def _environment(override: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["san"] = honorific
+    catalogue = phrases.Catalogue(lambda name: _source(env, name))
+    env.extend(phrases=catalogue)
+    env.filters["say"] = jinja2.pass_context(
+        lambda context, value, section="": catalogue.words(value, context.get("language", "en"), section))
     return env
+
+
+def _source(env: jinja2.Environment, name: str) -> str | None:
+    """A file of the templates folder (the override's, else the shipped one), or None."""
+    try:
+        return env.loader.get_source(env, name)[0]
+    except jinja2.TemplateNotFound:
+        return None
 
 
 def honorific(name: str) -> str:
@@ -255,6 +275,7 @@ def check_templates(override: Path | None = None) -> list[str]:
         problems.append(str(e))
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         problems.append(f"{STARTERS_FILE}: {e}; each entry needs id and text")
+    problems += _phrase_problems(env)
     try:
         _read_questions(_find(override, SURVEYS_FILE))
     except UserError as e:
@@ -262,6 +283,15 @@ def check_templates(override: Path | None = None) -> list[str]:
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
         problems.append(f"{SURVEYS_FILE}: {e}; each [[question]] needs id, text, kind, roles and milestones")
     return problems
+
+
+def _phrase_problems(env: jinja2.Environment) -> list[str]:
+    """phrases.toml and every translation of it: readable TOML, and no {value} the code does not give."""
+    languages = sorted({t.partition("/")[0] for t in env.list_templates() if t.endswith("/" + phrases.PHRASES_FILE)})
+    try:
+        return phrases.problems(env.phrases, languages)
+    except tomllib.TOMLDecodeError as e:
+        return [f"{phrases.PHRASES_FILE}: {e}; each entry is key = \"text\" under a [section]"]
 
 
 def missing_translations(override: Path | None, languages: Iterable[str], default: str = "en") -> list[str]:
@@ -276,11 +306,17 @@ def missing_translations(override: Path | None, languages: Iterable[str], defaul
             continue
         wanted = [f for f in TEMPLATE_FILES if f.endswith(".txt")]
         missing = [f for f in wanted if template_file(templates, f, language) == f]  # resolved to the English one
+        lacking = phrases.missing(env.phrases, language)
+        if lacking and len(lacking) == len(env.phrases.table("en")):
+            missing, lacking = [*missing, phrases.PHRASES_FILE], []
         if missing:
             instead = base_language(default) if base_language(default) != base_language(language) else "en"
             lines.append(f"templates: no {language} translation of {', '.join(missing)}: readers of {language} get "
                          f"these e-mails in {instead}; add {base_language(language)}/NAME.txt to the templates folder "
                          "(docs/templates.md, Languages)")
+        if lacking:
+            lines.append(f"templates: {base_language(language)}/{phrases.PHRASES_FILE} lacks {', '.join(lacking)}: readers "
+                         f"of {language} get these sentences in en; add them (docs/templates.md, Languages)")
     return lines
 
 
@@ -311,11 +347,12 @@ def template_file(templates: Templates, filename: str, language: str, default: s
 
 
 def _render_one(templates: Templates, name: str, text_file: str, context: dict) -> Rendered:
+    folder = text_file.rpartition("/")[0]
+    context = {**context, "language": folder or "en"}  # the language the `say` filter writes phrases in
     text = _render(templates, text_file, context)
     head, _, body = text.partition("\n\n")
     if not head.startswith("Subject:"):
         raise UserError(f"template {text_file} must start with a 'Subject: ...' line followed by a blank line")
-    folder = text_file.rpartition("/")[0]
     html_file = f"{folder}/{name}.html" if folder else f"{name}.html"
     if html_file in templates.files or not folder:
         html = _render(templates, html_file, context)
@@ -377,7 +414,8 @@ def _cjk(char: str) -> bool:
 def render_text(templates: Templates, name: str, context: dict, languages: tuple[str, ...] = ("en",),
                 default: str = "en") -> str:
     files = dict.fromkeys(template_file(templates, name, lang, default) for lang in languages)
-    return "\n---\n".join(_render(templates, path, context).strip() for path in files)
+    return "\n---\n".join(_render(templates, path, {**context, "language": path.rpartition("/")[0] or "en"}).strip()
+                           for path in files)
 
 
 def _render(templates: Templates, name: str, context: dict) -> str:
@@ -454,29 +492,6 @@ def thread_id(value: str) -> str:
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
-
-
-def local_time(moment: datetime, zone: str, language: str = "en") -> str:
-    """How a person reads a session time in their own zone and language: ``Tue 12 Jan 2027, 15:00
-    GMT``, ``Di., 12. Jan. 2027, 15:00 CET``, ``2027年1月12日(火) 15:00 JST``. Day and month names
-    and their order come from CLDR (Babel); the zone's abbreviation follows, as calendars show it."""
-    local = moment.astimezone(ZoneInfo(zone))
-    lang = base_language(language or "en")
-    if lang == "en":
-        return local.strftime("%a %d %b %Y, %H:%M %Z")
-    locale = _locale(language)
-    day = format_skeleton("yMMMEd", local, locale=locale)
-    sep = " " if lang in ("ja", "zh", "ko") else ", "
-    return f"{day}{sep}{local:%H:%M %Z}"
-
-
-@lru_cache(maxsize=64)
-def _locale(language: str) -> Locale:
-    """The CLDR locale of a BCP 47 tag (``pt-BR`` → pt_BR), or of its language when the region is unknown."""
-    try:
-        return Locale.parse(language.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse(base_language(language))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from dateutil.rrule import rrulestr
 
 from rmdaemon.errors import UserError
 from rmdaemon.model import WEEKDAYS, BusyTime, Pair, Person, SeriesPlan, Slot
+from rmdaemon.phrases import PhraseError, phrase
+from rmdaemon.phrases import day as a_day
 
 GRID_MINUTES = 15
 RFC_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -272,15 +274,15 @@ def outside_hours(pair: Pair, plan: SeriesPlan) -> list[datetime]:
     return [s for s in occurrences(plan) if not inside_both(pair, s)]
 
 
-def blocked_reason(pair: Pair, start: datetime, blackout: DateRanges = ()) -> str | None:
-    """Why nobody should meet on the day of ``start``: a programme blackout day or someone out of
-    office, each judged on the date in that person's own zone. None when the day is free."""
+def blocked_reason(pair: Pair, start: datetime, blackout: DateRanges = ()) -> dict | None:
+    """Why nobody should meet on the day of ``start`` (a phrase): a programme blackout day or
+    someone out of office, each judged on the date in that person's own zone. None when the day is free."""
     for person in pair.people:
         day = start.astimezone(ZoneInfo(person.timezone)).date()
         if _within(day, blackout):
-            return f"{day:%a %d %b %Y} is a programme blackout day"
+            return phrase("refused.blackout", day=a_day(day))
         if _within(day, person.out_of_office):
-            return f"{person.name} is out of office on {day:%a %d %b %Y}"
+            return phrase("refused.away", name=person.name, day=a_day(day))
     return None
 
 
@@ -405,16 +407,16 @@ def parse_day_time(text: str) -> tuple[int | None, time | None]:
 
     Either part may be missing (None) but not both. A bare number is not a time ("Thu 3"
     could be a date or 3 in the morning): it is refused with a hint rather than guessed.
-    Raises ValueError with a sentence that can go back to the person.
+    Raises PhraseError (a ValueError) with a sentence that can go back to the person, in their language.
     """
     words = [w.casefold() for w in _WORD.findall(text)]
     day = next((tier[w] for tier in _DAY_WORDS for w in words if w in tier), None)
     clocks = list(_CLOCK.finditer(text))
     at = next((t for t in map(_clock, clocks) if t is not None), None)
     if at is None and clocks:
-        raise ValueError(f"I could not tell what time {clocks[0][0].strip()!r} means; write it like 15:00 or 3pm")
+        raise PhraseError(phrase("refused.unclear_time", text=clocks[0][0].strip()))
     if day is None and at is None:
-        raise ValueError(f"I could not read a day or a time in {text.strip()!r}; write it like RESCHEDULE Thu 14:00")
+        raise PhraseError(phrase("refused.unreadable", text=text.strip()))
     return day, at
 
 

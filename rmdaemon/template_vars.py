@@ -13,11 +13,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Pair, Person, WorkingHours
+from rmdaemon.phrases import day, moment, phrase
 
 PROGRAM = ("program", "the [program] settings: program.name, program.organizer_name, program.organizer, "
                       "program.champion, program.timezone, program.sessions, program.duration_minutes")
@@ -99,6 +101,45 @@ def _survey_questions() -> list:
             Question("learned", "What did you learn?", "text", ("mentee",), ("first",))]
 
 
+def _outside_hours() -> dict:
+    """A sample refusal, as the code keeps it (rmdaemon/phrases.py)."""
+    return phrase("refused.outside_hours", when=moment(datetime(2027, 1, 17, 3, 0, tzinfo=timezone.utc), "America/New_York"),
+                  hours=[phrase("refused.works", name="Richard Hale", hours={"from": "09:00", "to": "17:00", "days": [0, 1, 2, 3, 4]})])
+
+
+@dataclass(frozen=True)
+class _Average:
+    """A sample 1-5 average with the face the digest reads of ``metrics.Score``."""
+
+    mean: float | None
+    suppressed: bool = False
+
+    def __str__(self) -> str:
+        return "suppressed" if self.suppressed else "no data" if self.mean is None else f"{self.mean:.1f}"
+
+
+def _figures(planned: int, held: int, rating: _Average, progress: _Average, stopped: int, paused: int) -> SimpleNamespace:
+    return SimpleNamespace(sessions=SimpleNamespace(planned=planned, held=held, attendance=held / planned if planned else None),
+                           rating=rating, progress=progress, stopped=stopped, paused=paused, quarantined=0)
+
+
+def _digest_sample() -> dict:
+    """A champion's week: six pairs, one fizzling, a milestone ahead, one pair sharing notes."""
+    summary = SimpleNamespace(
+        min_group_size=5, states=(("active", 4), ("at risk", 1), ("fizzling", 1)), declined=1, rating_change=0.3,
+        this_period=_figures(5, 4, _Average(None, True), _Average(None, True), 0, 0),
+        overall=_figures(18, 15, _Average(4.2), _Average(None, True), 1, 1),
+        upcoming=(SimpleNamespace(pair_id="P02", milestone="midpoint", number=3, total=6,
+                                  start=datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc)),))
+    return {"program": sample_program(), "person": sample_champion(), "s": summary,
+            "week_label": phrase("digest.week", start=day(date(2027, 1, 4), "MMMd"), end=day(date(2027, 1, 10), "yMMMd")),
+            "attention": [SimpleNamespace(pair_id="P01", mentor="Aisha Khan", mentee="Richard Hale", state="fizzling",
+                                          missed=2, held=1)],
+            "notes": [SimpleNamespace(pair_id="P03", role="mentee", source="session",
+                                      lines=(("topics", "TikTok, search"), ("next steps", "Follow three creators")))],
+            "pct": lambda x: "-" if x is None else f"{x:.0%}", "local": lambda moment: WHEN}
+
+
 WHEN = "Tue 12 Jan 2027, 15:00 GMT"
 CATALOGUE: tuple[TemplateDoc, ...] = (
     _email("kickoff", "asks each person for consent and introduces the pair", PAIR, PERSON, OTHER, GOAL, *SERIES,
@@ -162,7 +203,7 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("text", "what the mentor wrote"), token=False, sample=_about_pair(text="Could we talk?", person=sample_champion())),
     _email("confirm", "tells the champion what their emailed commands did",
            ("lines", "one line per command and its outcome"), token=False,
-           sample=lambda: {"program": sample_program(), "lines": ["NUDGE P01: sent"]}),
+           sample=lambda: {"program": sample_program(), "lines": [phrase("command.nudge", pair="P01"), phrase("command.paused", pair="P02")]}),
     _email("survey", "a short survey at a milestone", PAIR, PERSON, OTHER,
            ("questions", "the questions for this milestone and role: q.id, q.text, q.kind (scale or text)"),
            ("milestone_text", "e.g. 'halfway through'"), ("intro", "one sentence on where the pair stands"),
@@ -176,11 +217,11 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("champion", "the champion's address, or empty"), token=False,
            sample=_people(held=6, topics=["TikTok"], champion="champion@example.com")),
     _email("digest", "the champion's weekly figures; only aggregates, notes only where both agreed",
-           CHAMPION, ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "e.g. 'week of 04 Jan to 10 Jan 2027'"),
+           CHAMPION, ("s", "the figures (see templates/digest.txt for the fields it reads)"), ("week_label", "the days covered, a phrase: {{ week_label|say }} gives 'week of 04 Jan to 10 Jan 2027' in the champion's language"),
            ("attention", "pairs that need attention: row.pair_id, row.mentor, row.mentee, row.state, row.missed, row.held"),
            ("notes", "shared notes: note.pair_id, note.role, note.source, note.lines"),
            ("pct", "a function: pct(0.5) gives '50%'"), ("local", "a function: local(moment) in the champion's zone"),
-           token=False),
+           token=False, sample=_digest_sample),
     _email("repair", "offers other times when someone declined a session", PAIR,
            ("decliners", "who declined, e.g. 'Aisha Khan and Richard Hale'"), ("both_declined", "true when both did"),
            ("decliner_names", "the same as a list of first names, for a translation's own 'and'"),
@@ -188,22 +229,22 @@ CATALOGUE: tuple[TemplateDoc, ...] = (
            ("options", "times offered: option.mentee and option.mentor (each person's zone)"),
            ("checked_calendars", "true when both calendars were read for free time"),
            ("comments", "what the decliners wrote with their answer: c.who, c.text"),
-           ("proposals", "times proposed in a calendar that could not be taken: p.who, p.when, p.reason"),
+           ("proposals", "times proposed in a calendar that could not be taken: p.who, p.when and p.reason (phrases: {{ p.when|say }}, {{ p.reason|say }})"),
            sample=_about_pair(decliners="Aisha Khan", decliner_names=["Aisha"], both_declined=False,
                               when_mentee=WHEN, when_mentor=WHEN,
                               options=[{"mentee": WHEN, "mentor": WHEN}], checked_calendars=True,
                               comments=[{"who": "Aisha Khan", "text": "I am travelling that week"}],
-                              proposals=[{"who": "Aisha Khan", "when": WHEN, "reason": "it is outside working hours"}])),
+                              proposals=[{"who": "Aisha Khan", "when": WHEN, "reason": _outside_hours()}])),
     _email("reschedule_refused", "says why a RESCHEDULE was not done", PAIR, PERSON,
-           ("asked", "what the person wrote"), ("reason", "why it was not done"),
+           ("asked", "what the person wrote"), ("reason", "why it was not done, a phrase: write {{ reason|say }} for the reader's language"),
            ("when", "the session they asked to move, in their zone, or none"), token=False,
-           sample=lambda: _people(asked="RESCHEDULE Sun 03:00", reason="outside working hours", when=WHEN)()),
+           sample=lambda: _people(asked="RESCHEDULE Sun 03:00", when=WHEN, reason=_outside_hours())()),
     _email("calendar_notice", "tells a person what the other did in their calendar (with what they wrote), that a "
                               "proposed time was taken or not, or that the invitation reached someone outside the pair",
-           PAIR, PERSON, ("what", "what happened, one sentence"), ("when", "the session it is about, in their zone, or none"),
+           PAIR, PERSON, ("what", "what happened, one sentence (a phrase: {{ what|say }})"), ("when", "the session it is about, in their zone, or none"),
            ("who", "who wrote the comment"), ("comment", "what they wrote with their answer, or empty"),
-           ("reason", "a sentence more (why a time was not taken), or empty"), token=False,
-           sample=lambda: _people(what="Aisha Khan declined one session", when=WHEN, who="Aisha Khan",
+           ("reason", "a sentence more (why a time was not taken; a phrase: {{ reason|say }}), or empty"), token=False,
+           sample=lambda: _people(what=phrase("notice.declined_one", name="Aisha Khan"), when=WHEN, who="Aisha Khan",
                                   comment="I am travelling that week", reason="")()),
     TemplateDoc("layout", ("layout.html",), "the frame every e-mail's HTML part is set in (styles are then inlined)",
                 (("body", "the e-mail's own HTML (from NAME.html), already escaped"),
@@ -251,6 +292,11 @@ def reference_markdown() -> str:
             "must be words the reply parser reads (`rmdaemon/replies/fields.py`, `commands.py`); tests/test_languages.py",
             "answers each shipped agenda in its own language. `<lang>/starters.toml` and `<lang>/surveys.toml` translate",
             "starters and survey questions by id. The `san` filter writes a name as Japanese mail does (`田中さん`).", "",
+            "Sentences the code composes (why a RESCHEDULE was refused, what the other person did in their calendar, the",
+            "week a digest covers) and the words for pair states, milestones and roles come from `phrases.toml` and its",
+            "translations `<lang>/phrases.toml` (same keys; `rmdaemon check` lists what a language lacks). Such a variable",
+            "is a *phrase*: `{{ reason|say }}` writes it in the template's own language, `{{ state|say(\"state\") }}` looks",
+            "one word up in a section (`[state]`); `{{ reason }}` alone gives English.", "",
             "Every e-mail's HTML is set in `layout.html` (one column of at most 600 px, a layout table for Outlook,",
             "colours for light and dark mode, no images) and its styles are then inlined onto each element (css-inline).", "",
             "## Names", "", "`person.first_name` (and `pair.mentor.first_name`, `other.first_name`) is how an e-mail greets someone.",

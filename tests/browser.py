@@ -41,6 +41,32 @@ document.body.appendChild(out);
 </script>"""
 
 
+# Each character drawn on a canvas in the page's default sans-serif: without a font that has the
+# script, Chromium draws the same empty box (tofu) for every one of them.
+GLYPHS_PROBE = """<!DOCTYPE html><html lang="ja"><body><script>
+const canvas = document.createElement("canvas"); canvas.width = canvas.height = 64;
+const pen = canvas.getContext("2d");
+const drawn = [...CHARS].map(ch => {
+  pen.clearRect(0, 0, 64, 64); pen.font = "48px sans-serif"; pen.fillText(ch, 4, 52);
+  return pen.getImageData(0, 0, 64, 64).data.join("");
+});
+const out = document.createElement("pre"); out.id = "measured";
+out.textContent = JSON.stringify({distinct: new Set(drawn).size, inked: drawn.filter(d => /[1-9]/.test(d)).length});
+document.body.appendChild(out);
+</script></body></html>"""
+
+
+def distinct_glyphs(text: str, work: Path) -> dict:
+    """How many of ``text``'s characters Chromium draws differently ({distinct, inked}): all of
+    them when a font has the script, one (the tofu box) when none does. One browser start."""
+    probe = work / "glyphs.html"
+    probe.write_text(GLYPHS_PROBE.replace("CHARS", json.dumps(text)), encoding="utf-8")
+    dom = _run([chromium(), *FLAGS, f"--user-data-dir={work / 'profile'}", "--dump-dom", probe.as_uri()])
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stdout[-2000:]
+    return json.loads(found[1].replace("&quot;", '"'))
+
+
 def chromium() -> str:
     found = shutil.which("chromium")
     if not found:

@@ -33,6 +33,7 @@ EWS_SCHEMAS = Prerequisite("EWS schemas", f"put Microsoft's messages.xsd and typ
 SHARED_CORPORA = Prerequisite("shared corpora", f"put the eml, ics and replies corpora in {SHARED / 'corpora'}")
 DOVECOT = Prerequisite("Dovecot", "apt-get install dovecot-imapd")
 CHROMIUM = Prerequisite("Chromium", "apt-get install chromium fonts-liberation")
+CJK_FONTS = Prerequisite("CJK fonts", "apt-get install fonts-noto-cjk (Chromium draws Japanese as empty boxes without it)")
 LIBICAL = Prerequisite("libical GI bindings", "apt-get install gir1.2-ical-3.0 python3-gi")
 ICAL_JS = Prerequisite("ICAL.js", "npm ci --prefix tests/js --no-audit --no-fund (make test runs it)")
 

@@ -12,6 +12,7 @@ import pytest
 from rmdaemon import planning
 from rmdaemon.config import ProgramSettings, load_settings
 from rmdaemon.errors import UserError
+from rmdaemon.phrases import english
 from rmdaemon.programme import pairstate
 from rmdaemon.programme.series import actual_start, next_session, plan_to_doc, upcoming, with_move, with_skip
 from rmdaemon.model import BusyTime, Pair, Person, SeriesPlan, WorkingHours
@@ -194,13 +195,14 @@ def test_out_of_office_counts_for_that_person_and_an_end_date_stands():
                                 not_before=at("2027-01-10 00:00"))
     new, skipped = planning.skip_blocked(plan, p)
     assert skipped == (at("2027-01-25 09:00"),) and new.until == plan.until and new.count is None
-    assert planning.blocked_reason(p, at("2027-01-25 09:00")) == "Asha is out of office on Mon 25 Jan 2027"
+    assert english(planning.blocked_reason(p, at("2027-01-25 09:00"))) == "Asha is out of office on Mon 25 Jan 2027"
 
 
 def test_a_blackout_day_is_read_in_each_persons_own_zone():
     p = pair(mentor_zone="Asia/Kolkata")
     late = at("2027-01-11 23:00")  # already Tuesday in Kolkata
-    assert planning.blocked_reason(p, late, ((date(2027, 1, 12), date(2027, 1, 12)),)) == "Tue 12 Jan 2027 is a programme blackout day"
+    blocked = planning.blocked_reason(p, late, ((date(2027, 1, 12), date(2027, 1, 12)),))
+    assert english(blocked) == "Tue 12 Jan 2027 is a programme blackout day"
     assert planning.blocked_reason(p, late, ((date(2027, 1, 13), date(2027, 1, 13)),)) is None
 
 

@@ -17,7 +17,8 @@ from programme import Programme
 from rmdaemon import compose
 from test_colleague import ROSTER
 from test_languages import GOLDEN_KINDS, LANGUAGES, _golden_context
-from browser import FLAGS, chromium
+from browser import FLAGS, chromium, distinct_glyphs
+from prerequisites import CJK_FONTS, missing, partly_missing
 
 SHOTS = Path(__file__).parent / "screenshots"
 WIDTHS = {"phone": 375, "desktop": 1280}
@@ -48,6 +49,24 @@ def _digest_html(tmp_path: Path) -> str:
     prog.run(T0 + timedelta(days=20))
     (digest,) = prog.outbox("digest")[:1]
     return digest.get_body(("html",)).get_content()
+
+
+JAPANESE = "日本語のメールです"  # nine different kanji and kana
+
+
+@pytest.fixture(scope="module")
+def cjk(tmp_path_factory) -> bool:
+    """Whether Chromium here has a font for Japanese: the screenshots of Japanese e-mails are
+    worth looking at only then (one browser start to find out)."""
+    found = distinct_glyphs(JAPANESE, tmp_path_factory.mktemp("glyphs"))
+    return found["distinct"] == len(set(JAPANESE))
+
+
+def test_japanese_is_drawn_in_a_cjk_font_not_as_empty_boxes(cjk, tmp_path):
+    if not cjk:
+        missing(CJK_FONTS, "every Japanese character is drawn as the same box")
+    found = distinct_glyphs(JAPANESE, tmp_path)
+    assert found == {"distinct": len(set(JAPANESE)), "inked": len(JAPANESE)}, found
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +111,18 @@ def test_every_email_fits_the_screen_with_no_raw_template_syntax(pages, tmp_path
 
 
 @pytest.mark.parametrize("device", WIDTHS)
-def test_screenshots_of_each_kind(pages, tmp_path, device):
-    """One screenshot per kind (English) and the Japanese agenda and invitation, for a person to
-    look at: tests/screenshots/<device>/<kind>-<lang>.png."""
+def test_screenshots_of_each_kind(pages, cjk, tmp_path, device):
+    """One screenshot per kind (English) and the Japanese agenda, invitation and digest, for a person
+    to look at: tests/screenshots/<device>/<kind>-<lang>.png (the Japanese ones only where a CJK
+    font draws them)."""
     width = WIDTHS[device]
     folder = SHOTS / device
     folder.mkdir(parents=True, exist_ok=True)
-    for name in [f"{kind}-en" for kind in (*GOLDEN_KINDS, "digest")] + ["agenda-ja", "invitation-ja"]:
+    japanese = ["agenda-ja", "invitation-ja", "digest-ja"]
+    if not cjk:
+        partly_missing(CJK_FONTS, "the Japanese screenshots")
+        japanese = []
+    for name in [f"{kind}-en" for kind in GOLDEN_KINDS] + japanese:
         page = tmp_path / f"{name}.html"
         page.write_text(f"<!DOCTYPE html><html><body style='margin:0'>{_frame(pages[name], width, 1400)}</body></html>",
                         encoding="utf-8")

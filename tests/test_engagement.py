@@ -8,6 +8,7 @@ import pytest
 
 from programme import Programme, booked_programme, inbox_rows
 from rmdaemon.compose import load_templates
+from rmdaemon.phrases import english
 from rmdaemon.programme.champion import apply_commands
 from rmdaemon.records import PairRecord
 from rmdaemon.programme.answers import parse_answers
@@ -30,7 +31,7 @@ def test_champion_commands_pause_and_report_unknown_pairs():
     out = apply_commands("pause p1\nNUDGE P2\nASK-MENTOR P9\nthanks!", state, "m1", "champion@example.com")
     assert out.docs["P1"].state == "paused"
     assert [r["kind"] for r in out.requests] == ["nudge", "confirm"]
-    assert out.lines[2] == "ASK-MENTOR P9: no such pair has started; nothing done"
+    assert english(out.lines[2]) == "ASK-MENTOR P9: no such pair has started; nothing done"
 
 
 @pytest.fixture

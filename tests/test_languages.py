@@ -104,6 +104,81 @@ def test_check_lists_the_translations_a_language_lacks(tmp_path, capsys):
     assert "no de translation of kickoff.txt" not in out
 
 
+# language → what its refusal of a time outside working hours says, and its digest's first words
+OUTSIDE = {"en": "is outside working hours", "de": "liegt außerhalb der Arbeitszeit",
+           "fr": "tombe en dehors des heures de travail", "es": "queda fuera del horario laboral",
+           "nl": "valt buiten de werktijden", "pt-BR": "fica fora do horário de trabalho", "ja": "勤務時間外です"}
+DIGEST = {"de": ("Wochenüberblick, Woche vom", "Tandems nach Stand:", "gefährdet: 1", "PAUSE P01: pausiert;"),
+          "ja": ("週次レポート（", "ペアの状況：", "停滞しかけている：1", "PAUSE P01：一時停止しました。")}
+
+
+def _agreed(prog: Programme, language: str, capsys) -> datetime:
+    """Both said yes in their language; the first session's start."""
+    prog.run(T0)
+    for kickoff in prog.outbox("kickoff"):
+        prog.reply(kickoff, LANGUAGES[language][0], T0)
+    prog.run(T0 + timedelta(hours=1))
+    return datetime.fromisoformat(status(prog, T0 + timedelta(hours=1), capsys)["P01"]["next_session"])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_refused_reschedule_says_why_in_the_readers_language(tmp_path, capsys, language):
+    """The reason is composed by the code (a time, whose working hours): it reads in the reader's
+    language too, with the reader's names of the days, not in English inside a translated e-mail."""
+    prog = _programme(tmp_path, language, language)
+    start = _agreed(prog, language, capsys)
+    prog.run(start - timedelta(hours=23))
+    (agenda,) = prog.outbox("agenda.", to="richard@")
+    prog.reply(agenda, "RESCHEDULE Sat 03:00", start - timedelta(hours=22))
+    prog.run(start - timedelta(hours=21))
+    (notice,) = prog.outbox("notice")
+    text = " ".join(_text(notice).split())
+    assert OUTSIDE[language] in text, text
+    assert language == "en" or ("outside working hours" not in text and "Mon,Tue" not in text), text
+
+
+@pytest.mark.parametrize("language", DIGEST)
+def test_the_champion_reads_the_digest_and_the_command_confirmations_in_the_programme_language(tmp_path, capsys, language):
+    roster = HEADER + "P01,Aisha Khan,aisha@example.com,Richard Hale,richard@example.com,Learn TikTok,Asia/Tokyo,Europe/Berlin,,,13:00-21:00\n"
+    prog = Programme.create(tmp_path, roster=roster, language=f'"{language}"')
+    start = _agreed(prog, language, capsys)
+    prog.run(start + timedelta(days=8))
+    digest = prog.outbox("digest")[0]
+    subject, first, state, paused = DIGEST[language]
+    assert subject in digest["Subject"]
+    text = _text(digest)
+    assert first in text and state in text and "weekly digest" not in text and "Pairs by state" not in text
+    prog.reply(digest, "PAUSE P01", start + timedelta(days=8, hours=1))
+    prog.run(start + timedelta(days=8, hours=2))
+    (confirm,) = prog.outbox("confirm")
+    assert paused in _text(confirm) and "paused; their calendars are freed" not in _text(confirm)
+
+
+def test_check_names_the_phrases_a_translation_lacks_and_a_value_it_invents(tmp_path):
+    folder = tmp_path / "de"
+    folder.mkdir()
+    shipped = (compose.shipped_templates() / "de" / "phrases.toml").read_text(encoding="utf-8")
+    edited = shipped.replace('busy = "Der Kalender von {name} ist am {when} belegt"\n', "")
+    (folder / "phrases.toml").write_text(edited.replace("{when} liegt schon", "{wann} liegt schon"), encoding="utf-8")
+    assert any("de/phrases.toml: refused.passed uses {wann}" in p for p in compose.check_templates(tmp_path))
+    (line,) = compose.missing_translations(tmp_path, ["de"])
+    assert "de/phrases.toml lacks refused.busy: readers of de get these sentences in en" in line
+    assert compose.missing_translations(None, LANGUAGES) == []
+
+
+def test_every_shipped_starter_speaks_to_each_role_in_every_language():
+    """Each track's starters, to the mentor ("show Richard…") and to the mentee ("ask Aisha about…"),
+    in each of the seven languages: none falls back to the neutral form or to English."""
+    templates = compose.load_templates()
+    for track, starters in templates.starters.items():
+        for starter in starters:
+            for language in LANGUAGES:
+                said = templates.starter_in(starter, language)
+                assert language == "en" or said is not starter, (language, track, starter.id)
+                assert "{mentee}" in said.mentor and "{mentor}" in said.mentee, (language, track, starter.id)
+                assert said.mentor != said.mentee and said.text not in (said.mentor, said.mentee), (language, starter.id)
+
+
 # --- golden files ---------------------------------------------------------------------------------
 
 SAMPLE_TIMES = {template_vars.WHEN: ("Europe/London", datetime(2027, 1, 12, 15, 0, tzinfo=timezone.utc)),
@@ -138,6 +213,8 @@ def _golden_context(templates: compose.Templates, kind: str, language: str) -> d
         starter = templates.starter_in(templates.starters["general"][1], language)
         context["starter"] = compose.starter_for({"starter_text": starter.text, "starter_mentee": starter.mentee},
                                                  "mentee", context["pair"].mentor.first_name, "")
+    if "local" in context:  # the digest's times, in the champion's zone and language
+        context["local"] = lambda moment: compose.local_time(moment, "Europe/London", language)
     if "questions" in context:
         context["questions"] = [templates.question_in(q, language) for q in templates.survey("midpoint", "mentee")]
     return context

@@ -13,7 +13,7 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "clock", "logsetup", "names", "model", "atomic"},
     {"config"},
     {"roster"},
-    {"planning", "itip", "compose", "templatecheck", "template_vars", "replies", "authres"},
+    {"planning", "itip", "compose", "phrases", "templatecheck", "template_vars", "replies", "authres"},
     {"store", "records", "secret"},
     {"backends"},
     {"programme"},

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from rmdaemon import compose, planning
 from rmdaemon.backends.base import Capability, FreeBusy, settle
 from rmdaemon.errors import BackendError, UserError
+from rmdaemon.phrases import english
 from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
 from rmdaemon.records import (ACTIVE, DECLINED, ENDED, PAIRS, PAUSED, SESSIONS, OutboxStatus, RepairState, index,
@@ -363,7 +364,7 @@ def _answer_counters(ctx: Context, pair: Pair, doc: dict, result: JobResult) -> 
                                              counter, busy)
         doc = counters.apply(ctx.now, pair, doc, counter, wanted, problem)
         result.add("proposals answered", f"{pair.pair_id}: {counter['from']} proposed {counter['start']} for "
-                   f"{counter['slot']}: " + (f"refused ({problem})" if problem else "taken"))
+                   f"{counter['slot']}: " + (f"refused ({english(problem)})" if problem else "taken"))
     return doc
 
 

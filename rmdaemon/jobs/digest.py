@@ -19,6 +19,7 @@ from rmdaemon.records import DECLINED, ENDED, FINAL, outbox_keys
 from rmdaemon.programme.context import Context
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
+from rmdaemon.phrases import day, phrase
 
 
 def due_slot(ctx: Context) -> datetime:
@@ -47,8 +48,7 @@ def run(ctx: Context) -> JobResult:
                                         horizon=timedelta(days=7), questions=ctx.templates.questions)
     zone = ctx.settings.program.timezone
     context = {
-        "s": summary, "week_label": f"{'week' if slot - since < timedelta(days=8) else 'weeks'} of {since:%d %b} to "
-                      f"{slot - timedelta(days=1):%d %b %Y}",
+        "s": summary, "week_label": ctx.templates.said(week_label(since, slot)),
         "attention": engagement.attention(snap, metrics.members(snap, ctx.pairs), ctx.settings.nudges, ctx.now),
         "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
         "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone, ctx.settings.program.language),
@@ -58,6 +58,12 @@ def run(ctx: Context) -> JobResult:
     if deliver(ctx, [message], result):
         result.lines.append(f"digest for the {context['week_label']} sent to {ctx.settings.program.champion}")
     return result
+
+
+def week_label(since: datetime, slot: datetime) -> dict:
+    """The days a digest covers, as a phrase: "week of 04 Jan to 10 Jan 2027" in the champion's language."""
+    return phrase("digest.week" if slot - since < timedelta(days=8) else "digest.weeks",
+                  start=day(since.date(), "MMMd"), end=day((slot - timedelta(days=1)).date(), "yMMMd"))
 
 
 def _since(ctx: Context, snap: metrics.Snapshot, sent: list[str], slot: datetime) -> datetime | None:

@@ -60,4 +60,4 @@ def forward_flag(ctx: Context, pair: Pair, flag: dict) -> Outgoing:
 
 def confirm(ctx: Context, request: dict) -> Outgoing:
     return ctx.mail.email("confirm", key=f"confirm:{request['id']}", to=ctx.mail.admin(request["to"]),
-                          context={"lines": request["lines"]}, kind="confirm")
+                          context={"lines": [ctx.templates.said(line) for line in request["lines"]]}, kind="confirm")

@@ -16,6 +16,7 @@ from rmdaemon.records import COMMANDS, FLAGS, REQUESTS, SURVEYS, InboxOutcome, P
 from rmdaemon.compose import Templates
 from rmdaemon.config import Settings
 from rmdaemon.model import Pair, Person
+from rmdaemon.phrases import english
 from rmdaemon.replies import ParsedReply
 
 ANSWER_RE = re.compile(r"^\s*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):\-–]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -80,7 +81,7 @@ def champion_commands(settings: Settings, state: dict[str, PairRecord], sender: 
     if not champion.COMMAND_RE.search(parsed.body):
         return None
     out = champion.apply_commands(parsed.body, state, key, sender)
-    return Answer(InboxOutcome.CHAMPION, "; ".join(out.lines), {REQUESTS: out.requests}, out.docs)
+    return Answer(InboxOutcome.CHAMPION, "; ".join(map(english, out.lines)), {REQUESTS: out.requests}, out.docs)
 
 
 def parse_answers(body: str, questions: list) -> dict[str, object]:

@@ -22,6 +22,7 @@ from datetime import datetime
 from rmdaemon import compose
 from rmdaemon.itip import ItipResponse
 from rmdaemon.model import Pair, Person
+from rmdaemon.phrases import english, phrase
 from rmdaemon.programme.series import utc_key
 from rmdaemon.records import InboxOutcome, PairRecord
 from rmdaemon.replies import ParsedReply
@@ -96,7 +97,7 @@ def _own(now: datetime, pair: Pair, doc: PairRecord, sender: Person, r: ItipResp
     slot = utc_key(r.recurrence_id) if r.recurrence_id else "series"
     if r.method == "REFRESH":
         doc.notices = [*(doc.notices or []), notice(doc.pair_id, sender, parsed.message_id or now.isoformat(), "refresh",
-                                                    what="Here is your invitation again, as your calendar asked",
+                                                    what=phrase("notice.refresh"),
                                                     calendar="REQUEST")]
         return f"{sender.address} asked for the invitation again"
     if r.method == "COUNTER":
@@ -112,7 +113,8 @@ def _own(now: datetime, pair: Pair, doc: PairRecord, sender: Person, r: ItipResp
         return f"{sender.address} delegated {_slot_text(slot)} to {', '.join(r.delegated_to) or 'someone'}: not added"
     if said and not (slot != "series" and r.partstat == "DECLINED"):  # a decline's comment rides on the repair offer
         other = next(p for p in pair.people if p is not sender)
-        what = f"{sender.name} {_verb(r.partstat)} " + ("the whole series" if slot == "series" else "one session")
+        what = phrase(f"notice.{_ANSWERS.get(r.partstat, 'answered')}_{'series' if slot == 'series' else 'one'}",
+                      name=sender.name, answer=r.partstat.lower())
         _notice(doc, other, parsed, sender.address, what=what, comment=said, who=sender.name,
                 planned=None if slot == "series" else slot)
     return f"{r.attendee} {r.partstat.lower()}" + (" with a comment" if said else "")
@@ -153,26 +155,26 @@ def _note_outsider(now: datetime, pair: Pair, doc: PairRecord, address: str, kin
     if any(o["address"] == address for o in known):
         return
     doc.series["outsiders"] = [*known, {"address": address, "kind": kind, "by": by, "at": now.isoformat()}]
-    via = f" by {next(p.name for p in pair.people if p.address == by)}"
-    what = f"Your invitation was {kind}{via} to {address}"
-    reason = f"{address} is not part of your pair and was not added: the sessions stay between the two of you."
+    what = phrase(f"notice.{kind}", name=next(p.name for p in pair.people if p.address == by), address=address)
+    reason = phrase("notice.outsider", address=address)
     for person in pair.people:
         _notice(doc, person, parsed, address, what=what, comment="", who="", reason=reason)
 
 
-def _notice(doc: PairRecord, to: Person, parsed: ParsedReply, about: str, *, what: str, comment: str, who: str,
-            planned: str | None = None, reason: str = "") -> None:
+def _notice(doc: PairRecord, to: Person, parsed: ParsedReply, about: str, *, what: dict, comment: str, who: str,
+            planned: str | None = None, reason: dict | str = "") -> None:
     doc.notices = [*(doc.notices or []), notice(doc.pair_id, to, parsed.message_id or "", about, what=what,
                                                 comment=comment, who=who, planned=planned, reason=reason)]
 
 
-def notice(pair_id: str, to: Person, cause: str, about: str, *, what: str, comment: str = "", who: str = "",
-           planned: str | None = None, reason: str = "", calendar: str = "") -> dict:
+def notice(pair_id: str, to: Person, cause: str, about: str, *, what: dict, comment: str = "", who: str = "",
+           planned: str | None = None, reason: dict | str = "", calendar: str = "") -> dict:
     """A short email the booking job owes ``to`` (templates/calendar_notice): ``what`` happened,
-    ``who`` wrote ``comment`` with it, and ``reason`` (a sentence more) where there is one.
+    ``who`` wrote ``comment`` with it, and ``reason`` (a sentence more) where there is one; both
+    phrases (rmdaemon/phrases.py), written in ``to``'s language when the notice is sent.
     ``calendar`` names the iTIP part it carries, built when it is sent: "REQUEST" (the current
     invitation, after a REFRESH) or "DECLINECOUNTER" (a refused proposal)."""
-    return {"key": f"notice:{pair_id}:{compose.digest(cause, about, what)}:{to.address}", "kind": NOTICE,
+    return {"key": f"notice:{pair_id}:{compose.digest(cause, about, english(what))}:{to.address}", "kind": NOTICE,
             "to": to.address, "asked": "", "what": what, "reason": reason, "comment": comment, "who": who,
             "planned": planned, "reply_to": cause if "@" in cause else "", "calendar": calendar}
 
@@ -191,6 +193,4 @@ def _slot_text(slot: str) -> str:
     return "the whole series" if slot == "series" else f"the session of {slot}"
 
 
-def _verb(partstat: str) -> str:
-    return {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentatively accepted"}.get(
-        partstat, f"answered ({partstat.lower()})")
+_ANSWERS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative"}  # notice.<answer>_series/_one

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from rmdaemon.phrases import phrase, word
 from rmdaemon.records import ACTIVE, PAUSED, PairRecord
 
 COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -17,7 +18,7 @@ COMMAND_RE = re.compile(r"^\s*(NUDGE|PAUSE|RESUME|ASK-MENTOR)\s+([A-Za-z0-9_-]+)
 
 @dataclass
 class ChampionOutcome:
-    lines: list[str] = field(default_factory=list)  # what was done, for the confirmation email
+    lines: list[dict] = field(default_factory=list)  # what was done (phrases), for the confirmation email
     docs: dict[str, PairRecord] = field(default_factory=dict)  # pair_id → the pair's new state
     requests: list[dict] = field(default_factory=list)
 
@@ -36,32 +37,32 @@ def apply_commands(body: str, state: dict[str, PairRecord], request_id: str, sen
         doc = out.docs.get(pair_id) or state.get(pair_id)
         rid = f"{request_id}:{n}"
         if doc is None:
-            out.lines.append(f"{command} {pair_id}: no such pair has started; nothing done")
+            out.lines.append(phrase("command.no_pair", command=command, pair=pair_id))
         elif command == "PAUSE":
             out.lines.append(_pause(out, doc, pair_id))
         elif command == "RESUME":
             out.lines.append(_resume(out, doc, pair_id))
         elif command == "NUDGE":
             out.requests.append({"id": rid, "kind": "nudge", "pair_id": pair_id, "by": sender})
-            out.lines.append(f"NUDGE {pair_id}: a reminder goes to both people")
+            out.lines.append(phrase("command.nudge", pair=pair_id))
         else:
             out.requests.append({"id": rid, "kind": "checkin", "pair_id": pair_id, "by": sender, "reason": "champion"})
-            out.lines.append(f"ASK-MENTOR {pair_id}: the mentor gets a private check-in")
+            out.lines.append(phrase("command.ask_mentor", pair=pair_id))
     if out.lines:
         out.requests.append({"id": f"{request_id}:confirm", "kind": "confirm", "pair_id": "", "to": sender,
                              "lines": out.lines})
     return out
 
 
-def _pause(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> str:
+def _pause(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> dict:
     if doc.state != ACTIVE:
-        return f"PAUSE {pair_id}: the pair is {doc.state}; nothing done"
+        return phrase("command.not_now", command="PAUSE", pair=pair_id, state=word("state", doc.state))
     out.docs[pair_id] = replace(doc, state=PAUSED, paused_by="champion")
-    return f"PAUSE {pair_id}: paused; their calendars are freed"
+    return phrase("command.paused", pair=pair_id)
 
 
-def _resume(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> str:
+def _resume(out: ChampionOutcome, doc: PairRecord, pair_id: str) -> dict:
     if doc.state != PAUSED:
-        return f"RESUME {pair_id}: the pair is {doc.state}; nothing done"
+        return phrase("command.not_now", command="RESUME", pair=pair_id, state=word("state", doc.state))
     out.docs[pair_id] = replace(doc, state=ACTIVE, paused_by=None)
-    return f"RESUME {pair_id}: resumed; the remaining sessions are booked again"
+    return phrase("command.resumed", pair=pair_id)

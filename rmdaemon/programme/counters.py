@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from rmdaemon import compose, planning
+from rmdaemon import planning
 from rmdaemon.model import BusyTime, Pair, Person
+from rmdaemon.phrases import moment, phrase
 from rmdaemon.programme.calendar_answers import notice
 from rmdaemon.programme.pairstate import Blackouts, move_problem
 from rmdaemon.programme.series import actual_start, exdates, plan_from_doc, utc_key, with_move
@@ -36,22 +37,22 @@ def window(pair: Pair, series: dict, now: datetime) -> tuple[datetime, datetime]
 
 
 def moves_for(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, counter: dict,
-              busy: Busy) -> tuple[list[tuple[datetime, datetime]], str | None]:
-    """(planned, new) of every session the proposal moves, or the reason it cannot be taken."""
+              busy: Busy) -> tuple[list[tuple[datetime, datetime]], dict | None]:
+    """(planned, new) of every session the proposal moves, or why it cannot be taken (a phrase)."""
     proposer = pair.member(counter["from"])
     start = datetime.fromisoformat(counter["start"])
     if proposer is None:
-        return [], "the proposal came from someone no longer in the pair"
+        return [], phrase("refused.left_pair")
     if counter["slot"] == "series":
         ahead = [p for p in _planned(pair, series) if actual_start(series, p) > now]
         if not ahead:
-            return [], "there are no sessions left to move"
+            return [], phrase("refused.none_left")
         shift = _local(start, series) - _local(datetime.fromisoformat(series["plan"]["first_start"]), series)
         wanted = [(p, _shifted(p, shift, series)) for p in ahead]
     else:
         planned = datetime.fromisoformat(counter["slot"])
         if utc_key(planned) not in {utc_key(p) for p in _planned(pair, series)}:
-            return [], "that session is no longer in the series"
+            return [], phrase("refused.not_in_series")
         wanted = [(planned, start)]
     for planned, new in wanted:
         problem = (move_problem(now, blackouts, pair, series, planned, new, proposer)
@@ -62,7 +63,7 @@ def moves_for(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, cou
 
 
 def apply(now: datetime, pair: Pair, doc: dict, counter: dict, wanted: list[tuple[datetime, datetime]],
-          problem: str | None) -> dict:
+          problem: dict | None) -> dict:
     """The pair's doc with the proposal taken (sessions moved, SEQUENCE up, both told) or refused
     (a DECLINECOUNTER to the proposer; for one session the repair offer follows as for a decline)."""
     series = doc["series"]
@@ -82,41 +83,40 @@ def apply(now: datetime, pair: Pair, doc: dict, counter: dict, wanted: list[tupl
     else:
         state = {"state": REFUSED, "reason": problem, "closed": now.isoformat()}
         if proposer is not None:
-            notices.append(notice(pair.pair_id, proposer, counter["id"], "declinecounter", what=(
-                "The time you proposed in your calendar cannot be taken"), reason=f"It stays as it was: {problem}.",
+            notices.append(notice(pair.pair_id, proposer, counter["id"], "declinecounter", what=phrase(
+                "notice.proposal_refused"), reason=phrase("notice.stays", problem=problem),
                 planned=None if counter["slot"] == "series" else counter["slot"], calendar="DECLINECOUNTER"))
         if counter["slot"] == "series":  # a single session gets the repair offer instead
             other = next((p for p in pair.people if p is not proposer), None)
             if other is not None:
-                notices.append(notice(pair.pair_id, other, counter["id"], "refused", what=(
-                    f"{name} proposed another time for the whole series"), who=name, comment=counter.get("comment", ""),
-                    reason=f"It cannot be taken, so the series stays as it is: {problem}."))
+                notices.append(notice(pair.pair_id, other, counter["id"], "refused", what=phrase(
+                    "notice.series_proposed", name=name), who=name, comment=counter.get("comment", ""),
+                    reason=phrase("notice.series_stays", problem=problem)))
     counters = [dict(c, **state) if c["id"] == counter["id"] else c for c in series.get("counters", [])]
     return dict(doc, series=dict(series, counters=counters), notices=notices, responses=responses)
 
 
 def _taken(pair: Pair, counter: dict, person: Person, name: str, wanted: list[tuple[datetime, datetime]]) -> dict:
     if counter["slot"] == "series":
-        first = compose.local_time(wanted[0][1], person.timezone)
-        what, planned = f"{name} proposed another time for the whole series, and it is taken", None
-        reason = f"From now on your sessions start at that time; the next one is {first}."
+        what, planned = phrase("notice.series_taken", name=name), None
+        reason = phrase("notice.series_from_now", when=moment(wanted[0][1], person.timezone))
     else:
-        what, planned, reason = f"{name} proposed another time for one session, and it is taken", counter["slot"], ""
+        what, planned, reason = phrase("notice.one_taken", name=name), counter["slot"], ""
     return notice(pair.pair_id, person, counter["id"], "accepted", what=what, who=name, reason=reason,
                   comment=counter.get("comment", "") if person.address != counter["from"] else "", planned=planned)
 
 
 def _clash(pair: Pair, series: dict, planned: datetime, new: datetime, busy: Busy, reader: Person,
-           whole: bool) -> str | None:
+           whole: bool) -> dict | None:
     """Another session of the series, or a busy time in either calendar (not our own sessions)."""
     length = timedelta(minutes=series["plan"]["duration_minutes"])
     ours = {actual_start(series, p) for p in _planned(pair, series)}
     if not whole and any(s != actual_start(series, planned) and s < new + length and new < s + length for s in ours):
-        return f"another session of your series is at {compose.local_time(new, reader.timezone)}"
+        return phrase("refused.own_clash", when=moment(new, reader.timezone))
     for person in pair.people:
         for b in (busy or {}).get(person.address, []):
             if b.start < new + length and new < b.end and not (b.start in ours and b.end - b.start == length):
-                return f"{person.name}'s calendar is busy at {compose.local_time(new, reader.timezone)}"
+                return phrase("refused.busy", name=person.name, when=moment(new, reader.timezone))
     return None
 
 

@@ -19,6 +19,8 @@ from rmdaemon.records import (ACTIVE, AWAITING, COMMANDS, DECLINED, ENDED, LOGS,
 from rmdaemon.programme import privacy, sessions
 from rmdaemon.programme.series import actual_start, next_session, planned_pair, utc_key, with_move, with_skip
 from rmdaemon.model import Pair, Person
+from rmdaemon.phrases import PhraseError, english, moment, phrase
+from rmdaemon.phrases import hours as working
 from rmdaemon.replies import ParsedReply
 
 
@@ -130,12 +132,12 @@ def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord
     series = doc.series
     found = _target(now, pair, series, session) if doc.state == ACTIVE else None
     if found is None:
-        return _refuse(now, doc, sender, parsed, docs, None, "there is no upcoming session to move")
+        return _refuse(now, doc, sender, parsed, docs, None, phrase("refused.no_session"))
     planned, actual = found
     try:
         weekday, at = planning.parse_day_time(parsed.command_arg or "")
-    except ValueError as e:
-        reason = str(e) if parsed.command_arg else "RESCHEDULE needs a day and a time, like RESCHEDULE Thu 14:00"
+    except PhraseError as e:
+        reason = e.said if parsed.command_arg else phrase("refused.needs_time")
         return _refuse(now, doc, sender, parsed, docs, planned, reason)
     # Read in the sender's own zone: it is the zone their agenda showed the session in.
     new = planning.in_same_week(planned, sender.timezone, weekday, at)
@@ -149,32 +151,33 @@ def _reschedule(now: datetime, blackouts: Blackouts, pair: Pair, doc: PairRecord
 
 
 def move_problem(now: datetime, blackouts: Blackouts, pair: Pair, series: dict, planned: datetime, new: datetime,
-                 reader: Person) -> str | None:
-    """Why the session planned for ``planned`` cannot happen at ``new`` (times shown in ``reader``'s zone)."""
-    when = compose.local_time(new, reader.timezone)
+                 reader: Person) -> dict | None:
+    """Why the session planned for ``planned`` cannot happen at ``new``: a phrase, its times in ``reader``'s zone."""
+    when = moment(new, reader.timezone)
     pair = planned_pair(pair, series)  # the hours the series was planned in (some may be from calendars)
     if utc_key(planned) in series.get("exdates", []):
-        return f"the session of {compose.local_time(planned, reader.timezone)} was skipped"
+        return phrase("refused.skipped", when=moment(planned, reader.timezone))
     if new <= now:
-        return f"{when} has already passed"
+        return phrase("refused.passed", when=when)
     outside = planning.outside_whose_hours(pair, new)
     if outside:
-        hours = "; ".join(f"{p.name} works {p.working_hours}" + (
-            "" if p.timezone == reader.timezone else f" {p.timezone}, where it is {compose.local_time(new, p.timezone)}")
-            for p in outside)
-        return f"{when} is outside working hours ({hours})"
+        hours = [phrase("refused.works", name=p.name, hours=working(p.working_hours)) if p.timezone == reader.timezone
+                 else phrase("refused.works_there", name=p.name, hours=working(p.working_hours), zone=p.timezone,
+                             when=moment(new, p.timezone)) for p in outside]
+        return phrase("refused.outside_hours", when=when, hours=hours)
     return planning.blocked_reason(pair, new, blackouts)
 
 
 def _refuse(now: datetime, doc: PairRecord, sender: Person, parsed: ParsedReply, docs: dict, planned: datetime | None,
-            reason: str) -> Update:
-    """Nothing moves; the sender gets a short email saying why (sent by the booking job)."""
+            reason: dict) -> Update:
+    """Nothing moves; the sender gets a short email saying why (``reason``, a phrase: sent by the
+    booking job in the sender's language)."""
     doc.notices = [*(doc.notices or []), {
         "key": f"notice:{doc.pair_id}:{compose.digest(parsed.message_id or now.isoformat())}:{sender.address}",
         "kind": "reschedule_refused", "to": sender.address, "asked": parsed.command_arg or "",
         "reason": reason, "planned": utc_key(planned) if planned else None, "reply_to": parsed.message_id or "",
     }]
-    return Update(InboxOutcome.COMMAND, f"reschedule refused: {reason}", doc, docs)
+    return Update(InboxOutcome.COMMAND, f"reschedule refused: {english(reason)}", doc, docs)
 
 
 def _pick(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Person, parsed: ParsedReply) -> Update:
@@ -197,19 +200,18 @@ def _pick(now: datetime, pair: Pair, doc: PairRecord, session: dict, sender: Per
                   f"repair: {sender.email} picked {number}; session {session['planned']} moved to {utc_key(new)}", doc, docs)
 
 
-def _pick_problem(now: datetime, doc: PairRecord, series: dict, repair: dict | None, number: int | None) -> str | None:
+def _pick_problem(now: datetime, doc: PairRecord, series: dict, repair: dict | None, number: int | None) -> dict | None:
     if doc.state != ACTIVE or repair is None or series.get("cancelled"):
-        return "that offer is no longer open"
+        return phrase("refused.offer_closed")
     if repair["state"] == RepairState.MOVED:
-        return "the session was already moved; reply RESCHEDULE with a day and time to move it again"
+        return phrase("refused.already_moved")
     if repair["state"] != RepairState.OFFERED:
-        return "that session has already been skipped"
+        return phrase("refused.already_skipped")
     offered = repair["offered"]
     if number is None or not 1 <= number <= len(offered):
-        choice = f"just the number of the time you pick (1 to {len(offered)})" if offered else "RESCHEDULE with a day and time"
-        return f"I could not find a choice in your reply; reply with {choice}"
+        return phrase("refused.no_choice", count=len(offered)) if offered else phrase("refused.no_choice_left")
     if datetime.fromisoformat(offered[number - 1]) <= now:
-        return "that time has already passed; reply RESCHEDULE with a day and time"
+        return phrase("refused.offer_passed")
     return None
 
 

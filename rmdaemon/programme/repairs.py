@@ -8,6 +8,7 @@ from datetime import datetime
 
 from rmdaemon import compose, itip
 from rmdaemon.model import Outgoing, Pair, Person
+from rmdaemon.phrases import moment
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.programme.series import actual_start, meeting_for
 from rmdaemon.records import RepairState
@@ -31,8 +32,8 @@ def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
                          "mentor": compose.local_time(o, pair.mentor.timezone, pair.mentor.language)} for o in options],
             "checked_calendars": repair.get("checked_calendars", False),
             "comments": said(pair, series, key, repair["declined_by"]),
-            "proposals": [{"who": pair.member(c["from"]).name, "reason": c.get("reason", ""),
-                           "when": compose.local_time(datetime.fromisoformat(c["start"]), pair.mentee.timezone)}
+            "proposals": [{"who": pair.member(c["from"]).name, "reason": mail.templates.said(c.get("reason", "")),
+                           "when": mail.templates.said(moment(datetime.fromisoformat(c["start"]), pair.mentee.timezone))}
                           for c in series.get("counters", []) if c["slot"] == key and c["state"] == "refused"
                           and pair.member(c["from"])],
         }
@@ -66,8 +67,9 @@ def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing
         if planned and doc.get("series"):
             when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone,
                                       person.language)
-        context = {"pair": pair, "person": person, "asked": notice["asked"], "reason": notice["reason"], "when": when,
-                   **{k: notice.get(k, "") for k in ("what", "comment", "who")}}
+        context = {"pair": pair, "person": person, "asked": notice["asked"], "when": when,
+                   **{k: mail.templates.said(notice.get(k, "")) for k in ("reason", "what")},
+                   **{k: notice.get(k, "") for k in ("comment", "who")}}
         out.append(mail.email(notice["kind"], key=notice["key"], to=(person,), context=context, kind="notice",
                               pair_id=doc["pair_id"], in_reply_to=notice.get("reply_to", ""),
                               calendar=_calendar_part(mail, pair, doc, notice, person)))
@@ -84,4 +86,5 @@ def _calendar_part(mail: Mailer, pair: Pair, doc: dict, notice: dict, person: Pe
     if method == "REQUEST":
         return method, itip.build_request(meeting, mail.now)
     planned = datetime.fromisoformat(notice["planned"]) if notice.get("planned") else None
-    return method, itip.build_declinecounter(meeting, mail.now, person, planned, notice["reason"])
+    return method, itip.build_declinecounter(meeting, mail.now, person, planned,
+                                             mail.templates.say(notice["reason"], person.language))
