@@ -77,6 +77,9 @@ def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> Job
         return JobResult(name, {"errors": 1}, [f"job {name} failed: {type(e).__name__}: {e} (retry in {backoff})"])
     state.update(last_ok=ctx.now.isoformat(), failures=0, next_due=(ctx.now + interval).isoformat())
     state.pop("pair_errors", None)
+    state.pop("waiting", None)
+    if result.waiting:  # it ran, but some of its work waits for the admin: status shows what
+        state.update(waiting=result.waiting[:5])
     if result.problems:  # the job ran for every other pair; status names the ones it could not handle
         state.update(pair_errors=result.problems[:20], last_error=result.problems[0], error_at=ctx.now.isoformat())
         result.lines += [f"could not handle {p}" for p in result.problems]

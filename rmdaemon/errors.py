@@ -30,9 +30,14 @@ class BackendError(Exception):
     """A backend operation failed in a way worth retrying on a later tick (network, throttling).
 
     ``permanent`` marks failures that retrying cannot fix (a rejected recipient); jobs record
-    those against the pair instead of retrying forever.
+    those against the pair instead of retrying forever. Only a refusal of the one message or
+    series is permanent: ``setup`` marks what is wrong with the installation instead (a refused
+    credential, a missing permission, a TLS error, a service switched off, a spent daily limit),
+    the same for every item, so it is never permanent — the work waits and goes once the admin
+    has fixed it (``check --online`` names the fix), and the run and ``status`` say so.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, setup: bool = False) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent and not setup
+        self.setup = setup

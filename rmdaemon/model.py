@@ -185,6 +185,7 @@ class JobResult:
     counts: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # pairs this run could not handle, for status
+    waiting: list[str] = field(default_factory=list)  # work kept until the admin fixes the installation, for status
 
     def add(self, what: str, line: str = "", n: int = 1) -> None:
         self.counts[what] = self.counts.get(what, 0) + n

@@ -171,6 +171,17 @@ def inbox_rows(prog: Programme) -> list[dict]:
         return [dict(d) for d in store.table("inbox").all()]
 
 
+def outbox_statuses(prog: Programme) -> dict[str, int]:
+    """How many outgoing messages the state records as pending, sent or failed (refused for good)."""
+    from collections import Counter
+
+    from rmdaemon.records import OUTBOX
+    from rmdaemon.store import Store
+
+    with Store.open(prog.state, writer=False) as store:
+        return dict(Counter(d["status"] for d in store.rows(OUTBOX).values()))
+
+
 def sent_keys(prog: Programme) -> list[str]:
     """The idempotency key of every message in the outbox, duplicates included."""
     return sorted(message_from_bytes(p.read_bytes(), policy=policy.default)["X-RM-Key"].strip() for p in prog.outbox_files())

@@ -149,7 +149,8 @@ def test_an_outbox_that_cannot_be_read_is_a_temporary_failure_not_a_crash(tmp_pa
     with Store.open(tmp_path / "state.json") as store:
         ctx, result = context(prog, store, local(tmp_path)), JobResult("agendas")
         assert deliver(ctx, [mail("k:1")], result) == set()
-        assert result.lines == [f"P01: agenda not sent: cannot read outbox {tmp_path / 'outbox'}: File exists"]
+        assert result.lines == [f"P01: agenda not sent: cannot read outbox {tmp_path / 'outbox'}: File exists; "
+                                "kept: tried again next tick"]
         assert pending_keys(ctx) == {"k:1"}
 
 
@@ -164,6 +165,7 @@ def test_a_permanent_refusal_shows_against_its_pair_and_is_never_retried(tmp_pat
                     mail("k:sam2", to=SAM, pair_id="P02")]
         assert deliver(ctx, messages, result) == {"k:alex"}
         assert result.counts == {"send errors": 3, "agenda sent": 1}
+        assert all(line.endswith("; refused for good, not tried again") for line in result.lines) and not result.waiting
         found = rows(store)
         assert (found["k:sam"]["status"], found["k:alex"]["status"]) == ("failed", "sent")
         assert "550" in found["k:sam"]["error"] and found["k:sam"].get("sent_at") is None

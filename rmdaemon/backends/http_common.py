@@ -40,6 +40,13 @@ class Unsure(BackendError):
         super().__init__(message, permanent=False)
 
 
+def tls_error(where: str, exc: Exception, what: str = "") -> BackendError:
+    """A TLS failure (``ca_file`` does not hold the CA of the server or of a TLS-inspecting proxy):
+    the same for every request and the admin's to fix, so the work waits instead of being refused."""
+    prefix = f"{what}: " if what else ""
+    return BackendError(f"{prefix}TLS error talking to {where}: {exc}", setup=True)
+
+
 class TimeoutSession(requests.Session):
     """A session that never waits forever and ignores the environment (proxies, CA bundles):
     otherwise ``REQUESTS_CA_BUNDLE`` or a proxy variable silently overrides the configured CA."""

@@ -114,4 +114,5 @@ def render_jobs(extra: dict, zone: str) -> str:
         error = f"; last error {job['last_error']} at {local(job['error_at'])}" if job.get("failures") else ""
         lines.append(f"job {name}: last ok {local(job.get('last_ok'))}{error}")
         lines += [f"  could not handle {problem}" for problem in job.get("pair_errors", [])]  # ran, not for these pairs
+        lines += [f"  waiting: {what}" for what in job.get("waiting", [])]  # kept until the installation is fixed
     return "\n".join(lines)

@@ -31,10 +31,18 @@ def run(ctx: Context) -> JobResult:
         save(ctx.store, SESSIONS, "token", ({"token": compose.kickoff_token(ctx.pair_key(None, p.pair_id), p.pair_id),
                                              "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
 
-    deliver(ctx, messages, result, record=record)
+    sent = deliver(ctx, messages, result, record=record)
     for pair in new:
-        result.add("pairs started", f"{pair.pair_id}: kickoff sent to {pair.mentor.name} and {pair.mentee.name}")
+        result.add("pairs started", _started(pair, sent))
     return result
+
+
+def _started(pair: Pair, sent: set[str]) -> str:
+    """The run's line for a new pair: a kickoff that did not go (the send errors say why) is not called sent."""
+    missing = [p.name for p in pair.people if kickoff_key(pair, p) not in sent]
+    if not missing:
+        return f"{pair.pair_id}: kickoff sent to {pair.mentor.name} and {pair.mentee.name}"
+    return f"{pair.pair_id}: started; the kickoff to {' and '.join(missing)} did not go (see the send errors)"
 
 
 def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:

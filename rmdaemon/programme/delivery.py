@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from rmdaemon.backends.base import settle
+from rmdaemon.errors import BackendError
 from rmdaemon.model import JobResult, Outgoing
 from rmdaemon.programme.context import Context
 from rmdaemon.records import FINAL, OUTBOX, PAIRS, OutboxEntry, OutboxStatus, index, outbox_keys, save
@@ -28,7 +29,8 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
        (shown against the pair in ``status``; never retried).
     A crash between 1 and 3, or a temporary failure, leaves ``pending`` keys: jobs offer those
     messages again on a later tick (see ``pending_keys``), and the backend skips what it already
-    delivered. ``record`` runs inside the first batch: the job's own state changes land
+    delivered. A failure of the installation (``BackendError.setup``: a refused credential, say)
+    is temporary too, and ``result.waiting`` tells ``status`` how many wait for the admin's fix. ``record`` runs inside the first batch: the job's own state changes land
     atomically with the intent to send. Returns the keys sent (or found sent) in this call.
     """
     done = final_keys(ctx)
@@ -48,17 +50,24 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
             for m in todo if m.key not in known))
     sent: set[str] = set()
     refused: dict[str, tuple[Outgoing, str]] = {}
+    waiting: list[BackendError] = []
     outcomes = settle(ctx.backend.send_many, todo, lambda m: m.key)
     for message in todo:
         e = outcomes[message.key]
         if e is not None:
-            log.warning("pair %s: %s to %s not sent: %s", message.pair_id, message.kind, ", ".join(message.to), e)
-            result.add("send errors", f"{message.pair_id}: {message.kind} not sent: {e}")
+            why = f"{e}{_fate(e)}"
+            log.warning("pair %s: %s to %s not sent: %s", message.pair_id, message.kind, ", ".join(message.to), why)
+            result.add("send errors", f"{message.pair_id}: {message.kind} not sent: {why}")
             if e.permanent:
                 refused[message.key] = (message, str(e))
+            elif e.setup:
+                waiting.append(e)
             continue
         sent.add(message.key)
         result.add(f"{message.kind} sent")
+    if waiting:
+        result.waiting.append(f"{len(waiting)} {'email waits' if len(waiting) == 1 else 'emails wait'} to be sent "
+                              f"until the admin fixes this (rmdaemon check --online names the fix): {waiting[0]}")
     if sent:
         ctx.backend.flush()
     with ctx.store.deferred():  # a lost "sent" only means the backend is asked again, and skips it
@@ -69,6 +78,15 @@ def deliver(ctx: Context, messages: list[Outgoing], result: JobResult,
     return sent
 
 
+
+
+def _fate(e: BackendError) -> str:
+    """What becomes of a message that did not go, for the run's output and the log."""
+    if e.permanent:
+        return "; refused for good, not tried again"
+    if e.setup:
+        return "; kept: it goes once the admin has fixed this"
+    return "; kept: tried again next tick"
 
 
 def final_keys(ctx: Context) -> set[str]:
