@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from programme import Programme, booked, opt_in_all, status
+import trustme
+
+from programme import Programme, booked, opt_in_all, outbox_statuses, status
 from programme import kill_during as run_killed
 from rmdaemon import daemon
 from rmdaemon.backends.factory import open_backend
@@ -261,6 +263,38 @@ def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog):
     assert prog.run(T1 + timedelta(hours=3)) == 0
     assert "P01" not in prog.series() and prog.docs()["P01"]["series"]["published"] == 1
     assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
+
+
+def test_while_the_client_secret_is_wrong_the_mail_waits_and_goes_once_it_is_fixed(prog, capsys, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "the-secret-that-expired")  # Entra ID refuses it: AADSTS7000215
+    assert prog.run(T0) == 0
+    out = capsys.readouterr().out
+    assert not prog.outbox("kickoff") and outbox_statuses(prog) == {"pending": 2 * len(ACTIVE)}  # none refused for good
+    assert "P01: kickoff not sent: token request refused: invalid_client: AADSTS7000215" in out
+    assert "kept: it goes once the admin has fixed this" in out and "kickoff sent to" not in out
+    assert prog.cli("status", "--now", T0.isoformat()) == 0
+    assert f"waiting: {2 * len(ACTIVE)} emails wait to be sent until the admin fixes this" in capsys.readouterr().out
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    keys = [m["Message-ID"] for m in prog.outbox("kickoff")]
+    assert len(keys) == 2 * len(ACTIVE) == len(set(keys)) and outbox_statuses(prog) == {"sent": 2 * len(ACTIVE)}
+    assert prog.cli("status", "--now", (T0 + timedelta(minutes=5)).isoformat()) == 0
+    assert "waiting:" not in capsys.readouterr().out
+
+
+def test_while_the_app_is_out_of_the_mailboxs_scope_or_the_ca_is_wrong_the_mail_waits(prog, tmp_path):
+    prog.graph.control.scope(CLIENT_ID, ["someone.else@example.com"])  # RBAC scope misses the programme mailbox: 403
+    assert prog.run(T0) == 0
+    prog.graph.control.scope(CLIENT_ID, [PROGRAMME])
+    config = prog.config.read_text()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))  # a TLS-inspecting proxy's CA missing
+    prog.config.write_text(config.replace(f'ca_file = "{prog.graph.ca_file}"', f'ca_file = "{tmp_path / "other-ca.pem"}"'))
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    assert not prog.outbox("kickoff") and outbox_statuses(prog) == {"pending": 2 * len(ACTIVE)}
+    prog.config.write_text(config)
+    assert prog.run(T0 + timedelta(minutes=10)) == 0
+    keys = [m["Message-ID"] for m in prog.outbox("kickoff")]
+    assert len(keys) == 2 * len(ACTIVE) == len(set(keys))
 
 
 def test_the_inbox_is_read_by_delta_across_restarts(prog):

@@ -20,6 +20,7 @@ import msal
 import requests
 
 from rmdaemon.backends.graph_http import TokenError
+from rmdaemon.backends.http_common import tls_error
 from rmdaemon.errors import BackendError, UserError
 
 _PEM_KEY = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----.+?-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----", re.S)
@@ -97,7 +98,7 @@ class TokenSource:
         except (ValueError, TypeError, jwt.PyJWTError) as exc:  # a key msal cannot sign with (Entra wants RSA)
             raise TokenError("invalid_client_credential", f"the certificate's key cannot sign an assertion: {exc}") from exc
         except requests.exceptions.SSLError as exc:
-            raise BackendError(f"TLS error talking to {self.authority}: {exc}", permanent=True) from exc
+            raise tls_error(self.authority, exc) from exc
         except requests.exceptions.RequestException as exc:
             raise BackendError(f"no answer from {self.authority}: {type(exc).__name__}: {exc}") from exc
         if "access_token" not in result:
@@ -117,7 +118,7 @@ class TokenSource:
                 instance_discovery=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise BackendError(f"TLS error talking to {self.authority}: {exc}", permanent=True) from exc
+            raise tls_error(self.authority, exc) from exc
         except requests.exceptions.RequestException as exc:
             raise BackendError(f"no answer from {self.authority}: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # msal: unknown tenant / authority, or an unusable key

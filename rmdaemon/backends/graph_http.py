@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from rmdaemon.backends.http_common import Call, Patience, TimeoutSession, Unsure
+from rmdaemon.backends.http_common import Call, Patience, TimeoutSession, Unsure, tls_error
 from rmdaemon.backends.http_common import retry_after as retry_after_seconds
 from rmdaemon.errors import BackendError
 
@@ -36,6 +36,12 @@ MAX_BATCH = 20  # Graph's limit of sub-requests per $batch
 MAX_IN_FLIGHT = 2
 DEFAULT_BACK_OFF = 5.0  # seconds, when a 503 names no Retry-After
 RETRIED_STATUS = (429, 503, 504)
+# Refusals about the installation, not the request (besides every 401 and 403: a token without the
+# roles, an app outside the mailbox's RBAC scope): the programme mailbox Graph cannot reach, or one
+# that cannot send (full, blocked for sending, no send-as right). The same for every message, so
+# the work waits for the admin's fix instead of being recorded as refused for good.
+MAILBOX_MISSING = ("ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI", "ErrorNonExistentMailbox")
+SETUP_CODES = (*MAILBOX_MISSING, "ErrorQuotaExceeded", "ErrorMessageSubmissionBlocked", "ErrorSendAsDenied")
 
 
 @dataclass(frozen=True)
@@ -65,15 +71,18 @@ class GraphError(BackendError):
 
     def __init__(self, what: str, reply: Reply) -> None:
         transient = reply.status in RETRIED_STATUS or reply.status >= 500
-        super().__init__(f"{what}: HTTP {reply.status} {reply.code}: {reply.message}", permanent=not transient)
+        setup = reply.status in (401, 403) or reply.code in SETUP_CODES
+        super().__init__(f"{what}: HTTP {reply.status} {reply.code}: {reply.message}", permanent=not transient, setup=setup)
         self.status, self.code, self.reply = reply.status, reply.code, reply
 
 
 class TokenError(BackendError):
-    """No access token: the text is the identity platform's own (AADSTS... code and reason)."""
+    """No access token: the text is the identity platform's own (AADSTS... code and reason). Never
+    permanent: a wrong secret, a missing consent or a disabled app is the installation's, not the
+    message's, so the work waits for the admin's fix (``check --online`` names it)."""
 
     def __init__(self, error: str, description: str, codes: Iterable[int] = ()) -> None:
-        super().__init__(f"token request refused: {error}: {description}", permanent=error != "temporarily_unavailable")
+        super().__init__(f"token request refused: {error}: {description}", setup=error != "temporarily_unavailable")
         self.error, self.description, self.codes = error, description, list(codes)
 
 
@@ -95,7 +104,7 @@ class GraphHttp:
             try:
                 reply = self._send(call.method, self._url(call.path), call.body, call.headers, refresh=False)
             except requests.exceptions.SSLError as exc:
-                raise BackendError(f"{what}: TLS error talking to {self.root}: {exc}", permanent=True) from exc
+                raise tls_error(self.root, exc, what) from exc
             except requests.exceptions.RequestException as exc:
                 if not call.safe_to_repeat:
                     raise Unsure(f"{what}: no answer from Graph ({type(exc).__name__}); outcome unknown") from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rmdaemon.backends.graph_http import GraphError, TokenError
+from rmdaemon.backends.graph_http import MAILBOX_MISSING, GraphError, TokenError
 from rmdaemon.errors import BackendError
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def mailbox_problem(exc: GraphError, settings: GraphBackendSettings, what: str) 
         return (f"mailbox out of scope: Exchange denied app {settings.client_id} {what} in {mailbox} ({exc.code}); "
                 f"the management scope of its RBAC assignments must include {mailbox} — check with "
                 f"Test-ServicePrincipalAuthorization (docs/graph.md)")
-    if exc.code in ("ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI", "ErrorNonExistentMailbox") \
-            or exc.status == 404:
+    if exc.code in MAILBOX_MISSING or exc.status == 404:
         return (f"no such mailbox: {mailbox} is not an Exchange Online mailbox Graph can reach ({exc.code}); "
                 f"check [program] organizer or {SECTION} mailbox")
     return f"Graph refused {what} in {mailbox}: {exc}"
