@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from google.auth import exceptions as auth_exceptions
 
-from rmdaemon.backends.http_common import Call, Patience, Unsure, retry_after
+from rmdaemon.backends.http_common import Call, Patience, Unsure, retry_after, tls_error
 from rmdaemon.errors import BackendError
 
 MAX_BATCH = 50
@@ -78,8 +78,9 @@ class Reply:
 
 class GoogleError(BackendError):
     def __init__(self, what: str, reply: Reply) -> None:
-        transient = reply.refused or reply.status >= 500 or reply.status == 401 or reply.reason in SETUP
-        super().__init__(f"{what}: HTTP {reply.status} {reply.reason}: {reply.message}", permanent=not transient)
+        transient = reply.refused or reply.status >= 500
+        setup = reply.status == 401 or reply.reason in SETUP
+        super().__init__(f"{what}: HTTP {reply.status} {reply.reason}: {reply.message}", permanent=not transient, setup=setup)
         self.status, self.reason = reply.status, reply.reason
 
 
@@ -90,7 +91,7 @@ class TokenError(BackendError):
     for the admin's fix (``check --online`` names it) instead of being recorded as refused."""
 
     def __init__(self, error: str, description: str) -> None:
-        super().__init__(f"token request refused: {error}: {description}", permanent=False)
+        super().__init__(f"token request refused: {error}: {description}", setup=True)
         self.error, self.description = error, description
 
 
@@ -109,7 +110,7 @@ class GoogleHttp:
             try:
                 reply = self._send(call)
             except requests.exceptions.SSLError as exc:
-                raise BackendError(f"{what}: TLS error talking to {self.base}: {exc}") from exc  # ca_file: the admin's to fix
+                raise tls_error(self.base, exc, what) from exc
             except requests.exceptions.RequestException as exc:
                 if not call.safe_to_repeat:
                     raise Unsure(f"{what}: no answer from Google ({type(exc).__name__}); outcome unknown") from exc
