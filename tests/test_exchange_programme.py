@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from programme import Programme, booked, opt_in_all, status
+from programme import Programme, booked, opt_in_all, outbox_statuses, status
 from tests.servers.ews.fixtures import PROGRAMME, SERVICE_USER  # the ews_server fixture comes from conftest's plugin
 from tests.servers.ews.server import EwsServer
 
@@ -294,6 +294,33 @@ def many_pairs(n: int) -> str:
     rows = ["pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal"]
     rows += [f"Q{i:04d},Mentor {i},mentor{i}@example.com,Mentee {i},mentee{i}@example.com,Learn thing {i}" for i in range(n)]
     return "\n".join(rows) + "\n"
+
+
+def test_while_the_password_is_wrong_the_mail_waits_and_goes_once_it_is_fixed(prog, capsys, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "the-password-before-the-reset")  # Exchange answers 401 to every request
+    assert prog.run(T0) == 0
+    out = capsys.readouterr().out
+    assert not prog.outbox("kickoff") and outbox_statuses(prog) == {"pending": 2 * len(ACTIVE)}  # none refused for good
+    assert "P01: kickoff not sent: reading Sent Items: Exchange answered HTTP 401 until the retry budget ran out: " \
+           "the login is refused" in out and "kept: it goes once the admin has fixed this" in out
+    assert prog.cli("status", "--now", T0.isoformat()) == 0
+    assert f"waiting: {2 * len(ACTIVE)} emails wait to be sent until the admin fixes this" in capsys.readouterr().out
+    monkeypatch.setenv(SECRET_ENV, SERVICE_USER[1])
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    keys = [m["Message-ID"] for m in prog.outbox("kickoff")]
+    assert len(keys) == 2 * len(ACTIVE) == len(set(keys)) and outbox_statuses(prog) == {"sent": 2 * len(ACTIVE)}
+
+
+def test_without_the_send_as_right_the_mail_waits_and_goes_once_it_is_granted(prog, capsys):
+    prog.ews.control.allow_send_as(SERVICE_USER[0], False)  # Full Access to the programme mailbox, but no Send As
+    assert prog.run(T0) == 0
+    out = capsys.readouterr().out
+    assert not prog.outbox("kickoff") and outbox_statuses(prog) == {"pending": 2 * len(ACTIVE)}
+    assert "ErrorSendAsDenied" in out and "refused for good" not in out
+    prog.ews.control.allow_send_as(SERVICE_USER[0], True)
+    assert prog.run(T0 + timedelta(minutes=5)) == 0
+    keys = [m["Message-ID"] for m in prog.outbox("kickoff")]
+    assert len(keys) == 2 * len(ACTIVE) == len(set(keys))
 
 
 @pytest.mark.parametrize("pairs", [100, pytest.param(1000, marks=pytest.mark.skipif(

@@ -132,7 +132,7 @@ class ExchangeBackend(Backend):
         try:
             return set(self.account.sent.filter(rm_key__in=keys).values_list("rm_key", flat=True))
         except Exception as exc:
-            raise BackendError(f"reading Sent Items: {type(exc).__name__}: {exc}", permanent=False) from exc
+            raise _unread(exc) from exc
 
     def _keys_in_sent_items(self) -> set[str]:
         """Keys of everything we sent, read once (paged) — one FindItem per send would be quadratic."""
@@ -142,7 +142,7 @@ class ExchangeBackend(Backend):
                 query.page_size = 1000
                 self._sent_keys = set(query)
             except Exception as exc:  # nothing is sent while what went before is unknown: temporary
-                raise BackendError(f"reading Sent Items: {type(exc).__name__}: {exc}", permanent=False) from exc
+                raise _unread(exc) from exc
         return self._sent_keys
 
     # -- calendar ---------------------------------------------------------------------------
@@ -299,6 +299,13 @@ class ExchangeBackend(Backend):
 
 def _what(message: Outgoing) -> str:
     return f"sending {message.kind or 'mail'} {message.key}"
+
+
+def _unread(exc: Exception) -> BackendError:
+    """Sent Items could not be read: which mail went is unknown, so none is sent now, whatever the
+    cause (temporary); a setup failure (a refused login, say) keeps its words for the admin."""
+    error = translate(exc, "reading Sent Items")
+    return BackendError(str(error)) if error.permanent else error
 
 
 def _refusal(message: Outgoing, outcome: object) -> BackendError | None:

@@ -43,6 +43,22 @@ TRANSIENT = (
     OSError,
     requests.exceptions.RequestException,
 )
+# Failures of the installation, not of the item: the login refused, locked out or expired, the
+# mailbox unreachable, full, or not ours to send as (Full Access without Send As). The same for
+# every item, so never permanent: the work waits for the admin's fix (``check --online`` names it).
+SETUP = (
+    ews_errors.UnauthorizedError,
+    ews_errors.ErrorAccessDenied,
+    ews_errors.ErrorSendAsDenied,
+    ews_errors.ErrorImpersonateUserDenied,
+    ews_errors.ErrorImpersonationFailed,
+    ews_errors.ErrorNonExistentMailbox,
+    ews_errors.ErrorNotDelegate,
+    ews_errors.ErrorQuotaExceeded,
+    ews_errors.ErrorSubmissionQuotaExceeded,
+    ews_errors.ErrorAccountDisabled,
+    ews_errors.ErrorPasswordExpired,
+)
 
 
 def open_account(settings: ExchangeBackendSettings, secret: str, *, fail_fast: bool = False) -> Account:
@@ -90,9 +106,15 @@ def forget(account: Account) -> None:
 
 
 def translate(exc: Exception, what: str) -> BackendError:
-    """An exchangelib failure as BackendError: throttling and outages retry, the rest is permanent.
-    exchangelib derives Exchange's answers about one item (ResponseMessageError: an invalid
-    recipient, say) from TransportError as well; those retry only when TRANSIENT names them."""
+    """An exchangelib failure as BackendError: throttling and outages retry, a setup failure (SETUP,
+    TLS, a login refused) waits for the admin, the rest is permanent. exchangelib derives
+    Exchange's answers about one item (ResponseMessageError: an invalid recipient, say) from
+    TransportError as well; those retry only when TRANSIENT names them."""
+    if _refused_login(exc):
+        return BackendError(f"{what}: Exchange answered HTTP 401 until the retry budget ran out: the login is refused "
+                            "(or throttled); `rmdaemon check --online` tells which", setup=True)
+    if isinstance(exc, SETUP) or _is_tls(exc):
+        return BackendError(f"{what}: {type(exc).__name__}: {exc}", setup=True)
     transient = isinstance(exc, TRANSIENT)
     if isinstance(exc, ews_errors.ResponseMessageError):
         transient = isinstance(exc, tuple(kind for kind in TRANSIENT if kind is not ews_errors.TransportError))
@@ -118,6 +140,13 @@ def online_problem(exc: Exception, settings: ExchangeBackendSettings) -> str:
     if isinstance(exc, (ews_errors.ErrorTimeoutExpired, ews_errors.TransportError, OSError)):
         return f"unreachable host: no EWS answer from {where}: {exc}"
     return f"Exchange answered {type(exc).__name__}: {exc} ({where})"
+
+
+def _refused_login(exc: BaseException) -> bool:
+    """Under FaultTolerance exchangelib takes a 401 for throttling (ErrorServerBusy "Caused by HTTP
+    401 response") and, past the retry budget, raises RateLimitError from it: a wrong password reads
+    as a rate limit unless the cause is looked at."""
+    return isinstance(exc, ews_errors.RateLimitError) and "HTTP 401" in str(exc.__context__ or "")
 
 
 def _is_tls(exc: BaseException) -> bool:

@@ -28,6 +28,12 @@ class Control:
             account = Account(username, password, mailbox.casefold(), impersonation, frozenset(a.casefold() for a in delegate_for))
             self.store.add_account(account)
 
+    def allow_send_as(self, username: str, allowed: bool) -> None:
+        """Add-ADPermission -ExtendedRights "Send As" (or its removal) for the mailboxes the account has
+        full access to: without it, reading them works but every message sent as them is refused."""
+        with self.store.lock:
+            self.store.accounts[username].send_as = allowed
+
     def add_mailbox(self, address: str, name: str = "", hours: Hours | None = None) -> None:
         with self.store.lock:
             self.store.add_mailbox(address, name)

@@ -109,6 +109,9 @@ def _create_message(ctx: Context, node: etree._Element, folder, disposition: str
         return ctx.store.add_item(mailbox, folder.name if folder is not None else "drafts", fields, mime=raw)
     if not recipients:
         raise EwsError("ErrorInvalidRecipients", "At least one recipient isn't valid.")
+    if mailbox != ctx.account.mailbox and ctx.request.impersonated != mailbox and not ctx.account.send_as:
+        raise EwsError("ErrorSendAsDenied", "The user account which was used to submit this request does not have the "
+                                            "right to send mail on behalf of the specified sending account., Cannot submit message.")
     for address in recipients:  # checked before anything leaves, for this message alone
         if address in ctx.store.refusals:
             raise EwsError(*ctx.store.refusals[address])

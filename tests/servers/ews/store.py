@@ -32,6 +32,7 @@ class Account:
     mailbox: str  # the account's own address, lower-cased
     impersonation: bool = False  # holds the ApplicationImpersonation role
     delegate_for: frozenset[str] = frozenset()  # mailboxes it has full access to
+    send_as: bool = True  # may send as those mailboxes (Send As; Full Access alone does not grant it)
 
 
 @dataclass
