@@ -24,7 +24,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from programme import Programme
+from programme import Programme, outbox_statuses
 from prerequisites import LIBICAL, partly_missing
 from tests.servers.dovecot import PASSWORD, Dovecot, Mailbox
 from tests.servers.fixtures import (ORGANIZER, SMTP_PASSWORD, Certs, dovecot, mail_certs, mailbox,  # noqa: F401
@@ -330,6 +330,33 @@ def test_smtp_down_during_a_run_then_back_sends_each_message_once(world: World, 
     assert world.prog.run(T0 + timedelta(minutes=40)) == 0
     keys = [m.message["X-RM-Key"] for m in world.smtp.messages]
     assert len(world.sent("kickoff")) == 4 and len(keys) == len(set(keys))
+
+
+def test_while_the_password_is_wrong_the_mail_waits_and_goes_once_it_is_fixed(world: World, capsys, monkeypatch):
+    monkeypatch.setenv("RM_TEST_SMTP_PASSWORD", "the-app-password-that-was-revoked")  # 535 at AUTH
+    assert world.prog.run(T0) == 0
+    out = capsys.readouterr().out
+    assert world.smtp.messages == [] and outbox_statuses(world.prog) == {"pending": 4}  # none refused for good
+    assert "login refused for" in out and "$RM_TEST_SMTP_PASSWORD" in out
+    assert "kept: it goes once the admin has fixed this" in out
+    assert world.prog.cli("status", "--now", T0.isoformat()) == 0
+    assert "waiting: 4 emails wait to be sent until the admin fixes this" in capsys.readouterr().out
+    monkeypatch.setenv("RM_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    assert world.prog.run(T0 + timedelta(minutes=20)) == 0
+    keys = [m.message["X-RM-Key"] for m in world.smtp.messages]
+    assert len(world.sent("kickoff")) == 4 == len(set(keys)) and outbox_statuses(world.prog) == {"sent": 4}
+
+
+def test_without_the_right_to_send_as_the_organizer_the_mail_waits_and_goes_once_it_is_granted(world: World, capsys):
+    world.smtp.handler.refuse_data = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
+    assert world.prog.run(T0) == 0
+    out = capsys.readouterr().out
+    assert world.smtp.messages == [] and outbox_statuses(world.prog) == {"pending": 4}
+    assert "5.7.60" in out and "refused for good" not in out
+    world.smtp.handler.refuse_data = ""  # Microsoft 365: the admin granted Send As
+    assert world.prog.run(T0 + timedelta(minutes=20)) == 0
+    keys = [m.message["X-RM-Key"] for m in world.smtp.messages]
+    assert len(world.sent("kickoff")) == 4 == len(set(keys))
 
 
 def test_a_refused_address_shows_against_its_pair_and_the_rest_goes_on(world: World, capsys):

@@ -50,7 +50,7 @@ class SmtpBackend(Backend):
         self.transport = SmtpTransport(smtp)
         self.mailbox = ImapMailbox(imap, MailboxSettings(cfg.folder, cfg.processed_keyword, cfg.processed_folder, sender,
                                                          max_bytes), self.journal)
-        self._down: tuple[datetime, str] | None = None
+        self._down: tuple[datetime, Unreachable] | None = None
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, message: Outgoing) -> None:
@@ -67,7 +67,7 @@ class SmtpBackend(Backend):
         try:
             self.transport.transmit(self.sender, recipients, message.raw, lambda: self.journal.record_send(key, "attempt"))
         except Unreachable as e:
-            self._down = (self.clock(), str(e))
+            self._down = (self.clock(), e)
             raise
         except Unsure:
             raise  # stays "attempt": the next try looks for the copy first
@@ -80,7 +80,7 @@ class SmtpBackend(Backend):
 
     def _refuse_while_down(self) -> None:
         if self._down is not None and self.clock() - self._down[0] < RETRY_AFTER:
-            raise Unreachable(self._down[1])
+            raise Unreachable(str(self._down[1]), setup=self._down[1].setup)
 
     def _copy_exists(self, message: Outgoing) -> bool:
         """After a crash mid-send: did the server take it? Its copy over IMAP says so."""
@@ -115,7 +115,7 @@ class SmtpBackend(Backend):
                 errors.append(e)
         if errors:
             text = "; ".join(dict.fromkeys(str(e) for e in errors))
-            raise BackendError(text, permanent=all(e.permanent for e in errors))
+            raise BackendError(text, permanent=all(e.permanent for e in errors), setup=any(e.setup for e in errors))
 
     # -- receiving -------------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:

@@ -50,6 +50,12 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
 
+def for_the_admin(exc: BaseException) -> bool:
+    """A failure to reach or log in to the server that only the admin can fix (TLS, the login, AUTH
+    not offered), unlike an outage that passes by itself; either way nothing is refused for good."""
+    return isinstance(exc, (ssl.SSLError, smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError, LoginError))
+
+
 def explain(exc: BaseException, endpoint: Endpoint) -> str:
     """One sentence an admin can act on; never contains the password."""
     where, key = endpoint.where, endpoint.prefix

@@ -18,8 +18,15 @@ import smtplib
 import socket
 from collections.abc import Callable
 
-from rmdaemon.backends.smtp_net import Endpoint, explain, tls_context
+from rmdaemon.backends.smtp_net import Endpoint, explain, for_the_admin, tls_context
 from rmdaemon.errors import BackendError
+
+# Refusals about the login, not the message (RFC 4954: 530 authentication required, 534 mechanism
+# too weak, 535 credentials invalid, 538 encryption required; Microsoft 365's 5.7.57 "client not
+# authenticated" and 5.7.60 "no permission to send as this sender"; Gmail's 5.4.5 daily sending
+# limit): the same for every message, so they wait for the admin's fix (or the next day).
+SETUP_CODES = (530, 534, 535, 538)
+SETUP_STATUS = ("5.7.57", "5.7.60", "5.4.5")
 
 
 class Unreachable(BackendError):
@@ -47,7 +54,7 @@ class SmtpTransport:
                 self._envelope(conn, sender, recipients, raw)
             except smtplib.SMTPServerDisconnected as e:
                 self._drop()
-                raise Unreachable(explain(e, self.endpoint)) from e
+                raise Unreachable(explain(e, self.endpoint), setup=for_the_admin(e)) from e
         before_data()
         try:
             code, reply = conn.data(raw)
@@ -68,7 +75,7 @@ class SmtpTransport:
         if code != 250:
             self._reset(conn)
             raise BackendError(f"{self.endpoint.where}: sender {sender} refused: {_text(code, reply)}; the login "
-                               "must be allowed to send as [program] organizer")
+                               "must be allowed to send as [program] organizer", setup=True)
         for address in recipients:
             code, reply = conn.rcpt(address)
             if code not in (250, 251):
@@ -76,16 +83,18 @@ class SmtpTransport:
                 raise self._refusal(f"recipient {address}", code, reply)
 
     def _refusal(self, what: str, code: int, reply: bytes | str) -> BackendError:
-        permanent = 500 <= code < 600
-        hint = "" if permanent else "; will retry"
-        return BackendError(f"{self.endpoint.where}: {what} refused: {_text(code, reply)}{hint}", permanent=permanent)
+        """5xx is permanent, 4xx temporary, and a refusal of the login (SETUP_*) waits for the admin."""
+        text = _text(code, reply)
+        status = text.split()[1] if len(text.split()) > 1 else ""  # the enhanced status code, when given
+        setup = code in SETUP_CODES or status in SETUP_STATUS
+        return BackendError(f"{self.endpoint.where}: {what} refused: {text}", permanent=500 <= code < 600, setup=setup)
 
     def _ready(self) -> smtplib.SMTP:
         if self._conn is None:
             try:
                 self._conn = self.connect()
             except (OSError, smtplib.SMTPException) as e:
-                raise Unreachable(explain(e, self.endpoint)) from e
+                raise Unreachable(explain(e, self.endpoint), setup=for_the_admin(e)) from e
         return self._conn
 
     def connect(self) -> smtplib.SMTP:

@@ -2,7 +2,7 @@
 and AUTH with a certificate from a throwaway CA (trustme).
 
 It keeps every accepted message with its envelope, and can misbehave the way real servers do:
-refuse one recipient (``refuse``), be down (``stop``), or take a message and drop the connection
+refuse one recipient (``refuse``) or every message after DATA (``refuse_data``), be down (``stop``), or take a message and drop the connection
 before answering (``drop_after_data``). ``on_message`` lets a test play what the server does next,
 e.g. file a copy in the Sent folder like Gmail or deliver a blind copy to the IMAP inbox.
 Measured: starts in ~2 ms; ``port=0`` does not work, so a free port is picked first.
@@ -48,6 +48,7 @@ class Handler:
     messages: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # address (lower case) → SMTP reply line
     drop_after_data: bool = False
+    refuse_data: str = ""  # an SMTP reply line for every message's DATA (e.g. a login not allowed to send as its sender)
     on_message: Callable[[Received], None] | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201
@@ -58,6 +59,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        if self.refuse_data:
+            return self.refuse_data
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else ""
         received = Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content), login)
         self.messages.append(received)
