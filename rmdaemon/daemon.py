@@ -30,7 +30,7 @@ from rmdaemon.backends.dryrun import DryRunBackend
 from rmdaemon.backends.factory import open_backend
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
-from rmdaemon.errors import UserError
+from rmdaemon.errors import BackendError, UserError
 from rmdaemon.jobs import agendas, booking, consent, digest, inbox, nudges, outreach, retention, surveys
 from rmdaemon.programme.context import Context
 from rmdaemon.model import Incoming, JobResult
@@ -68,7 +68,10 @@ def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> Job
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 — isolation is the point: record, back off, carry on
-        log.exception("job %s failed", name)
+        if isinstance(e, BackendError):  # the backend's own words say what is wrong: no traceback for it
+            log.error("job %s failed: %s", name, e)
+        else:
+            log.exception("job %s failed", name)
         failures = state.get("failures", 0) + 1
         backoff = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
         state.update(last_error=f"{type(e).__name__}: {e}", error_at=ctx.now.isoformat(), failures=failures,

@@ -265,10 +265,13 @@ def test_throttling_is_waited_out_and_an_outage_is_retried_next_tick(prog):
     assert len(prog.calendar_mail("aisha.khan@example.com", "CANCEL")) == 1
 
 
-def test_while_the_client_secret_is_wrong_the_mail_waits_and_goes_once_it_is_fixed(prog, capsys, monkeypatch):
+def test_while_the_client_secret_is_wrong_the_mail_waits_and_goes_once_it_is_fixed(prog, capsys, monkeypatch, caplog):
     monkeypatch.setenv(SECRET_ENV, "the-secret-that-expired")  # Entra ID refuses it: AADSTS7000215
     assert prog.run(T0) == 0
     out = capsys.readouterr().out
+    failed = [r for r in caplog.records if r.getMessage().startswith("job inbox failed")]
+    assert failed and "AADSTS7000215" in failed[0].getMessage()  # the reason, in the log as in status
+    assert not [r for r in caplog.records if r.exc_info]  # a wrong secret is the admin's to fix: no traceback
     assert not prog.outbox("kickoff") and outbox_statuses(prog) == {"pending": 2 * len(ACTIVE)}  # none refused for good
     assert "P01: kickoff not sent: token request refused: invalid_client: AADSTS7000215" in out
     assert "kept: it goes once the admin has fixed this" in out and "kickoff sent to" not in out
