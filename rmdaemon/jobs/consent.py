@@ -31,9 +31,13 @@ def run(ctx: Context) -> JobResult:
         save(ctx.store, SESSIONS, "token", ({"token": compose.kickoff_token(ctx.pair_key(None, p.pair_id), p.pair_id),
                                              "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
 
-    deliver(ctx, messages, result, record=record)
+    sent = deliver(ctx, messages, result, record=record)
     for pair in new:
-        result.add("pairs started", f"{pair.pair_id}: kickoff sent to {pair.mentor.name} and {pair.mentee.name}")
+        result.add("pairs started")
+    for pair in [*new, *retry]:  # only what left: a kickoff kept back is in the send errors, and goes next tick
+        to = [person.name for person in pair.people if kickoff_key(pair, person) in sent]
+        if to:
+            result.lines.append(f"{pair.pair_id}: kickoff sent to {' and '.join(to)}")
     return result
 
 
