@@ -118,25 +118,29 @@ def test_purge_of_a_pair_never_started_says_so_and_touches_nothing(tmp_path, cap
 # test, so `make mutate` can run them against every mutant of commands/purge.py --
 
 TOKEN, TOKEN2 = "RM-AAAAAA", "RM-BBBBBB"
+LATER_TOKEN = "RM-AAAAAB"  # P01's second session
 FORMER = "former.mentee@example.com"  # P01's mentee before the roster replaced them: only the state knows
 
 
-def kept(tmp_path, *, published: int | None = None, completed: str | None = None, roster: str = ROSTER) -> Programme:
+def kept(tmp_path, *, published: int | None = None, completed: str | None = None, **config: str) -> Programme:
     """Two pairs as the jobs leave them: P01 with a log, a command, a survey, a flag, requests
     (one about the pair, one a HELP from its mentor about no pair), quarantined mail (one on the
     pair's row, one a stranger's forgery on its token, kept on no pair) and processed replies in the
-    local inbox; P02 the same; and a copy of the state kept by an upgrade."""
-    prog = Programme.create(tmp_path, roster=roster)
+    local inbox; P02 the same; and a copy of the state kept by an upgrade. P01's mentee replaced
+    FORMER, who had opted in; the new mentee has not answered yet (their address is in the roster
+    and in the people stored at booking). The state's backups were left readable by others."""
+    prog = Programme.create(tmp_path, roster=ROSTER, **config)
     var = prog.root / "var"
     rows: dict[str, list[dict]] = {name: [] for name in ("pairs", "sessions", "logs", "commands", "surveys", "flags",
                                                           "requests", "inbox", "outbox")}
     for pid, n, token, mentor, mentee in (("P01", "a", TOKEN, MENTOR, MENTEE), ("P02", "b", TOKEN2, MENTOR2, MENTEE2)):
-        answered = [mentor, mentee] + ([FORMER] if pid == "P01" else [])
+        answered = [mentor, FORMER] if pid == "P01" else [mentor, mentee]
         rows["pairs"].append({"pair_id": pid, "state": "active", "consent": dict.fromkeys(answered, "yes"),
                               "share_notes": {mentor: True}, "completed": completed if pid == "P01" else None,
                               "pair": {"people": [["Mentor", mentor], ["Mentee", mentee]]},
                               "series": {"uid": f"rm-{pid}@example.com", "sequence": 1, "published": published}})
-        rows["sessions"].append({"token": token, "pair_id": pid, "kind": "session", "start": "2027-01-11T09:00:00+00:00"})
+        rows["sessions"] += [{"token": t, "pair_id": pid, "kind": "session", "start": start} for t, start in (
+            (token, "2027-01-11T09:00:00+00:00"), (LATER_TOKEN if pid == "P01" else "RM-BBBBBC", "2027-01-25T09:00:00+00:00"))]
         rows["logs"].append({"pair_id": pid, "token": token, "from": mentee, "body": f"{CANARY} {pid} learned reels"})
         rows["commands"].append({"pair_id": pid, "command": "skip", "from": mentor, "token": token})
         rows["surveys"].append({"pair_id": pid, "person": mentee, "milestone": "first", "answers": {"q": 4}})
@@ -160,7 +164,9 @@ def kept(tmp_path, *, published: int | None = None, completed: str | None = None
     with Store.open(prog.state) as store, store.batch():
         for name, docs in rows.items():
             store.table(name).insert_multiple(docs)
-    shutil.copyfile(prog.state, var / "state.json.schema1.bak")
+    for backup in ("state.json.bak", "state.json.schema1.bak"):
+        shutil.copyfile(prog.state, var / backup)
+        (var / backup).chmod(0o644)
     return prog
 
 
@@ -184,14 +190,15 @@ def test_purge_of_a_kept_state_leaves_no_row_naming_the_pair_its_people_or_token
     out = capsys.readouterr().out.splitlines()
     var = prog.root / "var"
     assert out == [
-        "purged pair P01: 1 session logs, 1 survey answers, 1 flags, 1 commands, 2 requests, 1 sessions, "
+        "purged pair P01: 1 session logs, 1 survey answers, 1 flags, 1 commands, 2 requests, 2 sessions, "
         "2 quarantined messages, 2 processed inbox copies",
         f"the state's backup {prog.state}.bak now holds the purged state",
         f"{var / 'state.json.schema1.bak'} (kept by an upgrade) was rewritten without the pair",
         f"out of rmdaemon's reach: the mail already sent to and from {MENTOR}, {FORMER}, {MENTEE} stays in their "
-        f"mailboxes and in the programme mailbox's sent items ({var / 'outbox'}); search for {TOKEN} and delete it there",
+        f"mailboxes and in the programme mailbox's sent items ({var / 'outbox'}); search for {TOKEN}, {LATER_TOKEN} and "
+        "delete it there",
         "remove the row from the roster too, or it starts again as a new pair"]
-    assert mentioning(prog, "P01", TOKEN, MENTOR, MENTEE, FORMER, CANARY + " P01") == {}
+    assert mentioning(prog, "P01", TOKEN, LATER_TOKEN, MENTOR, MENTEE, FORMER, CANARY + " P01") == {}
     assert mentioning(prog, "P02", TOKEN2, MENTOR2, MENTEE2) == other  # the other pair is whole, in both files
     inbox = {d["message_key"]: d for d in tables(prog)["inbox"]}
     assert [inbox[k] for k in ("log-a", "odd-a", "forged-a")] == [
@@ -199,7 +206,10 @@ def test_purge_of_a_kept_state_leaves_no_row_naming_the_pair_its_people_or_token
         for k, o in (("log-a", "log"), ("odd-a", "quarantine"), ("forged-a", "quarantine"))]
     assert sorted(p.name for p in (var / "quarantine").iterdir()) == ["forged-b.eml", "odd-b.eml"]
     assert sorted(p.name for box in ("cur", "new") for p in (var / "inbox" / box).iterdir()) == ["b-1:2,S", "b-2"]
-    assert prog.state.with_name("state.json.bak").read_bytes() == prog.state.read_bytes()
+    backup = prog.state.with_name("state.json.bak")
+    assert backup.read_bytes() == prog.state.read_bytes()
+    assert {p.name: p.stat().st_mode & 0o777 for p in (backup, var / "state.json.schema1.bak")} == {
+        "state.json.bak": 0o600, "state.json.schema1.bak": 0o600}  # the pairs' notes are private again
 
 
 def test_purge_refuses_a_pair_whose_series_is_still_in_the_calendars_and_changes_nothing(tmp_path, capsys):
@@ -228,7 +238,9 @@ def test_purge_of_a_pair_nobody_answered_yet_finds_its_people_in_the_roster(tmp_
     capsys.readouterr()
     assert prog.cli("purge", "--pair", "P01") == 0
     out = capsys.readouterr().out
-    assert " 1 requests," in out and f"sent to and from {MENTOR}, {MENTEE} stays" in out and "search for" not in out
+    assert " 1 requests," in out
+    assert (f"out of rmdaemon's reach: the mail already sent to and from {MENTOR}, {MENTEE} stays in their mailboxes "
+            f"and in the programme mailbox's sent items ({prog.root / 'var' / 'outbox'}) and delete it there") in out
     assert tables(prog)["requests"] == []
 
 
@@ -247,5 +259,46 @@ def test_an_upgrades_copy_that_cannot_be_read_is_removed_and_said_so(tmp_path, c
     broken.write_text("{ not json")
     capsys.readouterr()
     assert prog.cli("purge", "--pair", "P01") == 0
-    assert f"{broken} (kept by an upgrade) could not be read, so it was removed" in capsys.readouterr().out
-    assert not broken.exists()
+    out = capsys.readouterr().out
+    assert f"{broken} (kept by an upgrade) could not be read, so it was removed" in out
+    assert "state.json.schema1.bak (kept by an upgrade) was rewritten without the pair" in out  # the next one still is
+    assert not broken.exists() and mentioning(prog, MENTOR, MENTEE) == {}
+
+
+def test_purge_finds_a_replaced_persons_address_in_the_state_when_the_roster_cannot_be_read(tmp_path, capsys):
+    prog = kept(tmp_path)
+    prog.roster.write_text("not,a,roster\n")
+    capsys.readouterr()
+    assert prog.cli("purge", "--pair", "P01") == 0
+    assert f"sent to and from {MENTOR}, {FORMER}, {MENTEE} stays" in capsys.readouterr().out
+    assert mentioning(prog, "P01", TOKEN, MENTOR, MENTEE, FORMER) == {}
+
+
+def test_purge_on_another_backend_leaves_the_local_maildir_alone_and_names_no_local_outbox(tmp_path, capsys):
+    """On smtp the replies are in the programme's IMAP mailbox (out of reach, as the summary says):
+    a Maildir under var/ is not the backend's, so nothing in it is deleted."""
+    prog = kept(tmp_path, kind='"smtp"')
+    with open(prog.config, "a") as f:
+        f.write('\n[backend.smtp]\nsmtp_host = "smtp.example.com"\nimap_host = "imap.example.com"\n'
+                'password_env = "RM_TEST_MAIL_PASSWORD"\n')
+    inbox = prog.root / "var" / "inbox"
+    files = sorted(p.name for box in ("cur", "new") for p in (inbox / box).iterdir())
+    capsys.readouterr()
+    assert prog.cli("purge", "--pair", "P01") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(", 0 processed inbox copies")
+    assert "the programme mailbox's sent items; search for" in out and "outbox" not in out
+    assert sorted(p.name for box in ("cur", "new") for p in (inbox / box).iterdir()) == files
+
+
+def test_purge_of_a_pair_the_state_never_had_says_so_unless_the_inbox_kept_its_replies(tmp_path, capsys):
+    prog = kept(tmp_path)
+    before = prog.state.read_bytes()
+    capsys.readouterr()
+    assert prog.cli("purge", "--pair", "P09") == 0  # in no roster, no state
+    assert capsys.readouterr().out == "nothing stored for pair P09\n" and prog.state.read_bytes() == before
+    prog.roster.write_text(ROSTER + "P03,Tom Becker,tom@example.com,Dana Lee,dana@example.com,Try Copilot\n")
+    (prog.root / "var" / "inbox" / "cur" / "c-1:2,S").write_text("From: dana@example.com\r\n\r\nYES")
+    assert prog.cli("purge", "--pair", "P03") == 0  # a reply processed before the pair was purged once already
+    assert capsys.readouterr().out.startswith("purged pair P03: 0 session logs") and not (
+        prog.root / "var" / "inbox" / "cur" / "c-1:2,S").exists()
