@@ -136,6 +136,18 @@ def test_each_kickoff_greets_its_reader_and_speaks_to_their_role(tmp_path):
         assert "of 45 minutes, every two weeks," in text and "Reply to this email with YES" in text
 
 
+def test_an_admins_kickoff_template_gets_each_readers_role_as_documented(tmp_path):
+    """``role`` is 'mentor' or 'mentee' (docs/templates.md lists it so): a template may print it."""
+    prog = Programme.create(tmp_path, roster=ONE_PAIR)
+    (prog.root / "my-templates").mkdir()
+    (prog.root / "my-templates" / "kickoff.txt").write_text(
+        "Subject: {{ program.name }} [{{ token }}]\n\nYou join as the {{ role }}. Reply YES or NO.\n")
+    prog.config.write_text(prog.config.read_text().replace('# dir = "my-templates"', 'dir = "my-templates"'))
+    assert prog.run(T0) == 0
+    said = {who: prog.outbox("kickoff", to=who)[0].get_body(("plain",)).get_content() for who in (MENTOR, MENTEE)}
+    assert "You join as the mentor." in said[MENTOR] and "You join as the mentee." in said[MENTEE]
+
+
 # Aisha mentors two colleagues: her answer to one kickoff is about that pair only, which only the
 # kickoff's token can say (her address is in both pairs).
 TWO_PAIRS = ONE_PAIR + f"P02,Aisha Khan,{MENTOR},Tom Becker,tom.becker@example.com,Try Copilot\n"
