@@ -792,17 +792,24 @@ BILINGUAL = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,men
              "Europe/Berlin,America/New_York,de,en\n")
 
 
-def bilingual_series(tmp_path: Path):
+def bilingual_series(tmp_path: Path, roster_text: str = BILINGUAL, until: bool = False, **config: str):
+    """``until``: the programme runs to an end date, so the series has no count."""
     from programme import Programme
     from rmdaemon import compose, roster
     from rmdaemon.config import load_settings
     from rmdaemon.programme.messages import Mailer
     from rmdaemon.programme.series import plan_to_doc
 
-    settings = load_settings(Programme.create(tmp_path, roster=BILINGUAL).config)
+    prog = Programme.create(tmp_path, roster=roster_text, **config)
+    if until:
+        prog.config.write_text(prog.config.read_text().replace("\nsessions = 6", "\n# sessions = 6")
+                               .replace("# end_date = 2027-06-30", "end_date = 2027-06-30"))
+    settings = load_settings(prog.config)
     pair = roster.load_roster(settings.roster_path, settings.program)[0]
     plan = SeriesPlan(pair.pair_id, "Europe/Berlin", datetime(2027, 1, 5, 16, 0, tzinfo=ZoneInfo("Europe/Berlin")), 45,
-                      "biweekly", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6", count=6)
+                      "biweekly", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;" + ("UNTIL=20270630T220000Z" if until else "COUNT=6"),
+                      count=None if until else 6,
+                      until=datetime(2027, 6, 30, 22, 0, tzinfo=timezone.utc) if until else None)
     # as the booking job stores it, without the keys a series only gets when something happens to it
     series = {"uid": "rm-abc-0@example.com", "sequence": 0, "plan": plan_to_doc(plan), "token_key": "ab" * 32,
               "join_url": "https://meet.example.com/j/42", "blackouts": ["2027-02-02T15:00:00+00:00"]}
@@ -852,3 +859,33 @@ def test_a_cancellation_says_why_and_a_series_from_before_the_secret_keeps_no_ke
     old = {k: v for k, v in series.items() if k not in ("token_key", "join_url")}
     before = meeting_for(mail, pair, {"series": old})
     assert before.token_key == "" and "Join online" not in before.body_text
+
+
+def test_a_reader_whose_language_has_no_templates_gets_the_programmes_with_dates_in_their_own(tmp_path):
+    """The programme writes German; Richard's language, Italian, has no templates: he reads the German
+    invitation, his dates as an Italian reader writes them. The place is the programme's."""
+    from rmdaemon import compose
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, plan = bilingual_series(tmp_path, BILINGUAL.replace("Europe/Berlin,America/New_York,de,en",
+                                                                            "Europe/Berlin,America/New_York,de,it"),
+                                                language='"de"', location='"Raum 4.12"')
+    meeting = meeting_for(mail, pair, {"series": series})
+    italian = compose.local_time(plan.first_start, "America/New_York", "it")
+    assert meeting.location == "Raum 4.12" and italian != compose.local_time(plan.first_start, "America/New_York", "en")
+    own = {address: text for address, _, text, _ in meeting.bodies}
+    assert own["richard.hale@example.com"].startswith("Hallo Richard,\n") and italian in own["richard.hale@example.com"]
+    assert "Ort: Raum 4.12" in own["richard.hale@example.com"]
+    assert meeting.body_text.startswith("Hallo Aisha und Richard,\n") and "\n---\n" not in meeting.body_text
+    assert f"{italian} für Richard" in meeting.body_text
+    assert meeting.description.startswith("Reverse-Mentoring-Termin von") and "\n---\n" not in meeting.description
+
+
+def test_a_series_that_runs_to_the_programmes_end_date_says_so(tmp_path):
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, _ = bilingual_series(tmp_path, until=True)
+    meeting = meeting_for(mail, pair, {"series": series})
+    own = {address: text for address, _, text, _ in meeting.bodies}
+    assert "every two weeks, sessions until 30 June 2027 of 45 minutes." in own["richard.hale@example.com"]
+    assert "alle zwei Wochen, Termine bis zum 2027-06-30 à 45 Minuten." in own["aisha.khan@example.com"]
