@@ -722,6 +722,14 @@ def test_a_counter_proposes_its_own_start_and_end_and_a_reply_proposes_nothing()
         "COUNTER", utc("2027-07-05T09:00"), utc("2027-07-06T12:00"), utc("2027-07-06T12:45"))
     (reply,) = read_responses(answer_mail(counter, method="REPLY"))
     assert (reply.proposed_start, reply.proposed_end) == (None, None)
+    # Exchange names a zone it made up and defines it in the file: the proposal is read in that zone
+    custom = "\r\n".join(["BEGIN:VTIMEZONE", "TZID:Customized Time Zone", "BEGIN:STANDARD", "DTSTART:16010101T000000",
+                           "TZOFFSETFROM:-0500", "TZOFFSETTO:-0500", "END:STANDARD", "END:VTIMEZONE"])
+    counter = vevent("UID:rm-1@example.com", "DTSTART;TZID=Customized Time Zone:20270706T090000",
+                     "DTEND;TZID=Customized Time Zone:20270706T094500",
+                     "ATTENDEE;PARTSTAT=TENTATIVE:mailto:richard.hale@example.com")
+    (found,) = read_responses(answer_mail(custom, counter, method="COUNTER"))
+    assert (found.proposed_start, found.proposed_end) == (utc("2027-07-06T14:00"), utc("2027-07-06T14:45"))
 
 
 def test_a_delegated_answer_names_whom_it_was_delegated_to():
