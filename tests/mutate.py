@@ -102,7 +102,9 @@ PROMISES: dict[str, Promise] = {
         functions=(*_functions("rmdaemon.programme.pairstate", "_consent"), *_all("rmdaemon/jobs/consent.py")),
         tests=("tests/test_consent.py",
                "tests/test_walkthrough.py::test_kickoff_goes_to_both_people_of_every_active_pair_and_not_the_paused_one",
-               "tests/test_walkthrough.py::test_series_booked_only_after_both_opted_in"),
+               "tests/test_walkthrough.py::test_series_booked_only_after_both_opted_in",
+               # one pair's kickoff failing to build keeps neither the other pairs' nor the job's result back
+               "tests/test_isolation.py::test_a_pair_whose_data_breaks_a_template_does_not_keep_the_other_pairs_mail_back"),
     ),
     # One UID for a series' whole life, SEQUENCE rising on every change; answers matched by UID.
     "sequence": Promise(
@@ -115,10 +117,21 @@ PROMISES: dict[str, Promise] = {
         tests=("tests/test_itip.py", "tests/test_sessions.py"),
     ),
     # `rmdaemon purge PAIR` removes everything the daemon holds about the pair.
+    # The attack suite's purge tests play whole programmes (seconds each, on every surviving mutant):
+    # these run on a state written directly, in hundredths of a second, and assert the same promise.
     "purge": Promise(
         files=("rmdaemon/commands/purge.py",),
         functions=_all("rmdaemon/commands/purge.py"),
-        tests=("tests/attacks/test_purge.py",
+        tests=(*(f"tests/attacks/test_purge.py::{name}" for name in (
+                   "test_purge_of_a_kept_state_leaves_no_row_naming_the_pair_its_people_or_tokens_and_says_what_went",
+                   "test_purge_refuses_a_pair_whose_series_is_still_in_the_calendars_and_changes_nothing",
+                   "test_purge_takes_a_completed_pair_whose_series_ran_its_course",
+                   "test_purge_of_a_pair_nobody_answered_yet_finds_its_people_in_the_roster",
+                   "test_purge_of_a_pair_known_to_neither_roster_nor_state_names_no_one",
+                   "test_an_upgrades_copy_that_cannot_be_read_is_removed_and_said_so",
+                   "test_purge_finds_a_replaced_persons_address_in_the_state_when_the_roster_cannot_be_read",
+                   "test_purge_on_another_backend_leaves_the_local_maildir_alone_and_names_no_local_outbox",
+                   "test_purge_of_a_pair_the_state_never_had_says_so_unless_the_inbox_kept_its_replies")),
                "tests/test_engagement.py::test_purge_refuses_a_live_series_then_removes_everything"),
     ),
 }

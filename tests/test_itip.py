@@ -708,3 +708,192 @@ def test_only_attendees_who_answered_count_and_an_event_without_uid_or_attendee_
     ]
     (alone,) = read_responses(answer_mail(answered, method="REPLY"))
     assert alone.method == "REPLY"
+
+
+def test_a_counter_proposes_its_own_start_and_end_and_a_reply_proposes_nothing():
+    """"Propose New Time" (RFC 5546 COUNTER): the proposal is the COUNTER's DTSTART and DTEND, read
+    as instants (a Windows zone name included); in a REPLY the same properties are no proposal."""
+    counter = vevent("UID:rm-1@example.com", "SEQUENCE:2", "RECURRENCE-ID;TZID=Europe/London:20270705T100000",
+                     "DTSTART;TZID=W. Europe Standard Time:20270706T140000",
+                     "DTEND;TZID=W. Europe Standard Time:20270706T144500",
+                     "ATTENDEE;PARTSTAT=TENTATIVE:mailto:richard.hale@example.com")
+    (found,) = read_responses(answer_mail(counter, method="COUNTER"))
+    assert (found.method, found.recurrence_id, found.proposed_start, found.proposed_end) == (
+        "COUNTER", utc("2027-07-05T09:00"), utc("2027-07-06T12:00"), utc("2027-07-06T12:45"))
+    (reply,) = read_responses(answer_mail(counter, method="REPLY"))
+    assert (reply.proposed_start, reply.proposed_end) == (None, None)
+    # Exchange names a zone it made up and defines it in the file: the proposal is read in that zone
+    custom = "\r\n".join(["BEGIN:VTIMEZONE", "TZID:Customized Time Zone", "BEGIN:STANDARD", "DTSTART:16010101T000000",
+                           "TZOFFSETFROM:-0500", "TZOFFSETTO:-0500", "END:STANDARD", "END:VTIMEZONE"])
+    counter = vevent("UID:rm-1@example.com", "DTSTART;TZID=Customized Time Zone:20270706T090000",
+                     "DTEND;TZID=Customized Time Zone:20270706T094500",
+                     "ATTENDEE;PARTSTAT=TENTATIVE:mailto:richard.hale@example.com")
+    (found,) = read_responses(answer_mail(custom, counter, method="COUNTER"))
+    assert (found.proposed_start, found.proposed_end) == (utc("2027-07-06T14:00"), utc("2027-07-06T14:45"))
+
+
+def test_a_delegated_answer_names_whom_it_was_delegated_to():
+    delegated = vevent("UID:rm-1@example.com",
+                       'ATTENDEE;PARTSTAT=DELEGATED;DELEGATED-TO="mailto:Pat.Doe@example.com":'
+                       "mailto:richard.hale@example.com")
+    (found,) = read_responses(answer_mail(delegated))
+    assert (found.attendee, found.partstat, found.delegated_to) == (
+        "richard.hale@example.com", "DELEGATED", ("pat.doe@example.com",))
+
+
+def test_only_vevents_with_an_addressed_attendee_are_answers():
+    """A free/busy reply (RFC 5546 VFREEBUSY) names an attendee and a UID but answers no
+    invitation; an attendee line without an address (a room, written by a careless client) is nobody's answer."""
+    freebusy = "\r\n".join(["BEGIN:VFREEBUSY", "UID:rm-1@example.com", "DTSTAMP:20270701T080000Z",
+                            "ORGANIZER:mailto:mentoring@example.com",
+                            "ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com",
+                            "FREEBUSY:20270705T090000Z/20270705T100000Z", "END:VFREEBUSY"])
+    assert read_responses(answer_mail(freebusy)) == []
+    nameless = vevent("UID:rm-1@example.com", "ATTENDEE;PARTSTAT=ACCEPTED;CN=Meeting room 4:")
+    assert read_responses(answer_mail(nameless)) == []
+
+
+def test_the_place_to_meet_and_a_moved_sessions_confirmation_reach_every_vevent():
+    meeting = replace(make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=3",
+                                   moved=(("2026-03-31 10:00", "2026-04-01 15:30"),), sequence=2),
+                      location="Room 4.12, Example House")
+    events = vevents(build_request(meeting, STAMP))
+    assert [(str(e["LOCATION"]), str(e["STATUS"])) for e in events] == [("Room 4.12, Example House", "CONFIRMED")] * 2
+    (cancel,) = vevents(build_cancel(meeting, STAMP, local("Europe/London", "2026-03-31 10:00")))
+    assert str(cancel["LOCATION"]) == "Room 4.12, Example House"
+
+
+def test_cancelling_one_occurrence_says_cancel_in_its_method():
+    meeting = make_meeting("Europe/London", "2026-03-17 10:00", "FREQ=WEEKLY;COUNT=6", sequence=5)
+    cal = Calendar.from_ical(build_cancel(meeting, STAMP, local("Europe/London", "2026-03-31 10:00")))
+    assert str(cal["METHOD"]) == "CANCEL"
+
+
+def test_repair_tokens_are_keyed_by_the_series_and_a_series_from_before_the_secret_keeps_plain_ones(tmp_path):
+    """An outsider who knows a series' UID cannot compute the token that picks a new time for it."""
+    from rmdaemon import compose
+    from rmdaemon.programme.series import repair_token
+
+    _, _, series, plan = stored_series(tmp_path)
+    second = plan.first_start + timedelta(weeks=2)
+    ours, theirs = (dict(series, token_key=key * 32) for key in ("ab", "cd"))
+    assert repair_token(ours, second) != repair_token(theirs, second)
+    assert repair_token(ours, second) == compose.token(f"repair|{series['uid']}|{second.astimezone(timezone.utc).isoformat()}",
+                                                       "ab" * 32)
+    assert repair_token(series, second) == compose.token(
+        f"repair|{series['uid']}|{second.astimezone(timezone.utc).isoformat()}", None)
+
+
+def test_a_stored_plan_comes_back_in_its_own_zone(tmp_path):
+    from rmdaemon.programme.series import plan_from_doc, plan_to_doc
+
+    _, pair, _, plan = stored_series(tmp_path)
+    back = plan_from_doc(pair.pair_id, plan_to_doc(plan))
+    assert (back.first_start.tzinfo, back.first_start.hour) == (ZoneInfo("Europe/London"), 10)
+
+
+# Aisha in Berlin reads German, Richard in New York English; one blackout day was added back at the end
+# of the six planned sessions, so the pair gets five.
+BILINGUAL = ("pair_id,mentor_name,mentor_email,mentee_name,mentee_email,goal,mentor_timezone,mentee_timezone,"
+             "mentor_language,mentee_language\n"
+             "P01,Aisha Khan,aisha.khan@example.com,Richard Hale,richard.hale@example.com,Understand TikTok,"
+             "Europe/Berlin,America/New_York,de,en\n")
+
+
+def bilingual_series(tmp_path: Path, roster_text: str = BILINGUAL, until: bool = False, **config: str):
+    """``until``: the programme runs to an end date, so the series has no count."""
+    from programme import Programme
+    from rmdaemon import compose, roster
+    from rmdaemon.config import load_settings
+    from rmdaemon.programme.messages import Mailer
+    from rmdaemon.programme.series import plan_to_doc
+
+    prog = Programme.create(tmp_path, roster=roster_text, **config)
+    if until:
+        prog.config.write_text(prog.config.read_text().replace("\nsessions = 6", "\n# sessions = 6")
+                               .replace("# end_date = 2027-06-30", "end_date = 2027-06-30"))
+    settings = load_settings(prog.config)
+    pair = roster.load_roster(settings.roster_path, settings.program)[0]
+    plan = SeriesPlan(pair.pair_id, "Europe/Berlin", datetime(2027, 1, 5, 16, 0, tzinfo=ZoneInfo("Europe/Berlin")), 45,
+                      "biweekly", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;" + ("UNTIL=20270630T220000Z" if until else "COUNT=6"),
+                      count=None if until else 6,
+                      until=datetime(2027, 6, 30, 22, 0, tzinfo=timezone.utc) if until else None)
+    # as the booking job stores it, without the keys a series only gets when something happens to it
+    series = {"uid": "rm-abc-0@example.com", "sequence": 0, "plan": plan_to_doc(plan), "token_key": "ab" * 32,
+              "join_url": "https://meet.example.com/j/42", "blackouts": ["2027-02-02T15:00:00+00:00"]}
+    mail = Mailer(settings.program, compose.load_templates(settings.templates_dir), datetime(2027, 1, 4, tzinfo=timezone.utc),
+                  bytes(32))
+    return mail, pair, series, plan
+
+
+def test_each_person_reads_the_invitation_in_their_language_with_their_own_time_first(tmp_path):
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, plan = bilingual_series(tmp_path)
+    meeting = meeting_for(mail, pair, {"series": series})
+    assert (meeting.plan, meeting.organizer_email, meeting.token_key, meeting.cancelled, meeting.exdates,
+            meeting.moved) == (plan, "mentoring@example.com", "ab" * 32, False, (), ())
+    own = {address: (text, html) for address, _, text, html in meeting.bodies}
+    aisha, aisha_html = own["aisha.khan@example.com"]
+    assert aisha.startswith("Hallo Aisha,\n") and "Hallo Aisha," in aisha_html and "Hello" not in aisha
+    assert "Reverse Mentoring mit Richard:\nDi., 5. Jan. 2027, 16:00 CET (Di., 5. Jan. 2027, 10:00 EST für Richard)," in aisha
+    assert "alle zwei Wochen, 5 Termine à 45 Minuten." in aisha and "Online teilnehmen: https://meet.example.com/j/42" in aisha
+    richard, richard_html = own["richard.hale@example.com"]
+    assert richard.startswith("Hello Richard,\n") and "Hello Richard," in richard_html and "Hallo" not in richard
+    assert "sessions with Aisha:\nTue 05 Jan 2027, 10:00 EST (Tue 05 Jan 2027, 16:00 CET for Aisha)," in richard
+    assert "every two weeks, 5 sessions of 45 minutes." in richard and "Join online: https://meet.example.com/j/42" in richard
+    # the one body both read (a backend that cannot send each their own): both languages, each time in its reader's
+    english, german = meeting.body_text.split("\n---\n\n")
+    assert english.startswith("Hello Aisha and Richard,\n") and german.startswith("Hallo Aisha und Richard,\n")
+    assert "Tue 05 Jan 2027, 10:00 EST for Richard (Di., 5. Jan. 2027, 16:00 CET for Aisha)," in english
+    assert "Hello Aisha and Richard," in meeting.body_html and "Hallo Aisha und Richard," in meeting.body_html
+    described = meeting.description.split("\n---\n")
+    assert [d.splitlines()[0] for d in described] == [
+        "Reverse-mentoring session: Aisha Khan (mentor) and Richard Hale (mentee).",
+        "Reverse-Mentoring-Termin von Aisha Khan und Richard Hale."]
+    assert all("https://meet.example.com/j/42" in d for d in described)
+
+
+def test_a_cancellation_says_why_and_a_series_from_before_the_secret_keeps_no_key(tmp_path):
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, _ = bilingual_series(tmp_path)
+    paused = meeting_for(mail, pair, {"series": dict(series, cancelled=True, cancel_reason="pause", sequence=2)})
+    assert paused.cancelled and paused.subject.startswith("Cancelled: ")
+    assert "are cancelled because one of you replied PAUSE." in paused.body_text
+    assert "Join online" not in paused.body_text
+    removed = meeting_for(mail, pair, {"series": dict(series, cancelled=True, sequence=3)})
+    assert "are cancelled because your pair was taken off the programme's list of pairs." in removed.body_text
+    old = {k: v for k, v in series.items() if k not in ("token_key", "join_url")}
+    before = meeting_for(mail, pair, {"series": old})
+    assert before.token_key == "" and "Join online" not in before.body_text
+
+
+def test_a_reader_whose_language_has_no_templates_gets_the_programmes_with_dates_in_their_own(tmp_path):
+    """The programme writes German; Richard's language, Italian, has no templates: he reads the German
+    invitation, his dates as an Italian reader writes them. The place is the programme's."""
+    from rmdaemon import compose
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, plan = bilingual_series(tmp_path, BILINGUAL.replace("Europe/Berlin,America/New_York,de,en",
+                                                                            "Europe/Berlin,America/New_York,de,it"),
+                                                language='"de"', location='"Raum 4.12"')
+    meeting = meeting_for(mail, pair, {"series": series})
+    italian = compose.local_time(plan.first_start, "America/New_York", "it")
+    assert meeting.location == "Raum 4.12" and italian != compose.local_time(plan.first_start, "America/New_York", "en")
+    own = {address: text for address, _, text, _ in meeting.bodies}
+    assert own["richard.hale@example.com"].startswith("Hallo Richard,\n") and italian in own["richard.hale@example.com"]
+    assert "Ort: Raum 4.12" in own["richard.hale@example.com"]
+    assert meeting.body_text.startswith("Hallo Aisha und Richard,\n") and "\n---\n" not in meeting.body_text
+    assert f"{italian} für Richard" in meeting.body_text
+    assert meeting.description.startswith("Reverse-Mentoring-Termin von") and "\n---\n" not in meeting.description
+
+
+def test_a_series_that_runs_to_the_programmes_end_date_says_so(tmp_path):
+    from rmdaemon.programme.series import meeting_for
+
+    mail, pair, series, _ = bilingual_series(tmp_path, until=True)
+    meeting = meeting_for(mail, pair, {"series": series})
+    own = {address: text for address, _, text, _ in meeting.bodies}
+    assert "every two weeks, sessions until 30 June 2027 of 45 minutes." in own["richard.hale@example.com"]
+    assert "alle zwei Wochen, Termine bis zum 2027-06-30 à 45 Minuten." in own["aisha.khan@example.com"]

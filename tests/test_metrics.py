@@ -110,6 +110,18 @@ def test_a_log_without_an_attended_answer_counts_as_held_as_in_health(settings):
     assert (row.sessions.held, row.sessions.missed, row.sessions.attendance) == (1, 0, 1.0)
 
 
+def test_a_pairs_row_carries_its_roster_cohort_to_the_csv(settings):
+    """The CSV's cohort column is filled from the row (blank for "-")."""
+    from rmdaemon.report import csvfile
+    from test_report import full_report
+
+    spring, plain = dataclasses.replace(make_pair("P01"), cohort="Spring 2027"), make_pair("P02")
+    rows = metrics.pair_table(snap([spring, plain]), [spring, plain], settings, NOW)
+    assert [r.cohort for r in rows] == ["Spring 2027", "-"]
+    table = csv.DictReader(io.StringIO(csvfile.render(dataclasses.replace(full_report(settings), pairs=rows))))
+    assert [(r["pair_id"], r["cohort"]) for r in table] == [("P01", "Spring 2027"), ("P02", "")]
+
+
 def test_the_period_counts_sessions_that_started_inside_it_only(settings):
     p, s, logs = one_pair_five_sessions()
     summary = metrics.programme_summary(snap([p], sessions=s, logs=logs), [p], settings, NOW,

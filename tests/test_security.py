@@ -226,7 +226,9 @@ def test_csv_report_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(t
 
 # OWASP's list, written out here (not imported) so narrowing the code's list fails a test.
 OWASP_FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]
-TEXT_COLUMNS = ["pair_id", "mentor", "mentee", "track", "state"]  # the CSV's only text; it carries no notes
+# The pairs table's text (it carries no notes); its other columns are numbers, "yes"/"no", "private"
+# and the funnel's and attention's own words.
+TEXT_COLUMNS = ["pair_id", "mentor", "mentee", "track", "state", "cohort"]
 
 
 @pytest.mark.parametrize("start", OWASP_FORMULA_STARTS, ids=repr)
@@ -246,6 +248,31 @@ def test_every_formula_start_in_every_text_column_of_the_csv_is_shown_as_text(tm
     table = list(csv.DictReader(io.StringIO(csvfile.render(replace(data, pairs=rows)), newline="")))
     assert table[0][column] == "'" + payload
     dangerous = [cell for row in table for cell in row.values() if cell[:1] in OWASP_FORMULA_STARTS]
+    assert not dangerous, dangerous
+
+
+@pytest.mark.parametrize("start", OWASP_FORMULA_STARTS, ids=repr)
+def test_every_formula_start_in_the_figures_table_is_shown_as_text(tmp_path, start):
+    """The figures table names tracks, cohorts and pairs needing attention in its ``group`` column:
+    roster text, neutralised like the pairs table's. Its ``value`` column is numbers only (a fall
+    in a survey score is a negative number, which a spreadsheet reads as a number, not a formula)."""
+    from dataclasses import replace
+
+    from rmdaemon.config import load_settings
+    from rmdaemon.programme.engagement import Attention
+    from rmdaemon.report import csvfile
+    from test_report import full_report
+
+    data = full_report(load_settings(Programme.create(tmp_path).config))
+    payload = f"{start}HYPERLINK(\"http://evil.example\",\"x\")"
+    track = replace(data.summary.tracks[0], track=payload)
+    data = replace(data, summary=replace(data.summary, tracks=(track,)), cohorts=(replace(track, track=payload + " c"),),
+                   attention=(Attention(payload + " p", "Alex", "Sam", "fizzling", missed=2, held=1),))
+    table = list(csv.DictReader(io.StringIO(csvfile.figures(data), newline="")))
+    groups = {row["section"]: row["group"] for row in table if payload in row["group"]}
+    assert groups == {"track": "'" + payload, "cohort": "'" + payload + " c", "needs attention": "'" + payload + " p"}
+    dangerous = [row for row in table if (row["section"] + row["group"] + row["figure"])[:1] in OWASP_FORMULA_STARTS
+                 or row["value"][:1] in ("=", "+", "@", "\t", "\r")]
     assert not dangerous, dangerous
 
 

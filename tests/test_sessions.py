@@ -3,12 +3,16 @@ series, the logs and the clock — the same answer whatever runs happened in bet
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
+from rmdaemon.model import Pair, Person, WorkingHours
 from rmdaemon.programme import sessions
-from rmdaemon.programme.series import utc_key, with_move, with_skip
+from rmdaemon.programme.pairstate import apply_reply
+from rmdaemon.programme.series import exdates, moves, utc_key, with_move, with_skip
 from rmdaemon.records import Log, PairRecord
+from rmdaemon.replies import parse_reply
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -130,3 +134,59 @@ def test_we_did_not_meet_is_missed_when_the_window_closes_unless_the_other_says_
     assert listed(doc(), [didnt], nth(1) + WINDOW)[0][2:] == ("missed", (PEOPLE[0],))
     did = log(nth(1) + timedelta(hours=3), who=PEOPLE[1], token=sessions.planned_rows(doc())[0]["token"])
     assert listed(doc(), [didnt, did], nth(1) + WINDOW)[0][2:] == ("held", PEOPLE)
+
+
+def test_moves_add_up_a_session_moved_again_has_one_new_time_and_one_moved_back_has_none() -> None:
+    s = with_move(series(), nth(2), nth(2) + timedelta(days=1))
+    s = with_move(s, nth(3), nth(3) + timedelta(days=1))  # the first move stays
+    s = with_move(s, nth(2), nth(2) + timedelta(days=2))  # moved again: the latest time only
+    assert [(r[0], r[1], r[2]) for r in listed(doc(s), [], FIRST - WEEK)[:3]] == [
+        (1, "09 Dec", "planned"), (2, "18 Dec", "moved"), (3, "24 Dec", "moved")]
+    s = with_move(s, nth(3), nth(3))  # back to its planned time: a plain session again
+    assert [(r[0], r[1], r[2]) for r in listed(doc(s), [], FIRST - WEEK)[1:3]] == [(2, "18 Dec", "moved"),
+                                                                                 (3, "23 Dec", "planned")]
+    assert s["sequence"] == 5  # every change raises it, so calendars take each one
+
+
+def test_a_second_skip_keeps_the_first_and_both_are_cancelled_in_the_calendars() -> None:
+    s = with_skip(with_skip(series(), nth(2)), nth(4))
+    assert s["exdates"] == s["cancel_occurrences"] == [utc_key(nth(2)), utc_key(nth(4))]
+    assert [r[2] for r in listed(doc(s), [], FIRST - WEEK)] == ["planned", "skipped", "planned", "skipped", "planned",
+                                                                "planned"]
+
+
+def test_a_series_stored_before_skips_moves_and_repairs_existed_takes_them() -> None:
+    """A series record written without the ``exdates``, ``moved``, ``cancel_occurrences`` and
+    ``repairs`` keys (nothing had happened to it yet) reads as a plain series and takes a skip and
+    a move."""
+    bare = {k: v for k, v in series().items() if k not in ("exdates", "moved", "repairs", "blackouts")}
+    assert (exdates(bare), moves(bare)) == ((), ())
+    s = with_move(with_skip(bare, nth(2)), nth(3), nth(3) + timedelta(days=1))
+    assert (exdates(s), moves(s)) == ((nth(2),), ((nth(3), nth(3) + timedelta(days=1)),))
+    assert s["cancel_occurrences"] == [utc_key(nth(2))]
+
+
+def test_a_picked_time_settles_the_repair_offer_so_a_second_pick_is_told_the_session_already_moved() -> None:
+    hours = WorkingHours(time(9), time(17), (0, 1, 2, 3, 4))
+    mentor, mentee = (Person(name, address, "Europe/London", hours) for name, address in zip(("Ana", "Bob"), PEOPLE))
+    pair = Pair("p1", mentor, mentee, goal="g", track="", cadence="weekly", duration_minutes=45, preferred_slot=None,
+                status="active")
+
+    def reply(text: str):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = PEOPLE[1], "mentoring@example.com", "Re: other times [RM-REPAIR]"
+        msg.set_content(text)
+        return parse_reply(msg.as_bytes())
+
+    key = utc_key(nth(2))
+    offered = [utc_key(nth(2) + timedelta(days=d)) for d in (1, 2)]
+    repairs = {key: {"state": "offered", "token": "RM-REPAIR", "offered": offered}}
+    session = {"token": "RM-REPAIR", "pair_id": "p1", "kind": "repair", "planned": key}
+    now = nth(1) + timedelta(hours=3)
+    picked = apply_reply(now, (), pair, doc(series(repairs=repairs)), session, mentee, reply("2"))
+    assert picked.reason == f"repair: {PEOPLE[1]} picked 2; session {key} moved to {offered[1]}"
+    assert listed(picked.doc, [], now)[1][1:3] == ("18 Dec", "moved")
+    again = apply_reply(now, (), pair, picked.doc, session, mentor, reply("1"))
+    assert again.reason == ("reschedule refused: the session was already moved; "
+                            "reply RESCHEDULE with a day and time to move it again")
+    assert listed(again.doc, [], now)[1][1:3] == ("18 Dec", "moved")

@@ -33,16 +33,12 @@ def run(ctx: Context) -> JobResult:
 
     sent = deliver(ctx, messages, result, record=record)
     for pair in new:
-        result.add("pairs started", _started(pair, sent))
+        result.add("pairs started")
+    for pair in [*new, *retry]:  # only what left: a kickoff kept back is in the send errors, and goes next tick
+        to = [person.name for person in pair.people if kickoff_key(pair, person) in sent]
+        if to:
+            result.lines.append(f"{pair.pair_id}: kickoff sent to {' and '.join(to)}")
     return result
-
-
-def _started(pair: Pair, sent: set[str]) -> str:
-    """The run's line for a new pair: a kickoff that did not go (the send errors say why) is not called sent."""
-    missing = [p.name for p in pair.people if kickoff_key(pair, p) not in sent]
-    if not missing:
-        return f"{pair.pair_id}: kickoff sent to {pair.mentor.name} and {pair.mentee.name}"
-    return f"{pair.pair_id}: started; the kickoff to {' and '.join(missing)} did not go (see the send errors)"
 
 
 def new_pair_doc(pair: Pair, ctx: Context, opt_in: bool) -> dict:
