@@ -18,7 +18,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 import recurring_ical_events
 from icalendar import Calendar
 

@@ -9,7 +9,6 @@ files in the outbox, the rows ``status`` reads, the problems shown against a pai
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path

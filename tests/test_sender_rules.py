@@ -23,7 +23,7 @@ ME = "richard.hale@example.com"
     (f"{ME} (Richard Hale)", From(ME)),
     (f"<{ME}> (Richard (at work) Hale)", From(ME)),
     (f"Richard <{ME}> ", From(ME)),
-    (f'"richard.hale"@example.com', From('"richard.hale"@example.com')),
+    ('"richard.hale"@example.com', From('"richard.hale"@example.com')),
     (f"=?utf-8?q?Richard_H=C3=A4le?= <{ME}>", From(ME)),
     (f'"{ME}" <{ME}>', From(ME)),  # the name shows the same address: no one is misled
     (f'"{ME}." <{ME}>', From(ME)),

@@ -26,8 +26,8 @@ from rmdaemon.errors import BackendError, UserError
 from rmdaemon.phrases import english
 from rmdaemon.programme import counters, pairstate, repairs
 from rmdaemon.programme.sessions import earlier
-from rmdaemon.records import (ACTIVE, DECLINED, ENDED, PAIRS, PAUSED, SESSIONS, OutboxStatus, RepairState, index,
-                                outbox_keys, save)
+from rmdaemon.records import (ACTIVE, DECLINED, ENDED, PAIRS, PAUSED, SESSIONS, RepairState, index,
+                                save)
 from rmdaemon.programme.context import Context, isolated, log
 from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.series import (actual_start, taken_slots, exdates, fingerprint, hours_to_doc, meeting_for, pair_from_doc,

@@ -43,7 +43,7 @@ def run(ctx: Context) -> JobResult:
     done = index(ctx.store, INBOX, "message_key")
     horizon = forgotten_before(ctx.store)
     if horizon is not None:  # pruned ids: a log still knows the message it came from
-        done |= {log.message_id: {} for log in logs(ctx.store) if log.message_id}
+        done |= {entry.message_id: {} for entry in logs(ctx.store) if entry.message_id}
     state = pair_records(ctx.store)
     fresh: list[tuple[Incoming, str]] = []
     for message in ctx.backend.fetch_new():
@@ -111,8 +111,8 @@ class Router:
         self.roster = ctx.roster()
         self.sessions = index(ctx.store, SESSIONS, "token")
         self.logged: dict[str, set[str]] = {}  # pair → tokens of its sessions that have a log
-        for log in logs(ctx.store):
-            self.logged.setdefault(log.pair_id, set()).add(log.token)
+        for entry in logs(ctx.store):
+            self.logged.setdefault(entry.pair_id, set()).add(entry.token)
         self.by_uid = {d.series["uid"]: pid for pid, d in state.items() if d.series}
         self.changed: dict[str, PairRecord] = {}
 
