@@ -182,6 +182,8 @@ def _environment(override: Path | None) -> jinja2.Environment:
     env.extend(phrases=catalogue)
     env.filters["say"] = jinja2.pass_context(
         lambda context, value, section="": catalogue.words(value, context.get("language", "en"), section))
+    env.filters["day"] = jinja2.pass_context(
+        lambda context, value, form="yMMMMd": phrases.local_day(value, context.get("language", "en"), form))
     return env
 
 

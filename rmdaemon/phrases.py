@@ -85,7 +85,7 @@ def local_time(at: datetime, zone: str, language: str = "en") -> str:
 def local_day(when: date, language: str = "en", form: str = "yMMMEd") -> str:
     """A day as ``language`` writes it (English as the e-mails always wrote it: ``Tue 12 Jan 2027``)."""
     if base_language(language or "en") == "en":
-        return when.strftime({"MMMd": "%d %b", "yMMMd": "%d %b %Y"}.get(form, "%a %d %b %Y"))
+        return when.strftime({"MMMd": "%d %b", "yMMMd": "%d %b %Y", "yMMMMd": "%d %B %Y"}.get(form, "%a %d %b %Y"))
     return format_skeleton(form, when, locale=_locale(language))
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from programme import Programme, status
-from rmdaemon import compose, template_vars
+from rmdaemon import compose, phrases, template_vars
 from rmdaemon.replies import parse_reply
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -235,3 +235,20 @@ def test_golden_email(kind, language):
         path.write_text(text, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == text, f"{path}: regenerate with UPDATE_GOLDEN=1 and review the diff"
     assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_programme_that_runs_to_an_end_date_names_it_as_the_reader_writes_dates(language):
+    """Kickoff and invitation say until when the sessions run: a reader of German reads
+    '30. Juni 2027', not the config's '2027-06-30'."""
+    templates = compose.load_templates()
+    for kind in ("kickoff", "invitation"):
+        context = _golden_context(templates, kind, language)
+        context["program"] = replace(context["program"], sessions=None, end_date=date(2027, 6, 30))
+        if "count" in context:
+            context["count"] = None
+        out = compose.render(templates, kind, context, (language,), "en")
+        if language.startswith("en"):
+            continue  # English names the span in the series' summary (programme/series.py)
+        assert "2027-06-30" not in out.text
+        assert phrases.local_day(date(2027, 6, 30), language, "yMMMMd") in out.text, (kind, out.text)
