@@ -529,7 +529,7 @@ def _event_responses(event: Event, cal: Calendar, method: str) -> list[ItipRespo
     """
     try:
         uid = str(event.get("UID", "")).strip()
-        attendees = [a for a in _as_list(event.get("ATTENDEE")) if _attendee_address(a)]
+        attendees = [a for a in _as_list(event.get("ATTENDEE")) if "@" in _attendee_address(a)]  # not a room's urn:
         if not uid or not attendees:
             return []
         answering = [a for a in attendees if "PARTSTAT" in a.params] or attendees

@@ -751,6 +751,9 @@ def test_only_vevents_with_an_addressed_attendee_are_answers():
     assert read_responses(answer_mail(freebusy)) == []
     nameless = vevent("UID:rm-1@example.com", "ATTENDEE;PARTSTAT=ACCEPTED;CN=Meeting room 4:")
     assert read_responses(answer_mail(nameless)) == []
+    urn = vevent("UID:rm-1@example.com", "ATTENDEE;PARTSTAT=ACCEPTED:mailto:richard.hale@example.com",
+                 "ATTENDEE;PARTSTAT=ACCEPTED;CN=Room 4:urn:uuid:4b1c3a52-6a0e-4f53-9f8a-0c8f2a1d7e11")
+    assert [r.attendee for r in read_responses(answer_mail(urn))] == ["richard.hale@example.com"]
 
 
 def test_the_place_to_meet_and_a_moved_sessions_confirmation_reach_every_vevent():
