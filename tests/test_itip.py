@@ -899,4 +899,4 @@ def test_a_series_that_runs_to_the_programmes_end_date_says_so(tmp_path):
     meeting = meeting_for(mail, pair, {"series": series})
     own = {address: text for address, _, text, _ in meeting.bodies}
     assert "every two weeks, sessions until 30 June 2027 of 45 minutes." in own["richard.hale@example.com"]
-    assert "alle zwei Wochen, Termine bis zum 2027-06-30 à 45 Minuten." in own["aisha.khan@example.com"]
+    assert "alle zwei Wochen, Termine bis zum 30. Juni 2027 à 45 Minuten." in own["aisha.khan@example.com"]
