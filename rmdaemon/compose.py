@@ -150,10 +150,9 @@ def _search_path(override: Path | None) -> list[str]:
 
 
 def load_templates(override: Path | None = None) -> Templates:
-    problems = _checked(override, _fingerprint(override))
+    env, problems = _checked(override, _fingerprint(override))
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", list(problems))
-    env = _environment(override)
     files = frozenset(env.list_templates())
     starters, questions = {}, {}
     for path in sorted(files):
@@ -248,20 +247,25 @@ def _fingerprint(override: Path | None) -> tuple[tuple[str, int, int], ...]:
 
 
 @lru_cache(maxsize=8)
-def _checked(override: Path | None, fingerprint: tuple[tuple[str, int, int], ...]) -> tuple[str, ...]:
+def _checked(override: Path | None,
+             fingerprint: tuple[tuple[str, int, int], ...]) -> tuple[jinja2.Environment, tuple[str, ...]]:
     """``check_templates`` once per version of the files: parsing and compiling every template was
     nine tenths of a small tick, and the roster and templates are re-read every tick (admins edit
-    them live), so an edit still counts from the next tick on."""
-    return tuple(check_templates(override))
+    them live), so an edit still counts from the next tick on. The environment the check compiled
+    every template in is the one the tick renders with: compiling them all a second time was a
+    tenth of an agenda tick at 1,000 pairs (bench/compare.py)."""
+    env = _environment(override)
+    return env, tuple(check_templates(override, env))
 
 
-def check_templates(override: Path | None = None) -> list[str]:
+def check_templates(override: Path | None = None, env: jinja2.Environment | None = None) -> list[str]:
     """Every template problem at once: missing files, syntax, unknown filters and names (with file,
-    line and did-you-mean), and what rendering each on its sample context meets."""
+    line and did-you-mean), and what rendering each on its sample context meets (in ``env``, the
+    environment of ``override`` unless given)."""
     problems: list[str] = []
     if override is not None and not override.is_dir():
         return [f"[templates] dir: {override} is not a directory; create it or remove the key to use the shipped templates"]
-    env = _environment(override)
+    env = env or _environment(override)
     translations = [t for t in env.list_templates() if "/" in t and t.rpartition("/")[2] in TEMPLATE_FILES]
     for name in (*TEMPLATE_FILES, REPORT_TEMPLATE, *translations):
         try:
@@ -457,7 +461,12 @@ def token(text: str, key: str | None) -> str:
 
 def session_token(series: Mapping[str, Any], start: datetime) -> str:
     """The token of one session of ``series`` (a stored series: its ``uid`` and ``token_key``); stable."""
-    return token(f"{series['uid']}|{start.astimezone(ZoneInfo('UTC')).isoformat()}", series.get("token_key"))
+    return keyed_session_token(series, start.astimezone(ZoneInfo('UTC')).isoformat())
+
+
+def keyed_session_token(series: Mapping[str, Any], utc: str) -> str:
+    """``session_token`` of the session planned at ``utc`` (its start's store key, UTC ISO form)."""
+    return token(f"{series['uid']}|{utc}", series.get("token_key"))
 
 
 def thread_token(key: str | None, *parts: str) -> str:

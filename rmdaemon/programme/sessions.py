@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, planning
-from rmdaemon.programme.series import actual_start, plan_from_doc, utc_key
+from rmdaemon.programme.series import moves, plan_from_doc, utc_key
 from rmdaemon.records import Log, PairRecord, Session, SessionStatus
 
 NOT_SENT = "not sent: the session had started"  # a session record's ``agenda`` when the daemon was down through its lead time
@@ -69,15 +69,17 @@ def _series_rows(pair_id: str, series: dict, start_number: int) -> list[Row]:
     repairs = series.get("repairs") or {}
     cancelled = series.get("cancelled_at", "") if series.get("cancelled") else None  # "": before cancellations were dated
     cut = min(filter(None, (series.get("replaced"), cancelled)), default=None) if series.get("replaced") else None
+    moved: dict[str, str] = {}
+    for old, new in moves(series):  # the first move of a start counts (as in ``actual_start``)
+        moved.setdefault(utc_key(old), utc_key(new))
     rows: list[Row] = []
-    for planned in planning.occurrences(plan):
-        key = utc_key(planned)
+    for _, key in planning.keyed_occurrences(plan):
         if key in blackouts:
             continue
         if cut is not None and key >= cut:
             break
-        row: Row = {"token": compose.session_token(series, planned), "pair_id": pair_id, "kind": "session",
-                    "uid": series["uid"], "planned": key, "start": utc_key(actual_start(series, planned)),
+        row: Row = {"token": compose.keyed_session_token(series, key), "pair_id": pair_id, "kind": "session",
+                    "uid": series["uid"], "planned": key, "start": moved.get(key, key),
                     "number": start_number + len(rows)}
         if key in skipped:
             row["skipped"] = "declined" if (repairs.get(key) or {}).get("state") == "skipped" else "skip"
