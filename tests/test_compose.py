@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 import string
 from datetime import datetime, time, timezone
-from email import message_from_bytes, policy
+from email import message_from_bytes, policy, quoprimime
+from email.charset import QP, Charset
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 
@@ -15,6 +17,7 @@ from rmdaemon.model import Pair, Person, WorkingHours
 
 ALEX = Person("Alex Young", "alex@example.com", "Europe/London", WorkingHours(time(9), time(17), (0, 1, 2, 3, 4)))
 NOW = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
+ENVELOPE = Envelope("k", "a@example.com", "A", (ALEX,), NOW, "<k@example.com>")
 
 
 def test_starters_never_repeat_until_the_track_is_exhausted():
@@ -83,6 +86,28 @@ def test_a_series_token_key_makes_its_tokens_and_a_secret_its_message_ids_uncomp
     assert keyed == compose.session_token({"uid": "uid-1", "token_key": mine}, NOW) and len(keyed) == 9
     ids = {compose.message_id("agenda", "k", "example.com", secret=s) for s in (None, b"a" * 32, b"b" * 32)}
     assert len(ids) == 3 and compose.message_id("agenda", "k", "example.com") in ids
+
+
+def test_quoted_printable_is_what_the_standard_library_writes():
+    """compose's remembered-lines encoder must not change a byte of a body: random text with every
+    kind of line end, trailing white space, '=' near the 76th column, UTF-8 and the separators
+    str.splitlines knows; and a whole e-mail as the standard library's Charset writes it."""
+    rng = random.Random(2045)
+    alphabet = " \t\r\n=.-abcXYZ\x0b\x0c\x1c\x85\xa0é€😀"
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) if rng.random() < 0.3 else rng.choice("abcdefgh ")
+                       for _ in range(rng.randint(1, 250)))
+        body = text.encode("utf-8").decode("latin1")
+        assert compose.qp_body(body) == quoprimime.body_encode(body), text
+    classic = Charset("utf-8")
+    classic.body_encoding = QP
+    text = "Grüße,\n" + "x = y " * 40 + "\n  trailing \t\n\n<p style=\"margin: 0\">…</p>\n"
+    ours = build_email(ENVELOPE, Rendered("S", text, text))
+    alternative = MIMEMultipart("alternative", boundary=compose._boundary("k", 0))
+    alternative.attach(MIMEText(text, "plain", classic))
+    alternative.attach(MIMEText(text, "html", classic))
+    compose._headers(alternative, ENVELOPE, "S")
+    assert ours == alternative.as_bytes(policy=WIRE)
 
 
 def test_wire_policy_writes_what_compat32_writes():
