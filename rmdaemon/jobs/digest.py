@@ -38,10 +38,10 @@ def run(ctx: Context) -> JobResult:
     sent = [k for k in outbox_keys(ctx.store, *FINAL) if k.startswith("digest:")]
     if key in sent:
         return result  # this week's is out: most ticks stop here, before reading every table
-    snap = metrics.snapshot(ctx.store)
-    since = _since(ctx, snap, sent, slot)
+    since = _since(ctx, metrics.first_session(ctx.store), sent, slot)
     if since is None or since >= slot:
         return result  # no session before the slot (or the clock went back): nothing to report yet
+    snap = metrics.snapshot(ctx.store)
     if sent and _over_and_quiet(ctx, snap, metrics.Period(since, slot)):
         return result
     summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
@@ -66,12 +66,11 @@ def week_label(since: datetime, slot: datetime) -> dict:
                   start=day(since.date(), "MMMd"), end=day((slot - timedelta(days=1)).date(), "yMMMd"))
 
 
-def _since(ctx: Context, snap: metrics.Snapshot, sent: list[str], slot: datetime) -> datetime | None:
+def _since(ctx: Context, first: str | None, sent: list[str], slot: datetime) -> datetime | None:
     """Where this digest starts: where the last one ended (one digest for all the weeks the
-    daemon was down), and never before the day of the programme's first session (None: no
-    session had started by the digest's moment)."""
+    daemon was down), and never before the day of the programme's first session (``first``;
+    None: no session had started by the digest's moment)."""
     zone = ZoneInfo(ctx.settings.program.timezone)
-    first = min((s["start"] for s in snap.sessions), default=None)
     if first is None or datetime.fromisoformat(first) >= slot:
         return None
     since = datetime.combine(datetime.fromisoformat(first).astimezone(zone).date(), time(0), zone)

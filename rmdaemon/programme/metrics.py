@@ -73,6 +73,13 @@ def snapshot(store: Store) -> Snapshot:
     return Snapshot.of(pairs, _meetings(pairs), rows(LOGS), rows(SURVEYS), rows(COMMANDS), rows(INBOX))
 
 
+def first_session(store: Store) -> str | None:
+    """The start (UTC key) of the programme's first session, as ``snapshot`` would find it among
+    its ``sessions``, without copying every table: the digest asks every tick, and before the
+    first session nothing more (the snapshot was a third of an agenda tick's memory at 10,000 pairs)."""
+    return min((row["start"] for row in _meetings(store.rows(PAIRS).values())), default=None)
+
+
 def _meetings(pairs: Iterable[dict]) -> Iterable[dict]:
     """Every session that was to take place (``programme/sessions.py``): SKIPped and cancelled
     ones never were (declined ones were, and count as missed)."""
