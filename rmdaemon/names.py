@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 TITLES = frozenset("dr dr. prof prof. mr mr. mrs mrs. ms ms. mx mx. herr frau sr sr. sra sra. m. mme mme. "
                    "dhr dhr. mevr mevr. sir dame".split())
@@ -41,8 +42,10 @@ def _script_of(text: str) -> str:
     return "cjk" if kinds & set(_CJK_SCRIPTS) else "latin"
 
 
+@lru_cache(maxsize=1 << 16)
 def address_name(full_name: str, preferred: str = "", language: str = "") -> str:
-    """The name to greet ``full_name`` with in an e-mail (the rules in this module's docstring)."""
+    """The name to greet ``full_name`` with in an e-mail (the rules in this module's docstring).
+    Remembered: every e-mail names both people several times (a twentieth of an agenda tick)."""
     if preferred.strip():
         return preferred.strip()
     name = " ".join(full_name.split())
