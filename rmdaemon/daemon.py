@@ -91,8 +91,7 @@ def run_job(name: str, job: Callable[[Context], JobResult], ctx: Context) -> Job
 
 
 def _save_job_state(store: Store, name: str, state: dict) -> None:
-    with store.deferred():  # written with the job's next intent, or by the tick's final flush
-        store.set_meta(f"job:{name}", state)
+    store.set_meta_later(f"job:{name}", state)  # written with the job's next intent, or by the tick's final flush
 
 
 def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, only_due: bool,

@@ -333,6 +333,29 @@ def test_deferred_changes_wait_for_the_next_write_or_flush(tmp_path: Path) -> No
         assert [d["key"] for d in reader.table("outbox").all()] == ["k1", "k2", "k3"]
 
 
+def test_a_meta_value_set_later_is_read_at_once_written_with_the_next_write_and_outlives_a_failed_batch(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with Store.open(path) as store:
+        store.set_meta("job:inbox", {"runs": 1})
+        store.set_meta_later("job:inbox", {"runs": 2})
+        assert store.meta("job:inbox") == {"runs": 2} and store.writes == 1
+        with Store.open(path, writer=False) as reader:
+            assert reader.meta("job:inbox") == {"runs": 1}  # not on disk yet
+        with pytest.raises(RuntimeError), store.batch():
+            store.table("outbox").insert({"key": "k1"})
+            raise RuntimeError("boom")
+        assert store.meta("job:inbox") == {"runs": 2} and store.table("outbox").all() == []
+        with store.batch():
+            store.table("outbox").insert({"key": "k2"})
+        assert store.writes == 2  # the intent carried the waiting value with it
+        store.set_meta_later("job:inbox", {"runs": 3})
+        store.set_meta("job:inbox", {"runs": 4})  # the newer value wins
+    with Store.open(path, writer=False) as reader:
+        assert reader.meta("job:inbox") == {"runs": 4}
+        with pytest.raises(ReadOnlyStoreError):
+            reader.set_meta_later("job:inbox", {"runs": 5})
+
+
 def test_a_batch_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.json") as store:
         store.table("pairs").insert({"pair_id": "P1", "state": "active"})
