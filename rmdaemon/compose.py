@@ -27,7 +27,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, quote
 from html import escape
 from pathlib import Path
 from collections.abc import Iterable
@@ -535,8 +535,8 @@ def build_email(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | 
     which was most of an agenda tick at 10,000 pairs (measured: bench/). The usual shape (text
     and HTML, nothing attached) is written directly, byte for byte what those classes write
     (``_alternative``)."""
-    if calendar is None and not files and content.text and content.html:
-        return _alternative(env, content)
+    if not files and content.text and content.html and (calendar is None or (calendar[1] and calendar[0].isascii())):
+        return _written(env, content, calendar)
     alternative = MIMEMultipart("alternative", boundary=_boundary(env.key, 0))
     alternative.attach(_text_part(content.text, "plain"))
     alternative.attach(_text_part(content.html, "html"))
@@ -587,26 +587,44 @@ def _header_items(env: Envelope, subject: str) -> list[tuple[str, str]]:
     return [*items, ("X-RM-Key", env.key)]
 
 
-def _alternative(env: Envelope, content: Rendered) -> bytes:
-    """``build_email``'s message without attachments, written as ``email.mime`` and the
-    generator write it (headers folded by ``WIRE``, parts as ``_text_part`` encodes them): the
-    classes and the generator were two thirds of building an e-mail (bench/compare.py;
-    tests/test_compose.py compares the two ways on every e-mail of a programme)."""
-    boundary = _boundary(env.key, 0)
-    head = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0"),
-            *_header_items(env, content.subject)]
+def _written(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | None) -> bytes:
+    """``build_email``'s message without files, written as ``email.mime`` and the generator
+    write it (headers folded by ``WIRE``, text as ``_text_part`` encodes it, the calendar as
+    ``encoders.encode_base64``): the classes and the generator were two thirds of building an
+    e-mail (bench/compare.py; tests/test_compose.py compares the two ways)."""
+    parts = [_qp_part("plain", content.text), _qp_part("html", content.html)]
+    if calendar is None:
+        return _multipart("alternative", _boundary(env.key, 0), _header_items(env, content.subject), parts)
+    method, ics = calendar
+    parts.append(_base64_part((("Content-Type", f'text/calendar; method="{quote(method)}"; charset="UTF-8"'),
+                               ("MIME-Version", "1.0"), ("Content-Transfer-Encoding", "base64")), ics))
+    attachment = _base64_part((("Content-Type", 'application/ics; name="invite.ics"'), ("MIME-Version", "1.0"),
+                               ("Content-Transfer-Encoding", "base64"),
+                               ("Content-Disposition", 'attachment; filename="invite.ics"')), ics)
+    return _multipart("mixed", _boundary(env.key, 1), _header_items(env, content.subject),
+                      [_multipart("alternative", _boundary(env.key, 0), [], parts), attachment])
+
+
+def _multipart(subtype: str, boundary: str, headers: list[tuple[str, str]], parts: list[bytes]) -> bytes:
+    head = [("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'), ("MIME-Version", "1.0"), *headers]
     separator = f"\r\n--{boundary}\r\n".encode("ascii")
     return b"".join([*(WIRE.fold_binary(name, value) for name, value in head), b"\r\n", separator[2:],
-                     _qp_part("plain", content.text), separator, _qp_part("html", content.html),
-                     f"\r\n--{boundary}--\r\n".encode("ascii")])
+                     separator.join(parts), f"\r\n--{boundary}--\r\n".encode("ascii")])
 
 
 def _qp_part(subtype: str, text: str) -> bytes:
     head = (("Content-Type", f'text/{subtype}; charset="utf-8"'), ("MIME-Version", "1.0"),
             ("Content-Transfer-Encoding", "quoted-printable"))
-    body = qp_body(text.encode("utf-8").decode("latin1"))
+    return _part(head, qp_body(text.encode("utf-8").decode("latin1")))
+
+
+def _base64_part(head: tuple[tuple[str, str], ...], data: bytes) -> bytes:
+    return _part(head, base64.encodebytes(data).decode("ascii"))  # as email.encoders writes it
+
+
+def _part(head: tuple[tuple[str, str], ...], payload: str) -> bytes:
     return b"".join([*(WIRE.fold_binary(name, value) for name, value in head), b"\r\n",
-                     body.replace("\n", "\r\n").encode("ascii")])
+                     payload.replace("\n", "\r\n").encode("ascii")])
 
 
 def _address(name: str, address: str) -> str:

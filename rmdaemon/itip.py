@@ -437,31 +437,30 @@ def read_responses(raw_email: bytes) -> list[ItipResponse]:
     Google sends the same REPLY as a text/calendar part and as an .ics attachment; some
     clients send only one of them, so all are read.
     """
-    try:
-        message = email.message_from_bytes(raw_email)
-    except Exception:  # noqa: BLE001 - untrusted bytes; a message we cannot parse has no answer
-        return []
-    found: list[ItipResponse] = []
-    for part in _calendar_parts(message):
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            found.extend(_responses(payload, _mime_method(part)))
-    return list(dict.fromkeys(found))
+    return read_calendars(raw_email)[0]
 
 
 def read_methods(raw_email: bytes) -> list[str]:
     """The METHOD of every calendar part of the message (the part's method parameter, else the
     calendar's own), in order, without repeats; "" for a calendar that names none."""
+    return read_calendars(raw_email)[1]
+
+
+def read_calendars(raw_email: bytes) -> tuple[list[ItipResponse], list[str]]:
+    """``read_responses`` and ``read_methods`` from one parse of the message (the inbox asks
+    both of every reply)."""
     try:
         message = email.message_from_bytes(raw_email)
-    except Exception:  # noqa: BLE001 - untrusted bytes
-        return []
-    found: list[str] = []
+    except Exception:  # noqa: BLE001 - untrusted bytes; a message we cannot parse has no answer
+        return [], []
+    responses: list[ItipResponse] = []
+    methods: list[str] = []
     for part in _calendar_parts(message):
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
-            found += [_mime_method(part) or str(c.get("METHOD", "")).strip().upper() for c in _parse(payload)]
-    return list(dict.fromkeys(found))
+            responses.extend(_responses(payload, _mime_method(part)))
+            methods += [_mime_method(part) or str(c.get("METHOD", "")).strip().upper() for c in _parse(payload)]
+    return list(dict.fromkeys(responses)), list(dict.fromkeys(methods))
 
 
 def _calendar_parts(message: Message) -> Iterator[Message]:

@@ -7,6 +7,8 @@ import string
 from datetime import datetime, time, timezone
 from email import message_from_bytes, policy, quoprimime
 from email.charset import QP, Charset
+from email import encoders
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -102,9 +104,10 @@ def test_quoted_printable_is_what_the_standard_library_writes():
         assert compose.qp_body(body) == quoprimime.body_encode(body), text
 
 
-def test_an_email_without_attachments_is_what_email_mime_writes():
-    """build_email writes the usual shape (text and HTML) itself: the same bytes as the
-    email.mime classes and the generator, for any names, subject, body, thread and line ends."""
+def test_an_email_is_what_email_mime_writes():
+    """build_email writes the usual shapes (text and HTML, with an iTIP part or not) itself: the
+    same bytes as the email.mime classes and the generator, for any names, subject, body, thread,
+    line ends and calendar."""
     rng = random.Random(822)
     alphabet = "abc XYZ=.\t\r\n-éü€日本😀From >\x0b"
 
@@ -112,16 +115,34 @@ def test_an_email_without_attachments_is_what_email_mime_writes():
         return "".join(rng.choice(alphabet) if rng.random() < 0.3 else rng.choice("abcdef ")
                        for _ in range(rng.randint(1, longest)))
 
-    for _ in range(2_000):
+    for n in range(2_000):
         people = tuple(Person(text(30), f"p{n}@example.com", "UTC", ALEX.working_hours) for n in range(rng.randint(1, 3)))
         envelope = Envelope(text(40), "org@example.com", text(20), people, NOW, "<x@example.com>",
                             rng.choice(["", "<a@example.com>", "not an id"]), rng.random() < 0.5)
         content = Rendered(" ".join(text(120).split()), text(600), text(900))
-        classic = MIMEMultipart("alternative", boundary=compose._boundary(envelope.key, 0))
-        classic.attach(MIMEText(content.text, "plain", QP_UTF8))
-        classic.attach(MIMEText(content.html, "html", QP_UTF8))
-        compose._headers(classic, envelope, content.subject)
-        assert build_email(envelope, content) == classic.as_bytes(policy=WIRE), (envelope, content)
+        calendar = (rng.choice(["REQUEST", "CANCEL", "DECLINECOUNTER"]), text(400).encode()) if n % 2 else None
+        assert build_email(envelope, content, calendar) == classic_email(envelope, content, calendar), (envelope, content)
+
+
+def classic_email(envelope: Envelope, content: Rendered, calendar: tuple[str, bytes] | None) -> bytes:
+    """build_email as it was written with the email.mime classes."""
+    msg = alternative = MIMEMultipart("alternative", boundary=compose._boundary(envelope.key, 0))
+    alternative.attach(MIMEText(content.text, "plain", QP_UTF8))
+    alternative.attach(MIMEText(content.html, "html", QP_UTF8))
+    if calendar is not None:
+        invite = MIMEBase("text", "calendar", method=calendar[0], charset="UTF-8")
+        invite.set_payload(calendar[1])
+        encoders.encode_base64(invite)
+        alternative.attach(invite)
+        attachment = MIMEBase("application", "ics", name="invite.ics")
+        attachment.set_payload(calendar[1])
+        encoders.encode_base64(attachment)
+        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        msg = MIMEMultipart("mixed", boundary=compose._boundary(envelope.key, 1))
+        msg.attach(alternative)
+        msg.attach(attachment)
+    compose._headers(msg, envelope, content.subject)
+    return msg.as_bytes(policy=WIRE)
 
 
 def test_wire_policy_writes_what_compat32_writes():

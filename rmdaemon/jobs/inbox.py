@@ -9,10 +9,12 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, calendar_answers, pairstate
@@ -83,12 +85,17 @@ def record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Out
     save(ctx.store, PAIRS, "pair_id", (doc.to_doc() for doc in router.changed.values()))
 
 
+_LINE_BREAK = re.compile(r"\n|\r")  # how policy.default unfolds a header before reading it
+
+
 def written(raw: bytes) -> datetime | None:
     """The message's Date (aware), or None when it has none that can be read."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    try:  # headers only: a full parse reads Content-Type three times with the modern header parser
-        date = BytesHeaderParser(policy=policy.default).parsebytes(head).get("Date")
-        moment = date.datetime if date is not None else None
+    try:  # headers only, the Date as policy.default's DateHeader reads it, without its other parsing
+        value = next((v for n, v in BytesHeaderParser(policy=policy.default).parsebytes(head).raw_items()
+                      if n.lower() == "date"), None)
+        value = "".join(_LINE_BREAK.split(value)) if value is not None else None
+        moment = parsedate_to_datetime(value) if value else None
     except (AttributeError, ValueError, TypeError, IndexError):  # a broken Date is just not used
         return None
     return moment if moment is not None and moment.tzinfo is not None else None
@@ -164,10 +171,11 @@ class Router:
             log.exception("reply parser failed on %s", message.ref)
             return Outcome(InboxOutcome.QUARANTINE, reason=f"could not be parsed ({type(e).__name__})")
         # Only answers count: a forwarded REQUEST or a PUBLISH must not overwrite real RSVPs.
-        responses = [r for r in itip.read_responses(message.raw) if r.method in itip.ANSWER_METHODS]
+        answers_found, methods = itip.read_calendars(message.raw)
+        responses = [r for r in answers_found if r.method in itip.ANSWER_METHODS]
         if responses:
             return self._itip(parsed, responses)
-        unknown = [m for m in itip.read_methods(message.raw) if m not in itip.ITIP_METHODS]
+        unknown = [m for m in methods if m not in itip.ITIP_METHODS]
         if unknown:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"a calendar with method {', '.join(m or '(none)' for m in unknown)}, "
                                                            f"which is not an iTIP answer we know; not read")
