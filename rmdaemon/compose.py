@@ -462,12 +462,7 @@ def token(text: str, key: str | None) -> str:
 
 def session_token(series: Mapping[str, Any], start: datetime) -> str:
     """The token of one session of ``series`` (a stored series: its ``uid`` and ``token_key``); stable."""
-    return keyed_session_token(series, start.astimezone(ZoneInfo('UTC')).isoformat())
-
-
-def keyed_session_token(series: Mapping[str, Any], utc: str) -> str:
-    """``session_token`` of the session planned at ``utc`` (its start's store key, UTC ISO form)."""
-    return token(f"{series['uid']}|{utc}", series.get("token_key"))
+    return token(f"{series['uid']}|{start.astimezone(ZoneInfo('UTC')).isoformat()}", series.get("token_key"))
 
 
 def thread_token(key: str | None, *parts: str) -> str:

@@ -231,19 +231,6 @@ def _all_starts(text: str, first_start: datetime, zone: str) -> tuple[datetime, 
     return tuple(rrulestr(text, dtstart=first_start))
 
 
-def keyed_occurrences(plan: SeriesPlan) -> tuple[tuple[datetime, str], ...]:
-    """Every start of the series with its store key (``series.utc_key``: the UTC instant in ISO
-    form). Every job lists every pair's sessions by these keys, several times a tick; formatting
-    them anew each time was a tenth of an agenda tick (bench/compare.py)."""
-    _starts(plan)  # the same checks
-    return _keyed_starts(plan.rrule, plan.first_start, str(plan.first_start.tzinfo))
-
-
-@lru_cache(maxsize=4096)
-def _keyed_starts(text: str, first_start: datetime, zone: str) -> tuple[tuple[datetime, str], ...]:
-    return tuple((s, s.astimezone(timezone.utc).isoformat()) for s in _all_starts(text, first_start, zone))
-
-
 def _without(starts: Iterable[datetime], exdates: Iterable[datetime]) -> list[datetime]:
     """Drop skipped occurrences, compared as instants so any zone or UTC exdate matches."""
     skipped = {e.astimezone(UTC) for e in exdates}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rmdaemon import compose, planning
@@ -63,7 +64,8 @@ def earlier(series: dict, now: datetime) -> dict:
 
 
 def _series_rows(pair_id: str, series: dict, start_number: int) -> list[Row]:
-    plan = plan_from_doc(pair_id, series["plan"])
+    keys = _planned_keys(pair_id, series["plan"])
+    tokens = _session_tokens(series["uid"], series.get("token_key"), keys)
     blackouts = set(series.get("blackouts") or ())
     skipped = set(series.get("exdates") or ()) - blackouts
     repairs = series.get("repairs") or {}
@@ -73,12 +75,12 @@ def _series_rows(pair_id: str, series: dict, start_number: int) -> list[Row]:
     for old, new in moves(series):  # the first move of a start counts (as in ``actual_start``)
         moved.setdefault(utc_key(old), utc_key(new))
     rows: list[Row] = []
-    for _, key in planning.keyed_occurrences(plan):
+    for key, token in zip(keys, tokens):
         if key in blackouts:
             continue
         if cut is not None and key >= cut:
             break
-        row: Row = {"token": compose.keyed_session_token(series, key), "pair_id": pair_id, "kind": "session",
+        row: Row = {"token": token, "pair_id": pair_id, "kind": "session",
                     "uid": series["uid"], "planned": key, "start": moved.get(key, key),
                     "number": start_number + len(rows)}
         if key in skipped:
@@ -87,6 +89,31 @@ def _series_rows(pair_id: str, series: dict, start_number: int) -> list[Row]:
             row["cancelled_at"] = cancelled
         rows.append(row)
     return rows
+
+
+def _planned_keys(pair_id: str, plan: dict) -> tuple[str, ...]:
+    """The store keys (``utc_key``) of every start a stored plan gives. Every job lists every
+    pair's sessions, several times a tick: building the plan and formatting its starts each
+    time was a tenth of an agenda tick at 10,000 pairs, so they are remembered by what decides them."""
+    if plan["count"] is None and not plan["until"]:
+        planning.occurrences(plan_from_doc(pair_id, plan))  # refused, naming the pair
+    return _keys_of(plan["tzid"], plan["first_start"], plan["rrule"], plan["count"], plan["until"],
+                    plan["duration_minutes"], plan["cadence"])
+
+
+@lru_cache(maxsize=4096)
+def _keys_of(tzid: str, first_start: str, rrule: str, count: int | None, until: str | None, duration: int,
+             cadence: str) -> tuple[str, ...]:
+    plan = plan_from_doc("", {"tzid": tzid, "first_start": first_start, "rrule": rrule, "count": count, "until": until,
+                              "duration_minutes": duration, "cadence": cadence})
+    return tuple(utc_key(start) for start in planning.occurrences(plan))
+
+
+@lru_cache(maxsize=1 << 15)
+def _session_tokens(uid: str, token_key: str | None, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """``compose.session_token`` of each planned start (``keys``) of a series, remembered per series
+    (one entry a series instead of one a session in ``compose.token``'s memory, which they bypass)."""
+    return tuple(compose.token.__wrapped__(f"{uid}|{key}", token_key) for key in keys)
 
 
 def total(rows: Sequence[Row]) -> int:
