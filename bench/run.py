@@ -73,7 +73,9 @@ def drop_replies(root: Path) -> int:
     inbox.mkdir(parents=True, exist_ok=True)
     n = 0
     for path in (root / "var" / "outbox" / "new").iterdir():
-        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        with path.open("rb") as f:  # the headers are enough: parsing 40,000 whole messages took minutes
+            head = b"".join(iter(f.readline, b"\r\n"))
+        msg = email.message_from_bytes(head + b"\r\n", policy=policy.default)
         if not msg["Message-ID"].startswith("<rm.agenda.") or not str(msg["To"]).startswith("Mentor"):
             continue
         reply = EmailMessage()
