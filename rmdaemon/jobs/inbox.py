@@ -91,8 +91,8 @@ _LINE_BREAK = re.compile(r"\n|\r")  # how policy.default unfolds a header before
 def written(raw: bytes) -> datetime | None:
     """The message's Date (aware), or None when it has none that can be read."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    try:  # headers only, the Date as policy.default's DateHeader reads it, without its other parsing
-        value = next((v for n, v in BytesHeaderParser(policy=policy.default).parsebytes(head).raw_items()
+    try:  # headers only, as stored (compat32 parses no Content-Type), the Date as policy.default's DateHeader reads it
+        value = next((v for n, v in BytesHeaderParser(policy=policy.compat32).parsebytes(head).raw_items()
                       if n.lower() == "date"), None)
         value = "".join(_LINE_BREAK.split(value)) if value is not None else None
         moment = parsedate_to_datetime(value) if value else None
