@@ -22,6 +22,9 @@ from rmdaemon.model import JobResult
 from rmdaemon.phrases import day, phrase
 
 
+QUIET = "digest:quiet"  # meta: the latest week found quiet after the end, so later ticks need not read every table
+
+
 def due_slot(ctx: Context) -> datetime:
     """The latest digest moment at or before now (aware, in the programme zone)."""
     zone = ZoneInfo(ctx.settings.program.timezone)
@@ -36,13 +39,15 @@ def run(ctx: Context) -> JobResult:
     slot = due_slot(ctx)
     key = f"digest:{slot.date().isoformat()}"
     sent = [k for k in outbox_keys(ctx.store, *FINAL) if k.startswith("digest:")]
-    if key in sent:
-        return result  # this week's is out: most ticks stop here, before reading every table
+    if key in sent or ctx.store.meta(QUIET) == key:
+        return result  # this week's is out (or was found quiet): most ticks stop here, before reading every table
     since = _since(ctx, metrics.first_session(ctx.store), sent, slot)
     if since is None or since >= slot:
         return result  # no session before the slot (or the clock went back): nothing to report yet
     snap = metrics.snapshot(ctx.store)
     if sent and _over_and_quiet(ctx, snap, metrics.Period(since, slot)):
+        if ctx.store.writer:  # final: what arrives from now on is received after the slot, in next week's period
+            ctx.store.set_meta_later(QUIET, key)
         return result
     summary = metrics.programme_summary(snap, ctx.pairs, ctx.settings, ctx.now, since, slot, by="week",
                                         horizon=timedelta(days=7), questions=ctx.templates.questions)
