@@ -32,8 +32,8 @@ def run(ctx: Context) -> JobResult:
                                              "pair_id": p.pair_id, "kind": "kickoff", "start": None} for p in new))
 
     sent = deliver(ctx, messages, result, record=record)
-    for pair in new:
-        result.add("pairs started")
+    if new:
+        result.add("pairs started", n=len(new))
     for pair in [*new, *retry]:  # only what left: a kickoff kept back is in the send errors, and goes next tick
         to = [person.name for person in pair.people if kickoff_key(pair, person) in sent]
         if to:
