@@ -44,7 +44,6 @@ from rmdaemon import phrases, templatecheck
 from rmdaemon.errors import UserError
 from rmdaemon.model import Person
 from rmdaemon.names import base_language
-from rmdaemon.phrases import local_time  # noqa: F401 — where the jobs have always found it
 
 
 

@@ -875,15 +875,15 @@ def test_a_cancellation_says_why_and_a_series_from_before_the_secret_keeps_no_ke
 def test_a_reader_whose_language_has_no_templates_gets_the_programmes_with_dates_in_their_own(tmp_path):
     """The programme writes German; Richard's language, Italian, has no templates: he reads the German
     invitation, his dates as an Italian reader writes them. The place is the programme's."""
-    from rmdaemon import compose
+    from rmdaemon import phrases
     from rmdaemon.programme.series import meeting_for
 
     mail, pair, series, plan = bilingual_series(tmp_path, BILINGUAL.replace("Europe/Berlin,America/New_York,de,en",
                                                                             "Europe/Berlin,America/New_York,de,it"),
                                                 language='"de"', location='"Raum 4.12"')
     meeting = meeting_for(mail, pair, {"series": series})
-    italian = compose.local_time(plan.first_start, "America/New_York", "it")
-    assert meeting.location == "Raum 4.12" and italian != compose.local_time(plan.first_start, "America/New_York", "en")
+    italian = phrases.local_time(plan.first_start, "America/New_York", "it")
+    assert meeting.location == "Raum 4.12" and italian != phrases.local_time(plan.first_start, "America/New_York", "en")
     own = {address: text for address, _, text, _ in meeting.bodies}
     assert own["richard.hale@example.com"].startswith("Hallo Richard,\n") and italian in own["richard.hale@example.com"]
     assert "Ort: Raum 4.12" in own["richard.hale@example.com"]

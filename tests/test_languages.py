@@ -189,7 +189,7 @@ def _localised(value: object, language: str) -> object:
     """The sample's English times, as a reader of ``language`` gets them."""
     if isinstance(value, str) and value in SAMPLE_TIMES:
         zone, moment = SAMPLE_TIMES[value]
-        return compose.local_time(moment, zone, language)
+        return phrases.local_time(moment, zone, language)
     if isinstance(value, list):
         return [_localised(v, language) for v in value]
     if isinstance(value, dict):
@@ -214,7 +214,7 @@ def _golden_context(templates: compose.Templates, kind: str, language: str) -> d
         context["starter"] = compose.starter_for({"starter_text": starter.text, "starter_mentee": starter.mentee},
                                                  "mentee", context["pair"].mentor.first_name, "")
     if "local" in context:  # the digest's times, in the champion's zone and language
-        context["local"] = lambda moment: compose.local_time(moment, "Europe/London", language)
+        context["local"] = lambda moment: phrases.local_time(moment, "Europe/London", language)
     if "questions" in context:
         context["questions"] = [templates.question_in(q, language) for q in templates.survey("midpoint", "mentee")]
     return context

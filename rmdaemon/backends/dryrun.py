@@ -9,7 +9,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 
 from rmdaemon.backends.base import Backend, Capability, FreeBusy
-from rmdaemon.compose import local_time
+from rmdaemon.phrases import local_time
 from rmdaemon.model import Incoming, Meeting, Outgoing, Person
 
 READS = frozenset({Capability.FREE_BUSY, Capability.WORKING_HOURS, Capability.OCCURRENCE_ANSWERS})

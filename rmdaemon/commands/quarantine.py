@@ -22,7 +22,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-from rmdaemon import compose, daemon, roster
+from rmdaemon import daemon, phrases, roster
 from rmdaemon.clock import Clock
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
@@ -67,7 +67,7 @@ def _headers(raw: bytes | None) -> EmailMessage:
 
 
 def _when(stamp: str, settings: Settings) -> str:
-    return compose.local_time(datetime.fromisoformat(stamp), settings.program.timezone)
+    return phrases.local_time(datetime.fromisoformat(stamp), settings.program.timezone)
 
 
 def _status(row: dict, settings: Settings) -> str:

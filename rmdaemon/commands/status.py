@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose, planning
+from rmdaemon import phrases, planning
 from rmdaemon.programme import health
 from rmdaemon.config import Settings
 from rmdaemon.records import ACTIVE, INBOX, PAIRS, SESSIONS, index, InboxOutcome, InboxRow, PairRecord, logs, pair_records
@@ -32,7 +32,7 @@ def pair_rows(store: Store, pairs: list[Pair], settings: Settings, now: datetime
             "mentor_name": pair.mentor.name, "mentee_name": pair.mentee.name,
             "state": _label(h.state, doc),
             "next_session": nxt.isoformat() if nxt else None,
-            "next_session_local": compose.local_time(nxt, pair.mentee.timezone) if nxt else None,
+            "next_session_local": phrases.local_time(nxt, pair.mentee.timezone) if nxt else None,
             "sessions_held": h.held, "missed_in_a_row": h.missed_in_a_row,
             "last_log": h.last_log,
             "problems": [*doc.errors, *(doc.send_errors or []), *_calendar_problems(pair, doc)] if doc else [],
@@ -103,7 +103,7 @@ def render_table(rows: list[dict]) -> str:
 def render_jobs(extra: dict, zone: str) -> str:
     """The jobs' last runs in the programme's zone, to the minute, as an admin reads a clock."""
     def local(stamp: str | None) -> str:
-        return compose.local_time(datetime.fromisoformat(stamp), zone) if stamp else "never"
+        return phrases.local_time(datetime.fromisoformat(stamp), zone) if stamp else "never"
 
     lines = [f"quarantined messages: {extra['quarantined']}", f"sessions spread: {extra['spread']['text']}"]
     back = (extra.get("clock") or {}).get("went_back")

@@ -19,7 +19,7 @@ from rmdaemon.records import DECLINED, ENDED, FINAL, outbox_keys
 from rmdaemon.programme.context import Context
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.model import JobResult
-from rmdaemon.phrases import day, phrase
+from rmdaemon.phrases import day, local_time, phrase
 
 
 QUIET = "digest:quiet"  # meta: the latest week found quiet after the end, so later ticks need not read every table
@@ -56,7 +56,7 @@ def run(ctx: Context) -> JobResult:
         "s": summary, "week_label": ctx.templates.said(week_label(since, slot)),
         "attention": engagement.attention(snap, metrics.members(snap, ctx.pairs), ctx.settings.nudges, ctx.now),
         "notes": metrics.shared_notes(snap, ctx.pairs, since, slot, now=ctx.now),
-        "pct": metrics.percent, "local": lambda moment: compose.local_time(moment, zone, ctx.settings.program.language),
+        "pct": metrics.percent, "local": lambda moment: local_time(moment, zone, ctx.settings.program.language),
     }
     message = ctx.mail.email("digest", key=key, to=ctx.mail.champion(), context=context, kind="digest",
                              files=_report(ctx, snap, slot))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rmdaemon import compose
+from rmdaemon import compose, phrases
 from rmdaemon.programme import health
 from rmdaemon.backends.base import Capability
 from rmdaemon.errors import BackendError
@@ -90,11 +90,11 @@ def nudge(ctx: Context, pair: Pair, doc: dict, person: Person, missed: int, reas
     found = next_session(doc.get("series"), pair.pair_id, ctx.now)
     nxt = found[1] if found else None  # when it really happens: a moved session shows its new time
     context = {"pair": pair, "person": person, "other": other, "missed": max(missed, 1), "goal": goal_of(pair, doc),
-               "next_local": compose.local_time(nxt, person.timezone, person.language) if nxt else None,
+               "next_local": phrases.local_time(nxt, person.timezone, person.language) if nxt else None,
                # The champion's NUDGE says so: otherwise it repeats, word for word, the nudge the
                # pair got for the same missed session a tick earlier (found by bench/chaos.py).
                "requested": reason.startswith("request:"),
-               "missed_when": [compose.local_time(s.start, person.timezone, person.language) for s in sessions]}
+               "missed_when": [phrases.local_time(s.start, person.timezone, person.language) for s in sessions]}
     token = compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id)  # replies go to the kickoff thread
     return ctx.mail.email("nudge", key=f"nudge:{pair.pair_id}:{reason}:{person.address}", to=person, context=context,
                           kind="nudge", pair_id=pair.pair_id, token=token)

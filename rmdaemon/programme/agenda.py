@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from rmdaemon import compose
+from rmdaemon import compose, phrases
 from rmdaemon.compose import Templates
 from rmdaemon.config import ProgramSettings
 from rmdaemon.model import Outgoing, Pair, Person
@@ -84,8 +84,8 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
     return {
         "program": program, "pair": pair, "person": person, "other": other,
         "token": session["token"], "number": session["number"], "total": sessions or None,
-        "when_local": compose.local_time(start, person.timezone, person.language),
-        "when_other": compose.local_time(start, other.timezone, person.language),
+        "when_local": phrases.local_time(start, person.timezone, person.language),
+        "when_other": phrases.local_time(start, other.timezone, person.language),
         "goal": goal_of(pair, doc),
         "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
                                        "mentor" if person is pair.mentor else "mentee",

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rmdaemon import compose, itip
+from rmdaemon import itip
 from rmdaemon.model import Outgoing, Pair, Person
-from rmdaemon.phrases import moment
+from rmdaemon.phrases import local_time, moment
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.programme.series import actual_start, meeting_for
 from rmdaemon.records import RepairState
@@ -26,10 +26,10 @@ def offer_messages(mail: Mailer, pair: Pair, series: dict) -> list[Outgoing]:
         context = {
             "pair": pair, "decliners": " and ".join(names), "both_declined": len(names) == 2,
             "decliner_names": [p.first_name for p in pair.people if p.address in repair["declined_by"]],
-            "when_mentee": compose.local_time(actual, pair.mentee.timezone, pair.mentee.language),
-            "when_mentor": compose.local_time(actual, pair.mentor.timezone, pair.mentor.language),
-            "options": [{"mentee": compose.local_time(o, pair.mentee.timezone, pair.mentee.language),
-                         "mentor": compose.local_time(o, pair.mentor.timezone, pair.mentor.language)} for o in options],
+            "when_mentee": local_time(actual, pair.mentee.timezone, pair.mentee.language),
+            "when_mentor": local_time(actual, pair.mentor.timezone, pair.mentor.language),
+            "options": [{"mentee": local_time(o, pair.mentee.timezone, pair.mentee.language),
+                         "mentor": local_time(o, pair.mentor.timezone, pair.mentor.language)} for o in options],
             "checked_calendars": repair.get("checked_calendars", False),
             "comments": said(pair, series, key, repair["declined_by"]),
             "proposals": [{"who": pair.member(c["from"]).name, "reason": mail.templates.said(c.get("reason", "")),
@@ -65,7 +65,7 @@ def notice_messages(mail: Mailer, pair: Pair | None, doc: dict) -> list[Outgoing
         planned = notice.get("planned")
         when = None
         if planned and doc.get("series"):
-            when = compose.local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone,
+            when = local_time(actual_start(doc["series"], datetime.fromisoformat(planned)), person.timezone,
                                       person.language)
         context = {"pair": pair, "person": person, "asked": notice["asked"], "when": when,
                    **{k: mail.templates.said(notice.get(k, "")) for k in ("reason", "what")},

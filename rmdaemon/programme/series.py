@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from rmdaemon import compose, planning
+from rmdaemon import compose, phrases, planning
 from rmdaemon.errors import UserError
 from rmdaemon.config import ProgramSettings
 from rmdaemon.programme.messages import Mailer
@@ -214,8 +214,8 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         "reason": series.get("cancel_reason", "removed"), "contact_name": champion.name, "contact": champion.email,
         "cadence_text": cadence_text(plan.cadence), "sessions_text": _count_text(plan, series, program),
         "count": plan.count - len(series.get("blackouts", ())) if plan.count else None,
-        "first_mentee": compose.local_time(plan.first_start, pair.mentee.timezone, pair.mentee.language),
-        "first_mentor": compose.local_time(plan.first_start, pair.mentor.timezone, pair.mentor.language),
+        "first_mentee": phrases.local_time(plan.first_start, pair.mentee.timezone, pair.mentee.language),
+        "first_mentor": phrases.local_time(plan.first_start, pair.mentor.timezone, pair.mentor.language),
         "location": place(program, pair), "join_url": series.get("join_url") or "",
     }
 
@@ -223,8 +223,8 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
         """The invitation as ``person`` reads it: their own time first, the other's after."""
         other = pair.mentee if person is pair.mentor else pair.mentor
         return dict(context, person=person, other=other, shared=shared,
-                    when_local=compose.local_time(plan.first_start, person.timezone, person.language),
-                    when_other=compose.local_time(plan.first_start, other.timezone, person.language))
+                    when_local=phrases.local_time(plan.first_start, person.timezone, person.language),
+                    when_other=phrases.local_time(plan.first_start, other.timezone, person.language))
 
     both, default = mail.languages((pair.mentee, pair.mentor)), program.language
     body = compose.render(mail.templates, "invitation", view(pair.mentee, shared=True), both, default)
