@@ -149,8 +149,11 @@ def _search_path(override: Path | None) -> list[str]:
     return [str(d) for d in [*dirs, shipped_templates()]]
 
 
-def load_templates(override: Path | None = None) -> Templates:
-    env, problems = _checked(override, _fingerprint(override))
+def load_templates(override: Path | None = None, remembered: Path | None = None) -> Templates:
+    """The templates of ``override`` (else the shipped ones), checked; a UserError listing every
+    problem. ``remembered``: a file (beside the state) where a clean check is noted, so the next
+    process skips a check whose answer cannot have changed (``templatecheck.content_key``)."""
+    env, problems = _checked(override, _fingerprint(override), remembered)
     if problems:
         raise UserError(f"templates have {len(problems)} problem(s)", list(problems))
     files = frozenset(env.list_templates())
@@ -247,15 +250,25 @@ def _fingerprint(override: Path | None) -> tuple[tuple[str, int, int], ...]:
 
 
 @lru_cache(maxsize=8)
-def _checked(override: Path | None,
-             fingerprint: tuple[tuple[str, int, int], ...]) -> tuple[jinja2.Environment, tuple[str, ...]]:
+def _checked(override: Path | None, fingerprint: tuple[tuple[str, int, int], ...],
+             remembered: Path | None = None) -> tuple[jinja2.Environment, tuple[str, ...]]:
     """``check_templates`` once per version of the files: parsing and compiling every template was
     nine tenths of a small tick, and the roster and templates are re-read every tick (admins edit
     them live), so an edit still counts from the next tick on. The environment the check compiled
     every template in is the one the tick renders with: compiling them all a second time was a
-    tenth of an agenda tick at 1,000 pairs (bench/compare.py)."""
+    tenth of an agenda tick at 1,000 pairs (bench/compare.py). A fresh process whose ``remembered``
+    file names these very files and code as checked clean skips the check (its templates then
+    compile as they are first rendered)."""
     env = _environment(override)
-    return env, tuple(check_templates(override, env))
+    if remembered is None:
+        return env, tuple(check_templates(override, env))
+    key = templatecheck.content_key(_search_path(override))
+    if templatecheck.known_clean(remembered, key):
+        return env, ()
+    problems = tuple(check_templates(override, env))
+    if not problems:
+        templatecheck.remember_clean(remembered, key)
+    return env, problems
 
 
 def check_templates(override: Path | None = None, env: jinja2.Environment | None = None) -> list[str]:

@@ -49,6 +49,7 @@ JOBS: tuple[tuple[str, Callable[[Context], JobResult]], ...] = (
     ("digest", digest.run),
 )
 MAX_BACKOFF = timedelta(hours=1)
+CHECKED_FILE = "templates.checked"
 
 
 def job_state(store: Store, name: str) -> dict:
@@ -100,7 +101,7 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     """One pass over the jobs. The roster and templates are re-read every tick: admins edit them live;
     the secret too, so a key removed or opened up meanwhile stops the tick with the fix."""
     pairs = roster.load_roster(settings.roster_path, settings.program)
-    templates = compose.load_templates(settings.templates_dir)
+    templates = compose.load_templates(settings.templates_dir, templates_checked(settings.storage_path))
     ctx = Context(store=store, backend=backend, settings=settings, pairs=pairs, templates=templates, now=now,
                   secret=installation_secret(store) if secret is None else secret)
     latest = store.meta(CLOCK)
@@ -114,6 +115,11 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
             return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]
     finally:
         store.flush()  # confirmations and job states: one write for the whole tick
+
+
+def templates_checked(state: Path) -> Path:
+    """Beside the state file: the fingerprint of the templates (and code) that last passed the check."""
+    return state.with_name(CHECKED_FILE)
 
 
 def _clock_went_back(store: Store, latest: str, now: datetime) -> JobResult:
