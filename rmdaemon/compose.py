@@ -467,9 +467,12 @@ def keyed(secret: bytes, *parts: object, length: int = 64) -> str:
 def token(text: str, key: str | None) -> str:
     """``RM-`` + 6 characters naming a thread. ``key`` (hex) is the token key of the pair or series
     the thread belongs to; ``None`` for one made before the installation had a secret: its tokens
-    stay the plain hashes they were, so its people's mail keeps its threads and nothing is re-sent."""
-    raw = (hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256) if key else hashlib.sha256(text.encode())).digest()
-    return "RM-" + base64.b32encode(raw).decode()[:6]
+    stay the plain hashes they were, so its people's mail keeps its threads and nothing is re-sent.
+    Base32 writes each 5 bytes as 8 characters of their own, so the first 6 characters come from
+    the digest's first 5 bytes alone; ``hmac.digest`` is the one-call form of ``hmac.new``. Both
+    give the same tokens at half the cost (70,000 a tick at 10,000 pairs; tests/test_compose.py)."""
+    raw = hmac.digest(bytes.fromhex(key), text.encode(), "sha256") if key else hashlib.sha256(text.encode()).digest()
+    return "RM-" + base64.b32encode(raw[:5]).decode()[:6]
 
 
 def session_token(series: Mapping[str, Any], start: datetime) -> str:
