@@ -33,6 +33,9 @@ class Invalid(ValueError):
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _HOURS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})(?:\s+(.+?))?\s*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+# An address of only these characters is one parseaddr leaves as it is (tests/test_config.py
+# compares the two): the roster's addresses skip its parser, 20,000 a tick at 10,000 pairs.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _DAY_NAMES = {name.casefold(): i for i, name in enumerate(WEEKDAYS)} | {
     name.casefold(): i
     for i, name in enumerate(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
@@ -116,6 +119,8 @@ def parse_slot(text: str) -> Slot:
 
 def check_email(text: str) -> str:
     """A bare address: one @, a dot in the domain, no spaces, nothing parseaddr would rewrite."""
+    if _PLAIN_EMAIL.fullmatch(text):
+        return text
     name, address = parseaddr(text)
     if name or address != text or not _EMAIL.match(text):
         raise Invalid("{value} is not an email address", text)
