@@ -109,7 +109,9 @@ def tick(store: Store, backend: Backend, settings: Settings, now: datetime, *, o
     try:
         if back:
             return [_clock_went_back(store, latest, now)]
-        store.set_meta(CLOCK, now.isoformat())
+        # With the tick's first write (an intent or a record), else its final flush: a tick that writes
+        # nothing decided nothing to guard. Written apart, it was a whole state write every tick.
+        store.set_meta_later(CLOCK, now.isoformat())
         _large_buffers_unmapped()
         with _fewer_collections():
             return [run_job(name, job, ctx) for name, job in JOBS if not only_due or is_due(store, name, now)]

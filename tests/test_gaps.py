@@ -197,3 +197,15 @@ def test_after_every_pair_ended_a_quiet_week_sends_no_digest_and_a_late_answer_s
     assert len(prog.outbox("digest")) == count + 1
     prog.run(FIRST + 14 * WEEK)
     assert len(prog.outbox("digest")) == count + 1
+
+
+def test_a_quiet_run_writes_the_state_once_so_the_backup_is_the_run_before(tmp_path):
+    """The clock of a run goes with its first write (or its last): written apart, it was a whole
+    state write each run, and ``state.json.bak`` then held this run's half-made state, not the last run's."""
+    prog = booked(tmp_path)
+    quiet = T0 + timedelta(hours=3)
+    assert prog.run(quiet) == 0
+    before = prog.state.read_bytes()
+    assert prog.run(quiet + timedelta(minutes=5)) == 0
+    assert prog.state.with_name("state.json.bak").read_bytes() == before
+    assert json.loads(prog.state.read_bytes())["_meta"]["1"]["clock:latest"] == (quiet + timedelta(minutes=5)).isoformat()
