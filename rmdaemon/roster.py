@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,9 +259,14 @@ def _pair(row: _Row, program: ProgramSettings) -> Pair | None:
                 cohort=row.text("cohort"), location=row.text("location"))
 
 
+# Unicode's control characters (Cc) and line and paragraph separators (Zl, Zp), as one search
+# instead of a category look-up per character of 20,000 names a tick (tests/test_roster.py).
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _name(value: str) -> str:
     """A display name goes into To: headers: a line break there would add headers of its own."""
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+    if _BREAKS.search(value):
         raise Invalid("{value} contains a line break or control character; names go into email headers, "
                       "so write the name on one line", value)
     return value

@@ -308,3 +308,15 @@ def test_header_names_as_people_type_them_are_read_with_a_note(tmp_path: Path, p
     assert notes(path) == ["roster.csv: row 1: read the columns 'Pair ID' as pair_id, 'Mentor Name' as mentor_name, "
                            "'Mentor E-mail' as mentor_email, 'Mentee name' as mentee_name"]  # case alone is no news
     assert notes(write(tmp_path, HEADER, GOOD)) == []
+
+
+@pytest.mark.parametrize(("name", "refused"), [
+    ("Ann\u2028Lee", True), ("Ann\u2029Lee", True), ("Ann\x85Lee", True), ("Ann\x7fLee", True), ("Ann\tLee", True),
+    ("Ann\u00a0Lee", False), ("Zoë\u200f Ann", False), ("山田 花子", False), ("Ann 🙂", False),
+])
+def test_a_name_that_would_break_a_header_line_is_refused_and_no_other(tmp_path: Path, program: ProgramSettings,
+                                                                       name: str, refused: bool) -> None:
+    """Unicode's control characters and line or paragraph separators (categories Cc, Zl, Zp) only."""
+    pairs, problems = read_roster(write(tmp_path, HEADER, GOOD.replace("Aisha Khan", f'"{name}"')), program)
+    assert [p.mentor.name for p in pairs] == ([] if refused else [name])
+    assert any("contains a line break or control character" in p for p in problems) == refused
