@@ -209,3 +209,15 @@ def test_a_quiet_run_writes_the_state_once_so_the_backup_is_the_run_before(tmp_p
     assert prog.run(quiet + timedelta(minutes=5)) == 0
     assert prog.state.with_name("state.json.bak").read_bytes() == before
     assert json.loads(prog.state.read_bytes())["_meta"]["1"]["clock:latest"] == (quiet + timedelta(minutes=5)).isoformat()
+
+
+def test_a_missed_session_is_nudged_at_the_run_its_log_window_closes_not_before(tmp_path):
+    """The nudges job only works out the statuses of pairs with enough log windows closed: the
+    run at the very moment the first one closes must still see it missed."""
+    prog = booked(tmp_path)
+    assert prog.run(FIRST - timedelta(hours=20)) == 0  # agendas
+    assert prog.run(FIRST + timedelta(hours=48) - timedelta(minutes=1)) == 0
+    assert not [k for k in sent_keys(prog) if k.startswith("nudge:P01:")]
+    assert prog.run(FIRST + timedelta(hours=48)) == 0
+    nudged = sorted(k.rsplit(":", 1)[1] for k in sent_keys(prog) if k.startswith("nudge:P01:missed:"))
+    assert nudged == ["aisha.khan@example.com", "richard.hale@example.com"]

@@ -16,6 +16,7 @@ from rmdaemon.records import ACTIVE, PAIRS, REQUESTS, PairRecord, Session, index
 from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver
 from rmdaemon.programme.series import goal_of, meeting_for, next_session
+from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.model import JobResult, Outgoing, Pair, Person
 
 
@@ -45,7 +46,10 @@ def run(ctx: Context) -> JobResult:
 def _pair_messages(ctx: Context, pair: Pair, doc: dict, record, request: dict | None) -> list[Outgoing]:  # type: ignore[no-untyped-def]
     """The nudges (and the champion's alert) one pair needs now."""
     stored = PairRecord.from_doc(doc)
-    found = health.pair_sessions(pair, stored, record, ctx.now, ctx.settings.nudges)
+    rows = planned_rows(stored)
+    if request is None and not health.may_be_missing(rows, ctx.now, ctx.settings.nudges):
+        return []  # too few sessions over for a missed run: nothing to nudge about
+    found = health.pair_sessions(pair, stored, record, ctx.now, ctx.settings.nudges, rows)
     h = health.pair_health(pair, stored, record, ctx.now, ctx.settings.nudges, found)
     missed = [s for s in found if s.token in h.missed]
     out: list[Outgoing] = []

@@ -18,6 +18,7 @@ from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, pending_keys
 from rmdaemon.programme.checkins import checkin
 from rmdaemon.programme.series import goal_of, milestone_sessions
+from rmdaemon.programme.sessions import planned_rows
 from rmdaemon.model import JobResult, Outgoing, Pair, Person, RosterStatus
 
 MILESTONE_TEXT = {"first": "after your first session", "midpoint": "halfway through", "end": "the programme's end"}
@@ -39,8 +40,10 @@ def run(ctx: Context) -> JobResult:
         with isolated(result, pair.pair_id):  # built whole before anything is kept: a failure leaves no trace
             done = set(doc.get("milestones", []))
             due = set(unsent.get(pair.pair_id, ()))  # mail a temporary failure (or a crash) kept back
-            found = health.pair_sessions(pair, PairRecord.from_doc(doc), gathered.get(pair.pair_id), ctx.now,
-                                         ctx.settings.nudges)
+            stored = PairRecord.from_doc(doc)
+            rows = planned_rows(stored)  # before any session starts none is held or over: no milestone, none held
+            found = health.pair_sessions(pair, stored, gathered.get(pair.pair_id), ctx.now, ctx.settings.nudges,
+                                         rows) if health.any_started(rows, ctx.now) else []
             late: set[str] = set()
             if doc["state"] == ACTIVE and pair.status == RosterStatus.ACTIVE:
                 fresh = set(reached(ctx, pair, found)) - done

@@ -9,7 +9,7 @@ then fizzling. One log brings it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,6 +57,20 @@ def pair_sessions(pair: Pair | None, doc: PairRecord | None, records: PairRecord
     rows = sessions.planned_rows(doc) if rows is None else rows
     return sessions.statuses(rows, doc, addresses, (records or PairRecords([])).logs, now,
                              timedelta(hours=rules.log_window_hours))
+
+
+def may_be_missing(rows: Sequence[sessions.Row], now: datetime, rules: NudgeSettings) -> bool:
+    """Whether the log windows of enough of these sessions (``sessions.planned_rows``) have closed
+    by ``now`` for the pair to have missed ``at_risk_after`` in a row (a session counts as missed
+    only once its window closed: ``counts_as_missed``). When not, the pair is not at risk, and the
+    nudges job need not work out its sessions' statuses to know it (every pair's, every tick)."""
+    window = timedelta(hours=rules.log_window_hours)
+    return sum(datetime.fromisoformat(row["start"]) + window <= now for row in rows) >= rules.at_risk_after
+
+
+def any_started(rows: Sequence[sessions.Row], now: datetime) -> bool:
+    """Whether any of these sessions had started by ``now``: before then none is held or over."""
+    return any(datetime.fromisoformat(row["start"]) <= now for row in rows)
 
 
 def counts_as_missed(session: Session, now: datetime, window: timedelta) -> bool:
