@@ -8,7 +8,7 @@ where one is close, what was meant.
 
 ``content_key``, ``known_clean`` and ``remember_clean`` let a fresh process skip a check whose
 answer cannot have changed: every ``rmdaemon run`` is a new process, and checking the 121
-template files of seven languages was 1.8 s of every tick at 10,000 pairs (docs/performance.md).
+template files of seven languages was 0.8 s of every tick's CPU (docs/performance.md).
 """
 
 from __future__ import annotations
