@@ -166,6 +166,6 @@ def remember_clean(remembered: Path, key: str) -> None:
     """Note that the check passed for ``key``, atomically. A file that cannot be written only
     means the next process checks again: never an error of the tick."""
     try:
-        atomic_write(remembered, key.encode() + b"\n", mode=None)
+        atomic_write(remembered, key.encode() + b"\n", mode=0o600)
     except OSError as e:
         log.debug("cannot remember the template check in %s: %s", remembered, e)
