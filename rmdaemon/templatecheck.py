@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import babel
 import jinja2
 from jinja2 import meta, nodes
 
@@ -127,8 +128,10 @@ def _attributes(context: dict, type_name: str) -> set[str]:
 def content_key(folders: Sequence[str]) -> str:
     """One digest of everything a check's answer depends on: the path and bytes of every file in
     the template ``folders`` (an edit that keeps a file's size and mtime still counts), and the
-    code that checks them: rmdaemon's source and version, Jinja's and Python's versions."""
-    digest = hashlib.sha256("\0".join((rmdaemon.__version__, jinja2.__version__, sys.version)).encode())
+    code that checks them: rmdaemon's source and version, and the versions of Python, Jinja and
+    Babel (the sample renderings write dates with it)."""
+    versions = (rmdaemon.__version__, sys.version, jinja2.__version__, babel.__version__)
+    digest = hashlib.sha256("\0".join(versions).encode())
     for part in (*_contents([os.path.dirname(rmdaemon.__file__)], ".py"), *_contents(folders, "")):
         digest.update(part)
     return digest.hexdigest()
