@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import Message
 
-from rmdaemon.replies import commands, headers, mime, sender, visible
+from rmdaemon.replies import commands, headers, mime, visible
 from rmdaemon.replies import fields as session_fields
+from rmdaemon.replies.inbound import Inbound
 
 MAX_TEXT_CHARS = 500_000  # longer bodies are cut for parsing (the raw message is kept elsewhere)
 _MAX_RAW_FOR_TOKEN = 200_000
@@ -48,18 +49,24 @@ def parse_reply(raw: bytes) -> ParsedReply:
     """Parse one raw RFC 5322 message. Never raises: unreadable input yields warnings."""
     if not isinstance(raw, bytes):
         raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+    return read_reply(Inbound(raw))
+
+
+def read_reply(inbound: Inbound) -> ParsedReply:
+    """``parse_reply`` of a message the caller reads too: the inbox hands the same ``Inbound`` to
+    its checks, to this parser and to ``itip``, so the message is parsed and its sender read once."""
     try:
-        return _parse(raw)
+        return _parse(inbound)
     except Exception as exc:  # noqa: BLE001 - the contract: any bytes give JSON with warnings
-        return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(raw)), "",
+        return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(inbound.raw)), "",
                            warnings=[f"unparseable: {type(exc).__name__}: {exc}"[:300]],
                            sender_problem="the message could not be parsed")
 
 
-def _parse(raw: bytes) -> ParsedReply:
-    msg = mime.parse_message(raw)
+def _parse(inbound: Inbound) -> ParsedReply:
+    raw, msg = inbound.raw, inbound.message
     subject = mime.header(msg, "Subject")
-    envelope = sender.envelope_from(raw)
+    envelope = inbound.envelope
     from_addr = envelope.address
     ids = _ids(msg)
     body = mime.best_body(msg)
@@ -135,4 +142,4 @@ def to_contract_json(parsed: ParsedReply) -> dict[str, object]:
     }
 
 
-__all__ = ["ParsedReply", "parse_reply", "to_contract_json"]
+__all__ = ["Inbound", "ParsedReply", "parse_reply", "read_reply", "to_contract_json"]
