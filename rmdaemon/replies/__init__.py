@@ -13,6 +13,7 @@ words of every language, as data).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -65,13 +66,13 @@ def read_reply(inbound: Inbound) -> ParsedReply:
 
 def _parse(inbound: Inbound) -> ParsedReply:
     raw, msg = inbound.raw, inbound.message
-    subject = mime.header(msg, "Subject")
+    subject = inbound.header("Subject")
     envelope = inbound.envelope
     from_addr = envelope.address
-    ids = _ids(msg)
+    ids = _ids(inbound.header)
     body = mime.best_body(msg)
     warnings = _defects(msg) + body.warnings + ([f"from: {envelope.problem}"] if envelope.problem else [])
-    machine = headers.automatic(msg, subject, from_addr)
+    machine = headers.automatic(inbound.header, subject, from_addr)
     machine += [w for w in body.warnings if w.startswith("bounce:") and w not in machine]
     seen = visible.extract(body.text[:MAX_TEXT_CHARS], from_addr)
     warnings += _body_warnings(body.text, seen) + [w for w in machine if w not in warnings]
@@ -90,12 +91,12 @@ def _parse(inbound: Inbound) -> ParsedReply:
     )
 
 
-def _ids(msg: Message) -> tuple[str | None, str | None, tuple[str, ...]]:
+def _ids(header: Callable[[str], str]) -> tuple[str | None, str | None, tuple[str, ...]]:
     """(Message-ID, In-Reply-To, References); an id without angle brackets is kept as written."""
-    raw_id = mime.header(msg, "Message-ID")
+    raw_id = header("Message-ID")
     message_id = (mime.message_ids(raw_id) or (raw_id,))[0] or None
-    in_reply_to = (mime.message_ids(mime.header(msg, "In-Reply-To")) or (None,))[0]
-    return message_id, in_reply_to, mime.message_ids(mime.header(msg, "References"))
+    in_reply_to = (mime.message_ids(header("In-Reply-To")) or (None,))[0]
+    return message_id, in_reply_to, mime.message_ids(header("References"))
 
 
 def _defects(msg: Message) -> list[str]:

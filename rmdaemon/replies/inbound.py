@@ -65,6 +65,20 @@ class Inbound:
         head = self.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
 
+    def header(self, name: str) -> str:
+        """``mime.header`` of the message: its first ``name`` field, decoded; "" if none. The parser
+        asks for a dozen (subject, ids, the auto-reply marks), so the fields are walked once."""
+        value = self._first_values.get(name.lower())
+        return mime.decode_header_value(value) if value is not None else ""
+
+    @cached_property
+    def _first_values(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key, value in self.message.raw_items():
+            if isinstance(value, str):
+                found.setdefault(key.lower(), value)
+        return found
+
     @cached_property
     def envelope(self) -> sender.From:
         """Who sent it (``sender.envelope_from``): everything that acts on a pair is authorised by it."""
