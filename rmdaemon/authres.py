@@ -75,7 +75,7 @@ def _same_domain(checked: str, from_domain: str) -> bool:
     return checked == from_domain or checked.endswith("." + from_domain) or from_domain.endswith("." + checked)
 
 
-def failures(raw: bytes | Message, authserv_id: str, from_address: str | None = None) -> list[str]:
+def failures(message: bytes | Message, authserv_id: str, from_address: str | None = None) -> list[str]:
     """``["dmarc=fail", ...]`` from the headers our own server (``authserv_id``) added, in the raw
     message or in its compat32 header fields (the inbox's ``Inbound.headers``: parsed once).
 
@@ -86,7 +86,7 @@ def failures(raw: bytes | Message, authserv_id: str, from_address: str | None = 
     wanted = authserv_id.strip().casefold()
     from_domain = _domain(from_address or "")
     found: list[str] = []
-    for value in _headers(raw):
+    for value in _headers(message):
         serv, results = parse_full(value)
         if serv != wanted:
             continue  # written by someone else, maybe by the sender: never trusted

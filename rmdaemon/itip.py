@@ -448,8 +448,8 @@ def read_methods(raw_email: bytes) -> list[str]:
 
 def read_calendars(raw_email: bytes | Message | None) -> tuple[list[ItipResponse], list[str]]:
     """``read_responses`` and ``read_methods`` from one parse of the message (the inbox asks
-    both of every reply). The inbox hands over the compat32 tree it has parsed already
-    (``replies.Inbound``; None when the parser gave up), others the raw bytes."""
+    both of every reply). ``raw_email`` is the raw message, or the compat32 tree a caller has
+    parsed already: the inbox's ``replies.Inbound.tree``, None when the parser gave up on it."""
     message = raw_email if isinstance(raw_email, Message) or raw_email is None else _message(raw_email)
     if message is None:  # a message we cannot parse has no answer
         return [], []
