@@ -113,15 +113,18 @@ GLUED_SEPARATOR_RE = re.compile(
     re.IGNORECASE,
 )
 # "Begin forwarded message:" (Apple Mail) and friends, with no dashes around.
+_FORWARD_INTROS = (
+    "begin forwarded message", "forwarded message", "anfang der weitergeleiteten nachricht",
+    "début du message réexpédié", "début du message transféré", "inicio del mensaje reenviado",
+    "início da mensagem encaminhada", "início da mensagem reencaminhada", "begin doorgestuurd bericht",
+    "inizio messaggio inoltrato", "start på videresendt besked", "videresendt melding",
+    "vidarebefordrat mejl", "välitetty viesti alkaa", "początek przekazywanej wiadomości",
+    "začátek přeposílané zprávy", "začiatok preposlanej správy", "továbbított levél kezdete",
+    "započni proslijeđenu poruku", "începe mesajul redirecționat", "начало переадресованного сообщения",
+    "ileti başlangıcı", "початок листа, що пересилається", "転送されたメッセージ",
+)
 FORWARD_INTRO_RE = re.compile(
-    r"^[\s>]*(?:begin forwarded message|forwarded message|anfang der weitergeleiteten nachricht"
-    r"|début du message réexpédié|début du message transféré|inicio del mensaje reenviado"
-    r"|início da mensagem encaminhada|início da mensagem reencaminhada|begin doorgestuurd bericht"
-    r"|inizio messaggio inoltrato|start på videresendt besked|videresendt melding"
-    r"|vidarebefordrat mejl|välitetty viesti alkaa|początek przekazywanej wiadomości"
-    r"|začátek přeposílané zprávy|začiatok preposlanej správy|továbbított levél kezdete"
-    r"|započni proslijeđenu poruku|începe mesajul redirecționat|начало переадресованного сообщения"
-    r"|ileti başlangıcı|початок листа, що пересилається|転送されたメッセージ)\s*[:：]?\s*$",
+    r"^[\s>]*" + alternation(_FORWARD_INTROS) + r"\s*[:：]?\s*$",
     re.IGNORECASE,
 )
 UNDERSCORE_RULE_RE = re.compile(r"^[\s>]*(?:_{10,}|-{10,}|={10,}|—{5,})\s*$")
@@ -209,7 +212,7 @@ SIGN_OFFS = (
     "よろしくお願いします", "よろしくお願いいたします", "宜しくお願いします",
 )
 SIGN_OFF_RE = re.compile(
-    r"^[\s>]*(?i:" + "|".join(re.escape(s) for s in sorted(SIGN_OFFS, key=len, reverse=True))
+    r"^[\s>]*(?i:" + alternation(sorted(SIGN_OFFS, key=len, reverse=True))
     + r")(?!\w)\s*[,.!;:\-–—。！、]*\s*(?:[A-ZÀ-Þ][\w.\-']{0,20}(?:\s[A-ZÀ-Þ][\w.\-']{0,20})?\s*[.!]?)?\s*$",
 )
 # "-Abhishek Kona": a dash glued to a name, alone on the last line.
