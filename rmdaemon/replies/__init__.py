@@ -8,7 +8,8 @@ The steps live in small modules: ``mime`` (headers, charsets, the best body), ``
 (HTML → text that keeps quote structure), ``visible`` (quoted history, signatures, footers),
 ``fields`` (attended/topics/learned/next steps/rating), ``commands`` (SKIP, PAUSE, ..., consent
 and sharing answers), ``headers`` (sender, session token, auto-replies) and ``lexicon`` (the
-words of every language, as data).
+words of every language, as data). ``inbound`` holds one message read once (tree, header fields,
+sender, Date): the inbox hands the same ``Inbound`` to its checks, to ``read_reply`` and to ``itip``.
 """
 
 from __future__ import annotations
