@@ -6,13 +6,14 @@ authserv-id. Anyone can *also* write such a header into the message they send, s
 carrying our own server's authserv-id count (RFC 8601 section 5), and they count only when the
 admin says the server adds them (``[security] trust_authentication_results``).
 
-Pure: raw header bytes in, verdicts out; never raises on hostile input.
+Pure: raw header bytes (or their compat32 fields) in, verdicts out; never raises on hostile input.
 """
 
 from __future__ import annotations
 
 import re
 from email import policy
+from email.message import Message
 from email.parser import BytesHeaderParser
 
 CHECKED = ("dmarc", "spf", "dkim")  # a fail of one of these for the From domain: the domain did not send it
@@ -25,11 +26,12 @@ _RESULT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*([A-Za-z0-9_-]+)")
 _PROP = re.compile(r"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\s*=\s*(\S+)")
 
 
-def _headers(raw: bytes) -> list[str]:
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+def _headers(source: bytes | Message) -> list[str]:
     try:
-        msg = BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n")
-        return [str(v) for v in msg.get_all("Authentication-Results", [])]
+        if isinstance(source, bytes):
+            head = source.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+            source = BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n")
+        return [str(v) for v in source.get_all("Authentication-Results", [])]
     except Exception:  # noqa: BLE001 - hostile bytes: no verdict is better than a crash
         return []
 
@@ -73,8 +75,9 @@ def _same_domain(checked: str, from_domain: str) -> bool:
     return checked == from_domain or checked.endswith("." + from_domain) or from_domain.endswith("." + checked)
 
 
-def failures(raw: bytes, authserv_id: str, from_address: str | None = None) -> list[str]:
-    """``["dmarc=fail", ...]`` from the headers our own server (``authserv_id``) added.
+def failures(message: bytes | Message, authserv_id: str, from_address: str | None = None) -> list[str]:
+    """``["dmarc=fail", ...]`` from the headers our own server (``authserv_id``) added, in the raw
+    message or in its compat32 header fields (the inbox's ``Inbound.headers``: parsed once).
 
     With ``from_address``, a result labelled with another domain does not count, except DMARC:
     our server checking DMARC for a different From than the one we read means the two of us read
@@ -83,7 +86,7 @@ def failures(raw: bytes, authserv_id: str, from_address: str | None = None) -> l
     wanted = authserv_id.strip().casefold()
     from_domain = _domain(from_address or "")
     found: list[str] = []
-    for value in _headers(raw):
+    for value in _headers(message):
         serv, results = parse_full(value)
         if serv != wanted:
             continue  # written by someone else, maybe by the sender: never trusted

@@ -446,12 +446,12 @@ def read_methods(raw_email: bytes) -> list[str]:
     return read_calendars(raw_email)[1]
 
 
-def read_calendars(raw_email: bytes) -> tuple[list[ItipResponse], list[str]]:
+def read_calendars(raw_email: bytes | Message | None) -> tuple[list[ItipResponse], list[str]]:
     """``read_responses`` and ``read_methods`` from one parse of the message (the inbox asks
-    both of every reply)."""
-    try:
-        message = email.message_from_bytes(raw_email)
-    except Exception:  # noqa: BLE001 - untrusted bytes; a message we cannot parse has no answer
+    both of every reply). ``raw_email`` is the raw message, or the compat32 tree a caller has
+    parsed already: the inbox's ``replies.Inbound.tree``, None when the parser gave up on it."""
+    message = raw_email if isinstance(raw_email, Message) or raw_email is None else _message(raw_email)
+    if message is None:  # a message we cannot parse has no answer
         return [], []
     responses: list[ItipResponse] = []
     methods: list[str] = []
@@ -461,6 +461,13 @@ def read_calendars(raw_email: bytes) -> tuple[list[ItipResponse], list[str]]:
             responses.extend(_responses(payload, _mime_method(part)))
             methods += [_mime_method(part) or str(c.get("METHOD", "")).strip().upper() for c in _parse(payload)]
     return list(dict.fromkeys(responses)), list(dict.fromkeys(methods))
+
+
+def _message(raw_email: bytes) -> Message | None:
+    try:
+        return email.message_from_bytes(raw_email)
+    except Exception:  # noqa: BLE001 - untrusted bytes
+        return None
 
 
 def _calendar_parts(message: Message) -> Iterator[Message]:

@@ -7,9 +7,14 @@ quoted text logged as theirs, or a field not filled in.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rmdaemon.replies import parse_reply
+from rmdaemon.replies.lexicon import alternation
 
 
 def reply(body: str, subject: str = "Re: Pilot: session 1 [RM-7F3K2Q]") -> bytes:
@@ -268,3 +273,16 @@ def test_a_label_word_inside_a_sentence_is_not_a_field(text: str) -> None:
 def test_a_rating_after_the_last_sentence_does_not_join_the_field_before_it() -> None:
     parsed = parse_reply(reply("Learned: creators charge per post. 4/5\n"))
     assert parsed.fields["learned"] == "creators charge per post." and parsed.fields["rating"] == 4
+
+
+# The label lists are matched as prefix trees (lexicon.alternation) for speed; a tree that tried a
+# shorter word before a longer one would read "Next steps: …" as the label "Next step" + "s: …".
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.text("abc -", min_size=1, max_size=5), min_size=1, max_size=12),
+       text=st.text("abcABC -:", max_size=10))
+def test_a_word_list_as_a_prefix_tree_matches_what_the_longest_first_list_matched(words: list[str], text: str) -> None:
+    ordered = sorted(set(words), key=len, reverse=True)
+    flat = re.compile("(?P<word>" + "|".join(re.escape(w) for w in ordered) + r")(?P<rest>.*)", re.IGNORECASE)
+    tree = re.compile("(?P<word>" + alternation(ordered) + r")(?P<rest>.*)", re.IGNORECASE)
+    found, expected = tree.match(text), flat.match(text)
+    assert (found and found.groupdict()) == (expected and expected.groupdict())

@@ -9,12 +9,8 @@ finds them recorded and only marks them.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
-from email.parser import BytesHeaderParser
-from email.utils import parsedate_to_datetime
 
 from rmdaemon import authres, itip
 from rmdaemon.programme import answers, calendar_answers, pairstate
@@ -24,8 +20,7 @@ from rmdaemon.programme.context import Context, log
 from rmdaemon.programme.pruning import forgotten_before
 from rmdaemon.programme.quarantine import quarantine_file, quarantine_name
 from rmdaemon.model import Incoming, JobResult, Pair
-from rmdaemon.replies import ParsedReply, parse_reply
-from rmdaemon.replies.sender import envelope_from
+from rmdaemon.replies import Inbound, ParsedReply, read_reply
 
 
 # Parsing builds every MIME part in memory before anything can look at it: 780,000 parts inside
@@ -85,22 +80,6 @@ def record(ctx: Context, router: Router, outcomes: list[tuple[Incoming, str, Out
     save(ctx.store, PAIRS, "pair_id", (doc.to_doc() for doc in router.changed.values()))
 
 
-_LINE_BREAK = re.compile(r"\n|\r")  # how policy.default unfolds a header before reading it
-
-
-def written(raw: bytes) -> datetime | None:
-    """The message's Date (aware), or None when it has none that can be read."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    try:  # headers only, as stored (compat32 parses no Content-Type), the Date as policy.default's DateHeader reads it
-        value = next((v for n, v in BytesHeaderParser(policy=policy.compat32).parsebytes(head).raw_items()
-                      if n.lower() == "date"), None)
-        value = "".join(_LINE_BREAK.split(value)) if value is not None else None
-        moment = parsedate_to_datetime(value) if value else None
-    except (AttributeError, ValueError, TypeError, IndexError):  # a broken Date is just not used
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
-
-
 def message_key(raw: bytes) -> str:
     """The Message-ID (so a message delivered twice counts once), else a hash of the bytes."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -133,9 +112,10 @@ class Router:
             log.exception("inbox message %s (%s) could not be handled", message.ref, key)
             return Outcome(InboxOutcome.QUARANTINE, reason=f"internal error while handling it ({type(e).__name__}: {e})"[:300])
 
-    def refused(self, message: Incoming) -> Outcome | None:
+    def refused(self, message: Incoming, inbound: Inbound) -> Outcome | None:
         """Messages not read at all: too large, with a From that does not name one sender, or the mail
-        server says the sender's domain did not send them."""
+        server says the sender's domain did not send them. ``inbound`` is ``message.raw``'s one
+        parsed view: nothing in it is computed before the size checks have passed."""
         security = self.ctx.settings.security
         if message.refused:
             return Outcome("quarantine", reason=message.refused)
@@ -146,15 +126,15 @@ class Router:
         parts = message.raw.count(b"\n--")  # every MIME part needs a delimiter line: an upper bound, before parsing
         if parts > MAX_MIME_PARTS:
             return Outcome("quarantine", reason=f"{parts:,} MIME boundary lines, over the {MAX_MIME_PARTS:,} we read; not parsed")
-        moment = written(message.raw) if self.horizon is not None else None
+        moment = inbound.written if self.horizon is not None else None
         if moment is not None and moment < self.horizon:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"written {moment:%Y-%m-%d}, before {self.horizon:%Y-%m-%d}: "
                            "rmdaemon no longer remembers which messages of that time it read ([storage] "
                            "prune_after_days), so this may be a copy of one already handled; not acted on")
-        sender = envelope_from(message.raw)
+        sender = inbound.envelope
         if sender.problem:  # before anything reads it: no part of this message may act
             return Outcome(InboxOutcome.QUARANTINE, reason=f"{sender.problem}; a message must name one sender")
-        failed = (authres.failures(message.raw, security.authserv_id, sender.address)
+        failed = (authres.failures(inbound.headers, security.authserv_id, sender.address)
                   if security.trust_authentication_results else [])
         if failed:
             return Outcome(InboxOutcome.QUARANTINE, reason=f"{security.authserv_id} found the sender's domain forged "
@@ -162,16 +142,17 @@ class Router:
         return None
 
     def route(self, message: Incoming, key: str) -> Outcome:
-        refused = self.refused(message)
+        inbound = Inbound(message.raw)
+        refused = self.refused(message, inbound)
         if refused is not None:
             return refused
         try:
-            parsed = parse_reply(message.raw)
+            parsed = read_reply(inbound)
         except Exception as e:  # the parser promises never to raise; if it does, the message is still kept
             log.exception("reply parser failed on %s", message.ref)
             return Outcome(InboxOutcome.QUARANTINE, reason=f"could not be parsed ({type(e).__name__})")
         # Only answers count: a forwarded REQUEST or a PUBLISH must not overwrite real RSVPs.
-        answers_found, methods = itip.read_calendars(message.raw)
+        answers_found, methods = itip.read_calendars(inbound.tree)
         responses = [r for r in answers_found if r.method in itip.ANSWER_METHODS]
         if responses:
             return self._itip(parsed, responses)
@@ -202,7 +183,7 @@ class Router:
         if help_ is not None and answers.only_help(parsed.body):
             return self._apply(help_, pair.pair_id)
         update = pairstate.apply_reply(self.ctx.now, self.ctx.settings.program.blackout_dates, pair, doc, session,
-                                       sender, parsed, written(message.raw), self.logged.setdefault(pair.pair_id, set()))
+                                       sender, parsed, inbound.written, self.logged.setdefault(pair.pair_id, set()))
         if update.doc is not None:
             self.changed[pair.pair_id] = update.doc
             self.state[pair.pair_id] = update.doc

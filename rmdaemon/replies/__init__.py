@@ -8,16 +8,19 @@ The steps live in small modules: ``mime`` (headers, charsets, the best body), ``
 (HTML → text that keeps quote structure), ``visible`` (quoted history, signatures, footers),
 ``fields`` (attended/topics/learned/next steps/rating), ``commands`` (SKIP, PAUSE, ..., consent
 and sharing answers), ``headers`` (sender, session token, auto-replies) and ``lexicon`` (the
-words of every language, as data).
+words of every language, as data). ``inbound`` holds one message read once (tree, header fields,
+sender, Date): the inbox hands the same ``Inbound`` to its checks, to ``read_reply`` and to ``itip``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 
-from rmdaemon.replies import commands, headers, mime, sender, visible
+from rmdaemon.replies import commands, headers, mime, visible
 from rmdaemon.replies import fields as session_fields
+from rmdaemon.replies.inbound import Inbound
 
 MAX_TEXT_CHARS = 500_000  # longer bodies are cut for parsing (the raw message is kept elsewhere)
 _MAX_RAW_FOR_TOKEN = 200_000
@@ -48,23 +51,29 @@ def parse_reply(raw: bytes) -> ParsedReply:
     """Parse one raw RFC 5322 message. Never raises: unreadable input yields warnings."""
     if not isinstance(raw, bytes):
         raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+    return read_reply(Inbound(raw))
+
+
+def read_reply(inbound: Inbound) -> ParsedReply:
+    """``parse_reply`` of a message the caller reads too: the inbox hands the same ``Inbound`` to
+    its checks, to this parser and to ``itip``, so the message is parsed and its sender read once."""
     try:
-        return _parse(raw)
+        return _parse(inbound)
     except Exception as exc:  # noqa: BLE001 - the contract: any bytes give JSON with warnings
-        return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(raw)), "",
+        return ParsedReply(None, None, (), None, "", headers.session_token(_raw_text(inbound.raw)), "",
                            warnings=[f"unparseable: {type(exc).__name__}: {exc}"[:300]],
                            sender_problem="the message could not be parsed")
 
 
-def _parse(raw: bytes) -> ParsedReply:
-    msg = mime.parse_message(raw)
-    subject = mime.header(msg, "Subject")
-    envelope = sender.envelope_from(raw)
+def _parse(inbound: Inbound) -> ParsedReply:
+    raw, msg = inbound.raw, inbound.message
+    subject = inbound.header("Subject")
+    envelope = inbound.envelope
     from_addr = envelope.address
-    ids = _ids(msg)
+    ids = _ids(inbound.header)
     body = mime.best_body(msg)
     warnings = _defects(msg) + body.warnings + ([f"from: {envelope.problem}"] if envelope.problem else [])
-    machine = headers.automatic(msg, subject, from_addr)
+    machine = headers.automatic(inbound.header, subject, from_addr)
     machine += [w for w in body.warnings if w.startswith("bounce:") and w not in machine]
     seen = visible.extract(body.text[:MAX_TEXT_CHARS], from_addr)
     warnings += _body_warnings(body.text, seen) + [w for w in machine if w not in warnings]
@@ -83,12 +92,12 @@ def _parse(raw: bytes) -> ParsedReply:
     )
 
 
-def _ids(msg: Message) -> tuple[str | None, str | None, tuple[str, ...]]:
+def _ids(header: Callable[[str], str]) -> tuple[str | None, str | None, tuple[str, ...]]:
     """(Message-ID, In-Reply-To, References); an id without angle brackets is kept as written."""
-    raw_id = mime.header(msg, "Message-ID")
+    raw_id = header("Message-ID")
     message_id = (mime.message_ids(raw_id) or (raw_id,))[0] or None
-    in_reply_to = (mime.message_ids(mime.header(msg, "In-Reply-To")) or (None,))[0]
-    return message_id, in_reply_to, mime.message_ids(mime.header(msg, "References"))
+    in_reply_to = (mime.message_ids(header("In-Reply-To")) or (None,))[0]
+    return message_id, in_reply_to, mime.message_ids(header("References"))
 
 
 def _defects(msg: Message) -> list[str]:
@@ -135,4 +144,4 @@ def to_contract_json(parsed: ParsedReply) -> dict[str, object]:
     }
 
 
-__all__ = ["ParsedReply", "parse_reply", "to_contract_json"]
+__all__ = ["Inbound", "ParsedReply", "parse_reply", "read_reply", "to_contract_json"]

@@ -66,6 +66,23 @@ _MAX_WORDS = 12
 _MAX_TOP_COMMAND_LINES = 3  # "YES" / "SHARE NOTES" / "Goal: ..." — commands open a reply
 
 
+def _by_first_word(words: dict[str, tuple[str, ...]]) -> dict[str, dict[str, list[str]]]:
+    """first word → {key: its phrases that start with that word}, both in ``words``' order.
+
+    Every reply asks whether its opening lines are a command or a consent answer: looking up a
+    line's first word is a tenth of comparing it with every phrase (and the first phrase that
+    fits still wins, as the order is kept)."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for key, phrases in words.items():
+        for phrase in phrases:
+            found.setdefault(phrase.split()[0], {}).setdefault(key, []).append(phrase)
+    return found
+
+
+_COMMANDS_BY_FIRST = _by_first_word(COMMAND_WORDS)
+_CONSENT_BY_FIRST = _by_first_word(CONSENT_WORDS)
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -106,7 +123,7 @@ def command_in_line(line: str) -> Command | None:
 
 
 def _command_at(words: list[str], start: int) -> tuple[str, int] | None:
-    for name, options in COMMAND_WORDS.items():
+    for name, options in _COMMANDS_BY_FIRST.get(words[start], {}).items():
         for option in options:
             parts = option.split()
             if words[start:start + len(parts)] == parts:
@@ -158,7 +175,8 @@ def find_consent(body: str) -> str | None:
     """'yes' or 'no' when the reply opens with an answer to the opt-in question."""
     for line in top_lines(body):
         clause = " ".join(_words(_CLAUSE_END_RE.split(line, 1)[0]))
-        for answer, phrases in CONSENT_WORDS.items():
+        # A phrase the clause is, or opens with, starts with the clause's first word.
+        for answer, phrases in _CONSENT_BY_FIRST.get(clause.split(" ", 1)[0], {}).items():
             if clause in phrases or any(clause.startswith(p + " ") and _only_filler(clause, p)
                                         for p in phrases):
                 return answer

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rmdaemon.replies.lexicon import alternation
+
 LABELS: dict[str, tuple[str, ...]] = {
     "attended": (
         "attended", "attendance", "did you meet", "did we meet", "did the session happen",
@@ -64,7 +66,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     ),
 }
 _LABEL_TO_FIELD = {w.casefold(): f for f, words in LABELS.items() for w in words}
-_ALT = "|".join(re.escape(w) for w in sorted(_LABEL_TO_FIELD, key=len, reverse=True))
+_ALT = alternation(sorted(_LABEL_TO_FIELD, key=len, reverse=True))
 # "Topics: …", "**Next steps** -", "1. Rating (1-5): 4", "Sujets : …", "Next steps?"
 LABEL_RE = re.compile(
     r"^[\s>]*(?:[-*•#]+\s*)?(?:\d{1,2}[.)]\s+)?[*_]{0,2}(?P<label>" + _ALT + r")[*_]{0,2}"

@@ -36,6 +36,7 @@ _ALIASES = {
     "iso-2022-jp": "iso2022_jp_ext", "csiso2022jp": "iso2022_jp_ext",
 }
 _META_CHARSET_RE = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?([\w.:\-]{1,40})", re.I)
+_FOLD_RE = re.compile(r"\r?\n[ \t]")
 _MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
 _NAME_PARAM_RE = re.compile(r"""(?:^|;)\s*(?:file)?name(\*)?(?:\*0\*?)?\s*=\s*("[^"]*"|[^;]*)""", re.I)
 
@@ -69,7 +70,8 @@ def header(msg: Message, name: str) -> str:
 
 def decode_header_value(value: str) -> str:
     """RFC 2047 words and raw 8-bit bytes of one header value → text; never raises."""
-    value = re.sub(r"\r?\n[ \t]", " ", value).replace("\r", "").replace("\n", "")
+    if "\n" in value or "\r" in value:  # unfold (most values are on one line)
+        value = _FOLD_RE.sub(" ", value).replace("\r", "").replace("\n", "")
     value = _fix_surrogates(value)
     if "=?" not in value:
         return value.strip()

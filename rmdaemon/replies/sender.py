@@ -47,7 +47,7 @@ def head_fields(raw: bytes) -> list[tuple[str, str]]:
             fields[-1] = (name, value + " " + text.strip())
             continue
         name, colon, value = text.partition(":")
-        if colon and name and not any(c.isspace() for c in name):
+        if colon and name and not any(map(str.isspace, name)):
             fields.append((name.strip(), value.strip()))
     return fields
 

@@ -238,7 +238,8 @@ def _keep_until_glued(scan: _Scan, line: str) -> bool:
 
 def _flattened_header(scan: _Scan, line: str) -> bool:
     """ "Thanks From: … Sent: …": a header flattened onto the end of the sender's line."""
-    flat = lx.FLAT_HEADER_RE.search(line[:_MAX_LINE_FOR_PATTERNS]) if ":" in line else None
+    head = line[:_MAX_LINE_FOR_PATTERNS]
+    flat = lx.FLAT_HEADER_RE.search(head) if ":" in line and _two_colons(head) else None
     if not (flat and flat.start() > 0 and line[:flat.start()].strip()):
         return False
     _keep_until_glued(scan, line[:flat.start()])
@@ -340,7 +341,7 @@ def header_block_at(lines: list[str], i: int) -> bool:
     first = lines[i].strip()
     if ":" not in first[:40] and "：" not in first[:40]:
         return False
-    if lx.FLAT_HEADER_RE.match(first):
+    if _two_colons(first) and lx.FLAT_HEADER_RE.match(first):
         return True
     if not lx.HEADER_LINE_RE.match(first):
         return False
@@ -442,7 +443,21 @@ def _followed_by_quote(lines: list[str], i: int) -> bool:
 
 
 def _has_date(text: str) -> bool:
-    return bool(_DATE_IN_TEXT_RE.search(text))
+    # Every form has a digit: most lines have none, and one digit is found far faster than the pattern.
+    return bool(_DIGIT_RE.search(text) and _DATE_IN_TEXT_RE.search(text))
+
+
+def _two_colons(text: str) -> bool:
+    """Can ``lx.FLAT_HEADER_RE`` match here? It needs two labels with a colon each; most lines
+    have fewer colons and are spared the pattern, which looks ahead 200 characters from each."""
+    return text.count(":") + text.count("：") >= 2
+
+
+def _other_attribution(text: str) -> bool:
+    """``lx.WROTE_OTHER_RE``, tried only where it can match: each of its headers ends in a colon,
+    holds an address or says 写道. Its leading ``.{4,120}`` made it the costliest pattern a line."""
+    may = "@" in text or "写道" in text or text.rstrip("\n")[-1:] in (":", "：")
+    return bool(may and lx.WROTE_OTHER_RE.match(text))
 
 
 def is_attribution(text: str, before_quote: bool) -> bool:
@@ -457,7 +472,7 @@ def is_attribution(text: str, before_quote: bool) -> bool:
         return False
     if "mailto:" in text:  # "<max@example.com<mailto:max@example.com>>" from an HTML link
         text = _MAILTO_RE.sub("", text)
-    if lx.WROTE_OTHER_RE.match(text):
+    if _other_attribution(text):
         return True
     specific = _has_date(text) or "@" in text
     colon = text.endswith((":", "："))
