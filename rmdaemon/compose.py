@@ -102,6 +102,16 @@ class Templates:
     # <lang>/starters.toml and <lang>/surveys.toml; what is missing there stays English.
     starter_texts: dict[str, dict[str, Starter]] = field(default_factory=dict)
     question_texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The compiled templates this tick has used, by file. ``env.get_template`` looks each one up
+    # again and asks the file system whether it changed (a ``stat``): 160,000 times a first tick
+    # at 10,000 pairs. A Templates lives for one tick, and the next tick's sees an edit.
+    compiled: dict[str, jinja2.Template] = field(default_factory=dict, compare=False, repr=False)
+
+    def template(self, name: str) -> jinja2.Template:
+        found = self.compiled.get(name)
+        if found is None:
+            found = self.compiled[name] = self.env.get_template(name)
+        return found
 
     def starter_in(self, starter: Starter, language: str) -> Starter:
         """``starter`` in ``language`` where a translation has it (``pt-BR``, then ``pt``)."""
@@ -426,7 +436,7 @@ def render_text(templates: Templates, name: str, context: dict, languages: tuple
 
 def _render(templates: Templates, name: str, context: dict) -> str:
     """A template's text, or a TemplateError naming its file and line: never a half-built email."""
-    template = templates.env.get_template(name)
+    template = templates.template(name)
     try:
         return template.render(context)
     except Exception as e:  # noqa: BLE001 — a template's fault is the admin's to fix, shown as such
