@@ -146,16 +146,22 @@ def classic_email(envelope: Envelope, content: Rendered, calendar: tuple[str, by
 
 
 def test_wire_policy_writes_what_compat32_writes():
-    """The one-line short cut in compose.WIRE must not change a byte of any header: random ASCII
-    values (spaces, tabs, separators, encoded words), long ones that fold, and non-ASCII ones."""
+    """compose.WIRE's short cuts (one line as it is, a longer printable one folded by its own
+    code) must not change a byte of any header: random ASCII values (spaces, tabs, separators,
+    encoded words), long ones that fold (words after ; or , or runs of spaces, words longer than
+    a line, a long header name), and non-ASCII ones."""
     classic = compat32.clone(linesep="\r\n", max_line_length=78)
     rng = random.Random(5322)
     alphabet = string.ascii_letters + string.digits + " \t;,:<>@.\"()=-_/'?"
     values = ["", " ", "  lead", "trail  ", "a\tb", "=?utf-8?q?x?=", '"Doe, J" <j@example.com>', "x" * 70, "x" * 200,
               "Überraschung im Kalender", "word " * 30]
     values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90))) for _ in range(20_000)]
+    words = ["Mentor", "15:45", "2027,", "x;", ";", ",", "", "y" * 80, "[RM-NIBNRT]", '"Doe,', "<j@example.com>"]
+    values += [" " * rng.choice((0, 0, 0, 1, 2)) + "".join(rng.choice(words) + " " * rng.choice((0, 1, 1, 2))
+                                                         for _ in range(rng.randint(5, 40))) for _ in range(5_000)]
+    values += ["".join(rng.choice(alphabet.replace("\t", "")) for _ in range(rng.randint(90, 300))) for _ in range(2_000)]
     for value in values:
-        for name in ("Subject", "To", "X-RM-Key"):
+        for name in ("Subject", "To", "X-RM-Key", "X-" + "n" * rng.randint(1, 80)):
             assert WIRE.fold_binary(name, value) == classic.fold_binary(name, value), (name, value)
     msg = MIMEText("body", "plain", "utf-8")
     msg["Subject"], msg["To"], msg["References"] = "Agenda: session 2", "Mentor <m@example.com>", " ".join(["<a@b>"] * 20)
