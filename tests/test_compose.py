@@ -96,12 +96,12 @@ def test_quoted_printable_is_what_the_standard_library_writes():
     kind of line end, trailing white space, '=' near the 76th column, UTF-8 and the separators
     str.splitlines knows."""
     rng = random.Random(2045)
-    alphabet = " \t\r\n=.-abcXYZ\x0b\x0c\x1c\x85\xa0é€😀"
-    for _ in range(50_000):
-        text = "".join(rng.choice(alphabet) if rng.random() < 0.3 else rng.choice("abcdefgh ")
-                       for _ in range(rng.randint(1, 250)))
-        body = text.encode("utf-8").decode("latin1")
-        assert compose.qp_body(body) == quoprimime.body_encode(body), text
+    for alphabet in (" \t\r\n=.-abcXYZ\x0b\x0c\x1c\x85\xa0é€😀", " \t\r\n=.-abcXYZ\xa0é€😀"):
+        for _ in range(25_000):
+            text = "".join(rng.choice(alphabet) if rng.random() < 0.3 else rng.choice("abcdefgh ")
+                           for _ in range(rng.randint(1, 250)))
+            body = text.encode("utf-8").decode("latin1")
+            assert compose.qp_body(body) == quoprimime.body_encode(body), text
 
 
 def test_an_email_is_what_email_mime_writes():
