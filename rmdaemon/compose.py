@@ -18,7 +18,7 @@ import tomllib
 from importlib import resources
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import encoders
 from email.charset import QP, Charset
 from email.quoprimime import body_check as quopri_unsafe, quote as quopri_quote
@@ -647,10 +647,10 @@ def _headers(msg: MIMEMultipart, env: Envelope, subject: str) -> None:
 
 
 def _header_items(env: Envelope, subject: str) -> list[tuple[str, str]]:
-    items = [("From", _address(env.sender_name, env.sender)),
+    items = [("From", _sender(env.sender_name, env.sender)),
              ("To", ", ".join(_address(p.name, p.email) for p in env.to)),
              ("Subject", subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode()),
-             ("Date", format_datetime(env.date)), ("Message-ID", env.message_id)]
+             ("Date", _date(env.date, env.date.utcoffset())), ("Message-ID", env.message_id)]
     in_reply_to = thread_id(env.in_reply_to)
     if in_reply_to:
         items += [("In-Reply-To", in_reply_to), ("References", in_reply_to)]
@@ -713,6 +713,19 @@ def _on_wire(payload: str) -> bytes:
 
 def _address(name: str, address: str) -> str:
     return formataddr((name, address), charset="utf-8")
+
+
+@lru_cache(maxsize=8)
+def _sender(name: str, address: str) -> str:
+    """The From header: the programme mailbox's, on every message (written once, not 40,000 times a tick)."""
+    return _address(name, address)
+
+
+@lru_cache(maxsize=8)
+def _date(at: datetime, offset: timedelta | None) -> str:
+    """The Date header: a tick's messages all carry the tick's time. ``offset`` tells apart two
+    that name one moment in different zones (equal datetimes, different headers)."""
+    return format_datetime(at)
 
 
 def _text_part(text: str, subtype: str) -> MIMEText:
