@@ -102,8 +102,8 @@ def _folded(taken: int, value: str, limit: int) -> list[str]:
 
 
 def _cut(line: list[tuple[str, str]]) -> int:
-    """Where ``email.header`` cuts an overlong line: before the last word after a ``;``, else
-    after a ``,``, else before the last word after a space; 0 for nowhere."""
+    """Where ``email.header`` cuts an overlong line: before its last word that follows a ``;``,
+    else one that follows a ``,``, else its last word after a space; 0 for nowhere."""
     for mark in ";,":
         for i in range(len(line) - 1, 0, -1):
             if line[i - 1][1].endswith(mark):
@@ -501,8 +501,8 @@ def _render(templates: Templates, name: str, context: dict) -> str:
 
 def _rendered(template: jinja2.Template, names: dict[str, Any], context: dict) -> str:
     """``template.render(context)``, given the template's globals as one dict (``names``): jinja
-    merges its ChainMap of them into a new dict for every render, twice, which was half the cost
-    of rendering the layout."""
+    copies its ChainMap of them into a new dict and a new set for every render, which was half
+    the cost of rendering the layout."""
     env = template.environment
     try:
         return env.concat(template.root_render_func(  # type: ignore[attr-defined]
@@ -760,7 +760,7 @@ def qp_body(body: str) -> str:
     """``email.quoprimime.body_encode(body)``: the same lines (quoting turns every other line
     separator ``str.splitlines`` knows into ``=XX``, so only these three split a line). A body
     without those others, which is nearly every one, is split by ``str.splitlines``: splitting
-    with the pattern was two thirds of encoding an HTML part (bench/compare.py)."""
+    with the pattern was two thirds of encoding an HTML part."""
     ends = body[-1] in "\r\n"
     if not any(eol in body for eol in _QP_OTHER_EOL):
         lines = body.splitlines()

@@ -79,9 +79,9 @@ def local_time(at: datetime, zone: str, language: str = "en") -> str:
 @lru_cache(maxsize=4096)
 def _local_time(at: datetime, zone: str, language: str) -> str:
     """``local_time`` of a UTC moment: sessions start on a few hundred slots, and a first tick
-    writes ten times for each pair (every invitation shows both people's), an agenda tick four
-    (bench/compare.py). Keyed by the UTC moment: two local times of a clock turned back compare
-    equal but are not the same moment."""
+    writes ten times for each pair (every invitation shows both people's), an agenda tick four.
+    Keyed by the UTC moment: two local times of a clock turned back compare equal but are not
+    the same moment."""
     local = at.astimezone(ZoneInfo(zone))
     lang = base_language(language or "en")
     if lang == "en":

@@ -83,7 +83,7 @@ def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dic
 
 def _shared(program: ProgramSettings, pair: Pair, doc: dict, session: dict) -> tuple[datetime, dict]:
     """When the session happens, and what both people's agendas of it say alike: worked out once
-    for the two (the pair's plan was a tenth of building an agenda, bench/compare.py)."""
+    for the two (the pair's plan was a tenth of building an agenda)."""
     sessions = total(planned_rows(PairRecord.from_doc(doc)))
     return when(doc, session)[1], {
         "program": program, "pair": pair, "token": session["token"], "number": session["number"],
