@@ -96,6 +96,7 @@ def _shared(program: ProgramSettings, pair: Pair, doc: dict, session: dict) -> t
 def _personal(start: datetime, shared: dict, pair: Pair, session: dict, person: Person, steps: Steps) -> dict:
     """One person's agenda context: ``shared`` with the times, the starter and the steps as they read them."""
     other = pair.mentee if person is pair.mentor else pair.mentor
+    views = _steps_view(pair, person, steps)
     return {
         **shared, "person": person, "other": other,
         "when_local": phrases.local_time(start, person.timezone, person.language),
@@ -103,8 +104,8 @@ def _personal(start: datetime, shared: dict, pair: Pair, session: dict, person: 
         "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
                                        "mentor" if person is pair.mentor else "mentee",
                                        pair.mentor.first_name, pair.mentee.first_name),
-        "next_steps": list(dict.fromkeys(step for view in _steps_view(pair, person, steps) for step in view["steps"])),
-        "next_steps_by": _steps_view(pair, person, steps),
+        "next_steps": list(dict.fromkeys(step for view in views for step in view["steps"])),
+        "next_steps_by": views,
     }
 
 
