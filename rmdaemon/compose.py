@@ -18,7 +18,7 @@ import tomllib
 from importlib import resources
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import encoders
 from email.charset import QP, Charset
 from email.quoprimime import body_check as quopri_unsafe, quote as quopri_quote
@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -48,16 +49,69 @@ from rmdaemon.names import base_language
 
 
 class _Wire(Compat32):
-    """The classic policy with RFC 5322 line ends, plus a short cut: a header that is ASCII and
-    fits on one line is written as it is. compat32 sends every header through ``email.header``'s
-    folding machinery, which returns such a header unchanged (tests/test_compose.py compares the two
-    on 60,000 random values) but was half the cost of serialising a message (bench/)."""
+    """The classic policy with RFC 5322 line ends, plus two short cuts for a header of printable
+    ASCII: one that fits on one line is written as it is, and a longer one is folded where
+    ``email.header`` folds it (``_folded``). compat32 sends every header through that module's
+    folding machinery, which was half the cost of serialising a message (bench/), and an agenda's
+    subject, longer than a line, cost 50 µs there; tests/test_compose.py compares the two ways on
+    random values."""
 
     def fold_binary(self, name: str, value: Any) -> bytes:
         if (isinstance(value, str) and len(name) + len(value) + 2 <= (self.max_line_length or 998)
                 and value.isascii() and "\r" not in value and "\n" not in value):
             return f"{name}: {value}{self.linesep}".encode("ascii")
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            lines = _folded(len(name) + 2, value, self.max_line_length or 1_000_000)
+            return f"{name}: {self.linesep.join(lines)}{self.linesep}".encode("ascii")
         return super().fold_binary(name, value)
+
+
+def _folded(taken: int, value: str, limit: int) -> list[str]:
+    """The lines ``email.header.Header(value).encode()`` folds ``value`` into (printable ASCII, a
+    first line of which ``taken`` characters hold the header's name): words are added to a line
+    until it is longer than ``limit``, then it is cut before its last word that follows a ``;``,
+    else a ``,``, else a space; a word alone on the first line gets a line of its own."""
+    pieces = re.split("( +)", value)
+    if pieces[0]:
+        pieces.insert(0, "")
+    else:
+        del pieces[0]
+    lines: list[str] = []
+    line: list[tuple[str, str]] = []
+    size, first = taken, True  # the line's length, and whether it is the one after the name
+    for space, word in zip(pieces[::2], pieces[1::2]):
+        line.append((space, word))
+        size += len(space) + len(word)
+        if size <= limit:
+            continue
+        cut = _cut(line)
+        if cut:
+            lines.append("".join(s + w for s, w in line[:cut]))
+            line = line[cut:]
+            size, first = sum(len(s) + len(w) for s, w in line), False
+        elif first:  # one word too long for the line after the name: it starts the next line
+            lines.append("")
+            line, first = [(space or " ", word)], False
+            size = len(line[0][0]) + len(word)
+    text = "".join(s + w for s, w in line)
+    if not first and lines and text.isspace():
+        lines[-1] += text
+    elif first or text:
+        lines.append(text)
+    return lines
+
+
+def _cut(line: list[tuple[str, str]]) -> int:
+    """Where ``email.header`` cuts an overlong line: before its last word that follows a ``;``,
+    else one that follows a ``,``, else its last word after a space; 0 for nowhere."""
+    for mark in ";,":
+        for i in range(len(line) - 1, 0, -1):
+            if line[i - 1][1].endswith(mark):
+                return i
+    for i in range(len(line) - 1, 0, -1):
+        if line[i][0]:
+            return i
+    return 0
 
 
 WIRE = _Wire(linesep="\r\n", max_line_length=78)  # RFC 5322 line ends for the bytes we send
@@ -102,6 +156,18 @@ class Templates:
     # <lang>/starters.toml and <lang>/surveys.toml; what is missing there stays English.
     starter_texts: dict[str, dict[str, Starter]] = field(default_factory=dict)
     question_texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The compiled templates this tick has used, by file, each with its globals in one dict.
+    # ``env.get_template`` looks each one up again and asks the file system whether it changed (a
+    # ``stat``): 160,000 times a first tick at 10,000 pairs. A Templates lives for one tick, and
+    # the next tick's sees an edit.
+    compiled: dict[str, tuple[jinja2.Template, dict[str, Any]]] = field(default_factory=dict, compare=False, repr=False)
+
+    def template(self, name: str) -> tuple[jinja2.Template, dict[str, Any]]:
+        found = self.compiled.get(name)
+        if found is None:
+            template = self.env.get_template(name)
+            found = self.compiled[name] = (template, dict(template.globals))
+        return found
 
     def starter_in(self, starter: Starter, language: str) -> Starter:
         """``starter`` in ``language`` where a translation has it (``pt-BR``, then ``pt``)."""
@@ -439,11 +505,23 @@ def render_text(templates: Templates, name: str, context: dict, languages: tuple
 
 def _render(templates: Templates, name: str, context: dict) -> str:
     """A template's text, or a TemplateError naming its file and line: never a half-built email."""
-    template = templates.env.get_template(name)
+    template, names = templates.template(name)
     try:
-        return template.render(context)
+        return _rendered(template, names, context)
     except Exception as e:  # noqa: BLE001 — a template's fault is the admin's to fix, shown as such
         raise templatecheck.located(e, template.filename, context) from e
+
+
+def _rendered(template: jinja2.Template, names: dict[str, Any], context: dict) -> str:
+    """``template.render(context)``, given the template's globals as one dict (``names``): jinja
+    copies its ChainMap of them into a new dict and a new set for every render, which was half
+    the cost of rendering the layout."""
+    env = template.environment
+    try:
+        return env.concat(template.root_render_func(  # type: ignore[attr-defined]
+            new_context(env, template.name, template.blocks, context, False, names, None)))
+    except Exception:  # noqa: BLE001 — as Template.render: the traceback points at the template's line
+        env.handle_exception()
 
 
 def pick_starter(templates: Templates, track: str, used: list[str]) -> Starter:
@@ -585,10 +663,10 @@ def _headers(msg: MIMEMultipart, env: Envelope, subject: str) -> None:
 
 
 def _header_items(env: Envelope, subject: str) -> list[tuple[str, str]]:
-    items = [("From", _address(env.sender_name, env.sender)),
+    items = [("From", _sender(env.sender_name, env.sender)),
              ("To", ", ".join(_address(p.name, p.email) for p in env.to)),
              ("Subject", subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode()),
-             ("Date", format_datetime(env.date)), ("Message-ID", env.message_id)]
+             ("Date", _date(env.date, env.date.utcoffset())), ("Message-ID", env.message_id)]
     in_reply_to = thread_id(env.in_reply_to)
     if in_reply_to:
         items += [("In-Reply-To", in_reply_to), ("References", in_reply_to)]
@@ -606,39 +684,64 @@ def _written(env: Envelope, content: Rendered, calendar: tuple[str, bytes] | Non
     if calendar is None:
         return _multipart("alternative", _boundary(env.key, 0), _header_items(env, content.subject), parts)
     method, ics = calendar
-    parts.append(_base64_part((("Content-Type", f'text/calendar; method="{quote(method)}"; charset="UTF-8"'),
-                               ("MIME-Version", "1.0"), ("Content-Transfer-Encoding", "base64")), ics))
-    attachment = _base64_part((("Content-Type", 'application/ics; name="invite.ics"'), ("MIME-Version", "1.0"),
-                               ("Content-Transfer-Encoding", "base64"),
-                               ("Content-Disposition", 'attachment; filename="invite.ics"')), ics)
+    invite, attachment = _calendar_heads(method)
+    payload = _on_wire(base64.encodebytes(ics).decode("ascii"))  # as email.encoders writes it, in both parts
     return _multipart("mixed", _boundary(env.key, 1), _header_items(env, content.subject),
-                      [_multipart("alternative", _boundary(env.key, 0), [], parts), attachment])
+                      [_multipart("alternative", _boundary(env.key, 0), [], [*parts, invite + payload]),
+                       attachment + payload])
 
 
 def _multipart(subtype: str, boundary: str, headers: list[tuple[str, str]], parts: list[bytes]) -> bytes:
     head = [("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'), ("MIME-Version", "1.0"), *headers]
     separator = f"\r\n--{boundary}\r\n".encode("ascii")
-    return b"".join([*(WIRE.fold_binary(name, value) for name, value in head), b"\r\n", separator[2:],
-                     separator.join(parts), f"\r\n--{boundary}--\r\n".encode("ascii")])
+    return b"".join([_head(head), separator[2:], separator.join(parts), f"\r\n--{boundary}--\r\n".encode("ascii")])
 
 
 def _qp_part(subtype: str, text: str) -> bytes:
-    head = (("Content-Type", f'text/{subtype}; charset="utf-8"'), ("MIME-Version", "1.0"),
-            ("Content-Transfer-Encoding", "quoted-printable"))
-    return _part(head, qp_body(text.encode("utf-8").decode("latin1")))
+    return _qp_head(subtype) + _on_wire(qp_body(text.encode("utf-8").decode("latin1")))
 
 
-def _base64_part(head: tuple[tuple[str, str], ...], data: bytes) -> bytes:
-    return _part(head, base64.encodebytes(data).decode("ascii"))  # as email.encoders writes it
+@lru_cache(maxsize=4)
+def _qp_head(subtype: str) -> bytes:
+    """A text part's head: the same for every message (written once, not 40,000 times a tick)."""
+    return _head((("Content-Type", f'text/{subtype}; charset="utf-8"'), ("MIME-Version", "1.0"),
+                  ("Content-Transfer-Encoding", "quoted-printable")))
 
 
-def _part(head: tuple[tuple[str, str], ...], payload: str) -> bytes:
-    return b"".join([*(WIRE.fold_binary(name, value) for name, value in head), b"\r\n",
-                     payload.replace("\n", "\r\n").encode("ascii")])
+@lru_cache(maxsize=8)
+def _calendar_heads(method: str) -> tuple[bytes, bytes]:
+    """The heads of an invitation's iTIP part and of its attachment, the same for every message of ``method``."""
+    return (_head((("Content-Type", f'text/calendar; method="{quote(method)}"; charset="UTF-8"'),
+                   ("MIME-Version", "1.0"), ("Content-Transfer-Encoding", "base64"))),
+            _head((("Content-Type", 'application/ics; name="invite.ics"'), ("MIME-Version", "1.0"),
+                   ("Content-Transfer-Encoding", "base64"), ("Content-Disposition", 'attachment; filename="invite.ics"'))))
+
+
+def _head(fields: Iterable[tuple[str, str]]) -> bytes:
+    """Header fields as the generator writes them (folded by ``WIRE``), and the blank line after them."""
+    return b"".join([*(WIRE.fold_binary(name, value) for name, value in fields), b"\r\n"])
+
+
+def _on_wire(payload: str) -> bytes:
+    """An encoded body (ASCII, lines ending in ``\\n``) with the RFC 5322 line ends the message is sent with."""
+    return payload.replace("\n", "\r\n").encode("ascii")
 
 
 def _address(name: str, address: str) -> str:
     return formataddr((name, address), charset="utf-8")
+
+
+@lru_cache(maxsize=8)
+def _sender(name: str, address: str) -> str:
+    """The From header: the programme mailbox's, on every message (written once, not 40,000 times a tick)."""
+    return _address(name, address)
+
+
+@lru_cache(maxsize=8)
+def _date(at: datetime, offset: timedelta | None) -> str:
+    """The Date header: a tick's messages all carry the tick's time. ``offset`` tells apart two
+    that name one moment in different zones (equal datetimes, different headers)."""
+    return format_datetime(at)
 
 
 def _text_part(text: str, subtype: str) -> MIMEText:
@@ -666,15 +769,21 @@ class _QuotedPrintable(Charset):
 
 
 _QP_EOL = re.compile(r"\r\n|\r|\n")
+_QP_OTHER_EOL = "\x0b\x0c\x1c\x1d\x1e\x85"  # where else str.splitlines splits a Latin-1 text
 
 
 def qp_body(body: str) -> str:
     """``email.quoprimime.body_encode(body)``: the same lines (quoting turns every other line
-    separator ``str.splitlines`` knows into ``=XX``, so only these three split a line)."""
-    lines = _QP_EOL.split(body)
+    separator ``str.splitlines`` knows into ``=XX``, so only these three split a line). A body
+    without those others, which is nearly every one, is split by ``str.splitlines``: splitting
+    with the pattern was two thirds of encoding an HTML part."""
     ends = body[-1] in "\r\n"
-    if ends:
-        lines.pop()
+    if not any(eol in body for eol in _QP_OTHER_EOL):
+        lines = body.splitlines()
+    else:
+        lines = _QP_EOL.split(body)
+        if ends:
+            lines.pop()
     return "\n".join([*map(_qp_line, lines), *([""] if ends else [])])
 
 

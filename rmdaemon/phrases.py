@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -73,6 +73,15 @@ def local_time(at: datetime, zone: str, language: str = "en") -> str:
     """How a person reads a session time in their own zone and language: ``Tue 12 Jan 2027, 15:00
     GMT``, ``Di., 12. Jan. 2027, 15:00 CET``, ``2027年1月12日(火) 15:00 JST``. Day and month names
     and their order come from CLDR (Babel); the zone's abbreviation follows, as calendars show it."""
+    return _local_time(at.astimezone(timezone.utc), zone, language)
+
+
+@lru_cache(maxsize=4096)
+def _local_time(at: datetime, zone: str, language: str) -> str:
+    """``local_time`` of a UTC moment: sessions start on a few hundred slots, and a first tick
+    writes ten times for each pair (every invitation shows both people's), an agenda tick four.
+    Keyed by the UTC moment: two local times of a clock turned back compare equal but are not
+    the same moment."""
     local = at.astimezone(ZoneInfo(zone))
     lang = base_language(language or "en")
     if lang == "en":

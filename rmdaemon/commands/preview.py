@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 from rmdaemon import compose, itip, roster
 from rmdaemon.config import Settings
 from rmdaemon.errors import UserError
-from rmdaemon.programme.agenda import agenda_message, latest_next_steps, session_record
+from rmdaemon.programme.agenda import agenda_messages, latest_next_steps, session_record
 from rmdaemon.programme.messages import Mailer
 from rmdaemon.records import SESSIONS, pair_records
 from rmdaemon.programme.series import meeting_for, upcoming
@@ -44,7 +44,7 @@ def preview(settings: Settings, pair_id: str, now: datetime) -> str:
         sessions = {d["token"]: d for d in store.table(SESSIONS).all()}
         session = session_record(mail.templates, pair, doc, start, sessions)
         steps = latest_next_steps(store, {pair_id: pair}, pair_id).get(pair_id, {})
-        outs = [agenda_message(mail, pair, doc, session, person, steps) for person in pair.people]
+        outs = agenda_messages(mail, pair, doc, session, pair.people, steps)
     return "\n".join(_readable(o.raw) for o in outs)
 
 

@@ -25,7 +25,7 @@ from rmdaemon.programme.context import Context, isolated
 from rmdaemon.programme.delivery import deliver, final_keys
 from rmdaemon.programme.context import log as job_log
 from rmdaemon.programme.series import (meeting_for, next_session, utc_key)
-from rmdaemon.programme.agenda import (Steps, agenda_context, agenda_key, agenda_message, latest_next_steps, session_record,
+from rmdaemon.programme.agenda import (Steps, agenda_context, agenda_key, agenda_messages, latest_next_steps, session_record,
                                        when)
 from rmdaemon.programme.sessions import NOT_SENT, planned_rows
 from rmdaemon.model import JobResult, Pair, RosterStatus
@@ -59,8 +59,8 @@ def run(ctx: Context) -> JobResult:
                 continue
             session = session_record(ctx.templates, pair, doc, found[0], sessions)
             steps = last_steps.get(pair.pair_id, {})
-            built = [agenda_message(ctx.mail, pair, doc, session, person, steps)
-                     for person, key in zip(pair.people, keys) if key not in done]
+            built = agenda_messages(ctx.mail, pair, doc, session,
+                                    [person for person, key in zip(pair.people, keys) if key not in done], steps)
             if session["token"] not in sessions:
                 new_sessions.append(session)
                 sessions[session["token"]] = session

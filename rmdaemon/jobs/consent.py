@@ -21,7 +21,7 @@ def run(ctx: Context) -> JobResult:
     messages: list[Outgoing] = []
     for pair in [*new, *retry]:
         with isolated(result, pair.pair_id):  # one pair's data must not keep the others' kickoffs back
-            messages += [kickoff_message(ctx, pair, person, state.get(pair.pair_id)) for person in pair.people]
+            messages += kickoff_messages(ctx, pair, state.get(pair.pair_id))
     built = {m.pair_id for m in messages}
     new = [p for p in new if p.pair_id in built]  # the rest start next tick
 
@@ -60,14 +60,17 @@ def kickoff_key(pair: Pair, person: Person) -> str:
     return f"kickoff:{pair.pair_id}:{person.address}"
 
 
-def kickoff_message(ctx: Context, pair: Pair, person: Person, doc: dict | None) -> Outgoing:
-    program = ctx.settings.program
-    other = pair.mentee if person is pair.mentor else pair.mentor
-    context = {
-        "pair": pair, "person": person, "other": other, "role": "mentor" if person is pair.mentor else "mentee",
-        "goal": pair.goal, "require_opt_in": program.require_opt_in,
-        "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program),
-    }
+def kickoff_messages(ctx: Context, pair: Pair, doc: dict | None) -> list[Outgoing]:
+    """Both people's kickoffs; the thread's token and what the two read alike are worked out once."""
+    program, mail = ctx.settings.program, ctx.mail
     token = compose.kickoff_token(ctx.pair_key(doc, pair.pair_id), pair.pair_id)
-    return ctx.mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context,
-                          kind="kickoff", pair_id=pair.pair_id, token=token)
+    shared = {"pair": pair, "goal": pair.goal, "require_opt_in": program.require_opt_in,
+              "cadence_text": cadence_text(pair.cadence), "sessions_text": sessions_text(program)}
+
+    def context(person: Person) -> dict:
+        mentor = person is pair.mentor
+        return {**shared, "person": person, "other": pair.mentee if mentor else pair.mentor,
+                "role": "mentor" if mentor else "mentee"}
+
+    return [mail.email("kickoff", key=kickoff_key(pair, person), to=person, context=context(person),
+                       kind="kickoff", pair_id=pair.pair_id, token=token) for person in pair.people]

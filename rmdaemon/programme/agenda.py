@@ -4,7 +4,7 @@ with this very code."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
 from rmdaemon import compose, phrases
@@ -78,33 +78,52 @@ def _steps_view(pair: Pair, person: Person, steps: Steps) -> list[dict]:
 
 
 def agenda_context(program: ProgramSettings, pair: Pair, doc: dict, session: dict, person: Person, steps: Steps) -> dict:
-    other = pair.mentee if person is pair.mentor else pair.mentor
-    start = when(doc, session)[1]
+    return _personal(*_shared(program, pair, doc, session), pair, session, person, steps)
+
+
+def _shared(program: ProgramSettings, pair: Pair, doc: dict, session: dict) -> tuple[datetime, dict]:
+    """When the session happens, and what both people's agendas of it say alike: worked out once
+    for the two (the pair's plan was a tenth of building an agenda)."""
     sessions = total(planned_rows(PairRecord.from_doc(doc)))
-    return {
-        "program": program, "pair": pair, "person": person, "other": other,
-        "token": session["token"], "number": session["number"], "total": sessions or None,
-        "when_local": phrases.local_time(start, person.timezone, person.language),
-        "when_other": phrases.local_time(start, other.timezone, person.language),
-        "goal": goal_of(pair, doc),
-        "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
-                                       "mentor" if person is pair.mentor else "mentee",
-                                       pair.mentor.first_name, pair.mentee.first_name),
-        "next_steps": list(dict.fromkeys(step for view in _steps_view(pair, person, steps) for step in view["steps"])),
-        "next_steps_by": _steps_view(pair, person, steps),
+    return when(doc, session)[1], {
+        "program": program, "pair": pair, "token": session["token"], "number": session["number"],
+        "total": sessions or None, "goal": goal_of(pair, doc),
         "ask_progress": session["number"] in progress_sessions(sessions),
         "location": place(program, pair), "join_url": doc["series"].get("join_url") or "",
     }
 
 
+def _personal(start: datetime, shared: dict, pair: Pair, session: dict, person: Person, steps: Steps) -> dict:
+    """One person's agenda context: ``shared`` with the times, the starter and the steps as they read them."""
+    other = pair.mentee if person is pair.mentor else pair.mentor
+    views = _steps_view(pair, person, steps)
+    return {
+        **shared, "person": person, "other": other,
+        "when_local": phrases.local_time(start, person.timezone, person.language),
+        "when_other": phrases.local_time(start, other.timezone, person.language),
+        "starter": compose.starter_for({**session, **(session.get("starter_texts") or {}).get(person.language, {})},
+                                       "mentor" if person is pair.mentor else "mentee",
+                                       pair.mentor.first_name, pair.mentee.first_name),
+        "next_steps": list(dict.fromkeys(step for view in views for step in view["steps"])),
+        "next_steps_by": views,
+    }
+
+
 def agenda_key(doc: dict, planned: datetime, person: Person) -> str:
     """The agenda's idempotency key: the session (by its planned start) and, once moved, the new time."""
+    return _key_prefix(doc, planned) + person.address
+
+
+def _key_prefix(doc: dict, planned: datetime) -> str:
     actual = actual_start(doc["series"], planned)
     moved = "" if actual == planned else f"moved-{actual.astimezone(timezone.utc):%Y%m%dT%H%MZ}:"
-    return f"agenda:{compose.session_token(doc['series'], planned)}:{moved}{person.address}"
+    return f"agenda:{compose.session_token(doc['series'], planned)}:{moved}"
 
 
-def agenda_message(mail: Mailer, pair: Pair, doc: dict, session: dict, person: Person, steps: Steps) -> Outgoing:
-    return mail.email("agenda", key=agenda_key(doc, when(doc, session)[0], person), to=person,
-                      context=agenda_context(mail.program, pair, doc, session, person, steps), kind="agenda",
-                      pair_id=pair.pair_id, token=session["token"])
+def agenda_messages(mail: Mailer, pair: Pair, doc: dict, session: dict, people: Iterable[Person],
+                    steps: Steps) -> list[Outgoing]:
+    """The agenda of a session to each of ``people`` (of ``pair``)."""
+    prefix, (start, shared) = _key_prefix(doc, when(doc, session)[0]), _shared(mail.program, pair, doc, session)
+    return [mail.email("agenda", key=prefix + person.address, to=person,
+                       context=_personal(start, shared, pair, session, person, steps), kind="agenda",
+                       pair_id=pair.pair_id, token=session["token"]) for person in people]
