@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from programme import Programme, outlook_rsvp, status
+from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
+                                   invitations, master, opt_in_all)
 from rmdaemon.atomic import atomic_write
 from rmdaemon.jobs import booking
 from rmdaemon.secret import SIZE, secret_path
-from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
-                                   invitations, master, opt_in_all)
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 LONDON = ZoneInfo("Europe/London")
