@@ -22,20 +22,52 @@ def atomic_write(path: Path, data: bytes, mode: int | None = 0o600) -> None:
     name, so one writer per path is assumed (each caller has one) and a crash leaves at most one
     stray temp file, which the next write reuses. A failed write removes it and raises.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode), "wb") as file:
+    with AtomicFile(path, mode) as file:
+        file.write(data)
+        file.commit()
+
+
+class AtomicFile:
+    """``atomic_write`` for bytes made a piece at a time (the state file: a whole serialised copy
+    beside the state in memory was the peak of a tick at 10,000 pairs). Write the pieces, then
+    ``commit`` to put the file in place; leaving the ``with`` without a commit, or by an exception,
+    removes the temp file and leaves ``path`` as it was."""
+
+    def __init__(self, path: Path, mode: int | None = 0o600) -> None:
+        self.path, self.tmp, self._done = path, path.with_name(f".{path.name}.tmp"), False
+        flags, created = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode
+        self._file = open(os.open(self.tmp, flags, created), "wb")  # noqa: SIM115 — closed by commit or __exit__
+        try:
             if mode is not None:
-                os.fchmod(file.fileno(), mode)  # O_CREAT's mode is cut by the umask and ignored for an old file
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+                os.fchmod(self._file.fileno(), mode)  # O_CREAT's mode is cut by the umask and ignored for an old file
+        except BaseException:
+            self._drop()
+            raise
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        """Make the bytes durable, then replace ``path`` by them (and make the rename durable)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        self._done = True
+        fsync_dir(self.path.parent)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._done:
+            self._drop()
+
+    def _drop(self) -> None:
         with suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+            self._file.close()
+        with suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 def fsync_dir(directory: Path) -> None:

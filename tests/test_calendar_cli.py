@@ -17,6 +17,9 @@ import pytest
 from programme import Programme, outlook_rsvp, status
 from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
                                    invitations, master, opt_in_all)
+from rmdaemon.atomic import atomic_write
+from rmdaemon.jobs import booking
+from rmdaemon.secret import SIZE, secret_path
 
 T0 = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 LONDON = ZoneInfo("Europe/London")
@@ -282,3 +285,22 @@ def test_check_passes_quietly_when_every_pair_fits(tmp_path, capsys):
     capsys.readouterr()
     assert prog.cli("check") == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_a_programme_larger_than_a_publishing_batch_gets_the_same_invitations(tmp_path, monkeypatch):
+    """Booking hands series to the calendar ``PUBLISH_BATCH`` at a time (each carries its rendered
+    notes; all at once were a large first tick's peak memory): batches of two send the example
+    programme's invitations byte for byte as one batch does, and record every series published."""
+    sent = {}
+    for batch in (1000, 2):
+        monkeypatch.setattr(booking, "PUBLISH_BATCH", batch)
+        prog = Programme.create(tmp_path / str(batch))
+        prog.state.parent.mkdir(parents=True)
+        atomic_write(secret_path(prog.state), b"5e" * SIZE + b"\n", mode=0o600)  # one secret: the same keys
+        prog.run(T0)
+        opt_in_all(prog, T0)
+        prog.run(T0 + timedelta(hours=1))
+        sent[batch] = {path.name: path.read_bytes() for path in prog.outbox_files()}
+        assert len(prog.outbox("itip")) == 14
+        assert all(d["series"]["published"] == d["series"]["sequence"] for d in prog.docs().values() if d.get("series"))
+    assert sent[2] == sent[1000]

@@ -76,6 +76,22 @@ def test_batch_of_1000_inserts_is_one_file_write(tmp_path: Path) -> None:
         assert len(pairs) == 1000
 
 
+def test_a_large_state_is_written_in_orjsons_compact_form_whole(tmp_path: Path) -> None:
+    """The file is written a few hundred documents at a time: its bytes are still exactly what one
+    ``orjson.dumps`` of the state writes (tables in order, empty ones too), so any JSON reader and
+    the state's fingerprint see the same file as before."""
+    path = tmp_path / "rm.json"
+    with Store.open(path) as store, store.batch():
+        store.table("outbox").insert_multiple({"key": f"k{i}", "to": [f"é{i}@x"], "n": i / 7} for i in range(1234))
+        store.table("empty").insert({"x": 1})
+        store.table("empty").truncate()
+        store.table("pairs").insert({"pair_id": "P1", "consent": {}, "goal": None})
+    raw = path.read_bytes()
+    assert raw == orjson.dumps(orjson.loads(raw))
+    assert list(orjson.loads(raw)) == ["_meta", "outbox", "empty", "pairs"]
+    assert len(orjson.loads(raw)["outbox"]) == 1234 and store.bytes_written == len(raw)
+
+
 def test_writes_outside_a_batch_are_each_durable(tmp_path: Path) -> None:
     with Store.open(tmp_path / "rm.json") as store:
         store.table("pairs").insert({"i": 1})
@@ -363,6 +379,7 @@ def test_a_batch_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
         with store.batch():
             store.table("pairs").update({"state": "active"})
         assert store.writes == writes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]  # no temp file left
 
 
 def test_close_writes_deferred_changes(tmp_path: Path) -> None:

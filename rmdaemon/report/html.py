@@ -9,7 +9,6 @@ import jinja2
 from rmdaemon.compose import REPORT_TEMPLATE
 from rmdaemon.programme.engagement import WEEK_STATES
 from rmdaemon.programme.metrics import percent
-from rmdaemon.report import charts
 from rmdaemon.report import data as fmt
 from rmdaemon.report.data import ReportData
 
@@ -17,6 +16,10 @@ TEMPLATE = REPORT_TEMPLATE
 
 
 def render(report: ReportData, env: jinja2.Environment) -> str:
+    # Imported here, not with the module: the daemon imports the report for the digest job, and
+    # pygal is 90 modules and ~7 MB in every tick's process for charts drawn once a week.
+    from rmdaemon.report import charts  # noqa: PLC0415
+
     s = report.summary
     context = {
         "report": report, "s": s, "fmt": fmt, "percent": percent,
