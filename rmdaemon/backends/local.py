@@ -46,6 +46,7 @@ def _sync_filesystem(path: Path) -> None:
 
 class LocalBackend(Backend):
     name = "local"
+    invites_by_mail = True
 
     def __init__(self, outbox: Path, inbox: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.outbox, self.inbox, self.clock, self.max_bytes = outbox, inbox, clock, max_bytes

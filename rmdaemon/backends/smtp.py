@@ -42,6 +42,7 @@ RETRY_AFTER = timedelta(seconds=60)
 
 class SmtpBackend(Backend):
     name = "smtp"
+    invites_by_mail = True
 
     def __init__(self, cfg: SmtpBackendSettings, *, sender: str, smtp: Endpoint, imap: Endpoint,
                  journal_path: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:

@@ -286,7 +286,7 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
             continue
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
         with isolated(result, pair_id):
-            todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc)))
+            todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc, **_notes(ctx, series))))
     changed = [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]]
     outcomes = settle(ctx.backend.publish_many, changed, lambda m: m.uid)
     for pair_id, doc, meeting in todo:
@@ -304,6 +304,15 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
             save(ctx.store, PAIRS, "pair_id", confirmed.values())
         state.update(confirmed)
+
+
+def _notes(ctx: Context, series: dict) -> dict[str, bool]:
+    """The covering notes the backend sends for this series (``meeting_for``): a mail backend
+    e-mails each person their own to publish it and the shared one to cancel a single session;
+    a calendar server keeps the shared one."""
+    if not ctx.backend.invites_by_mail:
+        return {"shared": True, "personal": False}
+    return {"shared": bool(series.get("cancel_occurrences")), "personal": series.get("published") != series["sequence"]}
 
 
 def _join_url(ctx: Context, meeting: Meeting) -> dict[str, str]:
