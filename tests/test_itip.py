@@ -30,6 +30,7 @@ from rmdaemon.itip import (
     PARTSTATS,
     ItipResponse,
     build_cancel,
+    build_declinecounter,
     build_request,
     read_responses,
     vtimezone,
@@ -390,6 +391,26 @@ def test_bytes_are_crlf_folded_and_no_property_is_empty() -> None:
         empty = [line for line in unfolded_lines(ics) if re.fullmatch(r"[A-Z-]+(;[^:]*)?:", line)]
         assert empty == []
         assert all("DESCRIPTION" not in event for event in vevents(ics))
+
+
+def sent_fixtures() -> dict[str, bytes]:
+    """What each builder writes for one series, skipped and moved across a DST change."""
+    meeting = make_meeting("Europe/London", "2027-03-15 09:00", "FREQ=WEEKLY;BYDAY=MO;COUNT=6", sequence=2,
+                           exdates=("2027-03-22 09:00",), moved=(("2027-03-29 09:00", "2027-03-31 14:30"),))
+    stamp = utc("2027-01-04T08:00")
+    return {"request_london_skipped_and_moved_across_dst.ics": build_request(meeting, stamp),
+            "cancel_series_london.ics": build_cancel(meeting, stamp),
+            "cancel_moved_occurrence_london.ics": build_cancel(meeting, stamp, local("Europe/London", "2027-03-29 09:00")),
+            "declinecounter_occurrence_london.ics": build_declinecounter(
+                meeting, stamp, meeting.attendees[1], local("Europe/London", "2027-04-05 09:00"),
+                "That time falls outside the working hours the series was planned in.")}
+
+
+@pytest.mark.parametrize("name", sorted(sent_fixtures()))
+def test_what_we_send_stays_byte_for_byte_what_the_readers_were_checked_with(name: str) -> None:
+    """tests/fixtures/sent holds the bytes Outlook, Gmail and Thunderbird were checked with; a
+    change to how they are written (the VTIMEZONE, say, which comes written already) must not move a byte."""
+    assert sent_fixtures()[name] == (HERE / "fixtures" / "sent" / name).read_bytes()
 
 
 def test_cancelling_the_series_keeps_the_uid_and_marks_it_cancelled() -> None:
