@@ -46,6 +46,7 @@ MAX_OCCURRENCES = 1000
 # rules (as Outlook and Google write them) rather than one-off dates.
 TZ_MARGIN = timedelta(days=366)
 TZ_SCAN_STEP = 6 * 3600  # seconds; no zone changes its offset twice within six hours
+FOLD_AT = 74  # characters a written line holds before icalendar folds it (RFC 5545: 75 octets)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,27 @@ def _written(method: str, tz: bytes, events: list[Event]) -> bytes:
     events: its own lines, each component's lines in order, its END. A component's lines are the
     same written alone as inside the calendar, so the VTIMEZONE can come written already
     (``_zone_lines``)."""
-    return b"".join([_head(method), tz, *(event.to_ical() for event in events), b"END:VCALENDAR\r\n"])
+    return b"".join([_head(method), tz, *(_component_lines(event) for event in events), b"END:VCALENDAR\r\n"])
+
+
+def _component_lines(component: Event) -> bytes:
+    """``component.to_ical()`` with ASCII lines folded here: icalendar folds a line by stepping
+    through its characters in Python, a third of building an invitation. A line with other
+    characters goes through icalendar (tests/test_itip.py compares the two on random lines)."""
+    lines = (component.content_line(name, value) for name, value in component.property_items())
+    return b"".join((_fold_ascii(line).encode() if line.isascii() else line.to_ical()) + b"\r\n" for line in lines)
+
+
+def _fold_ascii(line: str) -> str:
+    """icalendar's folding of an ASCII line: pieces of at most 74 characters, the next ones after
+    CRLF and a space; a piece that would end in the ``\\`` or ``^`` of an escape leaves it to the next."""
+    pieces = []
+    while len(line) > FOLD_AT:
+        cut = FOLD_AT - 1 if line[FOLD_AT - 1] in "\\^" else FOLD_AT
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return "\r\n ".join(pieces)
 
 
 @functools.lru_cache(maxsize=16)
