@@ -63,6 +63,21 @@ def test_first_invitation_is_the_planned_series(tmp_path):
     assert agreed_starts(ics) == SESSIONS
 
 
+def test_a_programme_booked_in_several_batches_invites_everyone_once(tmp_path, monkeypatch, capsys):
+    """The booking job hands series to the backend a batch at a time (``PUBLISH_BATCH``, so their
+    invitations are not all held at once): every pair is booked, each person invited once."""
+    from rmdaemon.jobs import booking
+
+    monkeypatch.setattr(booking, "PUBLISH_BATCH", 2)
+    rows = [f"P0{n},Mentor {n},mentor{n}@example.com,Mentee {n},mentee{n}@example.com,Goal {n},Europe/London,Europe/London,weekly"
+            for n in range(1, 6)]
+    prog = booked(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    for n in range(1, 6):
+        assert [m for m, _ in invitations(prog, f"mentor{n}@")] == [m for m, _ in invitations(prog, f"mentee{n}@")] == ["REQUEST"]
+    assert {pid: row["next_session"] is not None for pid, row in status(prog, T0 + timedelta(hours=2), capsys).items()} \
+        == {f"P0{n}": True for n in range(1, 6)}
+
+
 def test_update_keeps_the_uid_and_raises_the_sequence(tmp_path):
     prog = booked(tmp_path)
     prog.roster.write_text(ROSTER.replace(",weekly", ",biweekly"))
