@@ -46,6 +46,7 @@ MAX_OCCURRENCES = 1000
 # rules (as Outlook and Google write them) rather than one-off dates.
 TZ_MARGIN = timedelta(days=366)
 TZ_SCAN_STEP = 6 * 3600  # seconds; no zone changes its offset twice within six hours
+FOLD_AT = 74  # characters a written line holds before icalendar folds it (RFC 5545: 75 octets)
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,14 @@ def build_request(meeting: Meeting, stamp: datetime) -> bytes:
     """
     if meeting.cancelled:
         raise ValueError(f"meeting {meeting.uid} is cancelled: send build_cancel() instead")
-    cal = _calendar("REQUEST", _series_vtimezone(meeting))
     master = _series_event(meeting, stamp, "CONFIRMED")
     master.add_component(_alarm(meeting))
-    cal.add_component(master)
+    events = [master]
     for planned, new_start in _overrides(meeting):
         override = _occurrence_event(meeting, stamp, planned, new_start, "CONFIRMED")
         override.add_component(_alarm(meeting))
-        cal.add_component(override)
-    return cal.to_ical()
+        events.append(override)
+    return _written("REQUEST", _series_vtimezone(meeting), events)
 
 
 def build_cancel(meeting: Meeting, stamp: datetime, occurrence: datetime | None = None) -> bytes:
@@ -95,14 +95,11 @@ def build_cancel(meeting: Meeting, stamp: datetime, occurrence: datetime | None 
     higher than the REQUEST they hold.
     """
     if occurrence is None:
-        cal = _calendar("CANCEL", _series_vtimezone(meeting))
-        cal.add_component(_series_event(meeting, stamp, "CANCELLED"))
-        return cal.to_ical()
+        return _written("CANCEL", _series_vtimezone(meeting), [_series_event(meeting, stamp, "CANCELLED")])
     planned, start = _locate(meeting, occurrence)
     end = max(planned, start) + _duration(meeting)
-    cal = _calendar("CANCEL", vtimezone(meeting.plan.tzid, min(planned, start), end))
-    cal.add_component(_occurrence_event(meeting, stamp, planned, start, "CANCELLED"))
-    return cal.to_ical()
+    return _written("CANCEL", _zone_lines(meeting.plan.tzid, min(planned, start), end),
+                    [_occurrence_event(meeting, stamp, planned, start, "CANCELLED")])
 
 
 def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, occurrence: datetime | None,
@@ -114,7 +111,6 @@ def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, oc
     planned = meeting.plan.first_start
     if occurrence is not None:
         planned = _locate(meeting, occurrence)[0]
-    cal = _calendar("DECLINECOUNTER", vtimezone(meeting.plan.tzid, planned, planned + _duration(meeting)))
     zone = ZoneInfo(meeting.plan.tzid)
     event = Event()
     event.add("UID", meeting.uid)
@@ -125,18 +121,46 @@ def build_declinecounter(meeting: Meeting, stamp: datetime, attendee: Person, oc
     if occurrence is not None:
         event.add("RECURRENCE-ID", planned.astimezone(zone))
     _add_text(event, "COMMENT", comment)
-    cal.add_component(event)
-    return cal.to_ical()
+    return _written("DECLINECOUNTER", _zone_lines(meeting.plan.tzid, planned, planned + _duration(meeting)), [event])
 
 
-def _calendar(method: str, tz: Timezone) -> Calendar:
+def _written(method: str, tz: bytes, events: list[Event]) -> bytes:
+    """The VCALENDAR bytes, written as icalendar writes a calendar holding the VTIMEZONE and the
+    events: its own lines, each component's lines in order, its END. A component's lines are the
+    same written alone as inside the calendar, so the VTIMEZONE can come written already
+    (``_zone_lines``)."""
+    return b"".join([_head(method), tz, *(_component_lines(event) for event in events), b"END:VCALENDAR\r\n"])
+
+
+def _component_lines(component: Event) -> bytes:
+    """``component.to_ical()`` with ASCII lines folded here: icalendar folds a line by stepping
+    through its characters in Python, a third of building an invitation. A line with other
+    characters goes through icalendar (tests/test_itip.py compares the two on random lines)."""
+    lines = (component.content_line(name, value) for name, value in component.property_items())
+    return b"".join((_fold_ascii(line).encode() if line.isascii() else line.to_ical()) + b"\r\n" for line in lines)
+
+
+def _fold_ascii(line: str) -> str:
+    """icalendar's folding of an ASCII line: pieces of at most 74 characters, the next ones after
+    CRLF and a space; a piece that would end in the ``\\`` or ``^`` of an escape leaves it to the next."""
+    pieces = []
+    while len(line) > FOLD_AT:
+        cut = FOLD_AT - 1 if line[FOLD_AT - 1] in "\\^" else FOLD_AT
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return "\r\n ".join(pieces)
+
+
+@functools.lru_cache(maxsize=16)
+def _head(method: str) -> bytes:
+    """The VCALENDAR's BEGIN and its own properties: what precedes its components."""
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
     cal.add("METHOD", method)
-    cal.add_component(tz)
-    return cal
+    return cal.to_ical().removesuffix(b"END:VCALENDAR\r\n")
 
 
 def _series_event(meeting: Meeting, stamp: datetime, status: str) -> Event:
@@ -144,7 +168,7 @@ def _series_event(meeting: Meeting, stamp: datetime, status: str) -> Event:
     zone = ZoneInfo(meeting.plan.tzid)
     start = meeting.plan.first_start.astimezone(zone)
     event = _event(meeting, stamp, start, status)
-    event.add("RRULE", _rrule(meeting))
+    event.add("RRULE", _rrule(meeting.plan.rrule, meeting.plan.tzid))
     for skipped in sorted(meeting.exdates):
         # One value per line: the multi-value form is where clients disagree.
         event.add("EXDATE", skipped.astimezone(zone))
@@ -228,14 +252,14 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _rrule(meeting: Meeting) -> vRecur:
+def _rrule(rrule: str, tzid: str) -> vRecur:
     """The plan's RRULE with UNTIL in UTC, as RFC 5545 requires when DTSTART has a TZID.
 
     A floating or DATE UNTIL is read in the series' zone (a DATE means "through that day").
     """
-    recur = vRecur.from_ical(meeting.plan.rrule.strip().removeprefix("RRULE:"))
+    recur = vRecur.from_ical(rrule.strip().removeprefix("RRULE:"))
     if "UNTIL" in recur:
-        zone = ZoneInfo(meeting.plan.tzid)
+        zone = ZoneInfo(tzid)
         until = recur["UNTIL"][0]
         if not isinstance(until, datetime):
             until = datetime.combine(until, time(23, 59, 59))
@@ -251,10 +275,16 @@ def _planned_starts(meeting: Meeting) -> list[datetime]:
     dateutil steps in wall-clock time when DTSTART is aware, which is RFC 5545's rule: a
     Tuesday 10:00 series stays at 10:00 local across DST changes.
     """
-    zone = ZoneInfo(meeting.plan.tzid)
-    first = meeting.plan.first_start.astimezone(zone)
-    rule = rrulestr(_rrule(meeting).to_ical().decode(), dtstart=first)
-    return list(itertools.islice(rule, MAX_OCCURRENCES))
+    plan = meeting.plan
+    return list(_rule_starts(plan.rrule, plan.tzid, plan.first_start.astimezone(timezone.utc)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_starts(rrule: str, tzid: str, first: datetime) -> tuple[datetime, ...]:
+    """Memoised: many series of a programme share a slot, and so their starts. ``first`` is keyed
+    in UTC: two wall times of a zone's repeated hour compare equal in the zone's own time."""
+    rule = rrulestr(_rrule(rrule, tzid).to_ical().decode(), dtstart=first.astimezone(ZoneInfo(tzid)))
+    return tuple(itertools.islice(rule, MAX_OCCURRENCES))
 
 
 def _overrides(meeting: Meeting) -> list[tuple[datetime, datetime]]:
@@ -274,10 +304,10 @@ def _locate(meeting: Meeting, occurrence: datetime) -> tuple[datetime, datetime]
     raise ValueError(f"{occurrence} is not an occurrence of meeting {meeting.uid}")
 
 
-def _series_vtimezone(meeting: Meeting) -> Timezone:
-    """A VTIMEZONE covering every start and end the series can have, moves included."""
+def _series_vtimezone(meeting: Meeting) -> bytes:
+    """The VTIMEZONE (written) covering every start and end the series can have, moves included."""
     starts = _planned_starts(meeting) + [new for _, new in meeting.moved]
-    return vtimezone(meeting.plan.tzid, min(starts), max(starts) + _duration(meeting))
+    return _zone_lines(meeting.plan.tzid, min(starts), max(starts) + _duration(meeting))
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,12 +342,35 @@ def vtimezone(tzid: str, start: datetime, end: datetime) -> Timezone:
     ``FREQ=YEARLY;BYMONTH=..;BYDAY=..`` rule (bounded by UNTIL when the rule later changed); a
     zone without changes (Asia/Kolkata) gets a single STANDARD.
     """
-    zone = ZoneInfo(tzid)
+    return _vtimezone(*_vtimezone_key(tzid, start, end))
+
+
+def _zone_lines(tzid: str, start: datetime, end: datetime) -> bytes:
+    """``vtimezone`` written, once per zone and window: writing it afresh for every series was a
+    third of building an invitation, and a programme books thousands of series in a handful of
+    zones and months (bench/, 10,000 pairs)."""
+    return _written_vtimezone(*_vtimezone_key(tzid, start, end))
+
+
+def _vtimezone_key(tzid: str, start: datetime, end: datetime) -> tuple[str, datetime, datetime, bool]:
+    """All a VTIMEZONE for ``start`` to ``end`` depends on: the zone, the window scanned for its
+    changes, and whether the offset at the window's start needs an observance of its own."""
     window_start, window_end = _month_floor(_utc(start) - TZ_MARGIN), _month_ceil(_utc(end) + TZ_MARGIN)
+    transitions = _zone_transitions(tzid, window_start, window_end)
+    return tzid, window_start, window_end, not transitions or transitions[0].at > _utc(start)
+
+
+@functools.lru_cache(maxsize=256)
+def _written_vtimezone(tzid: str, window_start: datetime, window_end: datetime, fixed: bool) -> bytes:
+    return _vtimezone(tzid, window_start, window_end, fixed).to_ical()
+
+
+def _vtimezone(tzid: str, window_start: datetime, window_end: datetime, fixed: bool) -> Timezone:
+    zone = ZoneInfo(tzid)
     transitions = list(_zone_transitions(tzid, window_start, window_end))
     tz = Timezone()
     tz.add("TZID", tzid)
-    if not transitions or transitions[0].at > _utc(start):
+    if fixed:
         tz.add_component(_fixed_observance(zone, window_start))
     for run in _yearly_runs(transitions):
         open_ended = run[-1].at + TZ_MARGIN > window_end

@@ -68,14 +68,17 @@ def plan_series(pair: Pair, *, start_date: date, sessions: int | None, end_date:
     if not fitted:
         raise UserError(f"pair {pair.pair_id}: end_date {end_date} is before the first possible session",
                         [f"set [program] end_date after start_date {start_date} and after {not_before:%Y-%m-%d}"])
-    scored = []
     load = spread_load(taken or {})
-    for slot, plan, starts, fits in fitted:
-        clashes = sum(_clashes(busy_by_person, s, pair.duration_minutes) for s in starts) if any(busy_by_person) else 0
-        key = (-fits, clashes, slot != pair.preferred_slot, *load(slot), slot.weekday, slot.start)
-        scored.append((key, plan))
-    key, plan = min(scored, key=lambda item: item[0])
-    if key[0] == 0:
+    checking, preferred = any(busy_by_person), pair.preferred_slot
+
+    def key(candidate: tuple[Slot, SeriesPlan, list[datetime], int]) -> tuple:
+        """Lowest wins; computed for every candidate slot (a hundred and more) of every pair planned."""
+        slot, _, starts, fits = candidate
+        clashes = sum(_clashes(busy_by_person, s, pair.duration_minutes) for s in starts) if checking else 0
+        return (-fits, clashes, preferred is None or slot != preferred, *load(slot), slot.weekday, slot.start)
+
+    _, plan, _, fits = min(fitted, key=key)
+    if fits == 0:
         raise _no_overlap(pair)
     return replace(plan, pair_id=pair.pair_id)
 

@@ -66,7 +66,7 @@ PROMISES: dict[str, Promise] = {
     "delivery": Promise(
         files=("rmdaemon/programme/delivery.py", "rmdaemon/backends/local.py", "rmdaemon/records/__init__.py"),
         functions=(*_all("rmdaemon/programme/delivery.py"),
-                   *_methods("rmdaemon.backends.local", "LocalBackend", "_delivered_names", "was_sent", "send", "flush"),
+                   *_methods("rmdaemon.backends.local", "LocalBackend", "_delivered_names", "was_sent", "send", "_write", "flush"),
                    *_functions("rmdaemon.backends.local", "file_name"),
                    *_functions("rmdaemon.records", "outbox_keys")),
         tests=("tests/test_delivery.py", "tests/contract/test_local_contract.py", "tests/test_store.py"),

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from programme import Programme, outlook_rsvp, status
+from programme import Programme, calendar_parts, outlook_rsvp, status
 from test_calendar_readers import (agreed_starts, check_every_calendar, ical_js_events, icalendar_read,
                                    invitations, master, opt_in_all)
 from rmdaemon.atomic import atomic_write
@@ -89,6 +89,10 @@ def test_skip_is_an_exdate_in_the_series_and_a_cancel_of_that_session(tmp_path, 
     (cancel,) = ical_js_events(sent[2][1])
     assert cancel["status"] == "CANCELLED" and cancel["sequence"] == 1
     assert cancel["recurrence_id"] == "2027-01-11T09:00:00Z" and cancel["uid"] == series_uid(prog)
+    # the series comes to each with their own note; the one session's cancel with the note both read
+    greetings = {("RECURRENCE-ID" in calendar_parts(m)[0][1].decode(), m.get_body(("plain",)).get_content().splitlines()[0])
+                 for m in prog.outbox("itip", to="aisha.khan")}
+    assert greetings == {(False, "Hello Aisha,"), (True, "Hello Aisha and Richard,")}
     assert status(prog, SESSIONS[0] - timedelta(hours=21), capsys)["P01"]["next_session"] == SESSIONS[1].isoformat()
     # a session's number is its place in the series: the skipped one keeps 1, so no number changes
     assert "session 2 with Aisha Khan, Mon 18 Jan 2027" in agenda_for(prog, SESSIONS[1])["Subject"]

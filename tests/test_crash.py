@@ -30,17 +30,18 @@ class Crash(BaseException):
 
 
 class CrashingBackend(LocalBackend):
-    """The real local backend that dies after ``budget`` deliveries."""
+    """The real local backend that dies after ``budget`` deliveries (every file it writes to the
+    outbox passes ``_write``: e-mails and each attendee's invitation)."""
 
     def __init__(self, outbox: Path, inbox: Path, clock, budget: int) -> None:
         super().__init__(outbox, inbox, clock)
         self.budget = budget
 
-    def send(self, message) -> None:
+    def _write(self, name: str, raw: bytes) -> None:
         if self.budget == 0:
             raise Crash()
         self.budget -= 1
-        super().send(message)
+        super()._write(name, raw)
 
     def mark_processed(self, ref: str) -> None:
         if self.budget == 0:

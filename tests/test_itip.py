@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import email
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -24,12 +25,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import recurring_ical_events
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress
 
 from rmdaemon.itip import (
     PARTSTATS,
     ItipResponse,
     build_cancel,
+    build_declinecounter,
     build_request,
     read_responses,
     vtimezone,
@@ -390,6 +392,47 @@ def test_bytes_are_crlf_folded_and_no_property_is_empty() -> None:
         empty = [line for line in unfolded_lines(ics) if re.fullmatch(r"[A-Z-]+(;[^:]*)?:", line)]
         assert empty == []
         assert all("DESCRIPTION" not in event for event in vevents(ics))
+
+
+def sent_fixtures() -> dict[str, bytes]:
+    """What each builder writes for one series, skipped and moved across a DST change."""
+    meeting = make_meeting("Europe/London", "2027-03-15 09:00", "FREQ=WEEKLY;BYDAY=MO;COUNT=6", sequence=2,
+                           exdates=("2027-03-22 09:00",), moved=(("2027-03-29 09:00", "2027-03-31 14:30"),))
+    stamp = utc("2027-01-04T08:00")
+    return {"request_london_skipped_and_moved_across_dst.ics": build_request(meeting, stamp),
+            "cancel_series_london.ics": build_cancel(meeting, stamp),
+            "cancel_moved_occurrence_london.ics": build_cancel(meeting, stamp, local("Europe/London", "2027-03-29 09:00")),
+            "declinecounter_occurrence_london.ics": build_declinecounter(
+                meeting, stamp, meeting.attendees[1], local("Europe/London", "2027-04-05 09:00"),
+                "That time falls outside the working hours the series was planned in.")}
+
+
+@pytest.mark.parametrize("name", sorted(sent_fixtures()))
+def test_what_we_send_stays_byte_for_byte_what_the_readers_were_checked_with(name: str) -> None:
+    """tests/fixtures/sent holds the bytes Outlook, Gmail and Thunderbird were checked with; a
+    change to how they are written (the VTIMEZONE, say, which comes written already) must not move a byte."""
+    assert sent_fixtures()[name] == (HERE / "fixtures" / "sent" / name).read_bytes()
+
+
+def test_lines_are_folded_exactly_as_icalendar_folds_them() -> None:
+    """itip folds ASCII lines itself (icalendar's folding steps through every character): random
+    lines, thick with the escapes a fold must not split, and whole events with any text, come
+    out byte for byte as icalendar writes them."""
+    from icalendar.parser import Contentline
+
+    from rmdaemon.itip import _component_lines, _fold_ascii
+
+    rng = random.Random(1501)
+    for _ in range(20_000):
+        line = "".join(rng.choice("\\^;,:\" ab") for _ in range(rng.randrange(0, 300)))
+        assert _fold_ascii(line) == Contentline(line).to_ical().decode()
+    for _ in range(300):
+        text = "".join(rng.choice(["a", " ", "\\", "^", ";", ",", "\n", "é", "日本", "😀"]) for _ in range(rng.randrange(0, 200)))
+        event = Event()
+        event.add("SUMMARY", text)
+        event.add("DESCRIPTION", text * 2)
+        event.add("ATTENDEE", vCalAddress("mailto:a@example.com"), parameters={"CN": text[:40] or "x"})
+        assert _component_lines(event) == event.to_ical()
 
 
 def test_cancelling_the_series_keeps_the_uid_and_marks_it_cancelled() -> None:

@@ -102,6 +102,11 @@ class Backend:
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # How ``publish`` reaches the attendees: False, as one calendar item whose body everyone reads
+    # (``Meeting.body_*``); True, as an e-mail to each attendee carrying their own note
+    # (``Meeting.bodies``, iMIP). The jobs render only the notes a backend sends: each is a
+    # template render and a CSS inlining per language, a third of booking a series.
+    invites_by_mail: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

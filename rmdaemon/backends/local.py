@@ -44,8 +44,15 @@ def _sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class LocalBackend(Backend):
     name = "local"
+    invites_by_mail = True
 
     def __init__(self, outbox: Path, inbox: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.outbox, self.inbox, self.clock, self.max_bytes = outbox, inbox, clock, max_bytes
@@ -70,15 +77,27 @@ class LocalBackend(Backend):
 
     def send(self, message: Outgoing) -> None:
         name = file_name(message.key)
-        if name in self._delivered_names():
+        if name not in self._delivered_names():  # found sent: its bytes need not even be unpacked
+            self._write(name, message.raw)
+
+    def _write(self, name: str, raw: bytes) -> None:
+        """The message into ``new/`` by way of ``tmp/``, unless a file of that name is there.
+        Made durable by flush(), once for the whole batch. Written with plain os calls on string
+        paths: pathlib's objects and buffered file were a third of the cost of a message here."""
+        delivered = self._delivered_names()
+        if name in delivered:
             return
-        tmp = self.outbox / "tmp" / name
+        tmp = f"{self.outbox}/tmp/{name}"
         try:
-            tmp.write_bytes(message.raw)  # made durable by flush(), once for the whole batch
-            os.replace(tmp, self.outbox / "new" / name)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            try:
+                _write_all(fd, raw)
+            finally:
+                os.close(fd)
+            os.replace(tmp, f"{self.outbox}/new/{name}")
         except OSError as e:
             raise BackendError(f"cannot write to outbox {self.outbox}: {e.strerror}") from e
-        self._delivered_names().add(name)
+        delivered.add(name)
         self._unsynced = True
 
     def flush(self) -> None:
@@ -93,12 +112,12 @@ class LocalBackend(Backend):
     def publish(self, meeting: Meeting) -> None:
         """The series' invitations, made durable with the rest by the job's ``flush`` (a flush per
         series was a tenth of a first tick at 10,000 pairs)."""
-        for message in imip.series_messages(meeting, self.clock()):
-            self.send(message)
+        for mail in imip.series_mail(meeting, self.clock()):
+            self._write(file_name(mail.key), mail.raw)
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
-        for message in imip.occurrence_messages(meeting, start, self.clock()):
-            self.send(message)
+        for mail in imip.occurrence_mail(meeting, start, self.clock()):
+            self._write(file_name(mail.key), mail.raw)
 
     # -- receiving -----------------------------------------------------------------------
     def fetch_new(self) -> list[Incoming]:

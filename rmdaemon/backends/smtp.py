@@ -42,6 +42,7 @@ RETRY_AFTER = timedelta(seconds=60)
 
 class SmtpBackend(Backend):
     name = "smtp"
+    invites_by_mail = True
 
     def __init__(self, cfg: SmtpBackendSettings, *, sender: str, smtp: Endpoint, imap: Endpoint,
                  journal_path: Path, clock: Clock, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -100,10 +101,10 @@ class SmtpBackend(Backend):
         return [sent] if sent else []
 
     def publish(self, meeting: Meeting) -> None:
-        self._send_all(imip.series_messages(meeting, self.clock()))
+        self._send_all(imip.outgoing(meeting, imip.series_mail(meeting, self.clock())))
 
     def cancel_occurrence(self, meeting: Meeting, start: datetime) -> None:
-        self._send_all(imip.occurrence_messages(meeting, start, self.clock()))
+        self._send_all(imip.outgoing(meeting, imip.occurrence_mail(meeting, start, self.clock())))
 
     def _send_all(self, messages: list[Outgoing]) -> None:
         """Every attendee gets theirs even when one address bounces; the failures are raised together."""

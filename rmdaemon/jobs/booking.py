@@ -39,9 +39,8 @@ FREE_BUSY_DAYS = 42  # how far ahead calendars are read when planning (Exchange'
 Busy = dict[str, list[BusyTime]] | None  # address → busy times; None: plan on working hours only
 # Alternatives for a declined session start at least this far ahead, so people can still plan.
 REPAIR_NOTICE = timedelta(hours=4)
-# Series built and handed to the backend at a time: each carries its covering notes, rendered in the
-# HTML layout, and all 10,000 of a first tick at once were its peak memory (+95 MB). A multiple of
-# the 100 a calendar server's request takes; a programme of up to this many pairs is one batch.
+# Series built and handed to the backend at a time (``_publish``): a multiple of the hundred a
+# batching backend sends per request, and few enough that their invitation notes stay small.
 PUBLISH_BATCH = 1000
 
 
@@ -278,11 +277,13 @@ def _with_error(doc: dict, ctx: Context, errors: list[str]) -> dict | None:
 
 def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], result: JobResult) -> None:
     """Hand every unconfirmed change to the backend, ``PUBLISH_BATCH`` series at a time; record
-    only what it confirmed, pair by pair (one pair's failure never holds back the others)."""
-    due = [(pair_id, doc) for pair_id, doc in state.items() if _unpublished(doc.get("series"))]
+    only what it confirmed, pair by pair (one pair's failure never holds back the others), all
+    of it after one ``flush``. A batch's series are built just before they go: each carries its
+    invitation notes, and 10,000 of them held at once were most of a first tick's peak memory."""
+    due = [pair_id for pair_id, doc in state.items() if _unconfirmed(doc.get("series"))]
     confirmed: dict[str, dict] = {}
     for start in range(0, len(due), PUBLISH_BATCH):
-        confirmed.update(_publish_batch(ctx, due[start:start + PUBLISH_BATCH], roster, result))
+        confirmed.update(_publish_batch(ctx, {pid: state[pid] for pid in due[start:start + PUBLISH_BATCH]}, roster, result))
     if confirmed:
         ctx.backend.flush()  # durable before it is recorded (the local Maildir: one sync for every series)
         with ctx.store.deferred():  # lost in a crash, the backend is asked again and finds it done
@@ -290,18 +291,18 @@ def _publish(ctx: Context, state: dict[str, dict], roster: dict[str, Pair], resu
         state.update(confirmed)
 
 
-def _unpublished(series: dict | None) -> bool:
+def _unconfirmed(series: dict | None) -> bool:
+    """A series with a change the backend has not confirmed: a sequence or sessions to cancel."""
     return bool(series) and (series.get("published") != series["sequence"] or bool(series.get("cancel_occurrences")))
 
 
-def _publish_batch(ctx: Context, due: list[tuple[str, dict]], roster: dict[str, Pair],
-                   result: JobResult) -> dict[str, dict]:
-    """One batch of ``_publish``: its series built, handed over at once, the confirmed ones returned."""
+def _publish_batch(ctx: Context, batch: dict[str, dict], roster: dict[str, Pair], result: JobResult) -> dict[str, dict]:
+    """One batch through the backend (one ``publish_many``); the docs it confirmed, by pair."""
     todo: list[tuple[str, dict, Meeting]] = []
-    for pair_id, doc in due:
+    for pair_id, doc in batch.items():
         pair = roster.get(pair_id) or pair_from_doc(doc["pair"])  # removed rows still get their cancellation
         with isolated(result, pair_id):
-            todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc)))
+            todo.append((pair_id, doc, meeting_for(ctx.mail, pair, doc, **_notes(ctx, doc["series"]))))
     changed = [m for _, d, m in todo if d["series"].get("published") != d["series"]["sequence"]]
     outcomes = settle(ctx.backend.publish_many, changed, lambda m: m.uid)
     confirmed = {}
@@ -316,6 +317,15 @@ def _publish_batch(ctx: Context, due: list[tuple[str, dict]], roster: dict[str, 
                                                    **_join_url(ctx, meeting)))
         result.add("series published")
     return confirmed
+
+
+def _notes(ctx: Context, series: dict) -> dict[str, bool]:
+    """The covering notes the backend sends for this series (``meeting_for``): a mail backend
+    e-mails each person their own to publish it and the shared one to cancel a single session;
+    a calendar server keeps the shared one."""
+    if not ctx.backend.invites_by_mail:
+        return {"shared": True, "personal": False}
+    return {"shared": bool(series.get("cancel_occurrences")), "personal": series.get("published") != series["sequence"]}
 
 
 def _join_url(ctx: Context, meeting: Meeting) -> dict[str, str]:

@@ -202,7 +202,11 @@ def goal_of(pair: Pair, state: dict) -> str:
     return state.get("goal") or pair.goal
 
 
-def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
+def meeting_for(mail: Mailer, pair: Pair, state: dict, *, shared: bool = True, personal: bool = True) -> Meeting:
+    """The series as a backend books it, with the covering notes asked for: ``shared``, the one
+    body a calendar item keeps for everyone (``subject``, ``body_text``, ``body_html``), and
+    ``personal``, each attendee's own (``bodies``). A note not asked for is left empty: rendering
+    one costs a template render and a CSS inlining per language, for a note nobody would read."""
     series = state["series"]
     plan = plan_from_doc(pair.pair_id, series["plan"])
     program = mail.program
@@ -227,9 +231,10 @@ def meeting_for(mail: Mailer, pair: Pair, state: dict) -> Meeting:
                     when_other=phrases.local_time(plan.first_start, other.timezone, person.language))
 
     both, default = mail.languages((pair.mentee, pair.mentor)), program.language
-    body = compose.render(mail.templates, "invitation", view(pair.mentee, shared=True), both, default)
+    body = (compose.render(mail.templates, "invitation", view(pair.mentee, shared=True), both, default) if shared
+            else compose.Rendered("", "", ""))
     own = tuple((p.address, compose.render(mail.templates, "invitation", view(p), mail.languages((p,)), default))
-                for p in pair.people)
+                for p in pair.people) if personal else ()
     return Meeting(
         uid=series["uid"], sequence=series["sequence"], organizer_email=program.organizer,
         organizer_name=program.organizer_name, attendees=pair.people, summary=summary,
