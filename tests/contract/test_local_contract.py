@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contract import BackendContract
+from contract import BackendContract, calendar_of
 from rmdaemon.backends.local import LocalBackend
 from rmdaemon.clock import fixed_clock
 
@@ -34,10 +34,19 @@ class LocalHarness:
             path.rename(self.root / "outbox" / "cur" / f"{path.name}:2,S")
 
     def received(self, address: str) -> list[bytes]:
+        """What ``address`` was sent, oldest first. A Maildir records no order but the files' mtimes,
+        and files written within one tick of the filesystem's clock (a few milliseconds: several
+        invitations) share one; a relay may then send them in any order, and a calendar client
+        applies updates of one event by their SEQUENCE, so ties are broken by it, as it would."""
         files = [p for box in ("new", "cur") for p in (self.root / "outbox" / box).glob("*.eml*")]
-        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
-        raws = [p.read_bytes() for p in files]
-        return [r for r in raws if address in str(message_from_bytes(r, policy=policy.default)["To"])]
+        raws = sorted(((p.stat().st_mtime_ns, _sequence(raw := p.read_bytes()), p.name), raw) for p in files)
+        return [r for _, r in raws if address in str(message_from_bytes(r, policy=policy.default)["To"])]
+
+
+def _sequence(raw: bytes) -> int:
+    """The SEQUENCE of the message's calendar (-1 when it carries none)."""
+    cal = calendar_of(raw)
+    return -1 if cal is None else int(next(iter(cal.walk("VEVENT"))).get("SEQUENCE", 0))
 
 
 class TestLocalBackend(BackendContract):
