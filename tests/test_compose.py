@@ -96,13 +96,16 @@ def test_a_series_token_key_makes_its_tokens_and_a_secret_its_message_ids_uncomp
 
 def test_tokens_are_the_ones_earlier_versions_gave():
     """A token names a thread people already have in their mail: the short cut (``hmac.digest``,
-    base32 of the first 5 bytes) must give what the full digest's base32 gave, keyed or not."""
+    the first 30 bits written as base32 by table) must give what the full digest's base32 gave,
+    keyed or not, one at a time or a series' at once."""
     rng = random.Random(14)
     for _ in range(3000):
         text = "".join(rng.choices(string.printable + "éß日", k=rng.randrange(60)))
         key = rng.choice([None, rng.randbytes(32).hex()])
         full = (hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256) if key else hashlib.sha256(text.encode())).digest()
         assert compose.token.__wrapped__(text, key) == "RM-" + base64.b32encode(full).decode()[:6]
+        assert compose.tokens([text, text + "|x"], key) == (compose.token.__wrapped__(text, key),
+                                                            compose.token.__wrapped__(text + "|x", key))
 
 
 def test_quoted_printable_is_what_the_standard_library_writes():

@@ -113,7 +113,7 @@ def _keys_of(tzid: str, first_start: str, rrule: str, count: int | None, until: 
 def _session_tokens(uid: str, token_key: str | None, keys: tuple[str, ...]) -> tuple[str, ...]:
     """``compose.session_token`` of each planned start (``keys``) of a series, remembered per series
     (one entry a series instead of one a session in ``compose.token``'s memory, which they bypass)."""
-    return tuple(compose.token.__wrapped__(f"{uid}|{key}", token_key) for key in keys)
+    return compose.tokens([f"{uid}|{key}" for key in keys], token_key)
 
 
 def total(rows: Sequence[Row]) -> int:

@@ -31,11 +31,11 @@ def index(store: Store, table: str, key: str) -> dict[Any, dict]:
 def save(store: Store, table: str, key: str, docs: Iterable[dict]) -> None:
     """Upsert many docs by ``key`` with one table rewrite for updates and one for inserts."""
     tbl = store.table(table)
-    existing = {doc[key]: int(doc_id) for doc_id, doc in store.rows(table).items()}
+    existing = {doc[key]: doc_id for doc_id, doc in store.rows(table).items()}  # ids as stored (text): int() only for updates
     changed = {d[key]: d for d in docs}
     updates = {k: d for k, d in changed.items() if k in existing}
     if updates:
-        tbl.update(lambda doc: doc.update(updates[doc[key]]), doc_ids=[existing[k] for k in updates])
+        tbl.update(lambda doc: doc.update(updates[doc[key]]), doc_ids=[int(existing[k]) for k in updates])
     inserts = [d for k, d in changed.items() if k not in existing]
     if inserts:
         tbl.insert_multiple(inserts)
